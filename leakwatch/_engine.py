@@ -1,0 +1,242 @@
+"""The engine: snapshot, settle, diff, describe, group.  It knows no kind.
+
+Data flows one way::
+
+    probes.snapshot() --block--> settle (gc, joins, reaping, loop ticks, retries)
+      --> probes.snapshot() --> diff by identity --> describe leftovers (origins)
+      --> why-alive for their owners --> group into Leaks --> policy --> Report
+
+:class:`Watcher` is one watched span (start/stop); ``watch()``, ``check()``,
+the pytest plugin and ``leakwatch run`` are shells over it.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+from collections.abc import Generator, Hashable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from leakwatch import _origins
+from leakwatch._model import RESOURCE_KINDS, Report, Resource, group_resources
+from leakwatch._platform import LIMITS
+from leakwatch._probes import Probe, Snapshot, all_probes, new_items
+from leakwatch._probes.heap import HeapTracker, retained
+from leakwatch._probes.state import diff as state_diff
+from leakwatch._probes.state import snapshot as state_snapshot
+
+_BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What one watch looks at and how patiently.  See ``leakwatch._config``."""
+
+    kinds: tuple[str, ...] = RESOURCE_KINDS
+    settle_budget: float = 0.5
+    settle_attempts: int = 20
+    tracemalloc_depth: int = 16
+    strict_state: bool = False
+    why_alive: bool = True
+    why_alive_budget: float = 0.3
+    label: str | None = None
+    policy: Any = None  # leakwatch._policy.Policy: ignore rules, known leaks, baseline
+
+    def with_(self, **changes: Any) -> Options:
+        return replace(self, **changes)
+
+
+@dataclass
+class SettleResult:
+    new: dict[str, dict[Hashable, Any]] = field(default_factory=dict)
+    attempts: int = 0
+    seconds: float = 0.0
+
+
+class Watcher:
+    """One watched span: :meth:`start` before, :meth:`stop` (or
+    :meth:`stop_async` inside a running loop) after."""
+
+    def __init__(self, options: Options | None = None) -> None:
+        self.options = options or Options()
+        kinds = set(self.options.kinds)
+        self.probes: dict[str, Probe] = {k: p for k, p in all_probes().items() if k in kinds}
+        self.heap = HeapTracker(self.options.tracemalloc_depth) if "heap" in kinds else None
+        self._before: dict[str, Snapshot] = {}
+        self._state_before: Any = None
+        self._since = 0
+        self._started = 0.0
+        self._old_cr_depth = 0
+        self._active = False
+
+    # -- start ---------------------------------------------------------------
+
+    def start(self) -> None:
+        _origins.activate()
+        self._active = True
+        self._old_cr_depth = sys.get_coroutine_origin_tracking_depth()
+        if "task" in self.probes and self._old_cr_depth < _origins.depth:
+            sys.set_coroutine_origin_tracking_depth(_origins.depth)
+        self._since = _origins.current_serial()
+        self._before = self.snapshot()
+        if "state" in self.options.kinds:
+            self._state_before = state_snapshot()
+        if self.heap is not None:
+            self.heap.start()
+        self._started = time.perf_counter()
+
+    def snapshot(self) -> dict[str, Snapshot]:
+        with _origins.quiet():
+            return {kind: probe.snapshot() for kind, probe in self.probes.items()}
+
+    def _new(self, after: dict[str, Snapshot]) -> dict[str, dict[Hashable, Any]]:
+        out = {}
+        for kind, probe in self.probes.items():
+            items = new_items(probe, self._before.get(kind, {}), after[kind])
+            if items:
+                out[kind] = items
+        return out
+
+    # -- settle --------------------------------------------------------------
+
+    def _settle(self) -> Generator[float, None, SettleResult]:
+        """Retry until clean, by attempts with backoff, within the budget.
+
+        Yields the delay to wait before the next look; the sync and async
+        drivers wait it their own way.  No gc and no wait at all when the
+        first look is clean.
+        """
+        t0 = time.perf_counter()
+        result = SettleResult(new=self._new(self.snapshot()))
+        budget = self.options.settle_budget
+        attempt = 0
+        while result.new and attempt < self.options.settle_attempts:
+            elapsed = time.perf_counter() - t0
+            if elapsed >= budget:
+                break
+            delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
+            gc.collect()
+            for kind, items in result.new.items():
+                self.probes[kind].settle(items, timeout=min(max(delay, 0.005), budget - elapsed))
+            yield min(delay, max(0.0, budget - (time.perf_counter() - t0)))
+            attempt += 1
+            result.new = self._new(self.snapshot())
+        result.attempts = attempt
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def stop(self, *, block_failed: bool = False) -> Report:
+        """Settle (sleeping between attempts), diff and build the report."""
+        block_seconds = time.perf_counter() - self._started
+        try:
+            steps = self._settle()
+            try:
+                while True:
+                    time.sleep(next(steps))
+            except StopIteration as done:
+                settled: SettleResult = done.value
+            return self._finish(settled, block_seconds, block_failed)
+        finally:
+            self._deactivate()
+
+    async def stop_async(self, *, block_failed: bool = False) -> Report:
+        """Like :meth:`stop`, letting the running event loop turn between attempts."""
+        import asyncio
+
+        block_seconds = time.perf_counter() - self._started
+        try:
+            for _ in range(3):  # callbacks scheduled by the block's last awaits
+                await asyncio.sleep(0)
+            steps = self._settle()
+            try:
+                while True:
+                    await asyncio.sleep(next(steps))
+            except StopIteration as done:
+                settled: SettleResult = done.value
+            return self._finish(settled, block_seconds, block_failed)
+        finally:
+            self._deactivate()
+
+    def abort(self) -> None:
+        """Stop watching without judging (the block raised, or was abandoned)."""
+        self._deactivate()
+
+    def _deactivate(self) -> None:
+        if not self._active:
+            return
+        self._active = False
+        if self.heap is not None:
+            self.heap.stop()
+        if sys.get_coroutine_origin_tracking_depth() != self._old_cr_depth:
+            sys.set_coroutine_origin_tracking_depth(self._old_cr_depth)
+        _origins.deactivate()
+
+    # -- describe and judge ----------------------------------------------------
+
+    def _finish(self, settled: SettleResult, block_seconds: float, block_failed: bool) -> Report:
+        report = Report(label=self.options.label, block_failed=block_failed)
+        with _origins.quiet():
+            resources = self._describe(settled.new)
+        suspects = [r for r in resources if "benign" not in r.details]
+        report.info.extend(group_resources(r for r in resources if "benign" in r.details))
+        if self.heap is not None:
+            gc.collect()
+            report.info.extend(group_resources(retained(self.heap.sample())))
+            if self.heap.note:
+                report.notes.append(self.heap.note)
+        if self._state_before is not None:
+            changes = state_diff(self._state_before, state_snapshot())
+            if self.options.strict_state:
+                suspects.extend(changes)
+            else:
+                report.info.extend(group_resources(changes))
+        report.leaks = group_resources(suspects)
+        for kind in self.probes:
+            if kind in LIMITS:
+                report.notes.append(f"{kind}: {LIMITS[kind]}")
+        report.stats = {
+            "kinds": list(self.options.kinds),
+            "block_seconds": round(block_seconds, 6),
+            "settle_attempts": settled.attempts,
+            "settle_seconds": round(settled.seconds, 6),
+        }
+        if self.options.policy is not None:
+            self.options.policy.apply(report)
+        return report
+
+    def _describe(self, new: dict[str, dict[Hashable, Any]]) -> list[Resource]:
+        resources: list[Resource] = []
+        owners: list[tuple[int, Any]] = []
+        for kind, items in new.items():
+            probe = self.probes[kind]
+            owner_of = getattr(probe, "owner", None)
+            for key, value in items.items():
+                res = probe.describe(key, value, self._since)
+                if owner_of is not None and self.options.why_alive and "benign" not in res.details:
+                    owner = owner_of(key, value)
+                    if owner is not None:
+                        owners.append((len(resources), owner))
+                    del owner
+                resources.append(res)
+        if owners:
+            chains = _find_chains([o for _, o in owners], self.options.why_alive_budget)
+            for index, owner in owners:
+                chain = chains.get(id(owner))
+                if chain:
+                    res = resources[index]
+                    resources[index] = replace(res, details={**res.details, "held_by": chain})
+            owners.clear()
+        return resources
+
+
+def _find_chains(targets: list[Any], budget: float) -> dict[int, str]:
+    try:
+        from leakwatch._whyalive import find_chains
+    except ImportError:
+        return {}
+    try:
+        return find_chains(targets, time_budget=budget)
+    except Exception:  # attribution is a bonus: never lose the report over it
+        return {}

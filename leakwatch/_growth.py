@@ -1,0 +1,191 @@
+"""The repeat rule for ``check()``: warm up, then judge growth that never fades.
+
+After ``warmup`` calls (caches, lazy imports, one-time init), ``repeat``
+judged calls run with tracemalloc on.  After each, the interpreter's own
+caches are cleared (as CPython's ``regrtest -R`` does) and a full gc pass
+runs; a site is a leak when the memory it holds grew on *every* judged call.
+The same rule applies to gc-tracked objects by type and to global state.
+Resources (fds, threads, ...) that outlive the judged calls are leaks as in
+``watch()``.
+
+``gc.freeze()`` moves everything older than the judged calls out of the
+collector's view, so the per-call gc passes and the object scans cost what
+the calls allocated, not what the heap holds.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import tracemalloc
+from collections import Counter
+from collections.abc import Generator
+from typing import Any
+
+from leakwatch._engine import Options, Watcher, _find_chains
+from leakwatch._model import Report, Resource, group_resources
+from leakwatch._probes import state
+from leakwatch._probes.heap import HeapTracker, Site, format_size, growing, site_of
+from leakwatch._stacks import is_own, is_user_file, tracemalloc_origin
+
+Step = Any  # "call", or the Watcher to stop (send back its report)
+
+
+def clear_caches() -> None:
+    """Empty the interpreter's own caches so refilling them is not growth."""
+    sys._clear_type_cache()
+    for module, func in (
+        ("re", "purge"),
+        ("struct", "_clearcache"),
+        ("urllib.parse", "clear_cache"),
+        ("linecache", "clearcache"),
+    ):
+        mod = sys.modules.get(module)
+        fn = getattr(mod, func, None)
+        if fn is not None:
+            fn()
+    typing = sys.modules.get("typing")
+    for cleanup in getattr(typing, "_cleanups", ()):
+        cleanup()
+
+
+def _new_objects() -> tuple[Counter[str], dict[Site, Counter[str]]]:
+    """Types of the objects made since the freeze, overall and by site."""
+    by_type: Counter[str] = Counter()
+    by_site: dict[Site, Counter[str]] = {}
+    objects = gc.get_objects()
+    try:
+        for obj in objects:
+            tb = tracemalloc.get_object_traceback(obj)
+            if tb is None:
+                continue
+            site = site_of(tb)
+            if _own(site):
+                continue
+            name = type(obj).__qualname__
+            by_type[name] += 1
+            by_site.setdefault(site, Counter())[name] += 1
+    finally:
+        del objects
+    return by_type, by_site
+
+
+def _own(site: Site) -> bool:
+    for filename, _ in site:
+        if is_own(filename):
+            return True
+        if is_user_file(filename):
+            return False
+    return False
+
+
+def _objects_at(sites: set[Site], limit: int = 20) -> dict[Site, list[Any]]:
+    found: dict[Site, list[Any]] = {}
+    objects = gc.get_objects()
+    try:
+        for obj in objects:
+            tb = tracemalloc.get_object_traceback(obj)
+            if tb is None:
+                continue
+            site = site_of(tb)
+            if site in sites and len(found.setdefault(site, [])) < limit:
+                found[site].append(obj)
+    finally:
+        del objects
+    return found
+
+
+def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, Any, Report]:
+    """Yields "call" (call the function once), then the Watcher to stop: send its report back."""
+    if repeat < 2:
+        raise ValueError("check() needs repeat >= 2 to see growth")
+    for _ in range(max(0, warmup)):
+        yield "call"
+    track_heap = "heap" in options.kinds
+    track_state = "state" in options.kinds
+    watcher = Watcher(options.with_(kinds=tuple(k for k in options.kinds if k not in ("heap", "state"))))
+    heap = HeapTracker(options.tracemalloc_depth)
+    clear_caches()
+    gc.collect()
+    froze = gc.isenabled() and gc.get_freeze_count() == 0
+    watcher.start()
+    try:
+        if froze:
+            gc.freeze()
+        if track_heap:
+            heap.start()
+        samples = []
+        states = [state.snapshot()] if track_state else []
+        types: list[Counter[str]] = []
+        site_types: dict[Site, Counter[str]] = {}
+        for _ in range(repeat):
+            yield "call"
+            clear_caches()
+            gc.collect()
+            if track_heap:
+                samples.append(heap.sample())
+                by_type, site_types = _new_objects()
+                types.append(by_type)
+            if track_state:
+                states.append(state.snapshot())
+        growth = _heap_leaks(samples, site_types, repeat, options) if track_heap else []
+        type_growth = _growing_types(types)
+        if track_heap:
+            heap.stop()
+        state_growth = state.growing(states) if track_state else []
+    except BaseException:
+        watcher.abort()  # the function raised: nothing to judge, hooks off
+        raise
+    finally:
+        heap.stop()
+        if froze:
+            gc.unfreeze()
+    report: Report = yield watcher
+    watcher_leaks = report.leaks
+    report.leaks = group_resources(growth + state_growth) + watcher_leaks
+    report.stats.update({"repeat": repeat, "warmup": warmup, "type_growth": type_growth})
+    return report
+
+
+def _growing_types(series: list[Counter[str]]) -> dict[str, int]:
+    if not series:
+        return {}
+    out = {}
+    for name, last in series[-1].items():
+        counts = [0] + [c.get(name, 0) for c in series]
+        if all(b > a for a, b in zip(counts, counts[1:])):
+            out[name] = last
+    return dict(sorted(out.items(), key=lambda kv: -kv[1])[:20])
+
+
+def _heap_leaks(
+    samples: list[Any], site_types: dict[Site, Counter[str]], repeat: int, options: Options
+) -> list[Resource]:
+    grown = growing(samples)
+    if not grown:
+        return []
+    objects = _objects_at({site for site, _, _ in grown[:10]}) if options.why_alive else {}
+    out = []
+    for site, series, last in grown:
+        per_call = (series[-1] - series[0]) / repeat
+        origin = tracemalloc_origin(site)
+        types = dict(site_types.get(site, Counter()).most_common(5))
+        details: dict[str, Any] = {
+            "growth_per_call": round(per_call),
+            "series": series[1:],
+            "blocks": last.count,
+            "types": types,
+            "group": "growth",
+        }
+        held = objects.get(site)
+        if held:
+            chains = _find_chains(held[:5], options.why_alive_budget)
+            chain = next((c for c in chains.values() if c), None)
+            if chain:
+                details["held_by"] = chain
+        del held
+        what = ", ".join(f"{n} {t}" for t, n in types.items()) or f"{last.count} blocks"
+        title = f"heap grows {format_size(per_call)} per call ({format_size(last.size)} over {repeat} calls: {what})"
+        out.append(Resource("heap", site, title, origin, details, size=last.size, group="growth"))
+    objects.clear()
+    return out

@@ -1,0 +1,447 @@
+"""Ignore rules, and the shipped list of known library leaks.
+
+A rule says "this leftover is expected, and here is why".  In a config file::
+
+    [[tool.leakwatch.ignore]]
+    reason = "the pool keeps one warm connection by design"
+    kind = "fd"
+    function = "myapp.pool.*"
+
+or in code: ``leakwatch.ignore(reason="...", kind="thread", thread_name="poller-*")``.
+
+Every matcher given must match (AND); each is a glob (``fnmatch``, case-sensitive,
+``*`` also crosses ``/`` and ``.``)::
+
+    kind         the kind, exactly: fd, thread, task, process, tempfile, heap, state
+    function     a frame of the creation stack: connect, myapp.pool.connect,
+                 myapp.pool:connect and /srv/myapp/pool.py:connect all name it
+    module       a frame of the creation stack: its dotted module or its file name
+    current      a frame of the current stack (a thread's stack, a task's
+                 suspended_at), named as for function; or the thread's target
+    thread_name  the thread's name
+    task_name    the task's name, or its coroutine's qualified name
+    path         the file, directory or device path (fd, tempfile)
+    address      a socket's local or remote host:port
+    cmdline      a child process's command line, joined with spaces
+
+A frame's module is derived from its file name: the longest ``sys.path`` entry
+it lies below, ``.py`` and ``__init__`` dropped, slashes made dots; else the
+file's stem.  :func:`apply_rules` splits leaks into kept and ignored (copies,
+with ``details["ignored_because"]``) and counts hits per rule, so that
+:func:`unmatched` can name the rules that matched nothing in a whole run.
+
+Known library leaks (``known_leaks.toml``) are rules with a ``link`` to the
+upstream explanation, optionally bounded to a ``package`` and its ``versions``,
+or to ``python`` versions.  :func:`apply_known` marks them with
+``details["known_because"]``; they are reported apart and do not fail.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import functools
+import importlib.metadata
+import operator
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leakwatch._config import ConfigError, display, read_toml, suggest
+from leakwatch._model import KINDS, Frame, Leak
+
+__all__ = [
+    "IgnoreRule",
+    "KnownLeak",
+    "apply_known",
+    "apply_rules",
+    "ignore",
+    "load_known_leaks",
+    "module_of",
+    "unmatched",
+    "version_in",
+]
+
+KNOWN_SCHEMA = "leakwatch.known/1"
+KNOWN_LEAKS_FILE = Path(__file__).with_name("known_leaks.toml")
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    """A reason and globs on a leak's kind, stacks and details; all must match."""
+
+    reason: str
+    kind: str | None = None
+    function: str | None = None
+    module: str | None = None
+    current: str | None = None
+    thread_name: str | None = None
+    task_name: str | None = None
+    path: str | None = None
+    address: str | None = None
+    cmdline: str | None = None
+    #: Where the rule was written, for messages; not part of its identity.
+    source: str = field(default="leakwatch.ignore()", compare=False)
+
+    def __post_init__(self) -> None:
+        def fail(message: str) -> ConfigError:
+            return ConfigError(f"leakwatch: {self.source}: {message}")
+
+        if not isinstance(self.reason, str) or not self.reason.strip():
+            raise fail("an ignore rule needs a non-empty 'reason'")
+        if self.kind is not None and self.kind not in KINDS:
+            raise fail(f"'kind' must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        for name in MATCHERS:
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise fail(f"{name!r} must be a non-empty glob string, got {value!r}")
+        if self.kind is None and not any(getattr(self, name) for name in MATCHERS):
+            raise fail("an ignore rule needs a 'kind' or a matcher: " + ", ".join(MATCHERS))
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], source: str) -> IgnoreRule:
+        """A rule from a config table; unknown keys are a :class:`ConfigError`."""
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"leakwatch: {source}: an ignore rule must be a table")
+        allowed = ("reason", "kind", *MATCHERS)
+        for key in data:
+            if key not in allowed:
+                hint = suggest(str(key), allowed)
+                raise ConfigError(f"leakwatch: {source}: unknown key {key!r}{hint}")
+        if "reason" not in data:
+            raise ConfigError(f"leakwatch: {source}: an ignore rule needs a non-empty 'reason'")
+        return cls(**dict(data), source=source)
+
+    def to_dict(self) -> dict[str, str]:
+        data = {"reason": self.reason, "kind": self.kind}
+        data.update({name: getattr(self, name) for name in MATCHERS})
+        return {key: value for key, value in data.items() if value is not None}
+
+    def __str__(self) -> str:
+        globs = " ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k != "reason")
+        return f"{globs} ({self.reason}) [{self.source}]"
+
+    def matches(self, leak: Leak) -> bool:
+        if self.kind is not None and leak.kind != self.kind:
+            return False
+        for name in MATCHERS:
+            glob = getattr(self, name)
+            # Candidates come lazily: most rules fail on their first matcher.
+            if glob is not None and not any(
+                fnmatch.fnmatchcase(text, glob) for text in _CANDIDATES[name](leak)
+            ):
+                return False
+        return True
+
+
+#: The matcher fields of a rule, in the order they are tried.
+MATCHERS = tuple(
+    f.name for f in dataclasses.fields(IgnoreRule) if f.name not in ("reason", "kind", "source")
+)
+
+
+def ignore(reason: str, **matchers: str) -> IgnoreRule:
+    """An ignore rule for ``watch(ignore=[...])`` and friends, checked at once.
+
+    ``matchers`` are those of :class:`IgnoreRule`: ``kind``, ``function``,
+    ``module``, ``current``, ``thread_name``, ``task_name``, ``path``,
+    ``address``, ``cmdline``.
+    """
+    return IgnoreRule.from_mapping({"reason": reason, **matchers}, "leakwatch.ignore()")
+
+
+def apply_rules(
+    leaks: Sequence[Leak], rules: Sequence[IgnoreRule]
+) -> tuple[list[Leak], list[Leak], dict[IgnoreRule, int]]:
+    """Split ``leaks`` into (kept, ignored, hits).
+
+    Ignored leaks are copies with ``details["ignored_because"]`` set to the
+    first matching rule's reason.  ``hits`` has every rule, with the number of
+    leaked things (``Leak.count``) it matched; a rule shadowed by an earlier
+    one still counts, so it is not reported as stale.
+    """
+    hits = dict.fromkeys(rules, 0)
+    kept: list[Leak] = []
+    ignored: list[Leak] = []
+    for leak in leaks:
+        matched = [rule for rule in hits if rule.matches(leak)]
+        for rule in matched:
+            hits[rule] += leak.count
+        if matched:
+            ignored.append(_annotated(leak, "ignored_because", matched[0].reason))
+        else:
+            kept.append(leak)
+    return kept, ignored, hits
+
+
+def unmatched(rules: Sequence[IgnoreRule], hits: Mapping[IgnoreRule, int]) -> list[IgnoreRule]:
+    """The rules that matched nothing: stale, worth deleting.  Sum ``hits`` over a run first."""
+    return [rule for rule in dict.fromkeys(rules) if not hits.get(rule)]
+
+
+@dataclass(frozen=True)
+class KnownLeak:
+    """A known library leak: a rule, a link to why, and where it applies."""
+
+    id: str
+    rule: IgnoreRule
+    link: str
+    package: str | None = None
+    versions: str | None = None  # e.g. ">=1.0,<2.3"; None means any installed version
+    python: str | None = None  # bounds on the running Python, e.g. ">=3.10,<3.13"
+
+    @property
+    def reason(self) -> str:
+        return self.rule.reason
+
+    def applies(self) -> bool:
+        """True when the package is installed within bounds and Python is too."""
+        if self.python is not None:
+            running = ".".join(str(n) for n in sys.version_info[:3])
+            if not version_in(running, self.python):
+                return False
+        if self.package is None:
+            return True
+        installed = _installed_version(self.package)
+        if installed is None:
+            return False
+        return self.versions is None or version_in(installed, self.versions)
+
+    def matches(self, leak: Leak) -> bool:
+        return self.rule.matches(leak)
+
+
+def load_known_leaks(
+    path: str | os.PathLike[str] | None = None, *, applicable_only: bool = True
+) -> list[KnownLeak]:
+    """The known library leaks (the shipped list unless ``path`` is given).
+
+    Only the entries that apply to this interpreter and its installed packages,
+    unless ``applicable_only`` is false.
+    """
+    path = KNOWN_LEAKS_FILE if path is None else Path(path)
+    data = read_toml(path)
+    where = display(path)
+    entries = data.get("known", [])
+    if data.get("schema", KNOWN_SCHEMA) != KNOWN_SCHEMA:
+        raise ConfigError(f"leakwatch: {where}: expected schema {KNOWN_SCHEMA!r}")
+    if not isinstance(entries, list):
+        raise ConfigError(f"leakwatch: {where}: 'known' must be an array of tables")
+    known = [_known_from_mapping(e, f"{where} known #{i}") for i, e in enumerate(entries, 1)]
+    seen: set[str] = set()
+    for entry in known:
+        if entry.id in seen:
+            raise ConfigError(f"leakwatch: {where}: duplicate id {entry.id!r}")
+        seen.add(entry.id)
+    return [k for k in known if k.applies()] if applicable_only else known
+
+
+def apply_known(leaks: Sequence[Leak], known: Sequence[KnownLeak]) -> tuple[list[Leak], list[Leak]]:
+    """Split ``leaks`` into (kept, known), known ones marked with ``details["known_because"]``."""
+    kept: list[Leak] = []
+    matched: list[Leak] = []
+    for leak in leaks:
+        entry = next((k for k in known if k.matches(leak)), None)
+        if entry is None:
+            kept.append(leak)
+        else:
+            note = f"{entry.reason} ({entry.link})"
+            matched.append(_annotated(leak, "known_because", note, known_leak=entry.id))
+    return kept, matched
+
+
+def module_of(filename: str, path: Sequence[str] | None = None) -> str:
+    """The dotted module a file name stands for, given ``path`` (default ``sys.path``).
+
+    ``/venv/site-packages/urllib3/connection.py`` -> ``urllib3.connection``;
+    a file below no entry -> its stem; ``<frozen os>`` -> ``os``.
+    """
+    entries = tuple(sys.path if path is None else path)
+    # The cwd is part of the key because "" in sys.path means the cwd.
+    return _module_of(filename, entries, os.getcwd())
+
+
+_SPEC = re.compile(r"^\s*(~=|===|==|!=|<=|>=|<|>)\s*(\d+(?:\.\d+)*)(\.\*)?\s*$")
+_VERSION = re.compile(r"^\s*v?(\d+(?:\.\d+)*)(.*)$", re.IGNORECASE)
+
+
+def version_in(version: str, spec: str) -> bool:
+    """Whether ``version`` meets every clause of ``spec`` (``">=1.0,<2.3"``).
+
+    Release numbers only, as PEP 440 orders them for the common cases: trailing
+    zeros do not count (``2.3 == 2.3.0``), a pre-release or dev release sorts
+    before its release and a post release after; ``==1.2.*`` and ``~=1.4`` work.
+    An unreadable ``spec`` is a ValueError; an unreadable ``version`` meets nothing.
+    """
+    found = _VERSION.match(version)
+    clauses = [_parse_clause(c) for c in spec.split(",")]
+    if found is None:
+        return False
+    release = tuple(int(n) for n in found.group(1).split("."))
+    suffix = found.group(2).lower().lstrip(".-_")
+    if not suffix or suffix.startswith("+"):
+        phase = 1  # a final release, maybe with a local label
+    elif suffix.startswith("post") or suffix[0].isdigit():  # 1.0.post1, 1.0-1
+        phase = 2
+    else:  # a1, b2, rc1, dev0: before the release
+        phase = 0
+    return all(_meets(release, phase, *clause) for clause in clauses)
+
+
+def _parse_clause(clause: str) -> tuple[str, tuple[int, ...], bool]:
+    found = _SPEC.match(clause)
+    if found is None:
+        raise ValueError(f"not a version bound: {clause.strip()!r}")
+    op, numbers, star = found.groups()
+    if star and op not in ("==", "!="):
+        raise ValueError(f"'.*' only goes with == or !=: {clause.strip()!r}")
+    return op, tuple(int(n) for n in numbers.split(".")), bool(star)
+
+
+def _meets(
+    release: tuple[int, ...], phase: int, op: str, bound: tuple[int, ...], star: bool
+) -> bool:
+    width = max(len(release), len(bound))
+    mine = release + (0,) * (width - len(release))
+    if star:
+        same = mine[: len(bound)] == bound
+        return same if op == "==" else not same
+    if op == "~=":  # ~=1.4.2 is >=1.4.2, ==1.4.*
+        return _meets(release, phase, ">=", bound, False) and mine[: len(bound) - 1] == bound[:-1]
+    return _OPS[op]((mine, phase), (bound + (0,) * (width - len(bound)), 1))
+
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq,
+    "===": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+
+
+def _known_from_mapping(entry: Any, source: str) -> KnownLeak:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"leakwatch: {source}: must be a table")
+    rule_keys = dict(entry)
+    extra = {
+        k: rule_keys.pop(k) for k in ("id", "link", "package", "versions", "python") if k in entry
+    }
+    if isinstance(extra.get("id"), str) and extra["id"]:
+        source = f"{source} ({extra['id']})"
+    for key in ("id", "link", *extra):
+        if not isinstance(extra.get(key), str) or not extra[key]:
+            raise ConfigError(f"leakwatch: {source}: needs a non-empty {key!r}")
+    if not extra["link"].startswith("https://"):
+        raise ConfigError(f"leakwatch: {source}: 'link' must be an https:// URL")
+    for key in ("versions", "python"):
+        try:
+            version_in("0", extra.get(key, ">=0"))
+        except ValueError as exc:
+            raise ConfigError(f"leakwatch: {source}: {key!r}: {exc}") from None
+    if "versions" in extra and "package" not in extra:
+        raise ConfigError(f"leakwatch: {source}: 'versions' needs a 'package'")
+    return KnownLeak(rule=IgnoreRule.from_mapping(rule_keys, source), **extra)
+
+
+@functools.cache
+def _installed_version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _module_of(filename: str, path_entries: tuple[str, ...], cwd: str) -> str:
+    if filename.startswith("<frozen ") and filename.endswith(">"):
+        return filename[len("<frozen ") : -1]
+    if filename.startswith("<"):  # <string>, <stdin>: nothing to derive
+        return filename
+    full = os.path.normpath(os.path.join(cwd, filename))
+    best = ""
+    for entry in path_entries:
+        root = os.path.join(os.path.normpath(os.path.join(cwd, entry)), "")
+        if full.startswith(root) and len(root) > len(best):
+            best = root
+    stem = os.path.splitext(os.path.basename(full))[0]
+    if stem == "__init__":  # a package stands for its directory
+        stem = os.path.basename(os.path.dirname(full)) or stem
+    if not best:
+        return stem
+    parts = os.path.splitext(full[len(best) :])[0].split(os.sep)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts) if all(p.isidentifier() for p in parts) else stem
+
+
+def _names(filename: str, function: str) -> Iterator[str]:
+    module = module_of(filename)
+    yield function
+    yield f"{module}.{function}"
+    yield f"{module}:{function}"
+    yield f"{filename}:{function}"
+    yield f"{os.path.basename(filename)}:{function}"
+
+
+def _frame_names(origin: Sequence[Frame]) -> Iterator[str]:
+    for frame in origin:
+        yield from _names(frame.filename, frame.function)
+
+
+def _frame_modules(origin: Sequence[Frame]) -> Iterator[str]:
+    for frame in origin:
+        yield module_of(frame.filename)
+        yield frame.filename
+
+
+def _current_names(details: Mapping[str, Any]) -> Iterator[str]:
+    stack = details.get("stack") or details.get("suspended_at") or ()
+    for frame in stack:
+        if isinstance(frame, Frame):
+            yield from _names(frame.filename, frame.function)
+        elif isinstance(frame, Mapping):
+            yield from _names(str(frame.get("filename", "")), str(frame.get("function", "?")))
+    yield from _texts(details, "target")
+
+
+def _texts(details: Mapping[str, Any], *keys: str) -> tuple[str, ...]:
+    return tuple(str(details[k]) for k in keys if details.get(k) is not None)
+
+
+def _cmdline(details: Mapping[str, Any]) -> tuple[str, ...]:
+    cmdline = details.get("cmdline")
+    if isinstance(cmdline, (list, tuple)):
+        return (" ".join(str(part) for part in cmdline),)
+    return () if cmdline is None else (str(cmdline),)
+
+
+def _thread_names(leak: Leak) -> tuple[str, ...]:
+    return _texts(leak.details, "name") if leak.kind == "thread" else ()
+
+
+def _task_names(leak: Leak) -> tuple[str, ...]:
+    return _texts(leak.details, "name", "coroutine") if leak.kind == "task" else ()
+
+
+#: For each matcher, the texts of a leak its glob is tried against.
+_CANDIDATES: dict[str, Callable[[Leak], Iterable[str]]] = {
+    "function": lambda leak: _frame_names(leak.origin),
+    "module": lambda leak: _frame_modules(leak.origin),
+    "current": lambda leak: _current_names(leak.details),
+    "thread_name": _thread_names,
+    "task_name": _task_names,
+    "path": lambda leak: _texts(leak.details, "path"),
+    "address": lambda leak: _texts(leak.details, "laddr", "raddr"),
+    "cmdline": lambda leak: _cmdline(leak.details),
+}
+
+
+def _annotated(leak: Leak, key: str, note: str, **more: Any) -> Leak:
+    return dataclasses.replace(leak, details={**leak.details, key: note, **more})

@@ -1,0 +1,355 @@
+"""Where things were created: hooks installed once, recording only while a watch is on.
+
+CPython raises audit events for some creations (``open``, ``socket.__new__``,
+``subprocess.Popen``, ``os.fork``, ``tempfile.mkstemp``/``mkdtemp``,
+``os.mkdir``); an audit hook can't be removed, so it is installed once and
+gated by a counter.  Calls with no event (``os.pipe``, ``os.dup``,
+``os.openpty``, ``os.eventfd``, ``select.epoll``, ``_thread.start_new_thread``)
+and ``threading.Thread.start`` are wrapped once, the same way.  Asyncio tasks
+are traced through coroutine origin tracking (``cr_origin``).
+
+Each record is a :class:`Record`: a serial number (creation order), the raw
+stack (plain strings and ints) and the stack that started the thread it was
+created in, so a resource made inside a library's worker thread still points
+at the user's line.  Tables are bounded; nothing holds the user's objects
+except through weak references.
+"""
+
+from __future__ import annotations
+
+import _thread
+import itertools
+import os
+import select
+import sys
+import tempfile
+import threading
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from leakwatch._stacks import DEFAULT_DEPTH, RawStack, capture
+
+_serials = itertools.count(1)
+_active = 0  # how many watches are on; hooks record only while > 0
+_installed = False
+_install_lock = threading.Lock()
+_local = threading.local()  # .quiet: leakwatch's own calls, not recorded
+depth = DEFAULT_DEPTH
+
+MAX_PATHS = 10_000
+MAX_SPAWNS = 1_000
+
+
+@dataclass(frozen=True)
+class Record:
+    serial: int
+    stack: RawStack
+    parent: RawStack = ()
+    extra: str = ""
+
+
+# Tables: fd number -> record; path -> records; spawns; weak tables.
+fds: dict[int, Record] = {}
+paths: dict[str, deque[Record]] = {}
+created_paths: dict[str, Record] = {}
+spawns: deque[tuple[tuple[str, ...], Record]] = deque(maxlen=MAX_SPAWNS)
+forks: deque[Record] = deque(maxlen=MAX_SPAWNS)
+sockets: weakref.WeakKeyDictionary[Any, Record] = weakref.WeakKeyDictionary()
+threads: weakref.WeakKeyDictionary[threading.Thread, Record] = weakref.WeakKeyDictionary()
+native_threads: dict[int, Record] = {}
+
+
+def current_serial() -> int:
+    """The serial the next record will be above; marks the start of a block."""
+    return next(_serials)
+
+
+def _record(extra: str = "") -> Record:
+    stack = capture(sys._getframe(1), depth)
+    parent_rec = threads.get(threading.current_thread())  # type: ignore[call-overload]
+    parent = parent_rec.stack if parent_rec is not None else ()
+    return Record(next(_serials), stack, parent, extra)
+
+
+def _recording() -> bool:
+    return _active > 0 and not getattr(_local, "quiet", False)
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """leakwatch's own opens and sockets are not recorded."""
+    old = getattr(_local, "quiet", False)
+    _local.quiet = True
+    try:
+        yield
+    finally:
+        _local.quiet = old
+
+
+# -- audit hook ---------------------------------------------------------------
+
+
+_tempdir = ""
+
+
+def _tempdir_child(path: str) -> bool:
+    # Never tempfile.gettempdir() here: it holds a lock while it opens files,
+    # and this hook runs inside those opens.  Reading the attribute is safe.
+    return os.path.dirname(path) == (tempfile.tempdir or _tempdir)
+
+
+def _remember_path(path: str, rec: Record) -> None:
+    bucket = paths.get(path)
+    if bucket is None:
+        if len(paths) >= MAX_PATHS:
+            paths.pop(next(iter(paths)))
+        bucket = paths[path] = deque(maxlen=8)
+    bucket.append(rec)
+
+
+def _remember_created(path: str, rec: Record) -> None:
+    if len(created_paths) >= MAX_PATHS:
+        created_paths.pop(next(iter(created_paths)))
+    created_paths[path] = rec
+
+
+def _on_open(args: tuple[Any, ...]) -> None:
+    path, mode, flags = args
+    if isinstance(path, int) or path is None:
+        return
+    try:
+        path = os.path.abspath(os.fsdecode(path))
+    except (TypeError, ValueError):
+        return
+    rec = _record()
+    _remember_path(path, rec)
+    creating = bool(flags & os.O_CREAT) if isinstance(flags, int) and flags else False
+    if isinstance(mode, str) and any(c in mode for c in "wax"):
+        creating = True
+    if creating and _tempdir_child(path) and not os.path.exists(path):
+        _remember_created(path, rec)
+
+
+def _on_socket(args: tuple[Any, ...]) -> None:
+    try:
+        sockets[args[0]] = _record()
+    except TypeError:  # not weak-referenceable
+        pass
+
+
+def _on_spawn(argv: Any) -> None:
+    if isinstance(argv, (str, bytes, os.PathLike)):
+        argv = [argv]
+    try:
+        key = tuple(os.fsdecode(a) for a in argv)
+    except TypeError:
+        key = ()
+    spawns.append((key, _record()))
+
+
+def _on_tempfile(args: tuple[Any, ...]) -> None:
+    _remember_created(os.path.abspath(os.fsdecode(args[0])), _record())
+
+
+def _on_mkdir(args: tuple[Any, ...]) -> None:
+    if isinstance(args[0], int):
+        return
+    path = os.path.abspath(os.fsdecode(args[0]))
+    if _tempdir_child(path) and not os.path.exists(path):
+        _remember_created(path, _record())
+
+
+_EVENTS: dict[str, Callable[[tuple[Any, ...]], None]] = {
+    "open": _on_open,
+    "socket.__new__": _on_socket,
+    "subprocess.Popen": lambda a: _on_spawn(a[1]),
+    "os.posix_spawn": lambda a: _on_spawn(a[1]),
+    "os.fork": lambda a: forks.append(_record()),
+    "os.forkpty": lambda a: forks.append(_record()),
+    "tempfile.mkstemp": _on_tempfile,
+    "tempfile.mkdtemp": _on_tempfile,
+    "os.mkdir": _on_mkdir,
+}
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if not _active:  # the cheap gate: one global read when no watch is on
+        return
+    handler = _EVENTS.get(event)
+    if handler is None or getattr(_local, "quiet", False):
+        return
+    try:
+        handler(args)
+    except Exception:  # recording must never break the watched program
+        pass
+
+
+# -- wrappers for creations without an audit event ------------------------------
+
+
+def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...]]) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        result = orig(*args, **kwargs)
+        if _active and not getattr(_local, "quiet", False):
+            try:
+                rec = _record()
+                for fd in fds_of(result):
+                    fds[fd] = rec
+            except Exception:
+                pass
+        return result
+
+    wrapper.__name__ = getattr(orig, "__name__", "wrapper")
+    wrapper.__qualname__ = getattr(orig, "__qualname__", "wrapper")
+    wrapper.__doc__ = getattr(orig, "__doc__", None)
+    wrapper.__wrapped__ = orig  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _one(r: Any) -> tuple[int, ...]:
+    return (r,)
+
+
+def _pair(r: Any) -> tuple[int, ...]:
+    return (r[0], r[1])
+
+
+class _EpollMeta(type):
+    """``isinstance(x, select.epoll)`` keeps working for real epoll objects."""
+
+    real: type
+
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, cls.real)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, cls.real)
+
+
+def _wrap_epoll() -> None:
+    real = getattr(select, "epoll", None)
+    if real is None or isinstance(real, _EpollMeta):
+        return
+
+    class epoll(metaclass=_EpollMeta):  # noqa: N801 - stands in for select.epoll
+        __doc__ = real.__doc__
+
+        def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+            obj = real(*args, **kwargs)
+            if _recording():
+                fds[obj.fileno()] = _record()
+            return obj
+
+        fromfd = staticmethod(real.fromfd)
+
+    epoll.real = real
+    select.epoll = epoll  # type: ignore[misc]
+
+
+def _wrap_thread_start() -> None:
+    orig_start = threading.Thread.start
+    if getattr(orig_start, "__leakwatch__", False):
+        return
+
+    def start(self: threading.Thread) -> None:
+        if _recording():
+            try:
+                target = getattr(self, "_target", None)
+                name = getattr(target, "__qualname__", "") if target is not None else ""
+                threads[self] = _record(name)
+            except Exception:
+                pass
+        orig_start(self)
+
+    start.__leakwatch__ = True  # type: ignore[attr-defined]
+    start.__doc__ = orig_start.__doc__
+    threading.Thread.start = start  # type: ignore[method-assign]
+
+    orig_new = _thread.start_new_thread
+
+    def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
+        if not _recording():
+            return orig_new(function, args, kwargs or {})
+        rec = _record(getattr(function, "__qualname__", ""))
+
+        def run(*a: Any, **kw: Any) -> Any:
+            native_threads[threading.get_native_id()] = rec
+            return function(*a, **kw)
+
+        return orig_new(run, args, kwargs or {})
+
+    _thread.start_new_thread = start_new_thread
+
+
+def install() -> None:
+    """Install the hooks (once per process)."""
+    global _installed, _tempdir
+    with _install_lock:
+        if _installed:
+            return
+        _tempdir = tempfile.gettempdir()
+        sys.addaudithook(_audit)
+        for name, fds_of in (
+            ("pipe", _pair),
+            ("pipe2", _pair),
+            ("openpty", _pair),
+            ("dup", _one),
+            ("dup2", _one),
+            ("eventfd", _one),
+            ("memfd_create", _one),
+        ):
+            orig = getattr(os, name, None)
+            if orig is not None and not hasattr(orig, "__wrapped__"):
+                setattr(os, name, _fd_wrapper(orig, fds_of))
+        _wrap_epoll()
+        _wrap_thread_start()
+        _installed = True
+
+
+def activate() -> None:
+    global _active
+    install()
+    _active += 1
+
+
+def deactivate() -> None:
+    global _active
+    _active = max(0, _active - 1)
+    if _active == 0:
+        # Records only serve the watches that were on; drop them so a long
+        # program doesn't accumulate stacks.
+        fds.clear()
+        paths.clear()
+        created_paths.clear()
+        spawns.clear()
+        forks.clear()
+        native_threads.clear()
+        sockets.clear()
+        threads.clear()
+
+
+def is_recording() -> bool:
+    return _active > 0
+
+
+def find_socket(fd: int) -> tuple[Any, Record] | None:
+    """The live socket object recorded for an fd number (and its record)."""
+    for sock, rec in list(sockets.items()):
+        try:
+            if sock.fileno() == fd:
+                return sock, rec
+        except Exception:
+            continue
+    return None
+
+
+def latest_path_record(path: str, after: int) -> Record | None:
+    bucket = paths.get(path)
+    if not bucket:
+        return None
+    candidates = [r for r in bucket if r.serial > after]
+    return candidates[-1] if candidates else None

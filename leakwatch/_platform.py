@@ -1,0 +1,147 @@
+"""What the operating system can tell us, one function per probe, chosen once.
+
+Linux reads /proc directly (cheap and exact).  Elsewhere psutil answers what
+it can, and each function says what it cannot see through :data:`LIMITS`, so
+reports on macOS and Windows degrade visibly instead of silently.
+
+- :func:`list_fds` -> {fd: target}: "socket:[ino]", "pipe:[ino]",
+  "anon_inode:[eventpoll]", or a path.
+- :func:`fd_flags` -> the open flags of one descriptor, or None.
+- :func:`list_children` -> {pid: start time}, direct and indirect children.
+- :func:`list_native_threads` -> native thread ids of this process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+import psutil
+
+LIMITS: dict[str, str] = {}
+_PROC_FD = "/proc/self/fd"
+HAVE_PROC = os.path.isdir(_PROC_FD) and sys.platform.startswith("linux")
+
+
+def _linux_fds() -> dict[int, str]:
+    out: dict[int, str] = {}
+    listing = os.listdir(_PROC_FD)
+    for name in listing:
+        fd = int(name)
+        try:
+            target = os.readlink(f"{_PROC_FD}/{name}")
+        except OSError:  # the listing's own descriptor, already closed
+            continue
+        if target.startswith("/proc/") and target.endswith("/fd"):
+            continue  # the descriptor os.listdir used to read this very directory
+        out[fd] = target
+    return out
+
+
+def _psutil_fds() -> dict[int, str]:
+    proc = psutil.Process()
+    out: dict[int, str] = {}
+    for f in proc.open_files():
+        if f.fd >= 0:
+            out[f.fd] = f.path
+    try:
+        conns = proc.net_connections(kind="all")
+    except (psutil.AccessDenied, AttributeError):
+        conns = []
+    for c in conns:
+        if c.fd >= 0:
+            out[c.fd] = f"socket:[{c.fd}]"
+    return out
+
+
+def _linux_flags(fd: int) -> int | None:
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("flags:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _linux_children() -> dict[int, int]:
+    """Children of every thread of this process, recursively, with start ticks."""
+    out: dict[int, int] = {}
+    todo = [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                    kids = [int(p) for p in f.read().split()]
+            except (OSError, ValueError):
+                continue
+            for kid in kids:
+                if kid not in out:
+                    out[kid] = _start_ticks(kid)
+                    todo.append(kid)
+    return out
+
+
+def _start_ticks(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+        return int(stat.rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _psutil_children() -> dict[int, int]:
+    out: dict[int, int] = {}
+    for child in psutil.Process().children(recursive=True):
+        try:
+            out[child.pid] = int(child.create_time() * 100)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _linux_native_threads() -> set[int]:
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+def _psutil_native_threads() -> set[int]:
+    try:
+        return {t.id for t in psutil.Process().threads()}
+    except psutil.Error:
+        return set()
+
+
+def _no_fds() -> dict[int, str]:
+    return {}
+
+
+list_fds: Callable[[], dict[int, str]]
+fd_flags: Callable[[int], int | None]
+list_children: Callable[[], dict[int, int]]
+list_native_threads: Callable[[], set[int]]
+
+if HAVE_PROC:
+    list_fds, fd_flags = _linux_fds, _linux_flags
+    list_children, list_native_threads = _linux_children, _linux_native_threads
+else:
+    list_children, list_native_threads = _psutil_children, _psutil_native_threads
+    fd_flags = lambda fd: None  # noqa: E731 - no fdinfo outside Linux
+    if sys.platform == "win32":
+        list_fds = _no_fds
+        LIMITS["fd"] = "descriptors are not listed on Windows (no per-handle table); fd leaks are not seen"
+    else:
+        list_fds = _psutil_fds
+        LIMITS["fd"] = (
+            f"on {sys.platform} only files and sockets are listed (psutil); pipes and other descriptors are not seen"
+        )

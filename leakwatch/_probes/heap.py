@@ -1,0 +1,174 @@
+"""Heap: allocations made inside the block and still alive after it, by site.
+
+If tracemalloc is not running, it is started at block entry, so the snapshot
+taken at the end holds only what the block allocated: the cost follows the
+block, not the heap.  If it was already running (``-X tracemalloc``, an outer
+watch), the end snapshot is compared with one taken at entry instead, which
+costs in proportion to the whole heap; the report says so.
+
+leakwatch's own allocations are left out: a trace is dropped when a
+leakwatch frame comes before any user frame in its traceback.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from leakwatch._model import Resource
+from leakwatch._stacks import is_own, is_user_file, tracemalloc_origin
+
+Site = tuple[tuple[str, int], ...]  # tracemalloc traceback, most recent first
+
+
+@dataclass
+class SiteStat:
+    size: int = 0
+    count: int = 0
+
+
+def _raw_traces() -> list[tuple[int, int, Site]]:
+    """(domain, size, traceback) of every live traced block.
+
+    ``_get_traces`` is what ``take_snapshot`` itself reads; its tracebacks are
+    already tuples of (filename, lineno), most recent first, shared between
+    blocks, so they serve as site keys without building a Snapshot.
+    """
+    get = getattr(tracemalloc, "_get_traces", None)
+    if get is None:
+        snap = tracemalloc.take_snapshot()
+        return [(t.domain, t.size, site_of(t.traceback)) for t in snap.traces]
+    return [(t[0], t[1], t[2]) for t in get()]
+
+
+def _sites() -> dict[Site, SiteStat]:
+    out: dict[Site, SiteStat] = {}
+    own_cache: dict[Site, bool] = {}
+    for _domain, size, site in _raw_traces():
+        stat = out.get(site)
+        if stat is None:
+            own = own_cache.get(site)
+            if own is None:
+                own = own_cache[site] = _allocated_by_leakwatch(site)
+            if own:
+                continue
+            stat = out[site] = SiteStat()
+        stat.size += size
+        stat.count += 1
+    return out
+
+
+def site_of(traceback: tracemalloc.Traceback) -> Site:
+    """A traceback as a site key, most recent frame first (as ``_get_traces`` gives)."""
+    raw = getattr(traceback, "_frames", None)
+    if isinstance(raw, tuple):
+        return raw
+    return tuple((f.filename, f.lineno) for f in reversed(traceback))
+
+
+def _allocated_by_leakwatch(site: Site) -> bool:
+    for filename, _ in site:
+        if is_own(filename) or filename == tracemalloc.__file__:
+            return True
+        if is_user_file(filename):
+            return False
+    return False
+
+
+class HeapTracker:
+    """Start at block entry, :meth:`sample` at the end (or after each call)."""
+
+    def __init__(self, depth: int = 16) -> None:
+        self.depth = depth
+        self.owned = False
+        self._base: dict[Site, SiteStat] | None = None
+
+    def start(self) -> None:
+        if tracemalloc.is_tracing():
+            self.owned = False
+            self._base = _sites()
+        else:
+            tracemalloc.start(self.depth)
+            self.owned = True
+            self._base = None
+
+    @property
+    def note(self) -> str | None:
+        if self.owned:
+            return None
+        return "tracemalloc was already running: heap figures compare two snapshots of the whole heap"
+
+    def sample(self) -> dict[Site, SiteStat]:
+        """Live allocations made since :meth:`start`, by site."""
+        if not tracemalloc.is_tracing():
+            return {}
+        now = _sites()
+        if self._base is None:
+            return now
+        out = {}
+        for site, stat in now.items():
+            old = self._base.get(site)
+            size = stat.size - (old.size if old else 0)
+            if size > 0:
+                out[site] = SiteStat(size, max(0, stat.count - (old.count if old else 0)))
+        return out
+
+    def stop(self) -> None:
+        if self.owned and tracemalloc.is_tracing():
+            tracemalloc.stop()
+        self.owned = False
+        self._base = None
+
+
+def retained(sample: dict[Site, SiteStat], *, limit: int = 10, min_size: int = 512) -> list[Resource]:
+    """The largest sites still holding memory after one block: information only."""
+    ranked = sorted(sample.items(), key=lambda kv: kv[1].size, reverse=True)
+    out = []
+    for site, stat in ranked[:limit]:
+        if stat.size < min_size:
+            break
+        origin = tracemalloc_origin(site)
+        where = _where(origin)
+        title = f"{format_size(stat.size)} retained in {stat.count} blocks, allocated at {where}"
+        details = {"blocks": stat.count, "note": "one call cannot tell a cache from a leak"}
+        out.append(Resource("heap", site, title, origin, details, size=stat.size, group="retained"))
+    return out
+
+
+def growing(
+    samples: Sequence[dict[Site, SiteStat]], *, min_growth: int = 1
+) -> list[tuple[Site, list[int], SiteStat]]:
+    """Sites whose retained size grew on every judged call (regrtest -R's rule).
+
+    ``samples[i]`` is what the judged calls had left alive after call ``i``;
+    the series starts from 0 before the first call, so a site filled once
+    (a cache reaching its size) shows one delta and then none: not growth.
+    """
+    if not samples:
+        return []
+    out = []
+    for site, last in samples[-1].items():
+        series = [0] + [s[site].size if site in s else 0 for s in samples]
+        deltas = [b - a for a, b in zip(series, series[1:])]
+        if all(d >= min_growth for d in deltas):
+            out.append((site, series, last))
+    out.sort(key=lambda item: item[2].size, reverse=True)
+    return out
+
+
+def _where(origin: Sequence[object]) -> str:
+    frames = list(origin)
+    users = [f for f in frames if is_user_file(getattr(f, "filename", ""))]
+    f = users[-1] if users else (frames[-1] if frames else None)
+    if f is None:
+        return "?"
+    return f"{getattr(f, 'filename', '?')}:{getattr(f, 'lineno', '?')}"
+
+
+def format_size(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(size) < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} GiB"

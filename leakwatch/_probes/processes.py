@@ -1,0 +1,88 @@
+"""Child processes (and their children), keyed by (pid, start time); zombies included.
+
+A child that already exited but was never waited for is a zombie: it is
+reported, after giving Python's own reaping (``subprocess`` and
+``multiprocessing`` clean-ups) a chance while settling.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from collections.abc import Hashable
+from typing import Any
+
+import psutil
+
+from leakwatch import _origins
+from leakwatch._model import Resource
+from leakwatch._platform import list_children
+from leakwatch._probes import Snapshot
+from leakwatch._stacks import to_origin
+
+
+def _reap() -> None:
+    """Let Python reap children whose Popen/Process objects were dropped."""
+    sp = sys.modules.get("subprocess")
+    cleanup = getattr(sp, "_cleanup", None)
+    if cleanup is not None:
+        cleanup()
+    mp = sys.modules.get("multiprocessing")
+    if mp is not None:
+        mp.active_children()
+
+
+def _match(cmdline: list[str], since: int) -> _origins.Record | None:
+    """The spawn record whose argv is this command line (latest first)."""
+    for argv, rec in reversed(_origins.spawns):
+        if rec.serial <= since or not argv:
+            continue
+        if list(argv) == cmdline or (
+            cmdline and os.path.basename(argv[0]) == os.path.basename(cmdline[0]) and argv[1:] == tuple(cmdline[1:])
+        ):
+            return rec
+    return None
+
+
+class ProcessProbe:
+    kind = "process"
+
+    def snapshot(self) -> Snapshot:
+        return {(pid, ticks): pid for pid, ticks in list_children().items()}
+
+    def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
+        return key not in before
+
+    def settle(self, new: Snapshot, timeout: float) -> None:
+        if new:
+            _reap()
+
+    def describe(self, key: Hashable, value: Any, since: int) -> Resource:
+        pid: int = value
+        details: dict[str, Any] = {"pid": pid}
+        cmdline: list[str] = []
+        status = "gone"
+        try:
+            proc = psutil.Process(pid)
+            status = proc.status()
+            cmdline = proc.cmdline()
+            details["ppid"] = proc.ppid()
+        except psutil.ZombieProcess:
+            status = "zombie"
+        except psutil.Error:
+            pass
+        details["cmdline"] = cmdline
+        details["status"] = status
+        rec = _match(cmdline, since)
+        if rec is None:
+            forks = [r for r in _origins.forks if r.serial > since]
+            rec = forks[-1] if forks else None
+        shown = shlex.join(cmdline)[:120] if cmdline else "?"
+        state = "zombie: exited, never waited for" if status == "zombie" else status
+        title = f"process {pid} {shown!r} ({state})"
+        origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
+        if rec is None:
+            title += ", start not seen"
+        exe = os.path.basename(cmdline[0]) if cmdline else "?"
+        return Resource("process", key, title, origin, details, group=exe)

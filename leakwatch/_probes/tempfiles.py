@@ -1,0 +1,55 @@
+"""Temp files and directories this process created in the temp dir and left behind.
+
+Only this process's own creations count (recorded from ``tempfile.mkstemp``,
+``tempfile.mkdtemp``, and opens/mkdirs that create an entry directly in the
+temp dir), so parallel test workers sharing /tmp never see each other's
+files.  Deeper trees (pytest's ``tmp_path`` lives under its own base) are
+not tracked entry by entry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Hashable
+from typing import Any
+
+from leakwatch import _origins
+from leakwatch._model import Resource
+from leakwatch._probes import Snapshot
+from leakwatch._stacks import to_origin
+
+
+class TempfileProbe:
+    kind = "tempfile"
+
+    def snapshot(self) -> Snapshot:
+        return {
+            path: rec.serial
+            for path, rec in list(_origins.created_paths.items())
+            if os.path.lexists(path)
+        }
+
+    def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
+        return before.get(key) != value
+
+    def settle(self, new: Snapshot, timeout: float) -> None:
+        return None
+
+    def describe(self, key: Hashable, value: Any, since: int) -> Resource:
+        path = str(key)
+        is_dir = os.path.isdir(path)
+        rec = _origins.created_paths.get(path)
+        details: dict[str, Any] = {"path": path, "is_dir": is_dir}
+        what = "temp dir" if is_dir else "temp file"
+        if is_dir:
+            try:
+                details["entries"] = len(os.listdir(path))
+            except OSError:
+                pass
+        else:
+            try:
+                details["bytes"] = os.path.getsize(path)
+            except OSError:
+                pass
+        origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
+        return Resource("tempfile", key, f"{what} {path}", origin, details, group=what)

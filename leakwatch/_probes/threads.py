@@ -1,0 +1,138 @@
+"""Threads: Python threads by (ident, native id, object), and native threads by tid.
+
+A native thread with no Python ``Thread`` object (started from C, or with
+``_thread.start_new_thread``) is seen through the OS thread list.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Hashable
+from typing import Any
+
+from leakwatch import _origins
+from leakwatch._model import Resource
+from leakwatch._platform import list_native_threads
+from leakwatch._probes import Snapshot
+from leakwatch._stacks import during_import, stack_of_frame, to_origin
+
+INTERNAL_PREFIX = "leakwatch-"
+
+
+def _qualname(obj: Any) -> str:
+    if obj is None:
+        return ""
+    mod = getattr(obj, "__module__", None) or ""
+    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
+    return f"{mod}.{name}" if mod else str(name)
+
+
+def _executor_of(thread: threading.Thread) -> Any:
+    """The ThreadPoolExecutor a worker thread belongs to, if it is one."""
+    target = getattr(thread, "_target", None)
+    if getattr(target, "__qualname__", "") != "_worker":
+        return None
+    args = getattr(thread, "_args", ())
+    ref = args[0] if args else None
+    return ref() if isinstance(ref, weakref.ref) else None
+
+
+class ThreadProbe:
+    kind = "thread"
+
+    def snapshot(self) -> Snapshot:
+        snap: dict[Hashable, Any] = {}
+        py_native = set()
+        for t in threading.enumerate():
+            if t.name.startswith(INTERNAL_PREFIX):
+                py_native.add(t.native_id)
+                continue
+            snap[("py", t.ident, t.native_id, id(t))] = weakref.ref(t)
+            py_native.add(t.native_id)
+        for tid in list_native_threads():
+            if tid not in py_native:
+                snap[("native", tid)] = tid
+        return snap
+
+    def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
+        return key not in before
+
+    def settle(self, new: Snapshot, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        current = threading.current_thread()
+        for value in new.values():
+            t = value() if isinstance(value, weakref.ref) else None
+            if t is None or t is current:
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            t.join(remaining)
+
+    def describe(self, key: Hashable, value: Any, since: int) -> Resource:
+        if key[0] == "native":  # type: ignore[index]
+            return self._describe_native(key, value)
+        thread = value()
+        if thread is None:  # ended between the snapshot and now
+            return Resource("thread", key, "thread (ended while being described)")
+        rec = _origins.threads.get(thread)
+        target = getattr(thread, "_target", None)
+        target_name = _qualname(target) if target is not None else _qualname(type(thread).run)
+        details: dict[str, Any] = {
+            "name": thread.name,
+            "ident": thread.ident,
+            "native_id": thread.native_id,
+            "daemon": thread.daemon,
+            "target": target_name,
+        }
+        frame = sys._current_frames().get(thread.ident or -1)
+        where = ""
+        if frame is not None:
+            code = frame.f_code
+            where = f"{_qualname_of_code(code, frame)}"
+            details["stack"] = [f.to_dict() for f in to_origin(stack_of_frame(frame))]
+        del frame
+        flavour = "daemon" if thread.daemon else "non-daemon"
+        title = f"thread {thread.name!r} ({flavour})"
+        if where:
+            title += f", waiting in {where}"
+        executor = _executor_of(thread)
+        if executor is not None:
+            title += f", idle worker of {type(executor).__name__} never shut down"
+            if thread.name.startswith("asyncio_"):
+                details["benign"] = "asyncio default executor worker: lives with its event loop"
+        del executor
+        origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
+        if rec is None:
+            title += ", start not seen"
+        elif during_import(rec.stack):
+            details["benign"] = "started while importing a module: one-time initialisation"
+        return Resource("thread", key, title, origin, details, group=target_name)
+
+    def _describe_native(self, key: Hashable, tid: int) -> Resource:
+        rec = _origins.native_threads.get(tid)
+        details: dict[str, Any] = {"native_id": tid}
+        if rec is None:
+            details["benign"] = (
+                "native thread started outside Python's threading (C extension?): "
+                "no creation stack, so a pool can't be told from a leak"
+            )
+            return Resource("thread", key, f"native thread {tid}, start not seen", (), details)
+        details["target"] = rec.extra
+        title = f"native thread {tid} running {rec.extra or '?'}"
+        return Resource("thread", key, title, to_origin(rec.stack, rec.parent), details, group=rec.extra)
+
+    def owner(self, key: Hashable, value: Any) -> Any:
+        """The object whose method the thread runs, else the Thread itself."""
+        thread = value() if isinstance(value, weakref.ref) else None
+        target = getattr(thread, "_target", None)
+        return getattr(target, "__self__", None) or thread
+
+
+def _qualname_of_code(code: Any, frame: Any) -> str:
+    name = getattr(code, "co_qualname", code.co_name)
+    module = frame.f_globals.get("__name__", "")
+    return f"{module}.{name}" if module else str(name)

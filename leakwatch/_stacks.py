@@ -1,0 +1,149 @@
+"""Creation stacks: captured cheaply as raw tuples, turned into Frames only for leaks.
+
+A raw stack is a tuple of ``(filename, lineno, function)`` triples, innermost
+first, exactly as the frames were walked.  Formatting (source lines, dropping
+leakwatch's own frames, folding stdlib) happens only for what leaked.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import linecache
+import os
+import sys
+import sysconfig
+from collections.abc import Iterable, Sequence
+from types import FrameType
+
+from leakwatch._model import Frame, Origin
+
+RawFrame = tuple[str, int, str]
+RawStack = tuple[RawFrame, ...]
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_FROZEN_PREFIX = "<frozen "
+DEFAULT_DEPTH = 32
+
+
+def is_own(filename: str) -> bool:
+    """A frame of leakwatch itself (never shown to users)."""
+    return filename.startswith(_PACKAGE_DIR)
+
+
+@functools.lru_cache(maxsize=1)
+def _library_prefixes() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    prefixes = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    prefixes |= {os.path.dirname(os.__file__)}
+    return tuple(sorted((os.path.realpath(p) + os.sep for p in prefixes if p), key=len))
+
+
+@functools.lru_cache(maxsize=4096)
+def is_user_file(filename: str) -> bool:
+    """True for the user's own code: not stdlib, site-packages, frozen or leakwatch."""
+    if not filename or filename.startswith(("<", _FROZEN_PREFIX)) or is_own(filename):
+        return False
+    if "site-packages" in filename or "dist-packages" in filename:
+        return False
+    real = os.path.realpath(filename)
+    return not any(real.startswith(p) for p in _library_prefixes())
+
+
+def capture(frame: FrameType | None = None, limit: int = DEFAULT_DEPTH) -> RawStack:
+    """Walk the current stack (innermost first), skipping leakwatch's frames."""
+    f = frame if frame is not None else sys._getframe(1)
+    out: list[RawFrame] = []
+    while f is not None and len(out) < limit:
+        code = f.f_code
+        filename = code.co_filename
+        if not filename.startswith(_PACKAGE_DIR):
+            out.append((filename, f.f_lineno, code.co_name))
+        f = f.f_back
+    return tuple(out)
+
+
+def stack_of_frame(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> RawStack:
+    """The raw stack of a live frame (say, where a thread is blocked)."""
+    return capture(frame, limit) if frame is not None else ()
+
+
+def has_user_frame(raw: RawStack) -> bool:
+    return any(is_user_file(f[0]) for f in raw)
+
+
+def during_import(raw: RawStack) -> bool:
+    """Created while a module was being imported: one-time initialisation."""
+    return any(f[0].startswith("<frozen importlib._bootstrap") for f in raw)
+
+
+def to_origin(raw: RawStack, parent: RawStack = ()) -> Origin:
+    """Frames oldest first, creating line last, with source lines.
+
+    ``parent`` is the stack that started the thread or task this stack ran
+    in; it is put in front when the stack itself never reaches user code, so
+    a socket opened inside a library's worker thread still points at the
+    user's line that started the worker.
+    """
+    frames = list(reversed(raw))
+    if parent and not has_user_frame(raw):
+        frames = list(reversed(parent)) + frames
+    return tuple(
+        Frame(filename, lineno, function, source_line(filename, lineno))
+        for filename, lineno, function in frames
+        if not is_own(filename) and not filename.startswith("<frozen importlib")
+    )
+
+
+def source_line(filename: str, lineno: int) -> str:
+    return linecache.getline(filename, lineno).strip()
+
+
+def tracemalloc_origin(frames: Iterable[tuple[str, int]]) -> Origin:
+    """A tracemalloc traceback (most recent first) as an origin (oldest first)."""
+    raw = tuple((fn, ln, enclosing_function(fn, ln)) for fn, ln in frames)
+    return to_origin(raw)
+
+
+def coroutine_origin(cr_origin: Sequence[tuple[str, int, str]] | None) -> Origin:
+    """``coroutine.cr_origin`` (innermost first) as an origin."""
+    return to_origin(tuple(cr_origin or ()))
+
+
+def user_frames(origin: Sequence[Frame]) -> list[Frame]:
+    return [f for f in origin if is_user_file(f.filename)]
+
+
+@functools.lru_cache(maxsize=256)
+def _function_spans(filename: str) -> tuple[tuple[int, int, str], ...]:
+    source = "".join(linecache.getlines(filename))
+    if not source:
+        return ()
+    try:
+        tree = ast.parse(source, filename)
+    except (SyntaxError, ValueError):
+        return ()
+    spans: list[tuple[int, int, str]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                if not isinstance(child, ast.ClassDef):
+                    spans.append((child.lineno, child.end_lineno or child.lineno, name))
+                visit(child, name + ".")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return tuple(spans)
+
+
+def enclosing_function(filename: str, lineno: int) -> str:
+    """The innermost function around a line (tracemalloc gives no names)."""
+    best = "<module>"
+    best_size = sys.maxsize
+    for start, end, name in _function_spans(filename):
+        if start <= lineno <= end and end - start < best_size:
+            best, best_size = name.rsplit(".", 1)[-1], end - start
+    return best

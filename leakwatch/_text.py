@@ -1,0 +1,131 @@
+"""The text report a person reads: a pure function of a Report.
+
+::
+
+    leakwatch: 2 leaks in tests/test_api.py::test_upload
+
+      fd      socket 127.0.0.1:50123 -> 127.0.0.1:8080 (fd 7)              x1
+              created at app/client.py:40 in connect
+                  s = socket.create_connection(addr)
+              held by app.client.POOL['main'] -> Conn._sock
+
+User frames come first; stdlib and site-packages frames are folded (shown
+with ``verbose``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from leakwatch._stacks import is_user_file
+
+if TYPE_CHECKING:
+    from leakwatch._model import Frame, Leak, Report
+
+_INDENT = " " * 10
+_HOW_TO_TRACE = {
+    "heap": "creation stacks need tracemalloc: leakwatch starts it inside watched blocks",
+    "task": "task creation sites need coroutine origin tracking, on inside watched blocks",
+}
+
+
+def _short(filename: str) -> str:
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if rel.startswith("..") else rel
+
+
+def format_frames(origin: Sequence[Frame], *, verbose: bool = False, verb: str = "created at") -> list[str]:
+    """Creation stack lines: the innermost user frame first, then its callers."""
+    if not origin:
+        return []
+    users = [i for i, f in enumerate(origin) if is_user_file(f.filename)]
+    lines: list[str] = []
+    if verbose or not users:
+        shown = list(range(len(origin)))[::-1][:12]
+    else:
+        shown = users[::-1][:4]
+    first = True
+    for i in shown:
+        f = origin[i]
+        lead = verb if first else "called from"
+        lines.append(f"{_INDENT}{lead} {_short(f.filename)}:{f.lineno} in {f.function}")
+        if f.line:
+            lines.append(f"{_INDENT}    {f.line}")
+        first = False
+    hidden = len(origin) - len(shown)
+    if hidden > 0 and not verbose:
+        innermost = origin[-1]
+        if users and users[-1] != len(origin) - 1:
+            lines.insert(
+                2 if origin[users[-1]].line else 1,
+                f"{_INDENT}    -> {_short(innermost.filename)}:{innermost.lineno} in {innermost.function}",
+            )
+        lines.append(f"{_INDENT}({hidden} library frames folded; -v shows them)")
+    return lines
+
+
+def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
+    count = f"x{leak.count}"
+    head = f"  {leak.kind:<8}{leak.title}"
+    lines = [f"{head}  {count}" if len(head) > 70 else f"{head:<72}{count}"]
+    if leak.origin:
+        lines.extend(format_frames(leak.origin, verbose=verbose))
+    else:
+        why = leak.details.get("origin_note") or _HOW_TO_TRACE.get(leak.kind)
+        lines.append(f"{_INDENT}creation not seen" + (f": {why}" if why else ""))
+    details = leak.details
+    if details.get("held_by"):
+        lines.append(f"{_INDENT}held by {details['held_by']}")
+    stack = details.get("stack") or details.get("suspended_at")
+    if stack and verbose:
+        lines.append(f"{_INDENT}now at:")
+        for fr in stack[-6:]:
+            lines.append(f"{_INDENT}  {_short(fr['filename'])}:{fr['lineno']} in {fr['function']}")
+    for key in ("ignored_because", "known_because", "benign"):
+        if details.get(key):
+            lines.append(f"{_INDENT}{key.replace('_', ' ')}: {details[key]}")
+    if leak.count > 1 and verbose:
+        for title in details.get("items", [])[1:10]:
+            lines.append(f"{_INDENT}also: {title}")
+    return lines
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def format_report(report: Report, *, verbose: bool = False, color: bool = False) -> str:
+    where = f" in {report.label}" if report.label else ""
+    total = sum(leak.count for leak in report.leaks)
+    if report.leaks:
+        head = f"leakwatch: {_plural(total, 'leak')}{where}"
+    else:
+        head = f"leakwatch: no leaks{where}"
+    if report.block_failed:
+        head += " (the block raised: reported, not judged)"
+    lines = [head]
+    for leak in report.leaks:
+        lines.append("")
+        lines.extend(format_leak(leak, verbose=verbose))
+    sections = (
+        ("known library leaks (not failing)", report.known),
+        ("ignored by rules", report.ignored),
+        ("in the baseline (not failing)", report.baselined),
+        ("information (not judged a leak)", report.info),
+    )
+    for title, leaks in sections:
+        if not leaks:
+            continue
+        lines += ["", f"  {title}:"]
+        for leak in leaks[: None if verbose else 5]:
+            lines.extend(format_leak(leak, verbose=verbose))
+        if not verbose and len(leaks) > 5:
+            lines.append(f"  ... {len(leaks) - 5} more (-v shows them)")
+    for note in report.notes:
+        lines.append(f"  note: {note}")
+    return "\n".join(lines)
