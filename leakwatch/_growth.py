@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import sys
-import tracemalloc
 from collections import Counter
 from collections.abc import Generator
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 from leakwatch._engine import Options, Watcher, _find_chains
 from leakwatch._model import Report, Resource, group_resources
 from leakwatch._probes import state
-from leakwatch._probes.heap import HeapTracker, Site, format_size, growing, site_of
+from leakwatch._probes.heap import HeapTracker, Site, format_size, growing, object_site
 from leakwatch._stacks import is_own, is_user_file, tracemalloc_origin
 
 Step = Any  # "call", or the Watcher to stop (send back its report)
@@ -56,11 +55,8 @@ def _new_objects() -> tuple[Counter[str], dict[Site, Counter[str]]]:
     objects = gc.get_objects()
     try:
         for obj in objects:
-            tb = tracemalloc.get_object_traceback(obj)
-            if tb is None:
-                continue
-            site = site_of(tb)
-            if _own(site):
+            site = object_site(obj)
+            if site is None or _own(site):
                 continue
             name = type(obj).__qualname__
             by_type[name] += 1
@@ -84,11 +80,8 @@ def _objects_at(sites: set[Site], limit: int = 20) -> dict[Site, list[Any]]:
     objects = gc.get_objects()
     try:
         for obj in objects:
-            tb = tracemalloc.get_object_traceback(obj)
-            if tb is None:
-                continue
-            site = site_of(tb)
-            if site in sites and len(found.setdefault(site, [])) < limit:
+            site = object_site(obj)
+            if site is not None and site in sites and len(found.setdefault(site, [])) < limit:
                 found[site].append(obj)
     finally:
         del objects
@@ -115,6 +108,10 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
         if track_heap:
             heap.start()
         samples = []
+        # sys.getallocatedblocks() after each call, less what leakwatch itself
+        # kept from sampling (measured around the sampling).
+        blocks = [sys.getallocatedblocks()]
+        own_blocks = 0
         states = [state.snapshot()] if track_state else []
         types: list[Counter[str]] = []
         site_types: dict[Site, Counter[str]] = {}
@@ -122,14 +119,20 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
             yield "call"
             clear_caches()
             gc.collect()
+            before_sampling = sys.getallocatedblocks()
+            blocks.append(before_sampling - own_blocks)
             if track_heap:
                 samples.append(heap.sample())
                 by_type, site_types = _new_objects()
                 types.append(by_type)
             if track_state:
                 states.append(state.snapshot())
-        growth = _heap_leaks(samples, site_types, repeat, options) if track_heap else []
-        type_growth = _growing_types(types)
+            gc.collect()  # sampling's own garbage goes now, not during the next call
+            own_blocks += sys.getallocatedblocks() - before_sampling
+        growth = _heap_leaks(samples, blocks, site_types, repeat, options) if track_heap else []
+        # Object types carry the same free-list caveat as sites: only shown
+        # beside a confirmed heap leak.
+        type_growth = _growing_types(types) if growth else {}
         if track_heap:
             heap.stop()
         state_growth = state.growing(states) if track_state else []
@@ -159,9 +162,13 @@ def _growing_types(series: list[Counter[str]]) -> dict[str, int]:
 
 
 def _heap_leaks(
-    samples: list[Any], site_types: dict[Site, Counter[str]], repeat: int, options: Options
+    samples: list[Any],
+    blocks: list[int],
+    site_types: dict[Site, Counter[str]],
+    repeat: int,
+    options: Options,
 ) -> list[Resource]:
-    grown = growing(samples)
+    grown = growing(samples, blocks=blocks)
     if not grown:
         return []
     objects = _objects_at({site for site, _, _ in grown[:10]}) if options.why_alive else {}

@@ -24,7 +24,7 @@ from leakwatch._stacks import is_user_file
 if TYPE_CHECKING:
     from leakwatch._model import Frame, Leak, Report
 
-_INDENT = " " * 10
+_INDENT = " " * 11
 _HOW_TO_TRACE = {
     "heap": "creation stacks need tracemalloc: leakwatch starts it inside watched blocks",
     "task": "task creation sites need coroutine origin tracking, on inside watched blocks",
@@ -71,7 +71,7 @@ def format_frames(origin: Sequence[Frame], *, verbose: bool = False, verb: str =
 
 def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
     count = f"x{leak.count}"
-    head = f"  {leak.kind:<8}{leak.title}"
+    head = f"  {leak.kind:<9}{leak.title}"
     lines = [f"{head}  {count}" if len(head) > 70 else f"{head:<72}{count}"]
     if leak.origin:
         lines.extend(format_frames(leak.origin, verbose=verbose))

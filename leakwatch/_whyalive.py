@@ -31,10 +31,10 @@ import threading
 import time
 import types
 from bisect import bisect_right
-from itertools import chain
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import Protocol
 
 __all__ = ["culprits", "find_chains"]

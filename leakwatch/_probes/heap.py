@@ -61,10 +61,16 @@ def _sites() -> dict[Site, SiteStat]:
 
 def site_of(traceback: tracemalloc.Traceback) -> Site:
     """A traceback as a site key, most recent frame first (as ``_get_traces`` gives)."""
-    raw = getattr(traceback, "_frames", None)
-    if isinstance(raw, tuple):
-        return raw
     return tuple((f.filename, f.lineno) for f in reversed(traceback))
+
+
+def object_site(obj: object) -> Site | None:
+    """Where ``obj`` was allocated, as a site key; None when not traced."""
+    raw = getattr(tracemalloc, "_get_object_traceback", None)
+    if raw is not None:
+        return raw(obj)  # type: ignore[no-any-return]
+    tb = tracemalloc.get_object_traceback(obj)
+    return None if tb is None else site_of(tb)
 
 
 def _allocated_by_leakwatch(site: Site) -> bool:
@@ -136,22 +142,41 @@ def retained(sample: dict[Site, SiteStat], *, limit: int = 10, min_size: int = 5
     return out
 
 
+#: Per-call growth a single site must show when the block count alone does
+#: not confirm it: large blocks come from malloc, which getallocatedblocks()
+#: does not count.
+LARGE_GROWTH = 1024
+
+
 def growing(
-    samples: Sequence[dict[Site, SiteStat]], *, min_growth: int = 1
+    samples: Sequence[dict[Site, SiteStat]],
+    *,
+    blocks: Sequence[int] = (),
+    min_growth: int = 1,
 ) -> list[tuple[Site, list[int], SiteStat]]:
     """Sites whose retained size grew on every judged call (regrtest -R's rule).
 
     ``samples[i]`` is what the judged calls had left alive after call ``i``;
     the series starts from 0 before the first call, so a site filled once
     (a cache reaching its size) shows one delta and then none: not growth.
+
+    Per-site figures alone can mislead: CPython's free lists hand out memory
+    allocated before tracing started, so a cache that merely turns over reads
+    as a slow climb of traced blocks.  ``blocks`` is ``sys.getallocatedblocks()``
+    before the judged calls and after each (leakwatch's own bookkeeping taken
+    out); when it did not grow on every call, only sites growing by at least
+    :data:`LARGE_GROWTH` bytes per call (malloc'd blocks it cannot see) count.
     """
     if not samples:
         return []
+    confirmed = len(blocks) > 1 and all(b > a for a, b in zip(blocks, blocks[1:]))
     out = []
     for site, last in samples[-1].items():
         series = [0] + [s[site].size if site in s else 0 for s in samples]
         deltas = [b - a for a, b in zip(series, series[1:])]
-        if all(d >= min_growth for d in deltas):
+        if not all(d >= min_growth for d in deltas):
+            continue
+        if confirmed or min(deltas) >= LARGE_GROWTH:
             out.append((site, series, last))
     out.sort(key=lambda item: item[2].size, reverse=True)
     return out
