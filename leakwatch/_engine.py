@@ -41,6 +41,8 @@ class Options:
     strict_state: bool = False
     why_alive: bool = True
     why_alive_budget: float = 0.3
+    origins: bool = True  # record creation stacks (off: cheaper, leaks show no origin)
+    freeze_gc: bool = True  # gc passes cost what the block allocated, not the heap
     label: str | None = None
     policy: Any = None  # leakwatch._policy.Policy: ignore rules, known leaks, baseline
 
@@ -70,14 +72,16 @@ class Watcher:
         self._started = 0.0
         self._old_cr_depth = 0
         self._active = False
+        self._frozen = False
 
     # -- start ---------------------------------------------------------------
 
     def start(self) -> None:
-        _origins.activate()
+        if self.options.origins:
+            _origins.activate()
         self._active = True
         self._old_cr_depth = sys.get_coroutine_origin_tracking_depth()
-        if "task" in self.probes and self._old_cr_depth < _origins.depth:
+        if self.options.origins and "task" in self.probes and self._old_cr_depth < _origins.depth:
             sys.set_coroutine_origin_tracking_depth(_origins.depth)
         self._since = _origins.current_serial()
         self._before = self.snapshot()
@@ -85,6 +89,11 @@ class Watcher:
             self._state_before = state_snapshot()
         if self.heap is not None:
             self.heap.start()
+        if self.options.freeze_gc and gc.isenabled() and gc.get_freeze_count() == 0:
+            # Everything older than the block leaves the collector's view, so
+            # settle's gc passes cost what the block allocated.
+            gc.freeze()
+            self._frozen = True
         self._started = time.perf_counter()
 
     def snapshot(self) -> dict[str, Snapshot]:
@@ -117,6 +126,10 @@ class Watcher:
             if elapsed >= budget:
                 break
             delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
+            if attempt == 1:
+                # Still something new after a cheap pass: an older garbage
+                # cycle may hold it, so let the collector see everything.
+                self._unfreeze()
             gc.collect()
             for kind, items in result.new.items():
                 self.probes[kind].settle(items, timeout=min(max(delay, 0.005), budget - elapsed))
@@ -163,7 +176,13 @@ class Watcher:
         """Stop watching without judging (the block raised, or was abandoned)."""
         self._deactivate()
 
+    def _unfreeze(self) -> None:
+        if self._frozen:
+            self._frozen = False
+            gc.unfreeze()
+
     def _deactivate(self) -> None:
+        self._unfreeze()
         if not self._active:
             return
         self._active = False
@@ -171,7 +190,8 @@ class Watcher:
             self.heap.stop()
         if sys.get_coroutine_origin_tracking_depth() != self._old_cr_depth:
             sys.set_coroutine_origin_tracking_depth(self._old_cr_depth)
-        _origins.deactivate()
+        if self.options.origins:
+            _origins.deactivate()
 
     # -- describe and judge ----------------------------------------------------
 

@@ -16,6 +16,7 @@ the calls allocated, not what the heap holds.
 from __future__ import annotations
 
 import gc
+import itertools
 import sys
 from collections import Counter
 from collections.abc import Generator
@@ -96,7 +97,9 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
         yield "call"
     track_heap = "heap" in options.kinds
     track_state = "state" in options.kinds
-    watcher = Watcher(options.with_(kinds=tuple(k for k in options.kinds if k not in ("heap", "state"))))
+    watcher = Watcher(
+        options.with_(kinds=tuple(k for k in options.kinds if k not in ("heap", "state")))
+    )
     heap = HeapTracker(options.tracemalloc_depth)
     clear_caches()
     gc.collect()
@@ -156,7 +159,7 @@ def _growing_types(series: list[Counter[str]]) -> dict[str, int]:
     out = {}
     for name, last in series[-1].items():
         counts = [0] + [c.get(name, 0) for c in series]
-        if all(b > a for a, b in zip(counts, counts[1:])):
+        if all(b > a for a, b in itertools.pairwise(counts)):
             out[name] = last
     return dict(sorted(out.items(), key=lambda kv: -kv[1])[:20])
 
@@ -192,7 +195,8 @@ def _heap_leaks(
                 details["held_by"] = chain
         del held
         what = ", ".join(f"{n} {t}" for t, n in types.items()) or f"{last.count} blocks"
-        title = f"heap grows {format_size(per_call)} per call ({format_size(last.size)} over {repeat} calls: {what})"
+        total = format_size(last.size)
+        title = f"heap grows {format_size(per_call)} per call ({total} over {repeat} calls: {what})"
         out.append(Resource("heap", site, title, origin, details, size=last.size, group="growth"))
     objects.clear()
     return out

@@ -70,7 +70,7 @@ def current_serial() -> int:
 
 def _record(extra: str = "") -> Record:
     stack = capture(sys._getframe(1), depth)
-    parent_rec = threads.get(threading.current_thread())  # type: ignore[call-overload]
+    parent_rec = threads.get(threading.current_thread())
     parent = parent_rec.stack if parent_rec is not None else ()
     return Record(next(_serials), stack, parent, extra)
 
@@ -231,11 +231,12 @@ class _EpollMeta(type):
 
 
 def _wrap_epoll() -> None:
-    real = getattr(select, "epoll", None)
-    if real is None or isinstance(real, _EpollMeta):
+    found = getattr(select, "epoll", None)
+    if found is None or isinstance(found, _EpollMeta):
         return
+    real: Any = found
 
-    class epoll(metaclass=_EpollMeta):  # noqa: N801 - stands in for select.epoll
+    class epoll(metaclass=_EpollMeta):
         __doc__ = real.__doc__
 
         def __new__(cls, *args: Any, **kwargs: Any) -> Any:

@@ -139,9 +139,12 @@ else:
     fd_flags = lambda fd: None  # noqa: E731 - no fdinfo outside Linux
     if sys.platform == "win32":
         list_fds = _no_fds
-        LIMITS["fd"] = "descriptors are not listed on Windows (no per-handle table); fd leaks are not seen"
+        LIMITS["fd"] = (
+            "descriptors are not listed on Windows (no per-handle table); fd leaks are not seen"
+        )
     else:
         list_fds = _psutil_fds
         LIMITS["fd"] = (
-            f"on {sys.platform} only files and sockets are listed (psutil); pipes and other descriptors are not seen"
+            f"on {sys.platform} only files and sockets are listed (psutil); "
+            "pipes and other descriptors are not seen"
         )

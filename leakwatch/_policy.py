@@ -13,7 +13,14 @@ from collections import Counter
 
 from leakwatch._baseline import Baseline, load_baseline
 from leakwatch._config import Config
-from leakwatch._ignore import IgnoreRule, KnownLeak, apply_known, apply_rules, load_known_leaks, unmatched
+from leakwatch._ignore import (
+    IgnoreRule,
+    KnownLeak,
+    apply_known,
+    apply_rules,
+    load_known_leaks,
+    unmatched,
+)
 from leakwatch._model import Report
 
 

@@ -52,7 +52,7 @@ def is_user_file(filename: str) -> bool:
 
 def capture(frame: FrameType | None = None, limit: int = DEFAULT_DEPTH) -> RawStack:
     """Walk the current stack (innermost first), skipping leakwatch's frames."""
-    f = frame if frame is not None else sys._getframe(1)
+    f: FrameType | None = frame if frame is not None else sys._getframe(1)
     out: list[RawFrame] = []
     while f is not None and len(out) < limit:
         code = f.f_code

@@ -39,7 +39,9 @@ def _short(filename: str) -> str:
     return filename if rel.startswith("..") else rel
 
 
-def format_frames(origin: Sequence[Frame], *, verbose: bool = False, verb: str = "created at") -> list[str]:
+def format_frames(
+    origin: Sequence[Frame], *, verbose: bool = False, verb: str = "created at"
+) -> list[str]:
     """Creation stack lines: the innermost user frame first, then its callers."""
     if not origin:
         return []
@@ -61,10 +63,8 @@ def format_frames(origin: Sequence[Frame], *, verbose: bool = False, verb: str =
     if hidden > 0 and not verbose:
         innermost = origin[-1]
         if users and users[-1] != len(origin) - 1:
-            lines.insert(
-                2 if origin[users[-1]].line else 1,
-                f"{_INDENT}    -> {_short(innermost.filename)}:{innermost.lineno} in {innermost.function}",
-            )
+            via = f"{_short(innermost.filename)}:{innermost.lineno} in {innermost.function}"
+            lines.insert(2 if origin[users[-1]].line else 1, f"{_INDENT}    -> {via}")
         lines.append(f"{_INDENT}({hidden} library frames folded; -v shows them)")
     return lines
 

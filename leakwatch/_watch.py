@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from leakwatch._engine import Options, Watcher
-from leakwatch._errors import LeakError, LeakwatchInternalWarning, LeakWarning
+from leakwatch._errors import LeakError, LeakWarning, LeakwatchInternalWarning
 from leakwatch._growth import check_steps
 from leakwatch._model import RESOURCE_KINDS, Report
 from leakwatch._settings import options_for
@@ -47,7 +47,7 @@ def _judge(report: Report, on_leak: str, stacklevel: int = 3) -> None:
         warnings.warn(LeakWarning(report), stacklevel=stacklevel)
 
 
-class watch:  # noqa: N801 - used like a function: ``with leakwatch.watch():``
+class watch:
     """Watch a block; fail if it leaves resources behind.
 
     ::
@@ -105,7 +105,10 @@ class watch:  # noqa: N801 - used like a function: ``with leakwatch.watch():``
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         watcher, self._watcher = self._watcher, None
         if watcher is None:
@@ -122,7 +125,10 @@ class watch:  # noqa: N801 - used like a function: ``with leakwatch.watch():``
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         watcher, self._watcher = self._watcher, None
         if watcher is None:

@@ -33,9 +33,9 @@ import types
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from itertools import chain
-from typing import Protocol
+from typing import Any
 
 __all__ = ["culprits", "find_chains"]
 
@@ -167,22 +167,16 @@ def _keeper(
 ) -> Callable[[object], bool]:
     """Which referents to follow.
 
-    An untracked container holds only untracked objects, so while every
-    target is tracked the search can skip every untracked referent (strings,
-    ints, atomic tuples and dicts): most of a heap, and cheaply, in C.
+    An untracked container holds only untracked objects, so while every target
+    is tracked the search skips every untracked referent (strings, numbers,
+    atomic tuples and dicts), in C: most of a heap.
     """
     if extra is None and all(map(gc.is_tracked, targets)):
         return gc.is_tracked
-    atomic_ok = not all(map(gc.is_tracked, targets))
-
-    def keep(k: object) -> bool:
-        if id(k) in wanted:
-            return True
-        if not gc.is_tracked(k) and not (atomic_ok and type(k) in (tuple, dict)):
-            return False
-        return extra is None or extra(k)
-
-    return keep
+    return lambda k: (
+        id(k) in wanted
+        or ((gc.is_tracked(k) or type(k) in (tuple, dict)) and (extra is None or extra(k)))
+    )
 
 
 def _roots(seen: set[int]) -> tuple[list[object], _Labels]:
@@ -217,7 +211,11 @@ def _roots(seen: set[int]) -> tuple[list[object], _Labels]:
                 add(f.f_locals, f, f"(thread {names.get(ident, ident)!r})")
             seen.add(id(f))
             f = f.f_back
-    for task in _tasks():
+    tasks: list[Any] = []
+    for attr in ("_all_tasks", "_scheduled_tasks", "_eager_tasks"):  # 3.10-3.11, 3.12+
+        with suppress(Exception):  # best effort: a WeakSet may change size under us
+            tasks.extend(getattr(sys.modules.get("asyncio.tasks"), attr, ()))
+    for task in tasks:
         coro = task.get_coro()
         while isinstance(coro, (types.CoroutineType, types.GeneratorType)):
             # A coroutine running now is already rooted at its thread's frame.
@@ -226,23 +224,6 @@ def _roots(seen: set[int]) -> tuple[list[object], _Labels]:
                 add(coro, coro, f"task {task.get_name()!r}")
             coro = coro.cr_await if isinstance(coro, types.CoroutineType) else coro.gi_yieldfrom
     return roots, labels
-
-
-def _tasks() -> list[_Task]:
-    """Live asyncio tasks of every loop, if asyncio is in use (never imports it)."""
-    mod = sys.modules.get("asyncio.tasks")
-    tasks: list[_Task] = []
-    for attr in ("_all_tasks", "_scheduled_tasks", "_eager_tasks"):  # 3.10-3.11, 3.12+
-        try:
-            tasks.extend(getattr(mod, attr, ()))
-        except Exception:  # a WeakSet changed size under us: skip, this is best effort
-            continue
-    return tasks
-
-
-class _Task(Protocol):  # the part of asyncio.Task used here, without importing asyncio
-    def get_coro(self) -> object: ...
-    def get_name(self) -> str: ...
 
 
 def _search(
@@ -266,9 +247,13 @@ def _search(
     levels: _Levels = [start]
     groups: list[_Groups] = []
     found: dict[int, tuple[int, int]] = {}
-    stop = not wanted
-    while not stop and len(levels) <= max_depth and levels[-1]:
-        frontier, nxt, ends, members, big = levels[-1], list[object](), list[int](), [], []
+
+    def over() -> bool:
+        return not wanted or time.perf_counter() > deadline
+
+    while len(levels) <= max_depth and levels[-1] and not over():
+        frontier, nxt, big = levels[-1], list[object](), list[int]()
+        ends, members = list[int](), list[Sequence[int]]()
         chunks = (range(s, min(s + _CHUNK, len(frontier))) for s in range(0, len(frontier), _CHUNK))
         for idx in chain(chunks, ([q] for q in big)):
             refs = gc.get_referents(*[frontier[q] for q in idx])
@@ -294,11 +279,10 @@ def _search(
                             del new[h]  # positions are not needed there
                     wanted = wanted.difference(hits)
                 nxt.extend(new.values())
-                stop = not wanted or time.perf_counter() > deadline
-                if stop:
+                if over():
                     break
             ends.append(len(nxt))
-            if stop:
+            if over():
                 break
         groups.append((ends, members))
         levels.append(nxt)
@@ -345,9 +329,9 @@ def _root(path: _Path, owner: object, label: str, segs: list[str]) -> int:
 
 def _global(modname: str, namespace: dict[str, object], value: object) -> str:
     # Classes and functions are named where they are defined, not where imported.
-    qual, where = getattr(value, "__qualname__", None), getattr(value, "__module__", None)
-    if isinstance(value, (type, types.FunctionType)) and isinstance(qual, str):
-        obj: object = sys.modules.get(str(where))
+    if isinstance(value, (type, types.FunctionType)):
+        qual, where = value.__qualname__, value.__module__
+        obj: object = sys.modules.get(where)
         try:
             for part in qual.split("."):
                 obj = getattr(obj, "__dict__", {}).get(part)
@@ -453,12 +437,10 @@ def _attr(parent: object, child: object) -> str | None:
                     return str(slot)
             except AttributeError:  # an empty slot
                 continue
-    for name in _SPECIAL:
-        try:
-            if getattr(parent, name) is child:
+    for name in _SPECIAL:  # object.__getattribute__: never a user's __getattr__
+        with suppress(Exception):
+            if object.__getattribute__(parent, name) is child:
                 return name
-        except Exception:
-            continue
     return None
 
 

@@ -153,7 +153,8 @@ class FdProbe:
         if rec is None:
             title += ", creation not seen"
             details["origin_note"] = (
-                "no creation stack: opened outside a watched block, or by C code leakwatch cannot see"
+                "no creation stack: opened outside a watched block, "
+                "or by C code leakwatch cannot see"
             )
         if "fd" in LIMITS:
             details["platform_note"] = LIMITS["fd"]

@@ -12,6 +12,7 @@ leakwatch frame comes before any user frame in its traceback.
 
 from __future__ import annotations
 
+import itertools
 import tracemalloc
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -103,7 +104,9 @@ class HeapTracker:
     def note(self) -> str | None:
         if self.owned:
             return None
-        return "tracemalloc was already running: heap figures compare two snapshots of the whole heap"
+        return (
+            "tracemalloc was already running: heap figures compare two snapshots of the whole heap"
+        )
 
     def sample(self) -> dict[Site, SiteStat]:
         """Live allocations made since :meth:`start`, by site."""
@@ -127,7 +130,9 @@ class HeapTracker:
         self._base = None
 
 
-def retained(sample: dict[Site, SiteStat], *, limit: int = 10, min_size: int = 512) -> list[Resource]:
+def retained(
+    sample: dict[Site, SiteStat], *, limit: int = 10, min_size: int = 512
+) -> list[Resource]:
     """The largest sites still holding memory after one block: information only."""
     ranked = sorted(sample.items(), key=lambda kv: kv[1].size, reverse=True)
     out = []
@@ -169,11 +174,11 @@ def growing(
     """
     if not samples:
         return []
-    confirmed = len(blocks) > 1 and all(b > a for a, b in zip(blocks, blocks[1:]))
+    confirmed = len(blocks) > 1 and all(b > a for a, b in itertools.pairwise(blocks))
     out = []
     for site, last in samples[-1].items():
         series = [0] + [s[site].size if site in s else 0 for s in samples]
-        deltas = [b - a for a, b in zip(series, series[1:])]
+        deltas = [b - a for a, b in itertools.pairwise(series)]
         if not all(d >= min_growth for d in deltas):
             continue
         if confirmed or min(deltas) >= LARGE_GROWTH:

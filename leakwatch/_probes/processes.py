@@ -39,7 +39,9 @@ def _match(cmdline: list[str], since: int) -> _origins.Record | None:
         if rec.serial <= since or not argv:
             continue
         if list(argv) == cmdline or (
-            cmdline and os.path.basename(argv[0]) == os.path.basename(cmdline[0]) and argv[1:] == tuple(cmdline[1:])
+            cmdline
+            and os.path.basename(argv[0]) == os.path.basename(cmdline[0])
+            and argv[1:] == tuple(cmdline[1:])
         ):
             return rec
     return None

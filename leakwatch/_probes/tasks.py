@@ -82,7 +82,9 @@ class TaskProbe:
             "name": task.get_name(),
             "coroutine": coro_name,
             "suspended_at": [f.to_dict() for f in suspended],
-            "loop": "closed" if loop.is_closed() else ("running" if loop.is_running() else "stopped"),
+            "loop": "closed"
+            if loop.is_closed()
+            else ("running" if loop.is_running() else "stopped"),
         }
         title = f"task {task.get_name()!r} running {coro_name}()"
         if suspended:

@@ -30,7 +30,7 @@ class TempfileProbe:
         }
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
-        return before.get(key) != value
+        return bool(before.get(key) != value)
 
     def settle(self, new: Snapshot, timeout: float) -> None:
         return None

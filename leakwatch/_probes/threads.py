@@ -123,7 +123,9 @@ class ThreadProbe:
             return Resource("thread", key, f"native thread {tid}, start not seen", (), details)
         details["target"] = rec.extra
         title = f"native thread {tid} running {rec.extra or '?'}"
-        return Resource("thread", key, title, to_origin(rec.stack, rec.parent), details, group=rec.extra)
+        return Resource(
+            "thread", key, title, to_origin(rec.stack, rec.parent), details, group=rec.extra
+        )
 
     def owner(self, key: Hashable, value: Any) -> Any:
         """The object whose method the thread runs, else the Thread itself."""

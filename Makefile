@@ -1,0 +1,47 @@
+# leakwatch: every command the README gives.  Each target sets itself up.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# The suite runs strictly: ResourceWarning is an error, and under leakwatch itself.
+PYTEST_FLAGS ?= -W error::ResourceWarning -p no:cacheprovider
+
+.PHONY: help install test test-fast lint demo bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test,lint]'
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install leakwatch with test and lint tools
+
+test: $(STAMP)  ## run the whole suite, strictly and under leakwatch itself
+	@scripts/ensure-chromium
+	PYTHONDEVMODE=1 $(PY) -m pytest $(PYTEST_FLAGS) --leakwatch $(ARGS)
+
+test-fast: $(STAMP)  ## the suite without leakwatch watching it
+	$(PY) -m pytest $(PYTEST_FLAGS) $(ARGS)
+
+lint: $(STAMP)  ## ruff and mypy --strict over leakwatch/
+	$(VENV)/bin/ruff check leakwatch tests bench examples
+	$(VENV)/bin/ruff format --check leakwatch
+	$(VENV)/bin/mypy
+
+demo: $(STAMP)  ## run leakwatch on a leaky example and show the report
+	-$(PY) -m leakwatch run --json demo-report.json --html demo-report.html examples/demo.py
+	@echo
+	@echo "demo: the report above lists what examples/demo.py leaves behind;"
+	@echo "      JSON in demo-report.json, HTML in demo-report.html"
+
+bench: $(STAMP)  ## print overhead figures (nothing is asserted)
+	$(PY) bench/bench_watch.py
+	$(PY) bench/bench_attribution.py
+	$(PY) bench/bench_whyalive.py
+	$(PY) bench/bench_run.py
+
+clean:  ## remove the virtualenv and generated files
+	rm -rf $(VENV) build *.egg-info demo-report.* artifacts .mypy_cache .ruff_cache

@@ -1,0 +1,35 @@
+"""Shared timing helpers for the benchmarks: medians of interleaved rounds."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def median_time(fn: Callable[[], object], rounds: int = 15, number: int = 1) -> float:
+    """Median seconds per call of ``fn`` over ``rounds`` rounds of ``number`` calls."""
+    samples = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        samples.append((time.perf_counter() - t0) / number)
+    return statistics.median(samples)
+
+
+def side_by_side(
+    plain: Callable[[], object], other: Callable[[], object], rounds: int = 9
+) -> tuple[float, float]:
+    """Interleave plain and other round by round (noisy machines), return medians."""
+    a, b = [], []
+    for _ in range(rounds):
+        for fn, out in ((plain, a), (other, b)):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return statistics.median(a), statistics.median(b)
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.3f} ms"
