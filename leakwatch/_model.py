@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 SCHEMA = "leakwatch.report/1"
@@ -204,6 +204,9 @@ def group_resources(resources: Iterable[Resource]) -> list[Leak]:
     """
     groups: dict[tuple[Hashable, ...], list[Resource]] = {}
     for res in resources:
+        if not res.origin and "not seen" not in res.title and "not tracked" not in res.title:
+            # The contract: an empty origin is said in the title.
+            res = replace(res, title=f"{res.title} (creation not seen)")
         where = tuple((f.filename, f.lineno, f.function) for f in res.origin)
         groups.setdefault((res.kind, res.group, where), []).append(res)
     leaks = []
