@@ -9,8 +9,10 @@ holding a list, and 300,000 ``Item`` instances), then times
 - an object held deep inside ``HEAP`` (found after a walk of the whole heap),
 - an object nothing reachable holds (a miss: capped by the time budget),
 
-and ``objgraph.find_backref_chain`` on the same objects, each run stopped
-after ``--objgraph-limit`` seconds.  It prints figures and asserts nothing.
+and ``objgraph.find_backref_chain`` (a backward search, one ``gc.get_referrers``
+heap scan per object it expands, after a ``gc.collect()``) on the same objects,
+each run stopped after ``--objgraph-limit`` seconds.  It prints figures and
+asserts nothing.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from leakwatch._whyalive import find_chains  # noqa: E402
+from leakwatch._whyalive import find_chains
 
 HEAP: list[dict[str, Any]] = []
 REGISTRY: dict[str, Any] = {}
@@ -109,7 +111,8 @@ def main() -> None:
     orphan = Sock()  # held only by this frame, which every search excludes
     gc.collect()
     me = [sys._getframe()]
-    print(f"heap: {len(gc.get_objects()):,} tracked objects (built in {time.perf_counter() - t0:.1f} s)")
+    built = time.perf_counter() - t0
+    print(f"heap: {len(gc.get_objects()):,} tracked objects (built in {built:.1f} s)")
 
     ours: dict[str, float] = {}
     for name, target in cases:
@@ -125,7 +128,7 @@ def main() -> None:
         theirs = objgraph_time(target, args.objgraph_limit)
         ratio = ""
         if theirs[0].isdigit():
-            ratio = f"  = {float(theirs.split()[0]) / ours[name]:.0f}x find_chains"
+            ratio = f"  = {float(theirs.split()[0]) / ours[name]:.1f}x find_chains"
         print(f"objgraph.find_backref_chain {name:9s} {theirs}{ratio}")
 
 

@@ -349,8 +349,15 @@ def find_socket(fd: int) -> tuple[Any, Record] | None:
 
 
 def latest_path_record(path: str, after: int) -> Record | None:
+    """The latest open of ``path`` since ``after``; the kernel shows resolved
+    paths, so opens through a symlink are matched by their real path."""
     bucket = paths.get(path)
     if not bucket:
-        return None
+        for opened, records in list(paths.items()):
+            if records[-1].serial > after and os.path.realpath(opened) == path:
+                bucket = records
+                break
+        else:
+            return None
     candidates = [r for r in bucket if r.serial > after]
     return candidates[-1] if candidates else None

@@ -1,25 +1,17 @@
 """Why is it still alive: the shortest chain of references from a root to an object.
 
-:func:`find_chains` answers "what holds this?" the way LeakCanary does: a
-breadth-first search forward from the roots a Python program keeps alive,
-
-- the globals of every module in :data:`sys.modules` (``app.db.POOL``), and
-  through them the attributes of classes (``app.db.Conn.instances``),
-- the locals of every live frame of every thread,
-- the locals of suspended asyncio task coroutines,
-
-rendered as one readable line per object::
+:func:`find_chains` answers "what holds this?" as LeakCanary does, searching
+breadth-first from the roots: module globals (and through them class
+attributes), locals of every thread's live frames, and locals of suspended
+asyncio tasks.  One line per object::
 
     app.db.POOL['main'] -> Conn._sock
     frame of worker() in app/poll.py:12 (thread 'poller') local 'conn'
-    app.bus.CALLBACKS[0] -> bound method Conn.on_data
 
-:func:`culprits` splits a set of leaked objects into culprits and victims
-(Valgrind's direct / indirect): ``(holder, 9, 1472)`` reads "holder, and 9
-more objects of the set, 1472 bytes, alive only because of it".
-
-Neither function keeps anything alive after it returns: the search holds
-object ids in plain sets and the visited objects only in local lists.
+:func:`culprits` splits a leaked set into culprits and victims (Valgrind's
+direct / indirect).  Neither keeps anything alive once it returns, except one
+CPython effect: on 3.11-3.12 reading a running frame's ``f_locals`` leaves a
+snapshot dict on the frame (as pdb does) until it syncs again or returns.
 """
 
 from __future__ import annotations
@@ -39,17 +31,18 @@ from typing import Any
 
 __all__ = ["culprits", "find_chains"]
 
-# Referents are fetched for this many objects in one C call: large enough that
-# the per-call overhead vanishes, small enough to check the clock often and to
-# rescan a single chunk when a path is rebuilt.
+# Referents are fetched for this many parents per C call: enough that the call
+# overhead vanishes, few enough to check the clock often and to rescan one
+# group per hop when a path is rebuilt.
 _CHUNK = 2048
-_BULK = 65536  # referents processed in one go; a container with an eighth of it is huge
-_MAX_SEGMENTS = 6
+_BULK = 65536  # referents handled in one go; a container with an eighth of it is "huge"
 _OWN_PACKAGE = __name__.partition(".")[0]
+_SPECIAL = ["__defaults__", "__kwdefaults__", "__func__", "__mro__", "__bases__", "__class__"]
+_SPECIAL += ["tb_frame", "tb_next", "__traceback__", "__cause__", "__context__"]
+_SPECIAL += ["func", "args", "keywords"]  # functools.partial
 
-_Path = list[object]
 _Levels = list[list[object]]
-_Groups = tuple[list[int], list[Sequence[int]]]  # (ends in the next level, parents)
+_Groups = tuple[list[int], list[Sequence[int]]]  # per group: end in the next level, parents
 _Labels = dict[int, tuple[object, str]]  # root id -> (module, frame or coroutine; its label)
 
 
@@ -64,12 +57,11 @@ def find_chains(
 
     The search stops when every target is found, after ``max_depth`` hops or
     after ``time_budget`` seconds; targets not found are left out.  Objects in
-    ``exclude`` (say, your own containers or ``sys._getframe()``) are neither
-    roots nor links.  Frames of leakwatch itself are never roots.
-
-    >>> REGISTRY = {"main": conn}                       # in module app.db
-    >>> find_chains([conn._sock])[id(conn._sock)]
-    "app.db.REGISTRY['main'] -> Conn._sock"
+    ``exclude`` (your own containers, ``sys._getframe()``) are neither roots
+    nor links; frames of leakwatch itself are never roots.  Of two equally
+    short chains, one from a module global wins over one from a frame.
+    For ``POOL = {"main": conn}`` in ``app.db``, ``find_chains([conn._sock])``
+    gives ``{id(conn._sock): "app.db.POOL['main'] -> Conn._sock"}``.
     """
     deadline = time.perf_counter() + time_budget
     excluded = [*exclude]
@@ -79,13 +71,14 @@ def find_chains(
         wanted = set(map(id, targets)) - seen
         keep = _keeper(targets, wanted)
         levels, groups, found = _search(roots, seen, wanted, keep, deadline, max_depth)
-    del roots
+    del roots, excluded
+    chains = {}
     try:
-        chains = {}
         for tid, (level, pos) in found.items():
             path = _path(levels, groups, level, pos)
-            if path is not None:
-                chains[tid] = _render(path, labels)
+            with suppress(Exception):  # a user's __repr__ may raise: no chain, no crash
+                if path is not None:
+                    chains[tid] = _render(path, labels)
         return chains
     finally:
         levels.clear()  # a traceback through here must not pin the heap
@@ -95,15 +88,15 @@ def find_chains(
 def culprits(
     objects: Sequence[object], *, time_budget: float = 0.2
 ) -> list[tuple[object, int, int]]:
-    """The objects of a leaked set that are not held only by other members of the set.
+    """The members of a leaked set that are not alive only through other members.
 
-    Returns ``(culprit, n_indirect, indirect_bytes)`` in input order, where
-    ``n_indirect`` counts the members reachable from the culprit and from no
-    earlier culprit, and ``indirect_bytes`` sums their ``sys.getsizeof``.  Of a
-    cycle of members held by nothing else the first one is the culprit.  Paths
-    through classes, modules and module globals do not count: every instance
-    reaches its class, and through it half the program.  Members the budget
-    leaves unexplored count as culprits with nothing indirect.
+    Returns ``(culprit, n_indirect, indirect_bytes)`` in input order:
+    ``n_indirect`` members are reachable from the culprit (and from no earlier
+    culprit), ``indirect_bytes`` sums their ``sys.getsizeof``.  Of a cycle held
+    by nothing else in the set, the first member is the culprit.  Links through
+    classes and modules do not count (every instance reaches its class, and
+    through it half the program); members the budget leaves unexplored are
+    culprits with nothing indirect.
     """
     index = {id(o): i for i, o in enumerate(objects)}
     blocked = {id(objects), id(sys.modules)}
@@ -111,30 +104,35 @@ def culprits(
         blocked.update((id(mod), id(getattr(mod, "__dict__", None))))
     keep = _keeper(objects, set(index), lambda k: not isinstance(k, type))
     end = time.perf_counter() + time_budget
-    below: list[set[int]] = []  # members reached from each member, not through another
+    below: list[set[int]] = []  # members each member reaches, not through another member
     with _gc_paused():
         for i, obj in enumerate(objects):
-            # An equal share of what is left, so one member with a huge subgraph
-            # cannot starve the others.
+            # An equal share of the time left: one huge subgraph cannot starve the rest.
             now = time.perf_counter()
             share = now + max(0.0, end - now) / (len(objects) - i)
             wanted = set(index) - {id(obj)}
             levels, _, found = _search([obj], {*blocked, id(obj)}, wanted, keep, share, 64, True)
             levels.clear()
             below.append({index[m] for m in found})
-    reach = [_closure(i, below) for i in range(len(objects))]
+    reach = []
+    for i in range(len(objects)):
+        seen, todo = set(), list(below[i])
+        while todo:
+            j = todo.pop()
+            if j not in seen:
+                seen.add(j)
+                todo.extend(below[j])
+        reach.append(seen - {i})
     dominated = {j for i, r in enumerate(reach) for j in r if i not in reach[j]}
     chosen: list[int] = []
     for i in range(len(objects)):
         if i not in dominated and not any(i in reach[c] for c in chosen):
             chosen.append(i)
-    taken = set(chosen)
-    result: list[tuple[object, int, int]] = []
+    taken, result = set(chosen), []
     for c in chosen:
         victims = sorted(reach[c] - taken)
         taken.update(victims)
-        size = sum(sys.getsizeof(objects[j]) for j in victims)
-        result.append((objects[c], len(victims), size))
+        result.append((objects[c], len(victims), sum(sys.getsizeof(objects[j]) for j in victims)))
     return result
 
 
@@ -150,27 +148,11 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _closure(start: int, below: list[set[int]]) -> set[int]:
-    reach: set[int] = set()
-    todo = list(below[start])
-    while todo:
-        j = todo.pop()
-        if j not in reach:
-            reach.add(j)
-            todo.extend(below[j])
-    reach.discard(start)
-    return reach
-
-
 def _keeper(
     targets: Sequence[object], wanted: set[int], extra: Callable[[object], bool] | None = None
 ) -> Callable[[object], bool]:
-    """Which referents to follow.
-
-    An untracked container holds only untracked objects, so while every target
-    is tracked the search skips every untracked referent (strings, numbers,
-    atomic tuples and dicts), in C: most of a heap.
-    """
+    # An untracked container holds only untracked objects, so while every target is
+    # tracked the search skips all untracked referents (str, int, atomic tuples) in C.
     if extra is None and all(map(gc.is_tracked, targets)):
         return gc.is_tracked
     return lambda k: (
@@ -180,11 +162,11 @@ def _keeper(
 
 
 def _roots(seen: set[int]) -> tuple[list[object], _Labels]:
-    """Level 0 of the search, best roots first (ties prefer the earlier root).
+    """Level 0 of the search, module dicts first: on a tie the earlier root wins.
 
-    Module dicts come first, so a global beats a frame local at equal depth;
-    modules themselves, ``sys.modules`` and ``gc.garbage`` are marked seen so
-    a global is rooted at its own module, never at ``sys.modules['x']``.
+    Modules, ``sys.modules`` and ``gc.garbage`` are marked seen, so a global
+    is rooted at its own module, never at ``sys.modules['x']``; leakwatch's
+    own modules and frames are neither roots nor links.
     """
     roots: list[object] = []
     labels: _Labels = {}
@@ -199,18 +181,21 @@ def _roots(seen: set[int]) -> tuple[list[object], _Labels]:
     for name, mod in list(sys.modules.items()):
         if isinstance(mod, types.ModuleType):
             seen.add(id(mod))
+            if name.partition(".")[0] == _OWN_PACKAGE:  # leakwatch's state is not a reason
+                seen.add(id(vars(mod)))
             add(vars(mod), mod, name)
     names = {t.ident: t.name for t in threading.enumerate()}
-    for ident, frame in sys._current_frames().items():
-        f: types.FrameType | None = frame
+    top: types.FrameType | None = None
+    for ident, top in sys._current_frames().items():
+        f: types.FrameType | None = top
         while f is not None:
-            module = str(f.f_globals.get("__name__", ""))
-            if id(f) not in seen and module.partition(".")[0] != _OWN_PACKAGE:
-                # gc.get_referents() does not show a running frame's locals; f_locals
-                # does (on 3.11-3.12 by leaving a snapshot dict on the frame, as pdb does).
+            ours = str(f.f_globals.get("__name__")).partition(".")[0] == _OWN_PACKAGE
+            if id(f) not in seen and not ours:
+                # gc.get_referents() does not show a running frame's locals; f_locals does.
                 add(f.f_locals, f, f"(thread {names.get(ident, ident)!r})")
             seen.add(id(f))
             f = f.f_back
+    del top  # in this thread, our own frame: a cycle that would pin the caller's locals
     tasks: list[Any] = []
     for attr in ("_all_tasks", "_scheduled_tasks", "_eager_tasks"):  # 3.10-3.11, 3.12+
         with suppress(Exception):  # best effort: a WeakSet may change size under us
@@ -218,11 +203,10 @@ def _roots(seen: set[int]) -> tuple[list[object], _Labels]:
     for task in tasks:
         coro = task.get_coro()
         while isinstance(coro, (types.CoroutineType, types.GeneratorType)):
-            # A coroutine running now is already rooted at its thread's frame.
-            cframe = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-            if cframe is not None and id(cframe) not in seen:
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is not None and id(frame) not in seen:  # else running: rooted above
                 add(coro, coro, f"task {task.get_name()!r}")
-            coro = coro.cr_await if isinstance(coro, types.CoroutineType) else coro.gi_yieldfrom
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
     return roots, labels
 
 
@@ -235,14 +219,14 @@ def _search(
     max_depth: int,
     stop_at_wanted: bool = False,
 ) -> tuple[_Levels, list[_Groups], dict[int, tuple[int, int]]]:
-    """Breadth-first search; returns the levels, their groups and where each hit sits.
+    """Breadth-first search: the levels, their groups, and (level, position) of each hit.
 
-    Level ``L`` is expanded a group of parents at a time; ``groups[L]`` keeps
-    each group's parents (positions in level ``L``) and where its children end
-    in level ``L+1``, so a path is rebuilt by rescanning one group per hop
-    instead of storing a parent for every object visited.  Huge containers are
-    expanded last in their level: a registry's entries are then searched
-    before a cache's million, and the path stays a shortest one.
+    A level is expanded a group of parents at a time, and ``groups[L]`` keeps
+    each group's parents and where its children end in level ``L+1``: a path
+    is rebuilt by rescanning one group per hop instead of storing a parent for
+    every object visited.  Huge containers go last in their level, so a
+    registry's entries are searched before a cache's million, and every path
+    found is still a shortest one.
     """
     levels: _Levels = [start]
     groups: list[_Groups] = []
@@ -259,8 +243,8 @@ def _search(
             refs = gc.get_referents(*[frontier[q] for q in idx])
             if len(refs) > _BULK and len(idx) > 1:
                 sizes = [len(gc.get_referents(frontier[q])) for q in idx]
-                if max(sizes) > _BULK // 8:
-                    big.extend(q for q, n in zip(idx, sizes, strict=True) if n > _BULK // 8)
+                if max(sizes) > _BULK // 8:  # a huge container: expand it after the rest
+                    big += [q for q, n in zip(idx, sizes, strict=True) if n > _BULK // 8]
                     idx = [q for q, n in zip(idx, sizes, strict=True) if n <= _BULK // 8]
                     refs = gc.get_referents(*[frontier[q] for q in idx])
             members.append(idx)
@@ -275,8 +259,8 @@ def _search(
                     order = list(new)
                     for h in hits:
                         found[h] = (len(levels), len(nxt) + order.index(h))
-                        if stop_at_wanted:
-                            del new[h]  # positions are not needed there
+                        if stop_at_wanted:  # culprits: do not search through members
+                            del new[h]
                     wanted = wanted.difference(hits)
                 nxt.extend(new.values())
                 if over():
@@ -289,154 +273,130 @@ def _search(
     return levels, groups, found
 
 
-def _path(levels: _Levels, groups: list[_Groups], level: int, pos: int) -> _Path | None:
-    child = levels[level][pos]
-    path = [child]
+def _path(levels: _Levels, groups: list[_Groups], level: int, pos: int) -> list[object] | None:
+    path = [levels[level][pos]]
     while level > 0:
         ends, members = groups[level - 1]
+        above, child = levels[level - 1], path[-1]
         parents = members[bisect_right(ends, pos)]
-        above = levels[level - 1]
-        q = next((q for q in parents if id(child) in map(id, gc.get_referents(above[q]))), -1)
-        if q < 0:
+        pos = next((q for q in parents if id(child) in map(id, gc.get_referents(above[q]))), -1)
+        if pos < 0:
             return None  # another thread changed the heap since
-        level, pos, child = level - 1, q, above[q]
-        path.append(child)
-    path.reverse()
-    return path
+        level -= 1
+        path.append(above[pos])
+    return path[::-1]
 
 
-def _render(path: _Path, labels: _Labels) -> str:
-    segs = [""]
-    i = _root(path, *labels[id(path[0])], segs)
+def _render(path: list[object], labels: _Labels) -> str:
+    """``root.NAME[key] -> Type.attr -> ...``: a segment per object, elided past six."""
+    owner, label = labels[id(path[0])]
+    value, i = path[1], 1
+    if isinstance(owner, types.ModuleType):
+        segs = [[_global(label, path[0], value)]]
+    else:
+        if isinstance(value, types.CellType) and len(path) > 2:
+            value, i = path[2], 2  # a coroutine holds its cell variables through cells
+        segs = [[_frame_local(owner, value, label)]]
     while i < len(path) - 1:
         i = _hop(path, i, segs)
-    if len(segs) > _MAX_SEGMENTS:
-        segs = [*segs[:2], "...", *segs[-3:]]
-    return " -> ".join(segs)
+    if len(segs) > 6:
+        segs = [*segs[:2], ["..."], *segs[-3:]]
+    return " -> ".join("".join(s if len(s) <= 8 else [*s[:4], "...", *s[-3:]]) for s in segs)
 
 
-def _root(path: _Path, owner: object, label: str, segs: list[str]) -> int:
-    """Render the root and the first hop; return the index of the next parent."""
-    root, value = path[0], path[1]
-    if isinstance(owner, types.ModuleType) and isinstance(root, dict):
-        segs[0] = _global(label, root, value)
-        return 1
-    if isinstance(value, types.CellType) and len(path) > 2:
-        value = path[2]  # a coroutine holds its cell variables through cells
-    segs[0] = _frame_local(owner, value, label)
-    return 2 if value is not path[1] else 1
-
-
-def _global(modname: str, namespace: dict[str, object], value: object) -> str:
-    # Classes and functions are named where they are defined, not where imported.
+def _global(modname: str, namespace: object, value: object) -> str:
+    # A class or function is named where it is defined, not where it was imported.
     if isinstance(value, (type, types.FunctionType)):
-        qual, where = value.__qualname__, value.__module__
-        obj: object = sys.modules.get(where)
-        try:
-            for part in qual.split("."):
-                obj = getattr(obj, "__dict__", {}).get(part)
-        except Exception:  # an odd __dict__: fall back to the name in this module
-            obj = None
-        if obj is value:
-            return f"{where}.{qual}"
-    name = next((k for k, v in list(namespace.items()) if v is value), "?")
-    return f"{modname}.{name}"
+        obj: object = sys.modules.get(value.__module__)
+        with suppress(Exception):
+            for part in value.__qualname__.split("."):
+                obj = vars(obj).get(part)
+            if obj is value:
+                return f"{value.__module__}.{value.__qualname__}"
+    return f"{modname}.{_key(namespace, value, '?')}"
 
 
 def _frame_local(holder: object, value: object, label: str) -> str:
-    frame = getattr(holder, "gi_frame", None) or getattr(holder, "cr_frame", None) or holder
+    frame = getattr(holder, "cr_frame", None) or getattr(holder, "gi_frame", None) or holder
     if not isinstance(frame, types.FrameType):
         return f"{label} {type(holder).__name__}"
+    name = "temporary"  # on the value stack, not in a variable
+    with suppress(Exception):
+        key = _key(frame.f_locals, value, ...)
+        name = name if key is ... else f"local {key!r}"
     code = frame.f_code
-    try:
-        name = next((f"local {k!r}" for k, v in frame.f_locals.items() if v is value), "temporary")
-    except Exception:
-        name = "temporary"
     where = f"{code.co_name}() in {_relpath(code.co_filename)}:{frame.f_lineno}"
-    if label.startswith("("):  # a thread's frame: "frame of f() in x.py:3 (thread 'main')"
+    if label.startswith("("):  # a thread's: "frame of f() in x.py:3 (thread 'main') local 'y'"
         return f"frame of {where} {label} {name}"
-    if isinstance(holder, types.CoroutineType):
-        where = f"coroutine {where}"
+    where = f"coroutine {where}" if isinstance(holder, types.CoroutineType) else where
     return f"{label} {where} {name}" if label else f"<{name} of {where}>"
 
 
-def _hop(path: _Path, i: int, segs: list[str]) -> int:
-    """Render path[i] -> path[i+1] (folding bookkeeping hops); return the next index."""
+def _hop(path: list[object], i: int, segs: list[list[str]]) -> int:
+    """Render ``path[i] -> path[i+1]``, folding bookkeeping hops; the next index."""
     parent, child = path[i], path[i + 1]
-    after = path[i + 2] if i + 2 < len(path) else None
-    if isinstance(child, dict) and after is not None and _owns(parent, child):
-        key = next((k for k, v in list(child.items()) if v is after), "?")
-        if isinstance(parent, type):
-            segs[-1] += f".{key}"
+    if isinstance(child, dict) and i + 2 < len(path) and _owns(parent, child):
+        key = _key(child, path[i + 2], "?")  # obj -> obj.__dict__ -> value: Type.key
+        if isinstance(parent, (type, types.FunctionType)):
+            segs[-1].append(f".{key}")
         else:
-            segs.append(f"{_name(parent)}.{key}")
+            segs.append([f"{type(parent).__qualname__}.{key}"])
         return i + 2
-    if isinstance(parent, types.FunctionType) and parent.__closure__ is child and len(path) > i + 3:
+    if isinstance(parent, types.FunctionType) and parent.__closure__ is child and i + 3 < len(path):
         cells = [id(c) for c in parent.__closure__ or ()]
         var = parent.__code__.co_freevars[cells.index(id(path[i + 2]))]
-        segs.append(f"<closure var {var!r} of {parent.__qualname__}>")
+        segs.append([f"<closure var {var!r} of {parent.__qualname__}>"])
         return i + 3
     if isinstance(parent, dict):
-        key = next((k for k, v in list(parent.items()) if v is child), _NO_KEY)
-        segs[-1] += "{...}" if key is _NO_KEY else f"[{_short(key)}]"
+        key = _key(parent, child, ...)
+        segs[-1].append("{...}" if key is ... else f"[{_short(key)}]")  # ...: child is a key
     elif isinstance(parent, (list, tuple, deque)):
-        segs[-1] += f"[{next((j for j, v in enumerate(parent) if v is child), '?')}]"
+        segs[-1].append(f"[{next((j for j, v in enumerate(parent) if v is child), '?')}]")
     elif isinstance(parent, (set, frozenset)):
-        segs[-1] += "{...}"
+        segs[-1].append("{...}")
     elif isinstance(parent, types.MethodType) and child is parent.__self__:
-        segs.append(f"bound method {_name(child)}.{parent.__func__.__name__}")
+        segs.append([f"bound method {type(child).__qualname__}.{parent.__func__.__name__}"])
     elif isinstance(parent, (types.FrameType, types.CoroutineType, types.GeneratorType)):
-        segs.append(_frame_local(parent, child, ""))
+        segs.append([_frame_local(parent, child, "")])
     elif isinstance(parent, types.CellType):
-        segs[-1] += ".cell_contents"
+        segs[-1].append(".cell_contents")
+    elif (attr := _attr(parent, child)) is None:
+        segs.append([f"<referent of {type(parent).__qualname__}>"])
+    elif isinstance(parent, (type, types.FunctionType, types.MethodType)):
+        segs[-1].append(f".{attr}")
     else:
-        attr = _attr(parent, child)
-        if attr is None:
-            segs.append(f"<referent of {type(parent).__name__}>")
-        elif isinstance(parent, (type, types.FunctionType, types.MethodType)):
-            segs[-1] += f".{attr}"
-        else:
-            segs.append(f"{_name(parent)}.{attr}")
+        segs.append([f"{type(parent).__qualname__}.{attr}"])
     return i + 1
 
 
-_NO_KEY = object()
-_SPECIAL: tuple[str, ...] = (
-    *("__defaults__", "__kwdefaults__", "__func__", "__mro__", "__bases__", "__class__"),
-    *("tb_frame", "tb_next", "__traceback__", "__cause__", "__context__"),
-)
+def _key(mapping: object, value: object, default: Any) -> Any:
+    items = list(mapping.items()) if isinstance(mapping, dict) else []
+    return next((k for k, v in items if v is value), default)
 
 
-def _owns(owner: object, d: dict[object, object]) -> bool:
-    """Whether ``d`` is ``owner.__dict__`` (for a class: the dict behind its mappingproxy)."""
-    try:
+def _owns(owner: object, d: dict[Any, Any]) -> bool:
+    """Whether ``d`` is ``owner.__dict__`` (for a class, the dict behind its mappingproxy)."""
+    with suppress(Exception):
         own = object.__getattribute__(owner, "__dict__")
-    except Exception:
-        return False
-    if isinstance(own, types.MappingProxyType):
-        return any(r is d for r in gc.get_referents(own))
-    return own is d
+        proxy = isinstance(own, types.MappingProxyType)
+        return own is d or (proxy and any(r is d for r in gc.get_referents(own)))
+    return False
 
 
 def _attr(parent: object, child: object) -> str | None:
-    """The attribute of ``parent`` that is ``child``: ``__dict__``, ``__slots__`` or special."""
-    try:
-        own = object.__getattribute__(parent, "__dict__")
-        found = next((k for k, v in list(own.items()) if v is child), None)
+    """The attribute of ``parent`` that is ``child``: in ``__dict__``, a slot or special."""
+    with suppress(Exception):
+        found = _key(object.__getattribute__(parent, "__dict__"), child, None)
         if found is not None:
             return str(found)
-    except Exception:
-        pass
     for klass in type(parent).__mro__:
         slots = vars(klass).get("__slots__", ())
-        for slot in (slots,) if isinstance(slots, str) else slots:
+        for slot in [slots] if isinstance(slots, str) else slots:
             name = f"_{klass.__name__.lstrip('_')}{slot}" if slot.startswith("__") else slot
             desc = vars(klass).get(name)
-            try:
+            with suppress(AttributeError):  # an empty slot
                 if isinstance(desc, types.MemberDescriptorType) and desc.__get__(parent) is child:
                     return str(slot)
-            except AttributeError:  # an empty slot
-                continue
     for name in _SPECIAL:  # object.__getattribute__: never a user's __getattr__
         with suppress(Exception):
             if object.__getattribute__(parent, name) is child:
@@ -444,12 +404,11 @@ def _attr(parent: object, child: object) -> str | None:
     return None
 
 
-def _name(obj: object) -> str:
-    return type(obj).__qualname__
-
-
 def _short(key: object) -> str:
-    text = repr(key)
+    try:
+        text = repr(key)
+    except Exception:
+        text = f"<{type(key).__qualname__}>"
     return text if len(text) <= 40 else text[:37] + "..."
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from leakwatch._model import Frame, Resource
 from leakwatch._probes import Snapshot
-from leakwatch._stacks import coroutine_origin, source_line
+from leakwatch._stacks import coroutine_origin, is_user_file, source_line
 
 
 def _iter_tasks() -> Iterable[Any]:
@@ -88,7 +88,8 @@ class TaskProbe:
         }
         title = f"task {task.get_name()!r} running {coro_name}()"
         if suspended:
-            inner = suspended[-1]
+            users = [f for f in suspended if is_user_file(f.filename)]
+            inner = users[-1] if users else suspended[-1]
             title += f", suspended at {inner.filename.rsplit('/', 1)[-1]}:{inner.lineno}"
         if loop.is_closed():
             title += " (its loop is closed: the task will never finish)"

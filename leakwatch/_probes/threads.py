@@ -128,10 +128,12 @@ class ThreadProbe:
         )
 
     def owner(self, key: Hashable, value: Any) -> Any:
-        """The object whose method the thread runs, else the Thread itself."""
+        """The object whose method the thread runs (a plain function has none:
+        a running thread is its own root)."""
         thread = value() if isinstance(value, weakref.ref) else None
         target = getattr(thread, "_target", None)
-        return getattr(target, "__self__", None) or thread
+        owner = getattr(target, "__self__", None)
+        return None if owner is None or isinstance(owner, type) else owner
 
 
 def _qualname_of_code(code: Any, frame: Any) -> str:
