@@ -12,7 +12,7 @@ import functools
 import inspect
 import traceback
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
@@ -73,8 +73,17 @@ class watch:
 
     report: Report | None
 
+    def __new__(cls, fn: Callable[..., Any] | None = None, /, **options: Any) -> Any:
+        if fn is not None:  # ``@leakwatch.watch`` without parentheses
+            if not callable(fn):
+                raise TypeError("watch() takes keyword options only (or decorates a function)")
+            return cls(**options)(fn)
+        return super().__new__(cls)
+
     def __init__(
         self,
+        fn: Callable[..., Any] | None = None,
+        /,
         *,
         on_leak: OnLeak | None = None,
         kinds: tuple[str, ...] | list[str] | None = None,
@@ -143,7 +152,7 @@ class watch:
     # -- decorator -----------------------------------------------------------
 
     def _fresh(self) -> watch:
-        clone = watch.__new__(watch)
+        clone: watch = object.__new__(watch)
         clone._options, clone.on_leak = self._options, self.on_leak
         clone.report, clone._watcher = None, None
         return clone
@@ -193,20 +202,18 @@ def check(
     """
     options, policy = _check_options(on_leak, kinds)
     steps = check_steps(options.with_(label=_name(fn)), repeat, warmup)
-    step = next(steps)
     try:
-        while True:
+        step: Any = _advance(steps, None)
+        while not isinstance(step, Report):
             if step == "call":
-                fn(*args, **kwargs)
-                step = next(steps)
+                fn(*args, **kwargs)  # the function's own exceptions pass through
+                step = _advance(steps, None)
             else:
-                step = steps.send(step.stop())
-    except StopIteration as done:
-        report: Report = done.value
+                step = _advance(steps, step.stop())
     finally:
         steps.close()
-    _judge(report, policy)
-    return report
+    _judge(step, policy)
+    return step
 
 
 async def check_async(
@@ -221,20 +228,32 @@ async def check_async(
     """:func:`check` for a coroutine function, awaited in the running loop."""
     options, policy = _check_options(on_leak, kinds)
     steps = check_steps(options.with_(label=_name(fn)), repeat, warmup)
-    step = next(steps)
     try:
-        while True:
+        step: Any = _advance(steps, None)
+        while not isinstance(step, Report):
             if step == "call":
                 await fn(*args, **kwargs)
-                step = next(steps)
+                step = _advance(steps, None)
             else:
-                step = steps.send(await step.stop_async())
-    except StopIteration as done:
-        result: Report = done.value
+                step = _advance(steps, await step.stop_async())
     finally:
         steps.close()
-    _judge(result, policy)
-    return result
+    _judge(step, policy)
+    return step
+
+
+def _advance(steps: Generator[Any, Any, Report], value: Any) -> Any:
+    """The next step of a check, or its Report; leakwatch's own failures
+    become a warning and an empty report, never the caller's exception."""
+    try:
+        return steps.send(value)
+    except StopIteration as done:
+        return done.value
+    except ValueError:
+        raise  # a bad argument (repeat < 2) is the caller's to fix
+    except Exception as exc:
+        steps.close()
+        return _internal_error("check", exc)
 
 
 def _name(fn: Callable[..., Any]) -> str:

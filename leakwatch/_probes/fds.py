@@ -89,6 +89,8 @@ def _socket_info(fd: int, sock: Any) -> dict[str, Any]:
 
 def _socket_title(fd: int, info: dict[str, Any]) -> str:
     laddr, raddr = info.get("laddr", ""), info.get("raddr", "")
+    if laddr in ("0.0.0.0:0", "[::]:0"):
+        laddr = ""  # never bound
     unix = info.get("family") == "AF_UNIX"
     kind = "unix socket" if unix else "socket"
     if info.get("socktype") == "SOCK_DGRAM" and not unix:
