@@ -64,8 +64,11 @@ class Watcher:
     def __init__(self, options: Options | None = None) -> None:
         self.options = options or Options()
         kinds = set(self.options.kinds)
+        if self.options.strict_state:
+            kinds.add("state")  # "environment altered" needs the state probe
         self.probes: dict[str, Probe] = {k: p for k, p in all_probes().items() if k in kinds}
         self.heap = HeapTracker(self.options.tracemalloc_depth) if "heap" in kinds else None
+        self._watch_state = "state" in kinds
         self._before: dict[str, Snapshot] = {}
         self._state_before: Any = None
         self._since = 0
@@ -85,7 +88,7 @@ class Watcher:
             sys.set_coroutine_origin_tracking_depth(_origins.depth)
         self._since = _origins.current_serial()
         self._before = self.snapshot()
-        if "state" in self.options.kinds:
+        if self._watch_state:
             self._state_before = state_snapshot()
         if self.heap is not None:
             self.heap.start()
