@@ -207,7 +207,7 @@ def group_resources(resources: Iterable[Resource]) -> list[Leak]:
         if not res.origin and "not seen" not in res.title and "not tracked" not in res.title:
             # The contract: an empty origin is said in the title.
             res = replace(res, title=f"{res.title} (creation not seen)")
-        where = tuple((f.filename, f.lineno, f.function) for f in res.origin)
+        where = _grouping_frames(res.origin)
         groups.setdefault((res.kind, res.group, where), []).append(res)
     leaks = []
     for members in groups.values():
@@ -230,6 +230,19 @@ def group_resources(resources: Iterable[Resource]) -> list[Leak]:
         )
     leaks.sort(key=lambda leak: (KINDS.index(leak.kind) if leak.kind in KINDS else 99, -leak.count))
     return leaks
+
+
+def _grouping_frames(origin: Origin) -> tuple[tuple[str, int, str], ...]:
+    """The origin up to the innermost user frame: two sockets of one
+    ``socketpair()`` call differ only inside socket.py, which the reader
+    never sees, so they are one leak with a count of two."""
+    from leakwatch._stacks import is_user_file
+
+    frames = [(f.filename, f.lineno, f.function) for f in origin]
+    for i in range(len(origin) - 1, -1, -1):
+        if is_user_file(origin[i].filename):
+            return tuple(frames[: i + 1])
+    return tuple(frames)
 
 
 def _relpath(filename: str) -> str:

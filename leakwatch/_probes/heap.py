@@ -16,6 +16,7 @@ import itertools
 import tracemalloc
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from leakwatch._model import Resource
 from leakwatch._stacks import is_own, is_user_file, tracemalloc_origin
@@ -29,8 +30,8 @@ class SiteStat:
     count: int = 0
 
 
-def _raw_traces() -> list[tuple[int, int, Site]]:
-    """(domain, size, traceback) of every live traced block.
+def _raw_traces() -> list[Any]:
+    """(domain, size, traceback, ...) of every live traced block.
 
     ``_get_traces`` is what ``take_snapshot`` itself reads; its tracebacks are
     already tuples of (filename, lineno), most recent first, shared between
@@ -40,13 +41,20 @@ def _raw_traces() -> list[tuple[int, int, Site]]:
     if get is None:
         snap = tracemalloc.take_snapshot()
         return [(t.domain, t.size, site_of(t.traceback)) for t in snap.traces]
-    return [(t[0], t[1], t[2]) for t in get()]
+    return get()  # type: ignore[no-any-return]
+
+
+#: Whether a site is leakwatch's own allocation; sites recur across samples.
+_OWN: dict[Site, bool] = {}
 
 
 def _sites() -> dict[Site, SiteStat]:
     out: dict[Site, SiteStat] = {}
-    own_cache: dict[Site, bool] = {}
-    for _domain, size, site in _raw_traces():
+    own_cache = _OWN
+    if len(own_cache) > 200_000:
+        own_cache.clear()
+    for trace in _raw_traces():
+        site = trace[2]
         stat = out.get(site)
         if stat is None:
             own = own_cache.get(site)
@@ -55,7 +63,7 @@ def _sites() -> dict[Site, SiteStat]:
             if own:
                 continue
             stat = out[site] = SiteStat()
-        stat.size += size
+        stat.size += trace[1]
         stat.count += 1
     return out
 

@@ -1,0 +1,132 @@
+"""The process probe: a running child and a zombie are leaks; a child run to
+completion, or dropped and reaped while settling, is not."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+import warnings
+
+import pytest
+from support import of_kind
+
+import leakwatch
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX commands and zombies")
+
+
+def _wait_exited_unreaped(pid: int) -> None:
+    """Block until the child exits, leaving it a zombie (WNOWAIT: not reaped)."""
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+
+
+# -- leaks -------------------------------------------------------------------------
+
+
+def test_running_child_is_a_leak() -> None:
+    proc = None
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            proc = subprocess.Popen(["sleep", "30"])
+        (leak,) = of_kind(w.report, "process")
+        assert leak.count == 1
+        assert leak.details["pid"] == proc.pid
+        assert leak.details["cmdline"] == ["sleep", "30"]
+        assert leak.details["status"] not in ("zombie", "gone")
+        assert str(proc.pid) in leak.title and "sleep 30" in leak.title
+        assert leak.origin
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+
+def test_raise_policy_fails_on_a_running_child() -> None:
+    proc = None
+    try:
+        with pytest.raises(leakwatch.LeakError) as info, leakwatch.watch(on_leak="raise"):
+            proc = subprocess.Popen(["sleep", "30"])
+        assert [leak.details["pid"] for leak in of_kind(info.value.report, "process")] == [proc.pid]
+    finally:
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+
+
+def test_zombie_is_a_leak() -> None:
+    """A child that exited but was never waited for, its Popen still referenced."""
+    proc = None
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            proc = subprocess.Popen(["true"])
+            _wait_exited_unreaped(proc.pid)
+        (leak,) = of_kind(w.report, "process")
+        assert leak.details["pid"] == proc.pid
+        assert leak.details["status"] == "zombie"
+        assert "zombie" in leak.title
+        assert proc.returncode is None, "leakwatch must not reap a child the program still holds"
+    finally:
+        if proc is not None:
+            proc.wait()
+
+
+def test_multiprocessing_process_not_joined_is_a_leak() -> None:
+    ctx = multiprocessing.get_context("fork")
+    proc = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+            with leakwatch.watch(on_leak="report") as w:
+                proc = ctx.Process(target=time.sleep, args=(30,), name="lw-mp-child")
+                proc.start()
+        leaks = of_kind(w.report, "process")
+        assert [leak.details["pid"] for leak in leaks] == [proc.pid]
+        assert leaks[0].origin, "the fork is recorded"
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.join()
+            proc.close()
+
+
+# -- look-alikes that must stay silent ---------------------------------------------
+
+
+def test_subprocess_run_is_silent() -> None:
+    with leakwatch.watch(on_leak="report") as w:
+        assert subprocess.run(["true"], check=True).returncode == 0
+        out = subprocess.run(["echo", "hi"], capture_output=True, check=True).stdout
+    assert out == b"hi\n"
+    assert w.report is not None and w.report.clean, str(w.report)
+
+
+def test_popen_dropped_without_wait_is_reaped_and_silent() -> None:
+    with warnings.catch_warnings():
+        # Popen.__del__ warns "subprocess N is still running" and queues it for reaping.
+        warnings.simplefilter("ignore", ResourceWarning)
+        with leakwatch.watch(on_leak="report") as w:
+            subprocess.Popen(["true"])
+    assert w.report is not None and w.report.clean, str(w.report)
+
+
+def test_popen_waited_in_the_block_is_silent() -> None:
+    with leakwatch.watch(on_leak="report") as w:
+        proc = subprocess.Popen(["sleep", "30"])
+        proc.kill()
+        proc.wait()
+    assert w.report is not None and w.report.clean, str(w.report)
+
+
+def test_multiprocessing_process_joined_is_silent() -> None:
+    ctx = multiprocessing.get_context("fork")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        with leakwatch.watch(on_leak="report") as w:
+            proc = ctx.Process(target=abs, args=(-1,))
+            proc.start()
+            proc.join()
+            proc.close()
+    assert w.report is not None and w.report.clean, str(w.report)

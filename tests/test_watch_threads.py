@@ -1,0 +1,225 @@
+"""The thread probe: a thread left blocked is a leak; threads that end on
+their own, pools shut down or dropped, asyncio's reused default executor and
+a library's import-time singleton are not."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import importlib
+import multiprocessing
+import multiprocessing.queues
+import sys
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from support import of_kind, titles
+
+import leakwatch
+
+
+def _threads_named(name: str) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == name]
+
+
+# -- leaks -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("daemon", [False, True])
+def test_thread_blocked_on_an_event_is_a_leak(daemon: bool) -> None:
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, name="blocked-on-event", daemon=daemon)
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            t.start()
+        (leak,) = of_kind(w.report, "thread")
+        assert leak.count == 1
+        assert "'blocked-on-event'" in leak.title
+        assert ("(daemon)" if daemon else "(non-daemon)") in leak.title
+        assert "waiting in threading." in leak.title  # where it is blocked now
+        assert leak.details["name"] == "blocked-on-event"
+        assert leak.details["daemon"] is daemon
+        assert leak.details["target"] == "threading.Event.wait"
+        assert leak.details["ident"] == t.ident
+        assert leak.origin
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_raise_policy_fails_on_a_leaked_thread() -> None:
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait, name="raise-on-thread")
+    try:
+        with pytest.raises(leakwatch.LeakError) as info, leakwatch.watch(on_leak="raise"):
+            t.start()
+        assert [leak.details["name"] for leak in of_kind(info.value.report, "thread")] == [
+            "raise-on-thread"
+        ]
+    finally:
+        stop.set()
+        t.join()
+
+
+def test_executor_never_shut_down_leaks_its_worker() -> None:
+    ex = ThreadPoolExecutor(1, thread_name_prefix="never-shut")
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            assert ex.submit(sum, [1, 2]).result() == 3
+        (leak,) = of_kind(w.report, "thread")
+        assert "never-shut" in leak.title
+        assert "never shut down" in leak.title
+    finally:
+        ex.shutdown(wait=True)
+
+
+# -- look-alikes that must stay silent ---------------------------------------------
+
+
+def test_thread_ending_shortly_after_the_block_is_silent() -> None:
+    t = threading.Thread(target=time.sleep, args=(0.02,), name="ends-soon")
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            t.start()
+        assert w.report is not None and w.report.clean, str(w.report)
+    finally:
+        t.join()
+
+
+def test_cancelled_timer_is_silent() -> None:
+    fired = []
+    timer = threading.Timer(30, fired.append, args=(1,))
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            timer.start()
+            timer.cancel()
+        assert w.report is not None and w.report.clean, str(w.report)
+        assert fired == []
+    finally:
+        timer.cancel()
+        timer.join()
+
+
+def test_executor_shut_down_is_silent() -> None:
+    with leakwatch.watch(on_leak="report") as w, ThreadPoolExecutor(3) as ex:
+        assert list(ex.map(abs, [-1, -2, -3])) == [1, 2, 3]
+    assert w.report is not None and w.report.clean, str(w.report)
+
+
+def test_executor_dropped_and_finalised_is_silent() -> None:
+    """Dropping the last reference wakes the workers and they exit."""
+    with leakwatch.watch(on_leak="report") as w:
+        ex = ThreadPoolExecutor(2, thread_name_prefix="dropped-pool")
+        assert ex.submit(pow, 2, 10).result() == 1024
+        del ex
+    try:
+        assert w.report is not None and w.report.clean, str(w.report)
+    finally:
+        gc.collect()
+        for t in _threads_named("dropped-pool_0") + _threads_named("dropped-pool_1"):
+            t.join()
+
+
+def test_executor_freed_only_by_the_cyclic_gc_is_silent() -> None:
+    """An executor caught in a reference cycle: only the collector finalises it."""
+    gc.disable()
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            holder: dict[str, object] = {
+                "ex": ThreadPoolExecutor(1, thread_name_prefix="cyclic-pool")
+            }
+            holder["self"] = holder
+            assert holder["ex"].submit(pow, 3, 2).result() == 9  # type: ignore[attr-defined]
+            del holder
+    finally:
+        gc.enable()
+        gc.collect()
+        for t in _threads_named("cyclic-pool_0"):
+            t.join()
+    assert w.report is not None and w.report.clean, str(w.report)
+
+
+def test_asyncio_default_executor_reused_is_not_a_leak() -> None:
+    """The loop's default executor starts its worker inside the first block and
+    keeps it for the next: information, never a leak."""
+    loop = asyncio.new_event_loop()
+
+    async def twice() -> list[leakwatch.Report | None]:
+        reports = []
+        for n in range(2):
+            async with leakwatch.watch(on_leak="report") as w:
+                assert await loop.run_in_executor(None, abs, -n) == n
+            reports.append(w.report)
+        async with leakwatch.watch(on_leak="report") as w:
+            assert await asyncio.to_thread(abs, -5) == 5
+        reports.append(w.report)
+        return reports
+
+    try:
+        first, second, third = loop.run_until_complete(twice())
+    finally:
+        loop.run_until_complete(loop.shutdown_default_executor())
+        loop.close()
+    for report in (first, second, third):
+        assert report is not None and report.clean, str(report)
+    # The first block did see the worker start: it is kept out of the leaks, not missed.
+    assert first is not None
+    kept_apart = of_kind(first, "thread", first.info + first.known)
+    assert any("asyncio_0" in t for t in titles(kept_apart)), str(first)
+
+
+def test_library_singleton_started_at_import_is_information(tmp_path: Path) -> None:
+    (tmp_path / "lw_singleton_lib.py").write_text(
+        textwrap.dedent(
+            """
+            import threading
+
+            STOP = threading.Event()
+            WORKER = threading.Thread(target=STOP.wait, name="lib-singleton", daemon=True)
+            WORKER.start()
+            """
+        )
+    )
+    sys.path.insert(0, str(tmp_path))
+    mod = None
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            mod = importlib.import_module("lw_singleton_lib")
+        assert w.report is not None and w.report.clean, str(w.report)
+        info = of_kind(w.report, "thread", w.report.info)
+        assert any("'lib-singleton'" in t for t in titles(info)), str(w.report)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("lw_singleton_lib", None)
+        if mod is not None:
+            mod.STOP.set()
+            mod.WORKER.join()
+
+
+def test_multiprocessing_queue_feeder_is_a_known_library_thread() -> None:
+    """A Queue starts its feeder thread on the first put() and keeps it."""
+    q: multiprocessing.queues.Queue[int] = multiprocessing.get_context("fork").Queue()
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            q.put(1)
+            assert q.get(timeout=10) == 1
+        assert w.report is not None and w.report.clean, str(w.report)
+        known = of_kind(w.report, "thread", w.report.known)
+        assert any("QueueFeederThread" in t for t in titles(known)), str(w.report)
+    finally:
+        q.close()
+        q.join_thread()
+
+
+def test_thread_joined_in_the_block_is_silent() -> None:
+    with leakwatch.watch(on_leak="report") as w:
+        out: list[int] = []
+        t = threading.Thread(target=out.append, args=(7,))
+        t.start()
+        t.join()
+    assert out == [7]
+    assert w.report is not None and w.report.clean, str(w.report)
