@@ -207,7 +207,12 @@ def group_resources(resources: Iterable[Resource]) -> list[Leak]:
         if not res.origin and "not seen" not in res.title and "not tracked" not in res.title:
             # The contract: an empty origin is said in the title.
             res = replace(res, title=f"{res.title} (creation not seen)")
-        where = _grouping_frames(res.origin)
+        origin, library = split_origin(res.origin)
+        if library:
+            tail = [f"{f.filename}:{f.lineno} in {f.function}" for f in library]
+            res = replace(res, origin=origin, details={**res.details, "library_frames": tail})
+        # Two sockets of one socketpair() differ only in library frames: one leak of two.
+        where = tuple((f.filename, f.lineno, f.function) for f in origin)
         groups.setdefault((res.kind, res.group, where), []).append(res)
     leaks = []
     for members in groups.values():
@@ -232,17 +237,19 @@ def group_resources(resources: Iterable[Resource]) -> list[Leak]:
     return leaks
 
 
-def _grouping_frames(origin: Origin) -> tuple[tuple[str, int, str], ...]:
-    """The origin up to the innermost user frame: two sockets of one
-    ``socketpair()`` call differ only inside socket.py, which the reader
-    never sees, so they are one leak with a count of two."""
+def split_origin(origin: Origin) -> tuple[Origin, Origin]:
+    """(the origin up to the innermost user frame, the library frames after it).
+
+    The user's line is the creating line a person acts on (``s =
+    socket.create_connection(addr)``), so it ends the origin; what the
+    stdlib did below it is kept apart.  With no user frame, all is origin.
+    """
     from leakwatch._stacks import is_user_file
 
-    frames = [(f.filename, f.lineno, f.function) for f in origin]
     for i in range(len(origin) - 1, -1, -1):
         if is_user_file(origin[i].filename):
-            return tuple(frames[: i + 1])
-    return tuple(frames)
+            return origin[: i + 1], origin[i + 1 :]
+    return origin, ()
 
 
 def _relpath(filename: str) -> str:

@@ -69,12 +69,28 @@ def format_frames(
     return lines
 
 
+def _library_lines(leak: Leak, verbose: bool) -> list[str]:
+    tail = leak.details.get("library_frames") or []
+    if not tail:
+        return []
+    if verbose:
+        return [f"{_INDENT}    -> {_short(t)}" for t in tail]
+    return [
+        f"{_INDENT}    -> {_short(tail[0])}"
+        + (f" (+{len(tail) - 1} library frames)" if len(tail) > 1 else "")
+    ]
+
+
 def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
     count = f"x{leak.count}"
     head = f"  {leak.kind:<9}{leak.title}"
     lines = [f"{head}  {count}" if len(head) > 70 else f"{head:<72}{count}"]
     if leak.origin:
-        lines.extend(format_frames(leak.origin, verbose=verbose))
+        frames = format_frames(leak.origin, verbose=verbose)
+        # The library calls below the creating line go right under it.
+        at = 2 if frames[1:2] and not frames[1].lstrip().startswith("called from") else 1
+        frames[at:at] = _library_lines(leak, verbose)
+        lines.extend(frames)
     else:
         why = leak.details.get("origin_note") or _HOW_TO_TRACE.get(leak.kind)
         lines.append(f"{_INDENT}creation not seen" + (f": {why}" if why else ""))
