@@ -175,8 +175,11 @@ def _heap_leaks(
     if not grown:
         return []
     objects = _objects_at({site for site, _, _ in grown[:10]}) if options.why_alive else {}
+    victims, indirect = _fold_victims(objects)
     out = []
     for site, series, last in grown:
+        if site in victims:
+            continue  # counted under the site whose objects hold these
         per_call = (series[-1] - series[0]) / repeat
         origin = tracemalloc_origin(site)
         types = dict(site_types.get(site, Counter()).most_common(5))
@@ -197,6 +200,40 @@ def _heap_leaks(
         what = ", ".join(f"{n} {t}" for t, n in types.items()) or f"{last.count} blocks"
         total = format_size(last.size)
         title = f"heap grows {format_size(per_call)} per call ({total} over {repeat} calls: {what})"
+        n_indirect, indirect_bytes = indirect.get(site, (0, 0))
+        if n_indirect:
+            details["indirect"] = {"objects": n_indirect, "bytes": indirect_bytes}
+            title += f" (+{n_indirect} indirect, {format_size(indirect_bytes)})"
         out.append(Resource("heap", site, title, origin, details, size=last.size, group="growth"))
     objects.clear()
     return out
+
+
+def _fold_victims(
+    objects: dict[Site, list[Any]],
+) -> tuple[set[Site], dict[Site, tuple[int, int]]]:
+    """Culprits, not victims: sites whose sampled objects are only reachable
+    through another growing site's objects, and per culprit site the count
+    and bytes of what it holds that way."""
+    if len(objects) < 2:
+        return set(), {}
+    try:
+        from leakwatch._whyalive import culprits
+    except ImportError:
+        return set(), {}
+    members = [obj for objs in objects.values() for obj in objs]
+    try:
+        found = culprits(members)
+    except Exception:  # attribution is a bonus
+        return set(), {}
+    by_id = {id(obj): (n, size) for obj, n, size in found}
+    del found, members
+    victims: set[Site] = set()
+    indirect: dict[Site, tuple[int, int]] = {}
+    for site, objs in objects.items():
+        mine = [by_id[id(o)] for o in objs if id(o) in by_id]
+        if not mine:
+            victims.add(site)
+        else:
+            indirect[site] = (sum(n for n, _ in mine), sum(b for _, b in mine))
+    return victims, indirect
