@@ -1,0 +1,200 @@
+"""The call phase: asyncio tasks judged inside the test's loop, and ``repeat=N``.
+
+pytest-asyncio, anyio and ``IsolatedAsyncioTestCase`` cancel whatever is
+still pending when they close a test's loop, which happens after the call
+(pytest-asyncio, at fixture teardown) or even inside it (anyio, unittest).
+A task the test leaked is only visible before that.  So the test function is
+wrapped for the call: the wrapper runs inside the loop, watches tasks from
+the test's first line to its return and settles while the loop still turns.
+The tasks it judged are left out of the test's own span.
+
+``repeat=N`` (the marker) makes the same wrapper call the test body N more
+times after the real call, under the growth rule of :func:`leakwatch.check`:
+heap, object counts and global state that grow on every judged call fail the
+test.  Resources those calls leave behind are the span's to judge.
+
+The wrapper is installed only for the call and only where it has work to do;
+the test's own traceback hides it (``__tracebackhide__``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import unittest
+import warnings
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from leakwatch._engine import Options
+from leakwatch._errors import LeakwatchInternalWarning
+from leakwatch._growth import check_steps
+from leakwatch._model import Report
+from leakwatch._pytest.spans import SpanWatcher
+
+GROWTH_KINDS = ("heap", "state")
+
+
+@dataclass
+class Plan:
+    """What to do around one call: watch tasks (with these options), repeat."""
+
+    tasks: Options | None = None
+    growth: Options | None = None
+    repeat: int = 0
+    warmup: int = 0
+
+
+@dataclass
+class Found:
+    """What the call phase found; plain data."""
+
+    tasks: Report | None = None
+    task_keys: set[Hashable] = field(default_factory=set)
+    growth: Report | None = None
+
+
+def run_check(call: Callable[[], Any], options: Options, repeat: int, warmup: int) -> Report:
+    """Drive the growth rule over ``call`` (as :func:`leakwatch.check` does)."""
+    steps = check_steps(options, repeat, warmup)
+    step = next(steps)
+    try:
+        while True:
+            if step == "call":
+                call()
+                step = next(steps)
+            else:
+                step = steps.send(step.stop())
+    except StopIteration as done:
+        report: Report = done.value
+        return report
+    finally:
+        steps.close()
+
+
+async def run_check_async(
+    call: Callable[[], Awaitable[Any]], options: Options, repeat: int, warmup: int
+) -> Report:
+    """:func:`run_check` for a coroutine function, in the running loop."""
+    steps = check_steps(options, repeat, warmup)
+    step = next(steps)
+    try:
+        while True:
+            if step == "call":
+                await call()
+                step = next(steps)
+            else:
+                step = steps.send(await step.stop_async())
+    except StopIteration as done:
+        report: Report = done.value
+        return report
+    finally:
+        steps.close()
+
+
+def wrap(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..., Any] | None:
+    """``fn`` wrapped to carry out ``plan``, or None when there is nothing to do."""
+    if getattr(fn, "is_hypothesis_test", False):
+        return None  # hypothesis drives its own inner test; leave it alone
+    if inspect.iscoroutinefunction(fn):
+        if plan.tasks is None and not plan.repeat:
+            return None
+        return _wrap_async(fn, plan, found)
+    if plan.repeat and not inspect.isasyncgenfunction(fn):
+        return _wrap_sync(fn, plan, found)
+    return None
+
+
+def _wrap_sync(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..., Any]:
+    assert plan.growth is not None
+    options = plan.growth
+
+    @functools.wraps(fn)
+    def leakwatch_call(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        result = fn(*args, **kwargs)
+        found.growth = run_check(lambda: fn(*args, **kwargs), options, plan.repeat, plan.warmup)
+        return result
+
+    return leakwatch_call
+
+
+def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    async def leakwatch_call(*args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # another async library (trio): no asyncio tasks to watch
+            return await fn(*args, **kwargs)
+        watcher = None
+        if plan.tasks is not None:
+            # Started here, inside the test's task, so the task running the
+            # test (and a runner's own task) already exist and are not new.
+            watcher = SpanWatcher(plan.tasks, own="call")
+            watcher.start()
+        try:
+            result = await fn(*args, **kwargs)
+        except BaseException:
+            if watcher is not None:
+                watcher.abort()
+            raise
+        if watcher is not None:
+            try:
+                found.tasks = await watcher.stop_async()
+                found.task_keys = watcher.judged.get("task", set())
+            except Exception as exc:  # leakwatch failing must not fail the test
+                watcher.abort()
+                _internal_error("the task check", exc)
+        if plan.repeat and plan.growth is not None:
+            found.growth = await run_check_async(
+                lambda: fn(*args, **kwargs), plan.growth, plan.repeat, plan.warmup
+            )
+        return result
+
+    return leakwatch_call
+
+
+def instrument(item: pytest.Item, plan: Plan, found: Found) -> Callable[[], None] | None:
+    """Install the wrapper for this call; returns the undo, or None if not installed."""
+    if not isinstance(item, pytest.Function):
+        return None
+    instance = getattr(item, "instance", None)
+    if isinstance(instance, unittest.TestCase):
+        # unittest looks the method up on the instance itself; only async
+        # methods are worth wrapping (their loop closes inside the call).
+        method = getattr(instance, item.name, None)
+        if method is None or not inspect.iscoroutinefunction(method):
+            return None
+        wrapped = wrap(method, Plan(tasks=plan.tasks), found)
+        if wrapped is None:
+            return None
+        setattr(instance, item.name, wrapped)
+
+        def unwrap() -> None:
+            instance.__dict__.pop(item.name, None)
+
+        return unwrap
+    original = item.obj
+    wrapped = wrap(original, plan, found)
+    if wrapped is None:
+        return None
+    item.obj = wrapped
+
+    def undo() -> None:
+        item.obj = original
+
+    return undo
+
+
+def _internal_error(what: str, exc: BaseException) -> None:
+    warnings.warn(
+        f"leakwatch: internal error in {what}, nothing judged: {exc!r}",
+        LeakwatchInternalWarning,
+        stacklevel=3,
+    )

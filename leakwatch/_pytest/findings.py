@@ -1,0 +1,174 @@
+"""What one test phase or one fixture left behind: as text for people, plain data for JSON.
+
+A :class:`Finding` travels on a ``TestReport`` as ``report.leakwatch`` (a
+list of dicts), so it crosses pytest-xdist like any report field and the
+controller sees every worker's findings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from leakwatch._model import Leak, Report
+from leakwatch._stacks import is_user_file
+from leakwatch._text import format_leak
+
+#: Report fields a finding lists, besides its leaks.
+SECTIONS = ("baselined", "known", "ignored")
+
+_WHERE = {
+    ("setup", "teardown"): "created in setup (by a fixture) and still alive after teardown",
+    ("call", "teardown"): "created in call and still alive after teardown",
+    ("teardown", "teardown"): "created in teardown and still alive after it",
+    ("call", "return"): "created in call and still pending when the test returned",
+    ("call", "repeat"): "growing with every repeated call",
+}
+
+
+@dataclass
+class Finding:
+    """Leaks of one test phase (or one fixture), and what the policy set aside."""
+
+    nodeid: str
+    phase: str
+    leaks: list[Leak] = field(default_factory=list)
+    baselined: list[Leak] = field(default_factory=list)
+    known: list[Leak] = field(default_factory=list)
+    ignored: list[Leak] = field(default_factory=list)
+    #: For a wider-scoped fixture: its name and scope.
+    fixture: str | None = None
+    scope: str | None = None
+    #: When it was judged: "teardown" (the end of the test), "return" (tasks,
+    #: as the test returned), "repeat" (growth over repeated calls).
+    judged: str = "teardown"
+
+    @property
+    def count(self) -> int:
+        return sum(leak.count for leak in self.leaks)
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"nodeid": self.nodeid, "phase": self.phase, "judged": self.judged}
+        data["leaks"] = [leak.to_dict() for leak in self.leaks]
+        for name in SECTIONS:
+            data[name] = [leak.to_dict() for leak in getattr(self, name)]
+        if self.fixture is not None:
+            data["fixture"] = self.fixture
+            data["scope"] = self.scope
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        def leaks(key: str) -> list[Leak]:
+            return [Leak.from_dict(d) for d in data.get(key) or ()]
+
+        return cls(
+            nodeid=str(data["nodeid"]),
+            phase=str(data.get("phase", "")),
+            leaks=leaks("leaks"),
+            baselined=leaks("baselined"),
+            known=leaks("known"),
+            ignored=leaks("ignored"),
+            fixture=data.get("fixture"),
+            scope=data.get("scope"),
+            judged=str(data.get("judged", "teardown")),
+        )
+
+    def headline(self) -> str:
+        """One line, most telling first: pytest's short summary shows what fits."""
+        n = self.count
+        kinds = list(dict.fromkeys(leak.kind for leak in self.leaks))
+        what = f"{n} {kinds[0]} leak" if len(kinds) == 1 else f"{n} leaks ({', '.join(kinds)})"
+        what += "s" if n != 1 and len(kinds) == 1 else ""
+        if self.fixture is not None:
+            head = f"leakwatch: {what} from {self.scope} fixture {self.fixture!r}"
+        else:
+            head = f"leakwatch: {what} in {self.phase}"
+        if self.leaks:
+            first = self.leaks[0]
+            head += f": {first.title}"
+            where = location(first)
+            if where:
+                head += f" at {where}"
+            if len(self.leaks) > 1:
+                head += f" (+{len(self.leaks) - 1} more)"
+        return head
+
+    def explanation(self) -> str:
+        if self.fixture is not None:
+            return f"  (made by the fixture, still alive after it was finalised; {self.nodeid})"
+        return f"  ({_WHERE.get((self.phase, self.judged), 'in ' + self.phase)})"
+
+    def text(self, *, verbose: bool = False) -> str:
+        lines = [self.headline(), self.explanation()]
+        for leak in self.leaks:
+            lines.append("")
+            lines.extend(format_leak(leak, verbose=verbose))
+        for name, title in (
+            ("baselined", "in the baseline (not failing)"),
+            ("known", "known library leaks (not failing)"),
+            ("ignored", "ignored (not failing)"),
+        ):
+            items: list[Leak] = getattr(self, name)
+            if items:
+                lines += ["", f"  {title}:"]
+                for leak in items[: None if verbose else 3]:
+                    lines.extend(format_leak(leak, verbose=verbose))
+        return "\n".join(lines)
+
+
+def location(leak: Leak) -> str:
+    """``file.py:LINE`` of the innermost user frame of the leak's origin."""
+    frames = [f for f in leak.origin if is_user_file(f.filename)] or list(leak.origin)
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f"{_short(frame.filename)}:{frame.lineno}"
+
+
+def _short(filename: str) -> str:
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:  # another drive on Windows
+        return filename
+    return filename if rel.startswith("..") else rel
+
+
+def split(report: Report, nodeid: str, default: str, **extra: Any) -> list[Finding]:
+    """One finding per phase (``details["phase"]``), for phases with anything to say."""
+    by_phase: dict[str, Finding] = {}
+    for name in ("leaks", *SECTIONS):
+        for leak in getattr(report, name):
+            phase = str(leak.details.get("phase") or default)
+            finding = by_phase.get(phase)
+            if finding is None:
+                finding = by_phase[phase] = Finding(nodeid, phase, **extra)
+            getattr(finding, name).append(leak)
+    return list(by_phase.values())
+
+
+def attach(
+    report: pytest.TestReport, findings: Iterable[Finding], *, fail: bool, verbose: bool
+) -> None:
+    """Put findings on a report: as data always, as a failure when they hold leaks."""
+    findings = list(findings)
+    if not findings:
+        return
+    data: list[dict[str, Any]] = list(getattr(report, "leakwatch", None) or ())
+    data.extend(f.to_dict() for f in findings)
+    report.leakwatch = data  # type: ignore[attr-defined]
+    failing = [f for f in findings if f.leaks]
+    if not failing:
+        return
+    text = "\n\n".join(f.text(verbose=verbose) for f in failing)
+    if fail and report.passed:
+        report.outcome = "failed"
+        report.longrepr = text
+        if hasattr(report, "wasxfail"):  # an xpass that leaked fails like any other test
+            del report.wasxfail
+    else:
+        report.sections.append(("leakwatch", text))

@@ -1,0 +1,126 @@
+"""The ``leakwatch`` fixture: a test's own watch and check, with the run's settings."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from leakwatch._engine import Options
+from leakwatch._errors import LeakError, LeakWarning
+from leakwatch._ignore import IgnoreRule, ignore
+from leakwatch._model import RESOURCE_KINDS, Report
+from leakwatch._pytest.calls import run_check, run_check_async
+from leakwatch._settings import options_for
+from leakwatch._watch import OnLeak, watch
+
+#: The run's settings a fixture passes on to its watches and checks.
+_PASSED_ON = (
+    "kinds",
+    "settle_budget",
+    "settle_attempts",
+    "tracemalloc_depth",
+    "ignore",
+    "known_leaks",
+)
+
+RUN_SETTINGS = pytest.StashKey[dict[str, Any]]()
+
+
+class LeakwatchFixture:
+    """A test's own leakwatch: watch a block, check a callable for growth.
+
+    ::
+
+        def test_client(leakwatch):
+            with leakwatch.watch():                   # LeakError here if the block leaks
+                fetch(url)
+            leakwatch.check(fetch, url, repeat=5)     # heap or state growing per call fails
+
+            async def serve_once(): ...
+            await leakwatch.check_async(serve_once)   # in an async test
+
+    It works whether or not ``--leakwatch`` is on.  When it is, the run's
+    settings (command line, ini, environment, config file) are the defaults;
+    otherwise the config file's and the environment's.  Keyword options
+    override them, as for :func:`leakwatch.watch` and :func:`leakwatch.check`.
+    Every check's report is kept in :attr:`reports`.
+    """
+
+    ignore: Callable[..., IgnoreRule] = staticmethod(ignore)
+
+    def __init__(self, nodeid: str, defaults: dict[str, Any]) -> None:
+        self.nodeid = nodeid
+        self.reports: list[Report] = []
+        self._defaults = defaults
+
+    def watch(
+        self, *, on_leak: OnLeak | None = None, kinds: tuple[str, ...] | None = None, **options: Any
+    ) -> watch:
+        """:func:`leakwatch.watch` labelled with this test."""
+        merged = {**self._defaults, **options}
+        if kinds is not None:
+            merged["kinds"] = tuple(kinds)
+        return watch(on_leak=on_leak, label=self.nodeid, **merged)
+
+    def check(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        repeat: int = 5,
+        warmup: int = 1,
+        on_leak: OnLeak | None = None,
+        kinds: tuple[str, ...] | None = None,
+        **kwargs: Any,
+    ) -> Report:
+        """:func:`leakwatch.check` labelled with this test."""
+        options, policy = self._options(fn, on_leak, kinds)
+        report = run_check(lambda: fn(*args, **kwargs), options, repeat, warmup)
+        return self._judged(report, policy)
+
+    async def check_async(
+        self,
+        fn: Callable[..., Awaitable[Any]],
+        *args: Any,
+        repeat: int = 5,
+        warmup: int = 1,
+        on_leak: OnLeak | None = None,
+        kinds: tuple[str, ...] | None = None,
+        **kwargs: Any,
+    ) -> Report:
+        """:func:`leakwatch.check_async` labelled with this test."""
+        options, policy = self._options(fn, on_leak, kinds)
+        report = await run_check_async(lambda: fn(*args, **kwargs), options, repeat, warmup)
+        return self._judged(report, policy)
+
+    def _options(
+        self, fn: Callable[..., Any], on_leak: OnLeak | None, kinds: tuple[str, ...] | None
+    ) -> tuple[Options, str]:
+        if kinds is None:
+            base = self._defaults.get("kinds", RESOURCE_KINDS)
+            kinds = (*base, *(k for k in ("heap", "state") if k not in base))
+        overrides = {**self._defaults, "kinds": tuple(kinds)}
+        if on_leak is not None:
+            overrides["on_leak"] = on_leak
+        name = getattr(fn, "__qualname__", None) or repr(fn)
+        return options_for(overrides, label=f"{self.nodeid} ({name})")
+
+    def _judged(self, report: Report, policy: str) -> Report:
+        self.reports.append(report)
+        if report.leaks and policy == "raise":
+            raise LeakError(report)
+        if report.leaks and policy == "warn":
+            warnings.warn(LeakWarning(report), stacklevel=3)
+        return report
+
+
+def defaults_for(config: pytest.Config) -> dict[str, Any]:
+    """The run's settings to pass on, when the plugin is enabled."""
+    settings: dict[str, Any] = config.stash.get(RUN_SETTINGS, {})
+    return dict(settings)
+
+
+def remember(config: pytest.Config, settings: Any) -> None:
+    config.stash[RUN_SETTINGS] = {key: getattr(settings, key) for key in _PASSED_ON}

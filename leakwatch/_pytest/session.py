@@ -1,0 +1,206 @@
+"""The run's findings: collected from reports, summarised, written.
+
+Findings arrive through ``pytest_runtest_logreport``, so under pytest-xdist
+the controller receives every worker's (they ride on the reports).  Fixture
+leaks found outside any test, and which ignore rules matched, come from each
+worker's ``workeroutput``.  Only the controller (or a run without workers)
+writes the JSON report and the baseline, each whole or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from leakwatch._baseline import write_baseline
+from leakwatch._config import display
+from leakwatch._ignore import IgnoreRule
+from leakwatch._model import KINDS, SESSION_SCHEMA, Leak
+from leakwatch._pytest.findings import Finding, location
+from leakwatch._pytest.settings import RunSettings
+
+_SHOWN = 10  # entries per kind in the terminal summary, unless -v
+
+
+class SessionResults:
+    """The run-wide hooks: header, findings from reports, summary, outputs."""
+
+    def __init__(self, config: pytest.Config, run: RunSettings) -> None:
+        self.config = config
+        self.run = run
+        self.is_worker = hasattr(config, "workerinput")
+        self.verbose = config.option.verbose > 0
+        self.entries: list[dict[str, Any]] = []
+        #: Findings not attached to any test (a fixture finalised after the last one).
+        self.orphans: list[dict[str, Any]] = []
+        #: Indexes of the run's ignore rules that matched something, on any worker.
+        self.matched: set[int] = set()
+        self.written: list[str] = []
+        self.errors: list[str] = []
+
+    # -- hooks ----------------------------------------------------------------------
+
+    def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        return self.run.header()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        data = getattr(report, "leakwatch", None)
+        if data and not self.is_worker:
+            self.entries.extend(dict(d) for d in data)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """pytest-xdist: a worker's findings outside tests, and its ignore rule hits."""
+        output = getattr(node, "workeroutput", {}).get("leakwatch")
+        if output:
+            self.orphans.extend(output.get("orphans", ()))
+            self.matched.update(output.get("matched", ()))
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.is_worker:
+            return
+        terminalreporter.write_sep("=", "leakwatch")
+        for line in self.summary_lines(verbose=self.verbose):
+            terminalreporter.write_line(line)
+
+    def finish(
+        self, session: pytest.Session, orphans: list[dict[str, Any]], matched: set[int]
+    ) -> None:
+        """The end of the run, once the checker let go of everything."""
+        if self.is_worker:  # the controller reports; it gets this through workeroutput
+            output: dict[str, Any] = self.config.workeroutput  # type: ignore[attr-defined]
+            output["leakwatch"] = {"orphans": orphans, "matched": sorted(matched)}
+            return
+        self.orphans.extend(orphans)
+        self.matched |= matched
+        leaked = any(o.get("leaks") for o in self.orphans)
+        if leaked and not self.run.update_baseline and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self.run.config.json:
+            self.write_json(self.run.config.json)
+        if self.run.update_baseline:
+            self.write_baseline(self.run.baseline_out)
+
+    def findings(self) -> list[Finding]:
+        return [Finding.from_dict(d) for d in (*self.entries, *self.orphans)]
+
+    def unmatched(self, rules: Sequence[IgnoreRule]) -> list[IgnoreRule]:
+        return [rule for i, rule in enumerate(rules) if i not in self.matched]
+
+    # -- outputs ------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        findings = self.findings()
+        leaky = [f for f in findings if f.leaks]
+        rules = self.run.config.ignore
+        return {
+            "schema": SESSION_SCHEMA,
+            "tests": [*self.entries, *self.orphans],
+            "summary": {
+                "leaks": sum(f.count for f in leaky),
+                "tests": len({f.nodeid for f in leaky if f.fixture is None}),
+                "fixtures": len({f.nodeid for f in leaky if f.fixture is not None}),
+                "by_kind": _by_kind(leaky),
+            },
+            "unmatched_ignore_rules": [rule.to_dict() for rule in self.unmatched(rules)],
+            "settings": self.run.config.to_dict(),
+        }
+
+    def write_json(self, path: str) -> None:
+        try:
+            atomic_write(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            self.errors.append(f"cannot write the JSON report {display(path)}: {exc}")
+        else:
+            self.written.append(f"JSON report: {display(path)}")
+
+    def write_baseline(self, path: str) -> None:
+        by_scope: dict[str, list[Leak]] = {}
+        for finding in self.findings():
+            by_scope.setdefault(finding.nodeid, []).extend(finding.leaks + finding.baselined)
+        try:
+            write_baseline(path, by_scope)
+        except OSError as exc:
+            self.errors.append(f"cannot write the baseline {display(path)}: {exc}")
+        else:
+            n = sum(1 for leaks in by_scope.values() if leaks)
+            self.written.append(f"baseline written: {display(path)} ({n} scopes with leaks)")
+
+    def summary_lines(self, *, verbose: bool) -> list[str]:
+        findings = self.findings()
+        leaky = [f for f in findings if f.leaks]
+        lines: list[str] = []
+        if leaky:
+            tests = len({f.nodeid for f in leaky if f.fixture is None})
+            fixtures = len({f.nodeid for f in leaky if f.fixture is not None})
+            who = [f"{tests} test{'s' if tests != 1 else ''}"] if tests else []
+            if fixtures:
+                who.append(f"{fixtures} fixture{'s' if fixtures != 1 else ''}")
+            total = sum(f.count for f in leaky)
+            verb = "recorded" if self.run.update_baseline else "found"
+            lines.append(f"{total} leak{'s' if total != 1 else ''} {verb} in {' and '.join(who)}:")
+            for kind, rows in _rows_by_kind(leaky).items():
+                lines.append(f"  {kind}")
+                for row in rows[: None if verbose else _SHOWN]:
+                    lines.append(f"    {row}")
+                if not verbose and len(rows) > _SHOWN:
+                    lines.append(f"    ... {len(rows) - _SHOWN} more (-v lists them all)")
+        else:
+            lines.append("no leaks found")
+        for name, title in (
+            ("baselined", "in the baseline (not failing)"),
+            ("known", "known library leaks (not failing)"),
+            ("ignored", "ignored by rules or allowed by a marker (not failing)"),
+        ):
+            n = sum(leak.count for f in findings for leak in getattr(f, name))
+            if n:
+                where = len({f.nodeid for f in findings if getattr(f, name)})
+                lines.append(f"{n} {title}, in {where} test{'s' if where != 1 else ''}")
+        stale = self.unmatched(self.run.config.ignore)
+        if stale:
+            lines.append("ignore rules that matched nothing (stale?):")
+            lines.extend(f"  {rule}" for rule in stale)
+        return lines + self.written + [f"error: {e}" for e in self.errors]
+
+
+def _by_kind(findings: Sequence[Finding]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for finding in findings:
+        for leak in finding.leaks:
+            counts[leak.kind] = counts.get(leak.kind, 0) + leak.count
+    return counts
+
+
+def _rows_by_kind(findings: Sequence[Finding]) -> dict[str, list[str]]:
+    rows: dict[str, list[str]] = {}
+    for finding in findings:
+        what = f"{finding.scope} fixture" if finding.fixture is not None else finding.phase
+        for leak in finding.leaks:
+            where = location(leak)
+            text = f"{finding.nodeid} ({what}) x{leak.count}: {leak.title}"
+            rows.setdefault(leak.kind, []).append(text + (f" at {where}" if where else ""))
+    order = {kind: i for i, kind in enumerate(KINDS)}
+    return dict(sorted(rows.items(), key=lambda kv: order.get(kv[0], len(order))))
+
+
+def atomic_write(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temp file, then a rename)."""
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -1,0 +1,187 @@
+"""The pytest plugin and async tests: tasks are judged as the test returns, in its loop.
+
+pytest-asyncio cancels pending tasks when it closes the loop at fixture
+teardown, anyio and IsolatedAsyncioTestCase inside the call itself; a leaked
+task must be found before that, and a task cleaned up must pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+from plugin_runs import line_of, outcomes, prepare, run, write
+
+
+@pytest.fixture
+def lw(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    return prepare(pytester, monkeypatch)
+
+
+TASKS = """
+import asyncio
+import pytest
+{import_fixture}
+
+{mark}
+async def test_leaks_a_task():
+    asyncio.create_task(asyncio.sleep(30), name="forgotten")  # <- task leak
+
+{mark}
+async def test_cancels_and_awaits():
+    task = asyncio.create_task(asyncio.sleep(30))
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+{mark}
+async def test_cancels_without_awaiting():
+    asyncio.create_task(asyncio.sleep(30)).cancel()
+
+{mark}
+async def test_task_finishing_soon():
+    asyncio.create_task(asyncio.sleep(0.01))
+
+@{fixture}
+async def ticker():
+    task = asyncio.create_task(asyncio.sleep(30), name="ticker")
+    yield task
+    task.cancel()
+
+{mark}
+async def test_uses_a_fixture_task(ticker):
+    assert not ticker.done()
+
+def test_sync_after():
+    pass
+"""
+
+EXPECTED = {
+    "test_leaks_a_task": {"FAILED"},
+    "test_cancels_and_awaits": {"PASSED"},
+    "test_cancels_without_awaiting": {"PASSED"},
+    "test_task_finishing_soon": {"PASSED"},
+    "test_uses_a_fixture_task": {"PASSED"},
+    "test_sync_after": {"PASSED"},
+}
+
+
+@pytest.mark.parametrize("mode", ["strict", "auto"])
+def test_pytest_asyncio_task_leak_is_found_and_cleaned_tasks_pass(
+    lw: pytest.Pytester, mode: str
+) -> None:
+    strict = mode == "strict"
+    path = write(
+        lw,
+        "test_tasks.py",
+        TASKS.format(
+            import_fixture="import pytest_asyncio" if strict else "",
+            mark="@pytest.mark.asyncio" if strict else "",
+            fixture="pytest_asyncio.fixture" if strict else "pytest.fixture",
+        ),
+    )
+    result = run(lw, "--leakwatch", "-o", f"asyncio_mode={mode}")
+    assert outcomes(result) == EXPECTED
+    line = line_of(path, "# <- task leak")
+    result.stdout.fnmatch_lines(
+        [
+            "leakwatch: 1 task leak in call: task 'forgotten' running sleep()*",
+            "  (created in call and still pending when the test returned)",
+            f"*created at test_tasks.py:{line} in test_leaks_a_task",
+        ]
+    )
+
+
+def test_a_task_leaked_on_a_module_loop_is_reported_once(lw: pytest.Pytester) -> None:
+    write(
+        lw,
+        "test_module_loop.py",
+        """
+        import asyncio
+        import pytest
+
+        pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+        async def test_leaks():
+            asyncio.create_task(asyncio.sleep(30), name="lingering")
+
+        async def test_next():
+            pass
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {"test_leaks": {"FAILED"}, "test_next": {"PASSED"}}
+    assert result.stdout.str().count("test_module_loop.py::test_leaks (call) x1") == 1
+
+
+def test_anyio_task_leak_is_found(lw: pytest.Pytester) -> None:
+    path = write(
+        lw,
+        "test_anyio_tasks.py",
+        """
+        import asyncio
+        import anyio
+        import pytest
+
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio"
+
+        @pytest.mark.anyio
+        async def test_leaks_a_task():
+            asyncio.get_running_loop().create_task(asyncio.sleep(30))  # <- anyio leak
+
+        @pytest.mark.anyio
+        async def test_task_group_cleans_up():
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(anyio.sleep, 0.01)
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {
+        "test_leaks_a_task": {"FAILED"},
+        "test_task_group_cleans_up": {"PASSED"},
+    }
+    line = line_of(path, "# <- anyio leak")
+    result.stdout.fnmatch_lines([f"*created at test_anyio_tasks.py:{line} in test_leaks_a_task"])
+
+
+def test_unittest_cases_sync_and_async(lw: pytest.Pytester) -> None:
+    path = write(
+        lw,
+        "test_unit.py",
+        """
+        import asyncio, socket, unittest
+
+        KEEP = []
+
+        class Sync(unittest.TestCase):
+            def setUp(self):
+                self.conn = socket.socket()
+
+            def tearDown(self):
+                self.conn.close()
+
+            def test_leaks(self):
+                KEEP.append(socket.socket())  # <- unittest leak
+
+            def test_clean(self):
+                self.assertGreaterEqual(self.conn.fileno(), 0)
+
+        class Async(unittest.IsolatedAsyncioTestCase):
+            async def test_leaks_a_task(self):
+                asyncio.create_task(asyncio.sleep(30))  # <- async unittest leak
+
+            async def test_awaits_its_task(self):
+                await asyncio.create_task(asyncio.sleep(0))
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {
+        "test_leaks": {"FAILED"},
+        "test_clean": {"PASSED"},
+        "test_leaks_a_task": {"FAILED"},
+        "test_awaits_its_task": {"PASSED"},
+    }
+    line = line_of(path, "# <- unittest leak")
+    async_line = line_of(path, "# <- async unittest leak")
+    result.stdout.fnmatch_lines([f"*created at test_unit.py:{line} in test_leaks"])
+    result.stdout.fnmatch_lines([f"*created at test_unit.py:{async_line} in test_leaks_a_task"])
