@@ -42,7 +42,10 @@ class Options:
     why_alive: bool = True
     why_alive_budget: float = 0.3
     origins: bool = True  # record creation stacks (off: cheaper, leaks show no origin)
-    freeze_gc: bool = True  # gc passes cost what the block allocated, not the heap
+    # gc.freeze() older objects while the block runs, so gc passes cost what the
+    # block allocated.  Off by default: a block that itself calls gc.collect()
+    # expecting older garbage to go would see a different program.
+    freeze_gc: bool = False
     label: str | None = None
     policy: Any = None  # leakwatch._policy.Policy: ignore rules, known leaks, baseline
 
@@ -76,6 +79,7 @@ class Watcher:
         self._old_cr_depth = 0
         self._active = False
         self._frozen = False
+        self._set_cr_depth = False
 
     # -- start ---------------------------------------------------------------
 
@@ -84,7 +88,10 @@ class Watcher:
             _origins.activate()
         self._active = True
         self._old_cr_depth = sys.get_coroutine_origin_tracking_depth()
-        if self.options.origins and "task" in self.probes and self._old_cr_depth < _origins.depth:
+        self._set_cr_depth = (
+            self.options.origins and "task" in self.probes and self._old_cr_depth < _origins.depth
+        )
+        if self._set_cr_depth:
             sys.set_coroutine_origin_tracking_depth(_origins.depth)
         self._since = _origins.current_serial()
         self._before = self.snapshot()
@@ -191,7 +198,9 @@ class Watcher:
         self._active = False
         if self.heap is not None:
             self.heap.stop()
-        if sys.get_coroutine_origin_tracking_depth() != self._old_cr_depth:
+        if self._set_cr_depth:
+            # Only what this watch changed: watches may end out of order.
+            self._set_cr_depth = False
             sys.set_coroutine_origin_tracking_depth(self._old_cr_depth)
         if self.options.origins:
             _origins.deactivate()

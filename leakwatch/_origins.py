@@ -196,9 +196,11 @@ def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...
         result = orig(*args, **kwargs)
         if _active and not getattr(_local, "quiet", False):
             try:
-                rec = _record()
-                for fd in fds_of(result):
-                    fds[fd] = rec
+                new_fds = fds_of(result)
+                if new_fds:
+                    rec = _record()
+                    for fd in new_fds:
+                        fds[fd] = rec
             except Exception:
                 pass
         return result
@@ -212,6 +214,12 @@ def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...
 
 def _one(r: Any) -> tuple[int, ...]:
     return (r,)
+
+
+def _not_stdio(r: Any) -> tuple[int, ...]:
+    # dup2 onto 0-2 redirects stdio (pytest's capture does it around every
+    # test): not a new descriptor, and not worth a stack.
+    return (r,) if r > 2 else ()
 
 
 def _pair(r: Any) -> tuple[int, ...]:
@@ -299,7 +307,7 @@ def install() -> None:
             ("pipe2", _pair),
             ("openpty", _pair),
             ("dup", _one),
-            ("dup2", _one),
+            ("dup2", _not_stdio),
             ("eventfd", _one),
             ("memfd_create", _one),
         ):

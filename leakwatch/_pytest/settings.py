@@ -17,15 +17,16 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from leakwatch._config import Config, ConfigError, _from_env, display, load_config
-from leakwatch._engine import Options
 from leakwatch._ignore import IgnoreRule
 from leakwatch._model import KINDS
-from leakwatch._settings import engine_options
+
+if TYPE_CHECKING:  # the engine loads only when the plugin is on
+    from leakwatch._engine import Options
 
 DEFAULT_BASELINE = "leakwatch-baseline.json"
 
@@ -79,6 +80,8 @@ class RunSettings:
 
     def engine_options(self) -> Options:
         """Engine options for a test (its label and policy are set per test)."""
+        from leakwatch._settings import engine_options
+
         options = engine_options(self.config, scope="test")
         if self.config.strict_state and "state" not in options.kinds:
             options = options.with_(kinds=(*options.kinds, "state"))

@@ -24,7 +24,6 @@ user's objects.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from collections.abc import Collection, Hashable, Mapping
 from typing import Any
 
@@ -80,18 +79,8 @@ class SpanWatcher(Watcher):
                 return label
         return self.tail
 
-    # The engine calls these while it settles, describes and lets go; they are
-    # the only engine internals a span relies on.
-
-    def _deactivate(self) -> None:
-        # Spans end out of order (a module fixture's outlives the test that set
-        # it up).  The engine puts back the coroutine origin tracking depth it
-        # found at start(); a span without the task probe never changed it, so
-        # it must leave whatever a later span set.
-        depth = sys.get_coroutine_origin_tracking_depth()
-        super()._deactivate()
-        if "task" not in self.probes:
-            sys.set_coroutine_origin_tracking_depth(depth)
+    # The engine calls these while it settles and describes; they are the only
+    # engine internals a span relies on.
 
     def _new(self, after: dict[str, Snapshot]) -> dict[str, dict[Hashable, Any]]:
         new = super()._new(after)
