@@ -1,0 +1,15 @@
+"""``leakwatch run``: watch a whole program, live, and report what it leaves behind.
+
+One concern per module, in the order a run uses them::
+
+    program.py   find the target and run it as ``python`` would (argv, sys.path[0],
+                 __main__, exit status, tracebacks)
+    sampler.py   a ``leakwatch-sampler`` thread: counts over time, the live status line
+    windows.py   tracemalloc in windows opened when memory grows, growing allocation sites
+    trend.py     the rule that turns a series that keeps growing into a leak
+    dump.py      SIGUSR1: print the current state, with stacks, on demand
+    output.py    text summary, atomic JSON/HTML writes, reading a saved report
+    session.py   ties them to a :class:`leakwatch._engine.Watcher` and decides the status
+
+The command line itself lives in :mod:`leakwatch._cli`.
+"""

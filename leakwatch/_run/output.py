@@ -1,0 +1,165 @@
+"""What a run writes: the text summary, JSON and HTML files (whole or not at all).
+
+Everything here is a function of the report data (``Report.to_dict()`` plus
+``program``, ``timeseries`` and ``growth``), so ``leakwatch report FILE.json``
+renders a saved run exactly as the run itself did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import shlex
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from leakwatch._config import display
+from leakwatch._model import SCHEMA, Report
+from leakwatch._probes.heap import format_size
+
+
+class OutputError(Exception):
+    """A report file that cannot be written or read; the message is one line."""
+
+
+def check_writable(path: str, what: str) -> None:
+    """Fail before the program runs when ``path`` could never be written."""
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    where = f"leakwatch: cannot write {what} {display(path)}"
+    if os.path.isdir(path):
+        raise OutputError(f"{where}: it is a directory")
+    if not os.path.isdir(directory):
+        raise OutputError(f"{where}: no directory {display(directory)}")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"{where}: directory {display(directory)} is not writable")
+
+
+def write_atomic(path: str, text: str, what: str) -> None:
+    """Write ``text`` to a temp file beside ``path``, then move it over ``path``.
+
+    A reader sees the old file or the whole new one, never a part; on any
+    failure the temp file is removed and :class:`OutputError` says why.
+    """
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
+        )
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a report from its readers
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        why = exc.strerror or str(exc)
+        raise OutputError(f"leakwatch: cannot write {what} {display(path)}: {why}") from None
+
+
+def to_json(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_html(data: Mapping[str, Any]) -> str:
+    from leakwatch._html import render_html  # only runs that ask for HTML pay its import
+
+    out = io.StringIO()
+    render_html(data, out)
+    return out.getvalue()
+
+
+def load_report(path: str) -> dict[str, Any]:
+    """Read a saved report; any problem is a one-line :class:`OutputError`."""
+    where = f"leakwatch: {display(path)}"
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise OutputError(f"{where}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise OutputError(f"{where}: cannot read: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise OutputError(f"{where}: not a leakwatch report, invalid JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise OutputError(
+            f"{where}: not a leakwatch report: expected schema {SCHEMA!r}, got {got!r}"
+        )
+    return data
+
+
+def format_text(data: Mapping[str, Any], *, verbose: bool = False) -> str:
+    """The report as a person reads it: the leaks, then how the run went."""
+    try:
+        report = Report.from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise OutputError(f"leakwatch: malformed report: {exc}") from None
+    return "\n".join([report.format(verbose=verbose), *summary_lines(data)])
+
+
+def summary_lines(data: Mapping[str, Any]) -> list[str]:
+    """How the run went: duration, status, counts first to last, growing sites."""
+    program = data.get("program")
+    if not isinstance(program, Mapping):
+        return []
+    argv = [str(a) for a in program.get("argv") or ()]
+    series = data.get("timeseries") if isinstance(data.get("timeseries"), Mapping) else {}
+    assert isinstance(series, Mapping)
+    samples = len(series.get("t") or ())
+    lines = [
+        "",
+        f"leakwatch: python {shlex.join(argv)} ran {_num(program.get('duration')):.1f} s, "
+        f"exit status {program.get('exit_status')}, {samples} samples",
+    ]
+    changes = []
+    for key, fmt in (
+        ("rss", _mib),
+        ("fds", str),
+        ("threads", str),
+        ("tasks", str),
+        ("children", str),
+    ):
+        values = [v for v in series.get(key) or () if v is not None]
+        if values:
+            changes.append(f"{key} {fmt(values[0])} -> {fmt(values[-1])}")
+    if changes:
+        lines.append("  over time: " + ", ".join(changes))
+    stats = data.get("stats") if isinstance(data.get("stats"), Mapping) else {}
+    assert isinstance(stats, Mapping)
+    spans = stats.get("trace_windows") or []
+    if spans:
+        shown = ", ".join(f"{_num(a):.1f}-{_num(b):.1f} s" for a, b in spans[:6])
+        lines.append(f"  heap traced ({stats.get('trace_mode', 'windows')}): {shown}")
+    when = str(stats.get("growth_measured") or "in the late trace window")
+    lines += _growth_lines(data.get("growth") or [], when)
+    return lines
+
+
+def _growth_lines(growth: Sequence[Any], when: str) -> list[str]:
+    rows = [g for g in growth if isinstance(g, Mapping)][:5]
+    if not rows:
+        return []
+    lines = [f"  growing allocation sites (what each kept {when}):"]
+    for g in rows:
+        where = f"{display(str(g.get('filename')))}:{g.get('lineno')} in {g.get('function')}"
+        early = g.get("early_size")
+        before = f" (early: {format_size(_num(early))})" if early is not None else ""
+        lines.append(f"    {where}  +{format_size(_num(g.get('growth')))}{before}")
+        if g.get("line"):
+            lines.append(f"        {g['line']}")
+    return lines
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _mib(value: Any) -> str:
+    return format_size(_num(value))

@@ -1,0 +1,161 @@
+"""When does a count sampled over a run "keep growing"?  One written rule.
+
+A series keeps growing when all of these hold:
+
+1. it has at least :data:`MIN_SAMPLES` samples (gaps left out);
+2. split into thirds, the medians rise strictly: first < middle < last;
+3. the last third's median exceeds the first third's by the margin:
+   ``max(absolute, relative * first)`` (see :data:`MARGINS`).
+
+Medians make one spike harmless; three strictly rising medians tell a
+staircase or a ramp from a single step (a pool started once, a cache filled
+once: the step lands in one third and two medians stay equal); the margin
+keeps a descriptor or two, or allocator noise, from failing a run.  A
+program that closes everything in its last second still grew through the
+run, and is reported: long-running programs rarely get that last second.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from leakwatch._model import Resource
+from leakwatch._probes.heap import format_size
+from leakwatch._run.windows import GrowthSite
+
+MIN_SAMPLES = 6
+
+#: series -> (absolute margin, relative margin against the first third's median)
+MARGINS: dict[str, tuple[float, float]] = {
+    "rss": (1024 * 1024, 0.05),
+    "blocks": (5000, 0.05),
+    "fds": (2, 0.10),
+    "threads": (2, 0.10),
+    "tasks": (2, 0.10),
+    "children": (2, 0.10),
+}
+
+#: count series -> (leak kind, what is counted)
+COUNTS: dict[str, tuple[str, str]] = {
+    "fds": ("fd", "open descriptors"),
+    "threads": ("thread", "threads"),
+    "tasks": ("task", "pending asyncio tasks"),
+    "children": ("process", "child processes"),
+}
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The three medians of a series that keeps growing."""
+
+    first: float
+    middle: float
+    last: float
+    samples: int
+
+    @property
+    def rise(self) -> float:
+        return self.last - self.first
+
+
+def keeps_growing(values: Sequence[float | None], name: str) -> Trend | None:
+    """The series' trend if it keeps growing by the rule above, else None."""
+    points = [float(v) for v in values if v is not None]
+    n = len(points)
+    if n < MIN_SAMPLES:
+        return None
+    third = n // 3
+    first = statistics.median(points[:third])
+    middle = statistics.median(points[third : n - third])
+    last = statistics.median(points[n - third :])
+    absolute, relative = MARGINS.get(name, (1.0, 0.0))
+    if first < middle < last and last - first >= max(absolute, relative * first):
+        return Trend(first, middle, last, n)
+    return None
+
+
+def judge(
+    series: Mapping[str, Sequence[Any]],
+    sites: Sequence[GrowthSite],
+    *,
+    kinds: Collection[str],
+    leftover: Collection[str],
+    when: str = "in the late trace window",
+) -> tuple[list[Resource], list[Resource]]:
+    """(leaks, information) from the series of a whole run.
+
+    A count that keeps growing is a leak of its kind, with no origin (a count
+    has none); it is information only when leftovers of that kind were found
+    at the end, which already say where each was created.  The heap keeps
+    growing when RSS or allocated blocks do; each growing site that holds at
+    least 5 % of the late window's growth is then a heap leak with its
+    allocation stack, and with no such site the leak says creation was not seen.
+    ``when`` says which span the sites' growth was measured over.
+    """
+    leaks: list[Resource] = []
+    info: list[Resource] = []
+    for name, (kind, what) in COUNTS.items():
+        trend = keeps_growing(series.get(name) or (), name)
+        if trend is None or kind not in kinds:
+            continue
+        title = (
+            f"{what} kept growing over the run: {trend.first:g} -> {trend.last:g} "
+            f"(medians of the first and last thirds of {trend.samples} samples), creation not seen"
+        )
+        details = {
+            "series": name,
+            "first": trend.first,
+            "middle": trend.middle,
+            "last": trend.last,
+            "samples": trend.samples,
+            "origin_note": "a count over time has no creation stack; leftovers at the end have one",
+        }
+        res = Resource(kind, ("growth", name), title, (), details, group="growth")
+        (info if kind in leftover else leaks).append(res)
+    evidence = _heap_evidence(series)
+    if evidence is None:
+        return leaks, info
+    total = sum(s.growth for s in sites)
+    culprits = [s for s in sites if s.growth >= max(4096, 0.05 * total)][:5]
+    for s in culprits:
+        where = f"{os.path.basename(s.filename)}:{s.lineno}"
+        title = f"heap keeps growing: {format_size(s.growth)} kept at {where} {when} ({evidence})"
+        details = {**s.to_dict(), "evidence": evidence}
+        leaks.append(
+            Resource(
+                "heap",
+                ("growth", s.filename, s.lineno),
+                title,
+                s.origin(),
+                details,
+                s.growth,
+                "growth",
+            )
+        )
+    if not culprits:
+        title = (
+            f"heap keeps growing ({evidence}), creation not seen: "
+            "no trace window caught a growing allocation site"
+        )
+        details = {
+            "evidence": evidence,
+            "origin_note": (
+                "native memory, or growth outside the trace windows (--trace-window, --trace-all)"
+            ),
+        }
+        leaks.append(Resource("heap", ("growth",), title, (), details, group="growth"))
+    return leaks, info
+
+
+def _heap_evidence(series: Mapping[str, Sequence[Any]]) -> str | None:
+    rss = keeps_growing(series.get("rss") or (), "rss")
+    if rss is not None:
+        return f"RSS {format_size(rss.first)} -> {format_size(rss.last)} over the run"
+    blocks = keeps_growing(series.get("blocks") or (), "blocks")
+    if blocks is not None:
+        return f"allocated blocks {blocks.first:,.0f} -> {blocks.last:,.0f} over the run"
+    return None
