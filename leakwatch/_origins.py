@@ -257,6 +257,11 @@ def _wrap_epoll() -> None:
 
     epoll.real = real
     select.epoll = epoll  # type: ignore[misc]
+    # selectors (and so asyncio) captured the class at import time.
+    selectors = sys.modules.get("selectors")
+    poller = getattr(selectors, "EpollSelector", None)
+    if poller is not None and getattr(poller, "_selector_cls", None) is real:
+        poller._selector_cls = epoll
 
 
 def _wrap_thread_start() -> None:

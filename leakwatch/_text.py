@@ -123,7 +123,7 @@ def format_report(report: Report, *, verbose: bool = False, color: bool = False)
     else:
         head = f"leakwatch: no leaks{where}"
     if report.block_failed:
-        head += " (the block raised: reported, not judged)"
+        head += " (it raised: reported, not judged)"
     lines = [head]
     for leak in report.leaks:
         lines.append("")
