@@ -19,7 +19,7 @@ import gc
 import itertools
 import sys
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from leakwatch._engine import Options, Watcher, _find_chains
@@ -151,6 +151,56 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
     report.leaks = group_resources(growth + state_growth) + watcher_leaks
     report.stats.update({"repeat": repeat, "warmup": warmup, "type_growth": type_growth})
     return report
+
+
+def run_check(call: Callable[[], Any], options: Options, repeat: int, warmup: int) -> Report:
+    """Drive :func:`check_steps` over ``call``: the function's own exceptions
+    pass through; leakwatch's own failures become a warning and a report."""
+    steps = check_steps(options, repeat, warmup)
+    try:
+        step: Any = _advance(steps, None)
+        while not isinstance(step, Report):
+            if step == "call":
+                call()
+                step = _advance(steps, None)
+            else:
+                step = _advance(steps, step.stop())
+    finally:
+        steps.close()
+    return step
+
+
+async def run_check_async(
+    call: Callable[[], Awaitable[Any]], options: Options, repeat: int, warmup: int
+) -> Report:
+    """:func:`run_check` for a coroutine function, in the running loop."""
+    steps = check_steps(options, repeat, warmup)
+    try:
+        step: Any = _advance(steps, None)
+        while not isinstance(step, Report):
+            if step == "call":
+                await call()
+                step = _advance(steps, None)
+            else:
+                step = _advance(steps, await step.stop_async())
+    finally:
+        steps.close()
+    return step
+
+
+def _advance(steps: Generator[Any, Any, Report], value: Any) -> Any:
+    """The next step of a check, or its Report."""
+    try:
+        return steps.send(value)
+    except StopIteration as done:
+        return done.value
+    except ValueError:
+        raise  # a bad argument (repeat < 2) is the caller's to fix
+    except Exception as exc:
+        steps.close()
+        from leakwatch._watch import _internal_error
+
+        return _internal_error("check", exc)
 
 
 def _growing_types(series: list[Counter[str]]) -> dict[str, int]:

@@ -122,7 +122,7 @@ class Leak:
         relative to the current directory when they are below it.
         """
         group = str(self.details.get("group", ""))
-        frames = [f"{_relpath(f.filename)}:{f.function}" for f in self.origin[-3:]]
+        frames = [f"{short_path(f.filename)}:{f.function}" for f in self.origin[-3:]]
         return "|".join([self.kind, group, *frames])
 
 
@@ -252,7 +252,8 @@ def split_origin(origin: Origin) -> tuple[Origin, Origin]:
     return origin, ()
 
 
-def _relpath(filename: str) -> str:
+def short_path(filename: str) -> str:
+    """``filename`` relative to the current directory when it is below it."""
     try:
         rel = os.path.relpath(filename)
     except ValueError:  # another drive on Windows

@@ -15,10 +15,10 @@ with ``verbose``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from leakwatch._model import short_path
 from leakwatch._stacks import is_user_file
 
 if TYPE_CHECKING:
@@ -29,14 +29,6 @@ _HOW_TO_TRACE = {
     "heap": "creation stacks need tracemalloc: leakwatch starts it inside watched blocks",
     "task": "task creation sites need coroutine origin tracking, on inside watched blocks",
 }
-
-
-def _short(filename: str) -> str:
-    try:
-        rel = os.path.relpath(filename)
-    except ValueError:
-        return filename
-    return filename if rel.startswith("..") else rel
 
 
 def format_frames(
@@ -55,7 +47,7 @@ def format_frames(
     for i in shown:
         f = origin[i]
         lead = verb if first else "called from"
-        lines.append(f"{_INDENT}{lead} {_short(f.filename)}:{f.lineno} in {f.function}")
+        lines.append(f"{_INDENT}{lead} {short_path(f.filename)}:{f.lineno} in {f.function}")
         if f.line:
             lines.append(f"{_INDENT}    {f.line}")
         first = False
@@ -63,7 +55,7 @@ def format_frames(
     if hidden > 0 and not verbose:
         innermost = origin[-1]
         if users and users[-1] != len(origin) - 1:
-            via = f"{_short(innermost.filename)}:{innermost.lineno} in {innermost.function}"
+            via = f"{short_path(innermost.filename)}:{innermost.lineno} in {innermost.function}"
             lines.insert(2 if origin[users[-1]].line else 1, f"{_INDENT}    -> {via}")
         lines.append(f"{_INDENT}({hidden} library frames folded; -v shows them)")
     return lines
@@ -74,9 +66,9 @@ def _library_lines(leak: Leak, verbose: bool) -> list[str]:
     if not tail:
         return []
     if verbose:
-        return [f"{_INDENT}    -> {_short(t)}" for t in tail]
+        return [f"{_INDENT}    -> {short_path(t)}" for t in tail]
     return [
-        f"{_INDENT}    -> {_short(tail[0])}"
+        f"{_INDENT}    -> {short_path(tail[0])}"
         + (f" (+{len(tail) - 1} library frames)" if len(tail) > 1 else "")
     ]
 
@@ -101,7 +93,9 @@ def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
     if stack and verbose:
         lines.append(f"{_INDENT}now at:")
         for fr in stack[-6:]:
-            lines.append(f"{_INDENT}  {_short(fr['filename'])}:{fr['lineno']} in {fr['function']}")
+            lines.append(
+                f"{_INDENT}  {short_path(fr['filename'])}:{fr['lineno']} in {fr['function']}"
+            )
     for key in ("ignored_because", "known_because", "benign"):
         if details.get(key):
             lines.append(f"{_INDENT}{key.replace('_', ' ')}: {details[key]}")

@@ -12,13 +12,13 @@ import functools
 import inspect
 import traceback
 import warnings
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from leakwatch._engine import Options, Watcher
 from leakwatch._errors import LeakError, LeakWarning, LeakwatchInternalWarning
-from leakwatch._growth import check_steps
+from leakwatch._growth import run_check, run_check_async
 from leakwatch._model import RESOURCE_KINDS, Report
 from leakwatch._settings import options_for
 
@@ -201,19 +201,10 @@ def check(
     to pass arguments of those names to ``fn``, use :func:`functools.partial`.
     """
     options, policy = _check_options(on_leak, kinds)
-    steps = check_steps(options.with_(label=_name(fn)), repeat, warmup)
-    try:
-        step: Any = _advance(steps, None)
-        while not isinstance(step, Report):
-            if step == "call":
-                fn(*args, **kwargs)  # the function's own exceptions pass through
-                step = _advance(steps, None)
-            else:
-                step = _advance(steps, step.stop())
-    finally:
-        steps.close()
-    _judge(step, policy)
-    return step
+    call = functools.partial(fn, *args, **kwargs)  # its own exceptions pass through
+    report = run_check(call, options.with_(label=_name(fn)), repeat, warmup)
+    _judge(report, policy)
+    return report
 
 
 async def check_async(
@@ -227,33 +218,10 @@ async def check_async(
 ) -> Report:
     """:func:`check` for a coroutine function, awaited in the running loop."""
     options, policy = _check_options(on_leak, kinds)
-    steps = check_steps(options.with_(label=_name(fn)), repeat, warmup)
-    try:
-        step: Any = _advance(steps, None)
-        while not isinstance(step, Report):
-            if step == "call":
-                await fn(*args, **kwargs)
-                step = _advance(steps, None)
-            else:
-                step = _advance(steps, await step.stop_async())
-    finally:
-        steps.close()
-    _judge(step, policy)
-    return step
-
-
-def _advance(steps: Generator[Any, Any, Report], value: Any) -> Any:
-    """The next step of a check, or its Report; leakwatch's own failures
-    become a warning and an empty report, never the caller's exception."""
-    try:
-        return steps.send(value)
-    except StopIteration as done:
-        return done.value
-    except ValueError:
-        raise  # a bad argument (repeat < 2) is the caller's to fix
-    except Exception as exc:
-        steps.close()
-        return _internal_error("check", exc)
+    call = functools.partial(fn, *args, **kwargs)
+    report = await run_check_async(call, options.with_(label=_name(fn)), repeat, warmup)
+    _judge(report, policy)
+    return report
 
 
 def _name(fn: Callable[..., Any]) -> str:

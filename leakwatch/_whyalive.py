@@ -17,7 +17,6 @@ snapshot dict on the frame (as pdb does) until it syncs again or returns.
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import threading
 import time
@@ -28,6 +27,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import chain
 from typing import Any
+
+from leakwatch._model import short_path
 
 __all__ = ["culprits", "find_chains"]
 
@@ -325,7 +326,7 @@ def _frame_local(holder: object, value: object, label: str) -> str:
         key = _key(frame.f_locals, value, ...)
         name = name if key is ... else f"local {key!r}"
     code = frame.f_code
-    where = f"{code.co_name}() in {_relpath(code.co_filename)}:{frame.f_lineno}"
+    where = f"{code.co_name}() in {short_path(code.co_filename)}:{frame.f_lineno}"
     if label.startswith("("):  # a thread's: "frame of f() in x.py:3 (thread 'main') local 'y'"
         return f"frame of {where} {label} {name}"
     where = f"coroutine {where}" if isinstance(holder, types.CoroutineType) else where
@@ -410,11 +411,3 @@ def _short(key: object) -> str:
     except Exception:
         text = f"<{type(key).__qualname__}>"
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _relpath(filename: str) -> str:
-    try:
-        rel = os.path.relpath(filename)
-    except ValueError:  # another drive on Windows
-        return filename
-    return filename if rel.startswith("..") else rel

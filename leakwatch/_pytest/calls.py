@@ -23,7 +23,7 @@ import functools
 import inspect
 import unittest
 import warnings
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ import pytest
 
 from leakwatch._engine import Options
 from leakwatch._errors import LeakwatchInternalWarning
-from leakwatch._growth import check_steps
+from leakwatch._growth import run_check, run_check_async
 from leakwatch._model import Report
 from leakwatch._pytest.spans import SpanWatcher
 
@@ -55,44 +55,6 @@ class Found:
     tasks: Report | None = None
     task_keys: set[Hashable] = field(default_factory=set)
     growth: Report | None = None
-
-
-def run_check(call: Callable[[], Any], options: Options, repeat: int, warmup: int) -> Report:
-    """Drive the growth rule over ``call`` (as :func:`leakwatch.check` does)."""
-    steps = check_steps(options, repeat, warmup)
-    step = next(steps)
-    try:
-        while True:
-            if step == "call":
-                call()
-                step = next(steps)
-            else:
-                step = steps.send(step.stop())
-    except StopIteration as done:
-        report: Report = done.value
-        return report
-    finally:
-        steps.close()
-
-
-async def run_check_async(
-    call: Callable[[], Awaitable[Any]], options: Options, repeat: int, warmup: int
-) -> Report:
-    """:func:`run_check` for a coroutine function, in the running loop."""
-    steps = check_steps(options, repeat, warmup)
-    step = next(steps)
-    try:
-        while True:
-            if step == "call":
-                await call()
-                step = next(steps)
-            else:
-                step = steps.send(await step.stop_async())
-    except StopIteration as done:
-        report: Report = done.value
-        return report
-    finally:
-        steps.close()
 
 
 def wrap(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..., Any] | None:

@@ -7,14 +7,13 @@ controller sees every worker's findings.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from leakwatch._model import Leak, Report
+from leakwatch._model import Leak, Report, short_path
 from leakwatch._stacks import is_user_file
 from leakwatch._text import format_leak
 
@@ -127,15 +126,7 @@ def location(leak: Leak) -> str:
     if not frames:
         return ""
     frame = frames[-1]
-    return f"{_short(frame.filename)}:{frame.lineno}"
-
-
-def _short(filename: str) -> str:
-    try:
-        rel = os.path.relpath(filename)
-    except ValueError:  # another drive on Windows
-        return filename
-    return filename if rel.startswith("..") else rel
+    return f"{short_path(frame.filename)}:{frame.lineno}"
 
 
 def split(report: Report, nodeid: str, default: str, **extra: Any) -> list[Finding]:

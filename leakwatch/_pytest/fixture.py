@@ -10,9 +10,9 @@ import pytest
 
 from leakwatch._engine import Options
 from leakwatch._errors import LeakError, LeakWarning
+from leakwatch._growth import run_check, run_check_async
 from leakwatch._ignore import IgnoreRule, ignore
 from leakwatch._model import RESOURCE_KINDS, Report
-from leakwatch._pytest.calls import run_check, run_check_async
 from leakwatch._settings import options_for
 from leakwatch._watch import OnLeak, watch
 
