@@ -36,6 +36,9 @@ def _library_prefixes() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     prefixes = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
     prefixes |= {os.path.dirname(os.__file__)}
+    # The environment's own scripts (console-script launchers in bin/) are
+    # not the user's code either.
+    prefixes |= {paths.get("scripts", ""), os.path.join(sys.prefix, "bin")}
     return tuple(sorted((os.path.realpath(p) + os.sep for p in prefixes if p), key=len))
 
 
