@@ -41,6 +41,7 @@ _local = threading.local()  # .quiet: leakwatch's own calls, not recorded
 depth = DEFAULT_DEPTH
 
 MAX_PATHS = 10_000
+_TMPFILE = "#O_TMPFILE"  # key suffix for unnamed files opened in a directory
 MAX_SPAWNS = 1_000
 
 
@@ -126,12 +127,33 @@ def _on_open(args: tuple[Any, ...]) -> None:
     except (TypeError, ValueError):
         return
     rec = _record()
+    tmpfile = getattr(os, "O_TMPFILE", 0)
+    if tmpfile and isinstance(flags, int) and flags & tmpfile == tmpfile:
+        # An unnamed file in that directory, not the directory itself.
+        _remember_path(os.path.join(path, _TMPFILE), rec)
+        return
+    if isinstance(flags, int) and flags & getattr(os, "O_DIRECTORY", 0):
+        _remember_path(dir_key(path), rec)
+        return
     _remember_path(path, rec)
     creating = bool(flags & os.O_CREAT) if isinstance(flags, int) and flags else False
     if isinstance(mode, str) and any(c in mode for c in "wax"):
         creating = True
     if creating and _tempdir_child(path) and not os.path.exists(path):
         _remember_created(path, rec)
+
+
+def _on_path(args: tuple[Any, ...], suffix: str = "") -> None:
+    """A C library opening a path itself (sqlite3), or a directory iterator."""
+    path = args[0] if args else None
+    if isinstance(path, (str, bytes, os.PathLike)) and path not in (":memory:", b":memory:", ""):
+        _remember_path(os.path.abspath(os.fsdecode(path)) + suffix, _record())
+
+
+def dir_key(path: str) -> str:
+    """Directory opens are filed apart, so a file opened *in* it never
+    takes the directory descriptor's origin."""
+    return path.rstrip(os.sep) + os.sep
 
 
 def _on_socket(args: tuple[Any, ...]) -> None:
@@ -173,6 +195,8 @@ _EVENTS: dict[str, Callable[[tuple[Any, ...]], None]] = {
     "tempfile.mkstemp": _on_tempfile,
     "tempfile.mkdtemp": _on_tempfile,
     "os.mkdir": _on_mkdir,
+    "os.scandir": lambda a: _on_path(a, os.sep),
+    "sqlite3.connect": _on_path,
 }
 
 
@@ -365,6 +389,9 @@ def latest_path_record(path: str, after: int) -> Record | None:
     """The latest open of ``path`` since ``after``; the kernel shows resolved
     paths, so opens through a symlink are matched by their real path."""
     bucket = paths.get(path)
+    if not bucket and path.startswith("/") and os.path.basename(path).startswith("#"):
+        # An O_TMPFILE file (tempfile.TemporaryFile): opened by its directory.
+        bucket = paths.get(os.path.join(os.path.dirname(path), _TMPFILE))
     if not bucket:
         for opened, records in list(paths.items()):
             if records[-1].serial > after and os.path.realpath(opened) == path:

@@ -142,6 +142,8 @@ class FdProbe:
             mode = _mode(fd_flags(fd))
             if mode:
                 details["mode"] = mode
+            if rec is None and ftype == "dir":
+                rec = _origins.latest_path_record(_origins.dir_key(target), since)
             if rec is None:
                 rec = _origins.latest_path_record(target.removesuffix(" (deleted)"), since)
             title = f"{ftype} {target} (fd {fd}{', mode ' + mode if mode else ''})"
