@@ -15,8 +15,9 @@ import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-import leakwatch
 from _timing import median_time, ms
+
+import leakwatch
 
 
 def empty() -> None:

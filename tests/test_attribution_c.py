@@ -31,7 +31,7 @@ def test_sqlite_scandir_and_unnamed_temp_file_point_at_their_lines(tmp_path: Pat
         with leakwatch.watch(on_leak="report") as w:
             db = sqlite3.connect(tmp_path / "app.db")  # <- creates: sqlite
             scan = os.scandir(tempfile.gettempdir())  # <- creates: scandir
-            unnamed = tempfile.TemporaryFile()  # <- creates: unnamed
+            unnamed = tempfile.TemporaryFile()  # noqa: SIM115 # <- creates: unnamed
         assert len(of_kind(w.report, "fd")) == 3, str(w.report)
         titles = {leak.title: leak for leak in of_kind(w.report, "fd")}
         db_leak = next(leak for t, leak in titles.items() if "app.db" in t)
