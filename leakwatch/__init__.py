@@ -14,7 +14,7 @@ import typing as _typing
 
 if _typing.TYPE_CHECKING:
     from leakwatch._config import Config, ConfigError, load_config
-    from leakwatch._errors import LeakError, LeakwatchInternalWarning, LeakWarning
+    from leakwatch._errors import LeakError, LeakWarning, LeakwatchInternalWarning
     from leakwatch._ignore import IgnoreRule, ignore
     from leakwatch._model import Frame, Leak, Report, Resource
     from leakwatch._watch import check, check_async, watch
