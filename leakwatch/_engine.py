@@ -46,6 +46,12 @@ class Options:
     # block allocated.  Off by default: a block that itself calls gc.collect()
     # expecting older garbage to go would see a different program.
     freeze_gc: bool = False
+    # Information-only findings of one watch: heap retained after the block (a
+    # full gc pass, then a walk of the traces) and state changes not judged.
+    # Off: not computed (the pytest plugin keeps only what is judged, so it
+    # would pay for a gc pass per test and drop the result).  Heap tracing
+    # still runs, for the origins it gives.
+    info: bool = True
     label: str | None = None
     policy: Any = None  # leakwatch._policy.Policy: ignore rules, known leaks, baseline
 
@@ -71,7 +77,8 @@ class Watcher:
             kinds.add("state")  # "environment altered" needs the state probe
         self.probes: dict[str, Probe] = {k: p for k, p in all_probes().items() if k in kinds}
         self.heap = HeapTracker(self.options.tracemalloc_depth) if "heap" in kinds else None
-        self._watch_state = "state" in kinds
+        # Without info, state is only worth reading when it is judged (strict).
+        self._watch_state = "state" in kinds and (self.options.info or self.options.strict_state)
         self._before: dict[str, Snapshot] = {}
         self._state_before: Any = None
         self._since = 0
@@ -130,6 +137,14 @@ class Watcher:
         t0 = time.perf_counter()
         result = SettleResult(new=self._new(self.snapshot()))
         budget = self.options.settle_budget
+        if result.new and not self._frozen and budget > 0 and self.options.settle_attempts:
+            # One more look before the first gc pass, which here sees the whole
+            # heap (nothing frozen: a full collection, a quarter of a second on
+            # a large pytest session).  What the first look caught is often
+            # already gone: a thread that returned from join() a moment ago is
+            # still listed by the OS (a "native" thread) for a few microseconds.
+            yield 0.0
+            result.new = self._new(self.snapshot())
         attempt = 0
         while result.new and attempt < self.options.settle_attempts:
             elapsed = time.perf_counter() - t0
@@ -213,7 +228,7 @@ class Watcher:
             resources = self._describe(settled.new)
         suspects = [r for r in resources if "benign" not in r.details]
         report.info.extend(group_resources(r for r in resources if "benign" in r.details))
-        if self.heap is not None:
+        if self.heap is not None and self.options.info:
             gc.collect()
             report.info.extend(group_resources(retained(self.heap.sample())))
             if self.heap.note:

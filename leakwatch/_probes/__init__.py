@@ -35,13 +35,19 @@ def new_items(probe: Probe, before: Snapshot, after: Snapshot) -> dict[Hashable,
     return {k: v for k, v in after.items() if probe.is_new(k, v, before)}
 
 
+_classes: tuple[type[Probe], ...] = ()
+
+
 def all_probes() -> dict[str, Probe]:
     """One fresh probe per resource kind."""
-    from leakwatch._probes.fds import FdProbe
-    from leakwatch._probes.processes import ProcessProbe
-    from leakwatch._probes.tasks import TaskProbe
-    from leakwatch._probes.tempfiles import TempfileProbe
-    from leakwatch._probes.threads import ThreadProbe
+    global _classes
+    if not _classes:  # imported once: a watch is made per test under pytest
+        from leakwatch._probes.fds import FdProbe
+        from leakwatch._probes.processes import ProcessProbe
+        from leakwatch._probes.tasks import TaskProbe
+        from leakwatch._probes.tempfiles import TempfileProbe
+        from leakwatch._probes.threads import ThreadProbe
 
-    probes: list[Probe] = [FdProbe(), ThreadProbe(), TaskProbe(), ProcessProbe(), TempfileProbe()]
+        _classes = (FdProbe, ThreadProbe, TaskProbe, ProcessProbe, TempfileProbe)
+    probes: list[Probe] = [cls() for cls in _classes]
     return {p.kind: p for p in probes}

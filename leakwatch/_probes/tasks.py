@@ -23,9 +23,13 @@ def _iter_tasks() -> Iterable[Any]:
     if tasks_mod is None:  # asyncio never imported: no tasks
         return ()
     found: list[Any] = []
+    # vars(), not getattr(): a name missing on this version would raise and
+    # catch an AttributeError on every snapshot (every test phase).
+    names = vars(tasks_mod)
     for name in ("_all_tasks", "_scheduled_tasks", "_eager_tasks"):
-        registry = getattr(tasks_mod, name, None)
-        if registry is not None:
+        registry = names.get(name)
+        # len() first: listing an empty WeakSet still costs its iteration guard.
+        if registry is not None and len(registry):
             try:
                 found.extend(list(registry))
             except RuntimeError:  # set changed size during iteration: try once more

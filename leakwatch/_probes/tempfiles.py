@@ -18,16 +18,32 @@ from leakwatch._model import Resource
 from leakwatch._probes import Snapshot
 from leakwatch._stacks import to_origin
 
+#: Serial drawn as the last snapshot began (any probe instance, any thread).
+_last_look = 0
+
 
 class TempfileProbe:
     kind = "tempfile"
 
     def snapshot(self) -> Snapshot:
-        return {
-            path: rec.serial
-            for path, rec in list(_origins.created_paths.items())
-            if os.path.lexists(path)
-        }
+        global _last_look
+        # Records of paths already gone are dropped, or each snapshot would
+        # stat every temp path made since the first watch began (a session
+        # fixture's watch lasts the whole pytest run).  Only records made
+        # before the previous snapshot began: the audit hook records a path
+        # just before the call that creates it, and a path between the two
+        # must stay.  A path made again later gets a new record.
+        mark, _last_look = _last_look, _origins.current_serial()
+        snap: dict[Hashable, Any] = {}
+        gone = []
+        for path, rec in list(_origins.created_paths.items()):
+            if os.path.lexists(path):
+                snap[path] = rec.serial
+            elif rec.serial < mark:
+                gone.append((path, rec))
+        if gone:
+            _origins.forget_created(gone)
+        return snap
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
         return bool(before.get(key) != value)

@@ -92,7 +92,10 @@ class LeakwatchPlugin:
         # Read once for the whole run (the baseline too).  No gc.freeze(): a span
         # lasts a whole test, and a test that collects an older object on
         # purpose (weakref callbacks, __del__) must see the collector it expects.
-        self.options = run.engine_options().with_(freeze_gc=False)
+        # No info: a test's findings keep only what is judged (findings.split),
+        # so heap retained after each test (a full gc pass per test) and state
+        # changes not judged would be computed only to be dropped.
+        self.options = run.engine_options().with_(freeze_gc=False, info=False)
         self.run_policy = self.options.policy
         self.test_policy = TestPolicy(self.run_policy)
         fixture_kinds = tuple(k for k in self.options.kinds if k in FIXTURE_KINDS)
