@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # The suite runs strictly: ResourceWarning is an error, and under leakwatch itself.
 PYTEST_FLAGS ?= -W error::ResourceWarning -p no:cacheprovider
 
-.PHONY: help install test test-fast lint demo bench clean
+.PHONY: help install test test-fast lint demo bench bench-pytest clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -43,6 +43,9 @@ bench: $(STAMP)  ## print overhead figures (nothing is asserted)
 	$(PY) bench/bench_attribution.py
 	$(PY) bench/bench_whyalive.py
 	$(PY) bench/bench_run.py
+
+bench-pytest: $(STAMP)  ## plugin overhead on click's own suite (downloads its sdist; minutes)
+	$(PY) bench/bench_pytest.py --rounds 3
 
 clean:  ## remove the virtualenv and generated files
 	rm -rf $(VENV) build *.egg-info demo-report.* artifacts .mypy_cache .ruff_cache
