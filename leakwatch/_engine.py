@@ -132,7 +132,8 @@ class Watcher:
 
         Yields the delay to wait before the next look; the sync and async
         drivers wait it their own way.  No gc and no wait at all when the
-        first look is clean.
+        first look is clean, and a second look (no wait) before any gc pass
+        when nothing is frozen.
         """
         t0 = time.perf_counter()
         result = SettleResult(new=self._new(self.snapshot()))

@@ -534,3 +534,20 @@ def test_umask_changed() -> None:
     finally:
         os.umask(old)
     assert res.title == "umask: 0027 -> 0077"
+
+
+def test_a_warning_registry_reset_to_its_version_only_is_silent() -> None:
+    # warnings resets a module's registry to {"version": N} when the filters
+    # change: that is no entry at all, and must not read as "+0 entries".
+    module = types.ModuleType("leakwatch_registry_probe")
+    before = state.snapshot()
+    sys.modules[module.__name__] = module
+    try:
+        module.__warningregistry__ = {"version": 7}
+        changes = [r for r in state.diff(before, state.snapshot()) if r.key == "__warningregistry__"]
+        assert changes == []
+        module.__warningregistry__ = {"version": 7, ("msg", UserWarning, 1): True}
+        changes = [r for r in state.diff(before, state.snapshot()) if r.key == "__warningregistry__"]
+        assert len(changes) == 1
+    finally:
+        del sys.modules[module.__name__]

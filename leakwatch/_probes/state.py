@@ -173,12 +173,15 @@ _module_dict = vars(types.ModuleType)["__dict__"].__get__
 
 def _warning_registries() -> Raw:
     # The raw __dict__ slot: getattr could run a module's __getattr__ or load a lazy module.
-    return {
+    # A registry holding only its "version" (warnings resets it so when the
+    # filters change) has no entries: it counts as absent, not as "+0 entries".
+    counts = {
         name: len(reg) - ("version" in reg)
         for name, mod in list(sys.modules.items())
         if isinstance(mod, types.ModuleType)
         and (reg := _module_dict(mod).get("__warningregistry__"))
     }
+    return {name: n for name, n in counts.items() if n > 0}
 
 
 _CATCHABLE = sorted(
