@@ -544,10 +544,12 @@ def test_a_warning_registry_reset_to_its_version_only_is_silent() -> None:
     sys.modules[module.__name__] = module
     try:
         module.__warningregistry__ = {"version": 7}
-        changes = [r for r in state.diff(before, state.snapshot()) if r.key == "__warningregistry__"]
-        assert changes == []
+        assert _registry_changes(before) == []
         module.__warningregistry__ = {"version": 7, ("msg", UserWarning, 1): True}
-        changes = [r for r in state.diff(before, state.snapshot()) if r.key == "__warningregistry__"]
-        assert len(changes) == 1
+        assert len(_registry_changes(before)) == 1
     finally:
         del sys.modules[module.__name__]
+
+
+def _registry_changes(before: StateSnapshot) -> list[Resource]:
+    return [r for r in state.diff(before, state.snapshot()) if r.key == "__warningregistry__"]
