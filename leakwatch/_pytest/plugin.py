@@ -110,6 +110,19 @@ class LeakwatchPlugin:
 
     # -- settings per test ---------------------------------------------------------
 
+    def _start_span(self, span: SpanWatcher, what: str) -> bool:
+        """Push and start ``span``; False (with a warning) if leakwatch failed:
+        leakwatch failing must not fail the test or fixture it watches."""
+        self.stack.push(span)
+        try:
+            span.start()
+        except Exception as exc:
+            self.stack.discard(span)
+            span.abort()
+            _internal_error(f"starting the watch of {what}", exc)
+            return False
+        return True
+
     def _begin(self, item: pytest.Item) -> TestState:
         state = TestState(item.nodeid, deferred=item.stash.get(_DEFERRED, False))
         item.stash[_TEST] = state
@@ -130,13 +143,7 @@ class LeakwatchPlugin:
             warmup=marker.warmup,
         )
         span = SpanWatcher(options, own="setup", other="fixture", keep=TEST_PHASES)
-        self.stack.push(span)
-        try:
-            span.start()
-        except Exception as exc:  # leakwatch failing must not fail the test
-            self.stack.discard(span)
-            span.abort()
-            _internal_error(f"starting the watch of {item.nodeid}", exc)
+        if not self._start_span(span, item.nodeid):
             return state
         state.span = span
         return state
@@ -311,13 +318,7 @@ class LeakwatchPlugin:
         span = SpanWatcher(
             self.fixture_options.with_(label=label), own="fixture", keep=("fixture",)
         )
-        self.stack.push(span)
-        try:
-            span.start()
-        except Exception as exc:  # leakwatch failing must not fail the fixture
-            self.stack.discard(span)
-            span.abort()
-            _internal_error(f"starting the watch of fixture {label}", exc)
+        if not self._start_span(span, f"fixture {label}"):
             return (yield)
         try:
             result = yield
