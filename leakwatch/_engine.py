@@ -22,7 +22,7 @@ from typing import Any
 from leakwatch import _origins
 from leakwatch._model import RESOURCE_KINDS, Report, Resource, group_resources
 from leakwatch._platform import LIMITS
-from leakwatch._probes import Probe, Snapshot, all_probes, new_items
+from leakwatch._probes import Probe, Snapshot, all_probes, mark, new_items
 from leakwatch._probes.heap import HeapTracker, retained
 from leakwatch._probes.state import diff as state_diff
 from leakwatch._probes.state import snapshot as state_snapshot
@@ -70,8 +70,11 @@ class Watcher:
     """One watched span: :meth:`start` before, :meth:`stop` (or
     :meth:`stop_async` inside a running loop) after."""
 
-    def __init__(self, options: Options | None = None) -> None:
+    def __init__(self, options: Options | None = None, *, label: str | None = None) -> None:
         self.options = options or Options()
+        #: The report's label; ``options.label`` unless given (saves a copy of
+        #: the options per test under pytest).
+        self.label = options.label if label is None and options is not None else label
         kinds = set(self.options.kinds)
         if self.options.strict_state:
             kinds.add("state")  # "environment altered" needs the state probe
@@ -116,6 +119,11 @@ class Watcher:
     def snapshot(self) -> dict[str, Snapshot]:
         with _origins.quiet():
             return {kind: probe.snapshot() for kind, probe in self.probes.items()}
+
+    def mark(self) -> dict[str, Snapshot]:
+        """A snapshot for a window's end, cheaper where a probe can (see FdProbe.mark)."""
+        with _origins.quiet():
+            return {kind: mark(probe) for kind, probe in self.probes.items()}
 
     def _new(self, after: dict[str, Snapshot]) -> dict[str, dict[Hashable, Any]]:
         out = {}
@@ -224,7 +232,7 @@ class Watcher:
     # -- describe and judge ----------------------------------------------------
 
     def _finish(self, settled: SettleResult, block_seconds: float, block_failed: bool) -> Report:
-        report = Report(label=self.options.label, block_failed=block_failed)
+        report = Report(label=self.label, block_failed=block_failed)
         with _origins.quiet():
             resources = self._describe(settled.new)
         suspects = [r for r in resources if "benign" not in r.details]

@@ -34,6 +34,9 @@ from leakwatch._stacks import DEFAULT_DEPTH, RawStack, capture
 
 _serials = itertools.count(1)
 _active = 0  # how many watches are on; hooks record only while > 0
+#: Bumped by every creation the hooks see (and when they come on): while it
+#: stands still, no descriptor was made in Python.  See :func:`fd_epoch`.
+_epoch = 0
 _installed = False
 _install_lock = threading.Lock()
 _local = threading.local()  # .quiet: leakwatch's own calls, not recorded
@@ -225,10 +228,14 @@ _EVENTS: dict[str, Callable[[tuple[Any, ...]], None]] = {
 
 
 def _audit(event: str, args: tuple[Any, ...]) -> None:
+    global _epoch
     if not _active:  # the cheap gate: one global read when no watch is on
         return
     handler = _EVENTS.get(event)
-    if handler is None or getattr(_local, "quiet", False):
+    if handler is None:
+        return
+    _epoch += 1
+    if getattr(_local, "quiet", False):
         return
     try:
         handler(args)
@@ -241,15 +248,18 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...]]) -> Any:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        global _epoch
         result = orig(*args, **kwargs)
-        if _active and not getattr(_local, "quiet", False):
+        if _active:
             try:
                 new_fds = fds_of(result)
                 if new_fds:
-                    rec = _record()
-                    for fd in new_fds:
-                        fds[fd] = rec
-            except Exception:
+                    _epoch += 1
+                    if not getattr(_local, "quiet", False):
+                        rec = _record()
+                        for fd in new_fds:
+                            fds[fd] = rec
+            except Exception:  # recording must never break the watched program
                 pass
         return result
 
@@ -296,7 +306,9 @@ def _wrap_epoll() -> None:
         __doc__ = real.__doc__
 
         def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+            global _epoch
             obj = real(*args, **kwargs)
+            _epoch += 1
             if _recording():
                 fds[obj.fileno()] = _record()
             return obj
@@ -373,9 +385,21 @@ def install() -> None:
 
 
 def activate() -> None:
-    global _active
+    global _active, _epoch
     install()
+    if _active == 0:
+        _epoch += 1  # what happened while the hooks were off was not counted
     _active += 1
+
+
+def fd_epoch() -> int:
+    """A number that changes whenever Python may have made a descriptor.
+
+    The audit events and wrappers above bump it, and so does the hooks
+    coming on.  C code opening a descriptor on its own does not: a caller
+    relying on it must still look at the descriptor numbers.
+    """
+    return _epoch
 
 
 def deactivate() -> None:

@@ -6,6 +6,7 @@ reports on macOS and Windows degrade visibly instead of silently.
 
 - :func:`list_fds` -> {fd: target}: "socket:[ino]", "pipe:[ino]",
   "anon_inode:[eventpoll]", or a path.
+- :func:`list_fd_numbers` -> the open descriptor numbers alone (None: not here).
 - :func:`fd_flags` -> the open flags of one descriptor, or None.
 - :func:`list_children` -> {pid: start time}, direct and indirect children.
 - :func:`list_native_threads` -> native thread ids of this process.
@@ -24,19 +25,49 @@ _PROC_FD = "/proc/self/fd"
 HAVE_PROC = os.path.isdir(_PROC_FD) and sys.platform.startswith("linux")
 
 
+#: fd -> (device, inode, link target) from the last listing.  A descriptor
+#: whose inode is unchanged still has the target read then, so a listing
+#: costs one fstat per descriptor and a readlink only for new ones.  The
+#: inode is what the target names ("socket:[ino]", "pipe:[ino]", a file's
+#: path), so this is as exact as reading every link, and a file renamed or
+#: deleted while open keeps its first key.
+_fd_targets: dict[int, tuple[int, int, str]] = {}
+
+
 def _linux_fds() -> dict[int, str]:
+    global _fd_targets
     out: dict[int, str] = {}
-    listing = os.listdir(_PROC_FD)
-    for name in listing:
+    known = _fd_targets
+    seen: dict[int, tuple[int, int, str]] = {}
+    fstat, readlink = os.fstat, os.readlink
+    for name in os.listdir(_PROC_FD):
         fd = int(name)
         try:
-            target = os.readlink(f"{_PROC_FD}/{name}")
+            st = fstat(fd)
         except OSError:  # the listing's own descriptor, already closed
             continue
-        if target.startswith("/proc/") and target.endswith("/fd"):
-            continue  # the descriptor os.listdir used to read this very directory
-        out[fd] = target
+        entry = known.get(fd)
+        if entry is None or entry[1] != st.st_ino or entry[0] != st.st_dev:
+            try:
+                target = readlink(f"{_PROC_FD}/{name}")
+            except OSError:  # closed meanwhile
+                continue
+            if target.startswith("/proc/") and target.endswith("/fd"):
+                continue  # a listing of this very directory, in another thread
+            entry = (st.st_dev, st.st_ino, target)
+        seen[fd] = entry
+        out[fd] = entry[2]
+    _fd_targets = seen
     return out
+
+
+def _linux_fd_numbers() -> set[int]:
+    """The open descriptor numbers, without reading a link: one listdir.
+
+    The listing's own descriptor is among them (it is closed by the time the
+    caller looks).
+    """
+    return {int(name) for name in os.listdir(_PROC_FD)}
 
 
 def _psutil_fds() -> dict[int, str]:
@@ -150,12 +181,15 @@ def _no_fds() -> dict[int, str]:
 
 
 list_fds: Callable[[], dict[int, str]]
+#: Descriptor numbers alone, or None where only :func:`list_fds` can answer.
+list_fd_numbers: Callable[[], set[int]] | None = None
 fd_flags: Callable[[int], int | None]
 list_children: Callable[[], dict[int, int]]
 list_native_threads: Callable[[], set[int]]
 
 if HAVE_PROC:
     list_fds, fd_flags = _linux_fds, _linux_flags
+    list_fd_numbers = _linux_fd_numbers
     list_children, list_native_threads = _linux_children, _linux_native_threads
 else:
     list_children, list_native_threads = _psutil_children, _psutil_native_threads

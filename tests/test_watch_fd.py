@@ -4,6 +4,7 @@ stay silent.  Real sockets on loopback, real pipes and files."""
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
 import select
@@ -219,6 +220,63 @@ def test_same_number_reused_by_another_file_is_a_leak(tmp_path: Path) -> None:
             new.close()
 
 
+def _libc_open(path: Path) -> int:
+    """open(2) straight from C: no audit event, nothing leakwatch's hooks see."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.open(os.fsencode(path), os.O_RDONLY | os.O_CLOEXEC)
+    assert fd >= 0, os.strerror(ctypes.get_errno())
+    return int(fd)
+
+
+def test_same_number_reused_by_c_code_is_a_leak(tmp_path: Path) -> None:
+    """The last look is exact even for what no hook saw: the inode behind the
+    number changed, so the descriptor is new."""
+    (tmp_path / "new").write_text("x")
+    old = open(tmp_path / "old", "w")  # noqa: SIM115
+    number = old.fileno()
+    new = -1
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            old.close()
+            new = _libc_open(tmp_path / "new")
+        assert new == number
+        assert leaked_fds(w.report) == {number}
+        (leak,) = of_kind(w.report, "fd")
+        assert str(tmp_path / "new") in leak.title
+    finally:
+        old.close()
+        if new >= 0:
+            os.close(new)
+
+
+def test_window_marks_reuse_the_last_look_only_while_nothing_changed(tmp_path: Path) -> None:
+    from leakwatch import _origins
+    from leakwatch._probes.fds import FdProbe
+
+    probe = FdProbe()
+    _origins.activate()
+    try:
+        first = probe.snapshot()
+        assert probe.mark() is first  # same numbers, nothing made in Python
+        r, w = os.pipe()  # seen by the hooks
+        try:
+            after_pipe = probe.mark()
+            assert after_pipe is not first
+            assert {r, w} <= set(after_pipe.values())
+            assert probe.mark() is after_pipe
+            (tmp_path / "c").write_text("x")
+            fd = _libc_open(tmp_path / "c")  # unseen, but the numbers changed
+            try:
+                assert fd in probe.mark().values()
+            finally:
+                os.close(fd)
+        finally:
+            os.close(r)
+            os.close(w)
+    finally:
+        _origins.deactivate()
+
+
 def test_raise_policy_fails_on_a_leaked_descriptor(listener: socket.socket) -> None:
     conn = None
     try:
@@ -286,6 +344,17 @@ def test_pipes_and_fds_closed_in_the_block_are_silent(tmp_path: Path) -> None:
         with open(tmp_path / "y", "w") as f:
             f.write("y")
     assert w.report is not None and w.report.clean, str(w.report)
+
+
+def test_file_renamed_while_open_is_the_same_descriptor(tmp_path: Path) -> None:
+    """The kernel's link now names the new path; the inode behind it is the same."""
+    f = open(tmp_path / "before", "w")  # noqa: SIM115
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            os.rename(tmp_path / "before", tmp_path / "after")
+        assert w.report is not None and w.report.clean, str(w.report)
+    finally:
+        f.close()
 
 
 def test_descriptor_opened_before_the_block_is_silent(listener: socket.socket) -> None:

@@ -31,6 +31,12 @@ class Probe(Protocol):
         """Plain-data description with origin; only called for leftovers."""
 
 
+def mark(probe: Probe) -> Snapshot:
+    """What a window's end needs: the probe's cheaper ``mark()`` if it has one."""
+    cheap = getattr(probe, "mark", None)
+    return cheap() if cheap is not None else probe.snapshot()
+
+
 def new_items(probe: Probe, before: Snapshot, after: Snapshot) -> dict[Hashable, Any]:
     return {k: v for k, v in after.items() if probe.is_new(k, v, before)}
 

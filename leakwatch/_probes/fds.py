@@ -12,7 +12,7 @@ import socket
 from collections.abc import Hashable
 from typing import Any
 
-from leakwatch import _origins
+from leakwatch import _origins, _platform
 from leakwatch._model import Resource
 from leakwatch._platform import LIMITS, fd_flags, list_fds
 from leakwatch._probes import Snapshot
@@ -110,8 +110,37 @@ def _socket_title(fd: int, info: dict[str, Any]) -> str:
 class FdProbe:
     kind = "fd"
 
+    def __init__(self) -> None:
+        self._last: Snapshot | None = None
+        self._numbers: frozenset[int] = frozenset()
+        self._epoch = -1
+
     def snapshot(self) -> Snapshot:
-        return {(fd, target): fd for fd, target in list_fds().items()}
+        epoch = _origins.fd_epoch()  # before looking: a creation meanwhile changes it
+        snap: dict[Hashable, Any] = {(fd, target): fd for fd, target in list_fds().items()}
+        self._last, self._epoch = snap, epoch
+        self._numbers = frozenset(snap.values())
+        return snap
+
+    def mark(self) -> Snapshot:
+        """A snapshot good enough to say which window held a descriptor.
+
+        The last full snapshot again when the same numbers are open and
+        Python made no descriptor since (one listdir); else a full one.  A
+        descriptor C code closed and reopened under the same number in
+        between is then seen a window late: only its phase can be off,
+        never whether it leaked (the first and last looks are full ones).
+        """
+        numbers = _platform.list_fd_numbers
+        last = self._last
+        if numbers is None or last is None or not _origins.is_recording():
+            return self.snapshot()
+        if self._epoch == _origins.fd_epoch():
+            now = numbers()
+            # One more number than last time: the listing's own descriptor.
+            if len(now) == len(self._numbers) + 1 and self._numbers <= now:
+                return last
+        return self.snapshot()
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
         return key not in before

@@ -47,11 +47,12 @@ class SpanWatcher(Watcher):
         self,
         options: Options,
         *,
+        label: str | None = None,
         own: str,
         other: str = "other",
         keep: Collection[str] | None = None,
     ) -> None:
-        super().__init__(options)
+        super().__init__(options, label=label)
         self.own = own
         self.other = other
         self.keep = None if keep is None else frozenset(keep)
@@ -143,5 +144,5 @@ class Stack:
             kinds = tuple(span.probes)
             snapshot = taken.get(kinds)
             if snapshot is None:
-                snapshot = taken[kinds] = span.snapshot()
+                snapshot = taken[kinds] = span.mark()
             span.close_window(span is top, snapshot)
