@@ -52,6 +52,7 @@ class Plan:
 class Found:
     """What the call phase found; plain data."""
 
+    label: str | None = None
     tasks: Report | None = None
     task_keys: set[Hashable] = field(default_factory=set)
     growth: Report | None = None
@@ -98,7 +99,7 @@ def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..
         if plan.tasks is not None:
             # Started here, inside the test's task, so the task running the
             # test (and a runner's own task) already exist and are not new.
-            watcher = SpanWatcher(plan.tasks, own="call")
+            watcher = SpanWatcher(plan.tasks, label=found.label, own="call")
             watcher.start()
         try:
             result = await fn(*args, **kwargs)

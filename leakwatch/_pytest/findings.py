@@ -26,6 +26,10 @@ _WHERE = {
     ("teardown", "teardown"): "created in teardown and still alive after it",
     ("call", "return"): "created in call and still pending when the test returned",
     ("call", "repeat"): "growing with every repeated call",
+    ("setup", "escaped"): (
+        "handed to the test in setup and still alive after teardown, "
+        "like values of earlier tests: growth across tests"
+    ),
 }
 
 
@@ -43,7 +47,8 @@ class Finding:
     fixture: str | None = None
     scope: str | None = None
     #: When it was judged: "teardown" (the end of the test), "return" (tasks,
-    #: as the test returned), "repeat" (growth over repeated calls).
+    #: as the test returned), "repeat" (growth over repeated calls),
+    #: "escaped" (objects that outlived their test, growing across tests).
     judged: str = "teardown"
 
     @property

@@ -28,10 +28,11 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
-from leakwatch._engine import Options
+from leakwatch._engine import Options, _find_chains
 from leakwatch._errors import LeakwatchInternalWarning
-from leakwatch._model import Report
+from leakwatch._model import Report, group_resources
 from leakwatch._pytest.calls import GROWTH_KINDS, Found, Plan, instrument
+from leakwatch._pytest.escapes import Escapes, Watched
 from leakwatch._pytest.findings import Finding, attach, split
 from leakwatch._pytest.policy import TestPolicy
 from leakwatch._pytest.session import SessionResults
@@ -69,6 +70,9 @@ class TestState:
     final: list[Finding] = field(default_factory=list)
     #: Wider fixtures finalised while this test ran.
     fixtures: list[Finding] = field(default_factory=list)
+    #: Heap: the options it is judged with, and what should die with the test.
+    heap: Options | None = None
+    watched: list[Watched] = field(default_factory=list)
 
 
 @dataclass
@@ -98,6 +102,12 @@ class LeakwatchPlugin:
         self.options = run.engine_options().with_(freeze_gc=False, info=False)
         self.run_policy = self.options.policy
         self.test_policy = TestPolicy(self.run_policy)
+        # Heap, per test, is what should have died with it (escapes), never
+        # tracemalloc around every test; tracing runs only for repeat=N.
+        self.escapes = Escapes()
+        self.test_options = self.options.with_(policy=self.test_policy)
+        self.plan = self._plan(self.test_options, NO_MARKER)
+        self.test_options, self.test_heap = _split_heap(self.test_options)
         fixture_kinds = tuple(k for k in self.options.kinds if k in FIXTURE_KINDS)
         self.fixture_options = self.options.with_(
             kinds=fixture_kinds, strict_state=False, policy=self.test_policy
@@ -125,6 +135,7 @@ class LeakwatchPlugin:
 
     def _begin(self, item: pytest.Item) -> TestState:
         state = TestState(item.nodeid, deferred=item.stash.get(_DEFERRED, False))
+        state.found.label = item.nodeid
         item.stash[_TEST] = state
         try:
             marker = marker_settings(item)
@@ -133,38 +144,46 @@ class LeakwatchPlugin:
             return state
         if not marker.enabled:
             return state
-        options, state.check_failed = self._test_options(item.nodeid, marker)
-        kinds = options.kinds
-        # The span judges state changes; the call's own watches must not judge them twice.
-        state.plan = Plan(
-            tasks=options.with_(kinds=("task",), strict_state=False) if "task" in kinds else None,
-            growth=options.with_(kinds=GROWTH_KINDS, strict_state=False) if marker.repeat else None,
-            repeat=marker.repeat,
-            warmup=marker.warmup,
+        if marker is NO_MARKER:  # most tests: the run's settings, made once
+            options, state.check_failed = self.test_options, self.run.config.check_failed
+            state.plan, state.heap = self.plan, self.test_heap
+        else:
+            options, state.check_failed = self._marked_options(marker)
+            state.plan = self._plan(options, marker)
+            options, state.heap = _split_heap(options)
+        span = SpanWatcher(
+            options, label=item.nodeid, own="setup", other="fixture", keep=TEST_PHASES
         )
-        span = SpanWatcher(options, own="setup", other="fixture", keep=TEST_PHASES)
         if not self._start_span(span, item.nodeid):
             return state
         state.span = span
         return state
 
-    def _test_options(self, nodeid: str, marker: TestSettings) -> tuple[Options, bool]:
-        check_failed = self.run.config.check_failed
-        if marker is NO_MARKER:
-            return self.options.with_(label=nodeid, policy=self.test_policy), check_failed
+    def _plan(self, options: Options, marker: TestSettings) -> Plan:
+        # The span judges state changes; the call's own watches must not judge them twice.
+        kinds = options.kinds
+        return Plan(
+            tasks=options.with_(kinds=("task",), strict_state=False) if "task" in kinds else None,
+            growth=options.with_(kinds=GROWTH_KINDS, strict_state=False) if marker.repeat else None,
+            repeat=marker.repeat,
+            warmup=marker.warmup,
+        )
+
+    def _marked_options(self, marker: TestSettings) -> tuple[Options, bool]:
         kinds = marker.kinds or self.run.config.kinds
         strict = (
             self.run.config.strict_state if marker.strict_state is None else marker.strict_state
         )
         if strict and "state" not in kinds:
             kinds = (*kinds, "state")
-        changes: dict[str, Any] = {"label": nodeid, "kinds": kinds, "strict_state": strict}
+        changes: dict[str, Any] = {"kinds": kinds, "strict_state": strict}
         if marker.settle is not None:
             changes["settle_budget"] = marker.settle
         if marker.ignore or marker.allow:
             changes["policy"] = TestPolicy(self.run_policy, marker.ignore, marker.allow)
         else:
             changes["policy"] = self.test_policy
+        check_failed = self.run.config.check_failed
         if marker.check_failed is not None:
             check_failed = marker.check_failed
         return self.options.with_(**changes), check_failed
@@ -225,6 +244,8 @@ class LeakwatchPlugin:
             result = yield
         finally:
             self._phase_end(state, "call")
+        if state.heap is not None:
+            state.watched = self.escapes.watch(item)
         if state.error is not None:
             # Only now: the other plugins' setup ran, so their teardown finds what it expects.
             pytest.fail(state.error, pytrace=False)
@@ -258,6 +279,8 @@ class LeakwatchPlugin:
         finally:
             if state is not None:
                 self._judge(state, failed=state.failed or raised)
+                if state.watched:
+                    self._judge_escapes(item, state, failed=state.failed or raised)
 
     def _phase_end(self, state: TestState, next_phase: str) -> None:
         span = state.span
@@ -283,6 +306,29 @@ class LeakwatchPlugin:
                 state.final = split(report, state.nodeid, default="call")
         self._collect_fixtures(state)
 
+    def _judge_escapes(self, item: pytest.Item, state: TestState, *, failed: bool) -> None:
+        watched, state.watched = state.watched, []
+        options = state.heap
+        if options is None or (failed and not state.check_failed):
+            return
+        # pytest drops the fixture values right after this hook; drop them now
+        # (a fresh dict: pytest sets it to None next, a rerun makes a new one).
+        if getattr(item, "funcargs", None):
+            item.funcargs = {}  # type: ignore[attr-defined]
+        try:
+            budget = options.why_alive_budget
+            chains = (lambda targets: _find_chains(targets, budget)) if options.why_alive else None
+            resources = self.escapes.judge(watched, state.nodeid, chains or (lambda _: {}))
+            if not resources:
+                return
+            report = Report(label=state.nodeid, leaks=group_resources(resources))
+            if options.policy is not None:
+                options.policy.apply(report)
+        except Exception as exc:
+            _internal_error(f"judging the heap of {state.nodeid}", exc)
+            return
+        state.final.extend(split(report, state.nodeid, "setup", judged="escaped"))
+
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
@@ -294,7 +340,8 @@ class LeakwatchPlugin:
         if report.when in ("setup", "call") and not report.passed:
             state.failed = True
         if report.when == "call":
-            found, state.found = state.found, Found(task_keys=state.found.task_keys)
+            found = state.found
+            state.found = Found(label=state.nodeid, task_keys=found.task_keys)
             findings = _call_findings(found, state.nodeid)
             attach(report, findings, fail=self.fail, verbose=self.verbose)
         elif report.when == "teardown" and not state.deferred:
@@ -315,9 +362,7 @@ class LeakwatchPlugin:
             stale.span.abort()
         node_id = getattr(request.node, "nodeid", "")
         label = "::".join(part for part in (node_id, fixturedef.argname) if part)
-        span = SpanWatcher(
-            self.fixture_options.with_(label=label), own="fixture", keep=("fixture",)
-        )
+        span = SpanWatcher(self.fixture_options, label=label, own="fixture", keep=("fixture",))
         if not self._start_span(span, f"fixture {label}"):
             return (yield)
         try:
@@ -383,6 +428,13 @@ def _internal_error(what: str, exc: BaseException) -> None:
         LeakwatchInternalWarning,
         stacklevel=3,
     )
+
+
+def _split_heap(options: Options) -> tuple[Options, Options | None]:
+    """The span's options without heap, and the options heap is judged with (or None)."""
+    if "heap" not in options.kinds:
+        return options, None
+    return options.with_(kinds=tuple(k for k in options.kinds if k != "heap")), options
 
 
 def _call_findings(found: Found, nodeid: str) -> list[Finding]:

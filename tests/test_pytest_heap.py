@@ -1,0 +1,223 @@
+"""The plugin's heap check: objects that should die with their test, growing across tests.
+
+Each run holds the leak and its look-alikes side by side: a fixture whose
+values pile up in a registry fails from the third test on, while a cached
+object handed out every time, a holder that keeps only the last value, and
+fresh values that die all pass.
+"""
+
+from __future__ import annotations
+
+import pytest
+from plugin_runs import line_of, outcomes, prepare, run, write
+
+
+@pytest.fixture
+def lw(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    return prepare(pytester, monkeypatch)
+
+
+FIXTURES = """
+import functools
+import pytest
+
+REGISTRY = []
+LAST = {}
+
+class Client:
+    def __init__(self):
+        REGISTRY.append(self)
+
+class Conn:
+    pass
+
+@pytest.fixture
+def client():  # LEAKY FIXTURE
+    yield Client()
+
+@functools.lru_cache(maxsize=None)
+def shared():
+    return Conn()
+
+@pytest.fixture
+def cached():
+    return shared()
+
+@pytest.fixture
+def last():
+    LAST["conn"] = conn = Conn()
+    return conn
+
+@pytest.fixture
+def fresh():
+    return Conn()
+
+@pytest.mark.parametrize("i", range(4))
+def test_registry(i, client):
+    pass
+
+@pytest.mark.parametrize("i", range(4))
+def test_cache(i, cached):
+    pass
+
+@pytest.mark.parametrize("i", range(4))
+def test_last(i, last):
+    pass
+
+@pytest.mark.parametrize("i", range(4))
+def test_fresh(i, fresh, tmp_path, monkeypatch):
+    pass
+"""
+
+
+def _by_id(result: pytest.RunResult) -> dict[str, set[str]]:
+    return outcomes(result)
+
+
+def test_fixture_values_piling_up_fail_from_the_third_test(lw: pytest.Pytester) -> None:
+    path = write(lw, "test_fixtures.py", FIXTURES)
+    result = run(lw, "--leakwatch", "--leakwatch-kinds=fd,heap")
+    found = _by_id(result)
+    assert found["test_registry[0]"] == {"PASSED"}
+    assert found["test_registry[1]"] == {"PASSED"}
+    assert found["test_registry[2]"] == {"PASSED", "ERROR"}
+    assert found["test_registry[3]"] == {"PASSED", "ERROR"}
+    for name in ("test_cache", "test_last", "test_fresh"):
+        for i in range(4):
+            assert found[f"{name}[{i}]"] == {"PASSED"}, (name, i, found)
+    line = line_of(path, "LEAKY FIXTURE")
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_registry[[]2[]]*",
+            "*1 heap leak in setup: fixture 'client' value test_fixtures.Client outlived its "
+            f"test (3 of its values alive) at test_fixtures.py:{line}*",
+            "*like values of earlier tests: growth across tests*",
+            "*held by test_fixtures.REGISTRY[[]2[]]*",
+        ]
+    )
+
+
+def test_heap_is_off_with_the_default_kinds(lw: pytest.Pytester) -> None:
+    write(lw, "test_fixtures.py", FIXTURES)
+    result = run(lw, "--leakwatch")
+    assert set().union(*_by_id(result).values()) == {"PASSED"}
+
+
+def test_unittest_instances_kept_by_a_registry_fail(lw: pytest.Pytester) -> None:
+    path = write(
+        lw,
+        "test_cases.py",
+        """
+        import unittest
+
+        HANDLERS = []
+
+        class TestSubscribes(unittest.TestCase):  # LEAKY CLASS
+            def setUp(self):
+                HANDLERS.append(self.on_event)
+
+            def on_event(self):
+                pass
+
+            def test_a(self): pass
+            def test_b(self): pass
+            def test_c(self): pass
+
+        class TestUnsubscribes(unittest.TestCase):
+            def setUp(self):
+                HANDLERS.append(self.on_event)
+                self.addCleanup(HANDLERS.remove, self.on_event)
+
+            def on_event(self):
+                pass
+
+            def test_d(self): pass
+            def test_e(self): pass
+            def test_f(self): pass
+            def test_g(self): pass
+        """,
+    )
+    result = run(lw, "--leakwatch", "--leakwatch-kinds=all")
+    found = _by_id(result)
+    assert found == {
+        "test_a": {"PASSED"},
+        "test_b": {"PASSED"},
+        "test_c": {"PASSED", "ERROR"},
+        **{name: {"PASSED"} for name in ("test_d", "test_e", "test_f", "test_g")},
+    }, found
+    line = line_of(path, "LEAKY CLASS")
+    result.stdout.fnmatch_lines(
+        [
+            "*unittest test_cases.TestSubscribes instance outlived its test (3 instances alive)"
+            f" at test_cases.py:{line}*",
+            "*held by test_cases.HANDLERS[[]2[]] -> bound method TestSubscribes.on_event*",
+        ]
+    )
+
+
+def test_marker_allows_heap_and_failed_tests_are_not_judged(lw: pytest.Pytester) -> None:
+    write(
+        lw,
+        "test_marked.py",
+        """
+        import pytest
+
+        KEPT = []
+
+        class Thing:
+            pass
+
+        @pytest.fixture
+        def thing():
+            KEPT.append(Thing())
+            return KEPT[-1]
+
+        @pytest.mark.leakwatch(allow=["heap"])
+        @pytest.mark.parametrize("i", range(3))
+        def test_allowed(i, thing):
+            pass
+
+        @pytest.mark.parametrize("i", range(2))
+        def test_failing(i, thing):
+            assert False, "fails on its own"
+
+        def test_judged(thing):
+            pass
+        """,
+    )
+    result = run(lw, "--leakwatch", "--leakwatch-kinds=heap")
+    found = _by_id(result)
+    assert found["test_allowed[2]"] == {"PASSED"}
+    assert found["test_failing[0]"] == {"FAILED"}
+    assert found["test_failing[1]"] == {"FAILED"}
+    # The allowed tests' values count towards the growth, the failed tests'
+    # are not looked at; the judged test is charged with its own value only.
+    assert found["test_judged"] == {"PASSED", "ERROR"}
+    result.stdout.fnmatch_lines(["*1 heap leak in setup: fixture 'thing'*(4 of its values alive)*"])
+
+
+def test_heap_on_traces_nothing_per_test(lw: pytest.Pytester) -> None:
+    write(
+        lw,
+        "test_tracing.py",
+        """
+        import tracemalloc
+        import pytest
+
+        def test_not_traced():
+            assert not tracemalloc.is_tracing()
+
+        CALLS = []
+
+        @pytest.mark.leakwatch(repeat=2)
+        def test_traced_only_while_repeated():
+            CALLS.append(tracemalloc.is_tracing())
+            if len(CALLS) == 4:  # the real call, a warm-up, two judged calls
+                assert CALLS == [False, True, True, True], CALLS
+        """,
+    )
+    result = run(lw, "--leakwatch", "--leakwatch-kinds=all")
+    assert _by_id(result) == {
+        "test_not_traced": {"PASSED"},
+        "test_traced_only_while_repeated": {"PASSED"},
+    }
