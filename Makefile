@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-# The suite runs strictly: ResourceWarning is an error, and under leakwatch itself.
+# The suite runs strictly: ResourceWarning is an error, and under leakwatch itself
+# with every kind on (heap: fixture values that outlive their test).
 PYTEST_FLAGS ?= -W error::ResourceWarning -p no:cacheprovider
 
 .PHONY: help install test test-fast lint demo bench bench-pytest clean
@@ -21,7 +22,7 @@ install: $(STAMP)  ## create .venv and install leakwatch with test and lint tool
 
 test: $(STAMP)  ## run the whole suite, strictly and under leakwatch itself
 	@scripts/ensure-chromium
-	PYTHONDEVMODE=1 $(PY) -m pytest $(PYTEST_FLAGS) --leakwatch $(ARGS)
+	PYTHONDEVMODE=1 $(PY) -m pytest $(PYTEST_FLAGS) --leakwatch --leakwatch-kinds=all $(ARGS)
 
 test-fast: $(STAMP)  ## the suite without leakwatch watching it
 	$(PY) -m pytest $(PYTEST_FLAGS) $(ARGS)

@@ -67,6 +67,15 @@ def test_last(i, last):
 @pytest.mark.parametrize("i", range(4))
 def test_fresh(i, fresh, tmp_path, monkeypatch):
     pass
+
+BACKENDS = [Conn(), Conn(), Conn(), Conn()]
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    return request.param
+
+def test_param(backend):
+    pass
 """
 
 
@@ -82,9 +91,10 @@ def test_fixture_values_piling_up_fail_from_the_third_test(lw: pytest.Pytester) 
     assert found["test_registry[1]"] == {"PASSED"}
     assert found["test_registry[2]"] == {"PASSED", "ERROR"}
     assert found["test_registry[3]"] == {"PASSED", "ERROR"}
-    for name in ("test_cache", "test_last", "test_fresh"):
+    for name in ("test_cache", "test_last", "test_fresh", "test_param"):
         for i in range(4):
-            assert found[f"{name}[{i}]"] == {"PASSED"}, (name, i, found)
+            param = f"backend{i}" if name == "test_param" else i
+            assert found[f"{name}[{param}]"] == {"PASSED"}, (name, i, found)
     line = line_of(path, "LEAKY FIXTURE")
     result.stdout.fnmatch_lines(
         [
@@ -221,3 +231,44 @@ def test_heap_on_traces_nothing_per_test(lw: pytest.Pytester) -> None:
         "test_not_traced": {"PASSED"},
         "test_traced_only_while_repeated": {"PASSED"},
     }
+
+
+def test_async_fixture_values_are_watched_too(lw: pytest.Pytester) -> None:
+    write(
+        lw,
+        "test_async_values.py",
+        """
+        import pytest
+        import pytest_asyncio
+
+        KEPT = []
+
+        class Session:
+            pass
+
+        @pytest_asyncio.fixture
+        async def session():
+            KEPT.append(Session())
+            yield KEPT[-1]
+
+        @pytest_asyncio.fixture
+        async def fresh():
+            yield Session()
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("i", range(3))
+        async def test_kept(i, session):
+            pass
+
+        @pytest.mark.asyncio
+        @pytest.mark.parametrize("i", range(3))
+        async def test_fresh(i, fresh):
+            pass
+        """,
+    )
+    result = run(lw, "--leakwatch", "--leakwatch-kinds=heap")
+    found = _by_id(result)
+    assert found["test_kept[2]"] == {"PASSED", "ERROR"}
+    assert {found[f"test_kept[{i}]"] == {"PASSED"} for i in (0, 1)} == {True}
+    assert {found[f"test_fresh[{i}]"] == {"PASSED"} for i in range(3)} == {True}
+    result.stdout.fnmatch_lines(["*fixture 'session' value test_async_values.Session outlived*"])

@@ -74,9 +74,13 @@ class Escapes:
         funcargs = getattr(item, "funcargs", None) or {}
         info = getattr(item, "_fixtureinfo", None)
         defs = getattr(info, "name2fixturedefs", {}) or {}
+        # Parameters live as long as the session (pytest keeps them): a fixture
+        # returning ``request.param`` hands out an object it did not make.
+        params = getattr(getattr(item, "callspec", None), "params", None) or {}
+        given = {id(value) for value in params.values()}
         for name, value in funcargs.items():
             fixturedefs = defs.get(name)
-            if not fixturedefs:
+            if not fixturedefs or id(value) in given:
                 continue
             fixturedef = fixturedefs[-1]
             if fixturedef.scope != "function":
