@@ -131,27 +131,24 @@ class Escapes:
         self, watched: list[Watched], nodeid: str, chains: Callable[[list[Any]], dict[int, str]]
     ) -> list[Resource]:
         """The watched values that make their fixture's survivors reach :attr:`growth`."""
-        if not watched or all(w.ref() is None for w in watched):
+        new = [w for w in watched if self._is_new_survivor(w)]
+        if not new:
             return []
         gc.collect(1)  # a young cycle holding a value is not a leak
-        suspects: list[tuple[Watched, int]] = []
-        for w in watched:
-            obj = w.ref()
-            if obj is None:
+        suspects: list[Watched] = []
+        for w in new:
+            if w.ref() is None:
                 continue
             earlier = self._earlier(w.key)
-            if any(ref() is obj for ref, _ in earlier):
-                continue  # the same object again: a singleton or a cache, not growth
             earlier.append((w.ref, nodeid))
             del earlier[:-_REMEMBERED]
             if len(earlier) >= self.growth:
-                suspects.append((w, len(earlier)))
-            del obj
+                suspects.append(w)
         if not suspects:
             return []
         gc.collect()  # before failing a test: only what no collection frees
         found: list[tuple[Watched, list[str]]] = []
-        for w, _ in suspects:
+        for w in suspects:
             earlier = self._earlier(w.key)
             if w.ref() is not None and len(earlier) >= self.growth:
                 found.append((w, [test for _, test in earlier]))
@@ -180,6 +177,13 @@ class Escapes:
             out.append(Resource("heap", key, title, w.origin, details, group="escaped"))
         del targets
         return out
+
+    def _is_new_survivor(self, w: Watched) -> bool:
+        """Alive, and not an object this fixture handed out before (a cache, a singleton)."""
+        obj = w.ref()
+        if obj is None:
+            return False
+        return not any(ref() is obj for ref, _ in self.alive.get(w.key, ()))
 
     def _earlier(self, key: str) -> list[tuple[weakref.ref[Any], str]]:
         """This fixture's escaped values still alive (dead ones dropped)."""
