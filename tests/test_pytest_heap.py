@@ -79,14 +79,10 @@ def test_param(backend):
 """
 
 
-def _by_id(result: pytest.RunResult) -> dict[str, set[str]]:
-    return outcomes(result)
-
-
 def test_fixture_values_piling_up_fail_from_the_third_test(lw: pytest.Pytester) -> None:
     path = write(lw, "test_fixtures.py", FIXTURES)
     result = run(lw, "--leakwatch", "--leakwatch-kinds=fd,heap")
-    found = _by_id(result)
+    found = outcomes(result)
     assert found["test_registry[0]"] == {"PASSED"}
     assert found["test_registry[1]"] == {"PASSED"}
     assert found["test_registry[2]"] == {"PASSED", "ERROR"}
@@ -110,7 +106,7 @@ def test_fixture_values_piling_up_fail_from_the_third_test(lw: pytest.Pytester) 
 def test_heap_is_off_with_the_default_kinds(lw: pytest.Pytester) -> None:
     write(lw, "test_fixtures.py", FIXTURES)
     result = run(lw, "--leakwatch")
-    assert set().union(*_by_id(result).values()) == {"PASSED"}
+    assert set().union(*outcomes(result).values()) == {"PASSED"}
 
 
 def test_unittest_instances_kept_by_a_registry_fail(lw: pytest.Pytester) -> None:
@@ -148,7 +144,7 @@ def test_unittest_instances_kept_by_a_registry_fail(lw: pytest.Pytester) -> None
         """,
     )
     result = run(lw, "--leakwatch", "--leakwatch-kinds=all")
-    found = _by_id(result)
+    found = outcomes(result)
     assert found == {
         "test_a": {"PASSED"},
         "test_b": {"PASSED"},
@@ -196,7 +192,7 @@ def test_marker_allows_heap_and_failed_tests_are_not_judged(lw: pytest.Pytester)
         """,
     )
     result = run(lw, "--leakwatch", "--leakwatch-kinds=heap")
-    found = _by_id(result)
+    found = outcomes(result)
     assert found["test_allowed[2]"] == {"PASSED"}
     assert found["test_failing[0]"] == {"FAILED"}
     assert found["test_failing[1]"] == {"FAILED"}
@@ -227,7 +223,7 @@ def test_heap_on_traces_nothing_per_test(lw: pytest.Pytester) -> None:
         """,
     )
     result = run(lw, "--leakwatch", "--leakwatch-kinds=all")
-    assert _by_id(result) == {
+    assert outcomes(result) == {
         "test_not_traced": {"PASSED"},
         "test_traced_only_while_repeated": {"PASSED"},
     }
@@ -267,7 +263,7 @@ def test_async_fixture_values_are_watched_too(lw: pytest.Pytester) -> None:
         """,
     )
     result = run(lw, "--leakwatch", "--leakwatch-kinds=heap")
-    found = _by_id(result)
+    found = outcomes(result)
     assert found["test_kept[2]"] == {"PASSED", "ERROR"}
     assert {found[f"test_kept[{i}]"] == {"PASSED"} for i in (0, 1)} == {True}
     assert {found[f"test_fresh[{i}]"] == {"PASSED"} for i in range(3)} == {True}

@@ -27,13 +27,13 @@ import linecache
 import sys
 import unittest
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from leakwatch._engine import _find_chains
 from leakwatch._model import Frame, Resource
 from leakwatch._stacks import is_user_file
 
@@ -128,9 +128,10 @@ class Escapes:
     # -- after teardown -----------------------------------------------------------
 
     def judge(
-        self, watched: list[Watched], nodeid: str, chains: Callable[[list[Any]], dict[int, str]]
+        self, watched: list[Watched], nodeid: str, why_alive_budget: float | None
     ) -> list[Resource]:
-        """The watched values that make their fixture's survivors reach :attr:`growth`."""
+        """The watched values that make their fixture's survivors reach :attr:`growth`,
+        with what holds each (searched within ``why_alive_budget``; None: not searched)."""
         new = [w for w in watched if self._is_new_survivor(w)]
         if not new:
             return []
@@ -153,7 +154,9 @@ class Escapes:
             if w.ref() is not None and len(earlier) >= self.growth:
                 found.append((w, [test for _, test in earlier]))
         targets = [w.ref() for w, _ in found]
-        held = chains([t for t in targets if t is not None]) if targets else {}
+        alive = [t for t in targets if t is not None]
+        held = _find_chains(alive, why_alive_budget) if alive and why_alive_budget else {}
+        del alive
         out = []
         for (w, tests), target in zip(found, targets, strict=True):
             if target is None:

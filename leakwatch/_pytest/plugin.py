@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
-from leakwatch._engine import Options, _find_chains
+from leakwatch._engine import Options
 from leakwatch._errors import LeakwatchInternalWarning
 from leakwatch._model import Report, group_resources
 from leakwatch._pytest.calls import GROWTH_KINDS, Found, Plan, instrument
@@ -316,9 +316,8 @@ class LeakwatchPlugin:
         if getattr(item, "funcargs", None):
             item.funcargs = {}  # type: ignore[attr-defined]
         try:
-            budget = options.why_alive_budget
-            chains = (lambda targets: _find_chains(targets, budget)) if options.why_alive else None
-            resources = self.escapes.judge(watched, state.nodeid, chains or (lambda _: {}))
+            budget = options.why_alive_budget if options.why_alive else None
+            resources = self.escapes.judge(watched, state.nodeid, budget)
             if not resources:
                 return
             report = Report(label=state.nodeid, leaks=group_resources(resources))
