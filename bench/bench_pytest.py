@@ -8,7 +8,7 @@ installs) and click.  Then runs click's ``tests/`` under each mode::
 
     plain          pytest -p no:leakwatch
     leakwatch      pytest --leakwatch                        (default kinds)
-    leakwatch-all  pytest --leakwatch --leakwatch-kinds=all  (+ heap: fixture values that outlive their test; state)
+    leakwatch-all  pytest --leakwatch --leakwatch-kinds=all  (+ heap, state)
     memray         pytest --memray
 
 with the same flags for all (``-p no:cacheprovider -q``; each mode blocks
