@@ -31,16 +31,15 @@ run shows only real changes (titles carry fd numbers and ports that vary).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from leakwatch._config import ConfigError, display
+from leakwatch._files import read_json, write_whole
 from leakwatch._model import Leak
 
 __all__ = ["PROGRAM_SCOPE", "SCHEMA", "Baseline", "load_baseline", "write_baseline"]
@@ -93,20 +92,16 @@ def load_baseline(path: str | os.PathLike[str], *, missing_ok: bool = False) -> 
     With ``missing_ok``, a file that does not exist is an empty baseline.
     """
     where = f"leakwatch: {display(path)}"
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        if missing_ok:
-            return Baseline(path=os.fspath(path))
-        raise ConfigError(f"{where}: baseline file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{where}: cannot read baseline: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{where}: not a baseline, invalid JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise ConfigError(f"{where}: not a baseline: expected schema {SCHEMA!r}, got {got!r}")
+    data = read_json(
+        path,
+        schema=SCHEMA,
+        noun="a baseline",
+        error=ConfigError,
+        missing=None if missing_ok else "baseline file not found",
+        unreadable="cannot read baseline",
+    )
+    if data is None:
+        return Baseline(path=os.fspath(path))
     entries = data.get("entries")
     if not isinstance(entries, dict):
         raise ConfigError(f"{where}: 'entries' must be an object of scope -> list")
@@ -159,22 +154,10 @@ def _previous_titles(path: str) -> dict[tuple[str, str], Any]:
 
 
 def _atomic_write_json(path: str, data: Any) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
     try:
         # A new file gets ordinary permissions (mkstemp's are 0600): it is meant for git.
         mode = os.stat(path).st_mode & 0o777
     except OSError:
         mode = 0o644
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            json.dump(data, f, indent=2, sort_keys=True, ensure_ascii=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    write_whole(path, text, mode=mode)

@@ -9,10 +9,8 @@ writes the JSON report and the baseline, each whole or not at all.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +18,7 @@ import pytest
 
 from leakwatch._baseline import write_baseline
 from leakwatch._config import display
+from leakwatch._files import write_whole
 from leakwatch._ignore import IgnoreRule
 from leakwatch._model import KINDS, SESSION_SCHEMA, Leak
 from leakwatch._pytest.findings import Finding, location
@@ -190,17 +189,7 @@ def _rows_by_kind(findings: Sequence[Finding]) -> dict[str, list[str]]:
 
 
 def atomic_write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (a temp file, then a rename)."""
+    """Write ``text`` to ``path`` whole or not at all, making its directory if needed."""
     path = os.path.abspath(path)
-    directory = os.path.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_whole(path, text)

@@ -7,16 +7,15 @@ renders a saved run exactly as the run itself did.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import shlex
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leakwatch._config import display
+from leakwatch._files import read_json, write_whole
 from leakwatch._model import SCHEMA, Report
 from leakwatch._probes.heap import format_size
 
@@ -38,27 +37,11 @@ def check_writable(path: str, what: str) -> None:
 
 
 def write_atomic(path: str, text: str, what: str) -> None:
-    """Write ``text`` to a temp file beside ``path``, then move it over ``path``.
-
-    A reader sees the old file or the whole new one, never a part; on any
-    failure the temp file is removed and :class:`OutputError` says why.
-    """
-    directory = os.path.dirname(os.path.abspath(path)) or "."
-    tmp = None
+    """Write ``text`` to ``path`` whole or not at all (see :func:`write_whole`);
+    on any failure :class:`OutputError` says why."""
     try:
-        fd, tmp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory
-        )
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide a report from its readers
-        os.replace(tmp, path)
+        write_whole(path, text)
     except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
         why = exc.strerror or str(exc)
         raise OutputError(f"leakwatch: cannot write {what} {display(path)}: {why}") from None
 
@@ -77,21 +60,10 @@ def to_html(data: Mapping[str, Any]) -> str:
 
 def load_report(path: str) -> dict[str, Any]:
     """Read a saved report; any problem is a one-line :class:`OutputError`."""
-    where = f"leakwatch: {display(path)}"
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except FileNotFoundError:
-        raise OutputError(f"{where}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise OutputError(f"{where}: cannot read: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise OutputError(f"{where}: not a leakwatch report, invalid JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise OutputError(
-            f"{where}: not a leakwatch report: expected schema {SCHEMA!r}, got {got!r}"
-        )
+    data = read_json(
+        path, schema=SCHEMA, noun="a leakwatch report", error=OutputError, missing="no such file"
+    )
+    assert data is not None  # a missing file raised
     return data
 
 

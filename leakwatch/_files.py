@@ -1,0 +1,72 @@
+"""Files leakwatch writes and reads back: whole or not at all, one-line errors.
+
+Reports, session reports and baselines go through :func:`write_whole` (a
+temp file beside the target, then a rename), so a reader sees the old file
+or the whole new one; saved reports and baselines come back through
+:func:`read_json`, which turns every way a file can be wrong into one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+from leakwatch._config import display
+
+
+def write_whole(path: str | os.PathLike[str], text: str, *, mode: int = 0o644) -> None:
+    """Write ``text`` to ``path`` through a temp file and a rename; OSError on failure.
+
+    The temp file is synced before the rename and removed on any failure.
+    ``mode``: the file's permissions (mkstemp's 0600 would hide it from readers).
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path)) or "."
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(
+    path: str | os.PathLike[str],
+    *,
+    schema: str,
+    noun: str,
+    error: Callable[[str], Exception],
+    missing: str | None,
+    unreadable: str = "cannot read",
+) -> dict[str, Any] | None:
+    """A saved JSON document of ``schema``; every problem raises ``error(one line)``.
+
+    ``noun`` names what the file should be ("a baseline"); ``missing`` is the
+    message for a file that does not exist, or None to return None for it.
+    """
+    where = f"leakwatch: {display(path)}"
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        if missing is None:
+            return None
+        raise error(f"{where}: {missing}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{where}: {unreadable}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise error(f"{where}: not {noun}, invalid JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("schema") != schema:
+        got = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise error(f"{where}: not {noun}: expected schema {schema!r}, got {got!r}")
+    return data
