@@ -53,6 +53,9 @@ class Record:
     stack: RawStack
     parent: RawStack = ()
     extra: str = ""
+    #: ``threading.get_ident()`` of the thread that made it: what a thread
+    #: makes belongs to whoever started that thread.
+    thread: int = 0
 
 
 # Tables: fd number -> record; path -> records; spawns; weak tables.
@@ -78,7 +81,7 @@ def _record(extra: str = "") -> Record:
     stack = capture(sys._getframe(1), depth)
     parent_rec = threads.get(threading.current_thread())
     parent = parent_rec.stack if parent_rec is not None else ()
-    return Record(next(_serials), stack, parent, extra)
+    return Record(next(_serials), stack, parent, extra, threading.get_ident())
 
 
 def _recording() -> bool:
