@@ -67,6 +67,9 @@ forks: deque[Record] = deque(maxlen=MAX_SPAWNS)
 sockets: weakref.WeakKeyDictionary[Any, Record] = weakref.WeakKeyDictionary()
 threads: weakref.WeakKeyDictionary[threading.Thread, Record] = weakref.WeakKeyDictionary()
 native_threads: dict[int, Record] = {}
+#: Coroutines handed to a loop in another thread (``run_coroutine_threadsafe``):
+#: the task made from one there belongs to the block that handed it over.
+handovers: weakref.WeakKeyDictionary[Any, Record] = weakref.WeakKeyDictionary()
 #: Guards ``created_paths`` between the hooks and :func:`forget_created`.  Reentrant:
 #: a signal handler creating a temp file may interrupt a prune in the same thread.
 _created_lock = threading.RLock()
@@ -362,6 +365,36 @@ def _wrap_thread_start() -> None:
     _thread.start_new_thread = start_new_thread
 
 
+def _wrap_handover() -> None:
+    """Record ``asyncio.run_coroutine_threadsafe`` hand-overs (once asyncio is imported)."""
+    global _handover_wrapped
+    tasks_mod = sys.modules.get("asyncio.tasks")
+    if _handover_wrapped or tasks_mod is None:
+        return
+    _handover_wrapped = True
+    orig = getattr(tasks_mod, "run_coroutine_threadsafe", None)
+    if orig is None or getattr(orig, "__leakwatch__", False):
+        return
+
+    def run_coroutine_threadsafe(coro: Any, loop: Any) -> Any:
+        if _recording():
+            try:
+                handovers[coro] = _record()
+            except TypeError:  # not weak-referenceable
+                pass
+        return orig(coro, loop)
+
+    run_coroutine_threadsafe.__leakwatch__ = True  # type: ignore[attr-defined]
+    run_coroutine_threadsafe.__doc__ = orig.__doc__
+    run_coroutine_threadsafe.__wrapped__ = orig  # type: ignore[attr-defined]
+    for module in (tasks_mod, sys.modules.get("asyncio")):
+        if getattr(module, "run_coroutine_threadsafe", None) is orig:
+            setattr(module, "run_coroutine_threadsafe", run_coroutine_threadsafe)  # noqa: B010 - mypy: a module of unknown type
+
+
+_handover_wrapped = False
+
+
 def install() -> None:
     """Install the hooks (once per process)."""
     global _installed, _tempdir
@@ -390,6 +423,8 @@ def install() -> None:
 def activate() -> None:
     global _active, _epoch
     install()
+    if not _handover_wrapped:
+        _wrap_handover()
     if _active == 0:
         _epoch += 1  # what happened while the hooks were off was not counted
     _active += 1
@@ -419,6 +454,7 @@ def deactivate() -> None:
         native_threads.clear()
         sockets.clear()
         threads.clear()
+        handovers.clear()
 
 
 def is_recording() -> bool:

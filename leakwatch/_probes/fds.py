@@ -107,6 +107,25 @@ def _socket_title(fd: int, info: dict[str, Any]) -> str:
     return f"{kind} {info.get('family', '?')}, not connected (fd {fd})"
 
 
+def record_of(fd: int, target: str, ftype: str, since: int) -> _origins.Record | None:
+    """The creation record of a descriptor opened after serial ``since``, if seen."""
+    rec = _origins.fds.get(fd)
+    if rec is not None and rec.serial > since:
+        return rec
+    if ftype == "socket":
+        found = _origins.find_socket(fd)
+        if found is not None and found[1].serial > since:
+            return found[1]
+        return None
+    if ftype == "dir":
+        rec = _origins.latest_path_record(_origins.dir_key(target), since)
+        if rec is not None:
+            return rec
+    if ftype in ("file", "dir", "device", "memfd"):
+        return _origins.latest_path_record(target.removesuffix(" (deleted)"), since)
+    return None
+
+
 class FdProbe:
     kind = "fd"
 
@@ -153,28 +172,18 @@ class FdProbe:
         target: str = key[1]  # type: ignore[index]
         ftype = classify(target)
         details: dict[str, Any] = {"fd": fd, "type": ftype}
-        rec = _origins.fds.get(fd)
-        if rec is not None and rec.serial <= since:
-            rec = None
-        sock = None
+        rec = record_of(fd, target, ftype, since)
         if ftype == "socket":
             found = _origins.find_socket(fd)
-            if found is not None:
-                sock = found[0]
-                if rec is None and found[1].serial > since:
-                    rec = found[1]
+            sock = found[0] if found is not None else None
             details.update(_socket_info(fd, sock))
-            del sock
+            del sock, found
             title = _socket_title(fd, details)
         elif ftype in ("file", "dir", "device", "memfd"):
             details["path"] = target
             mode = _mode(fd_flags(fd))
             if mode:
                 details["mode"] = mode
-            if rec is None and ftype == "dir":
-                rec = _origins.latest_path_record(_origins.dir_key(target), since)
-            if rec is None:
-                rec = _origins.latest_path_record(target.removesuffix(" (deleted)"), since)
             title = f"{ftype} {target} (fd {fd}{', mode ' + mode if mode else ''})"
         elif ftype == "pipe":
             end = {"r": "read end", "w": "write end"}.get(_mode(fd_flags(fd)), "")
@@ -192,6 +201,11 @@ class FdProbe:
         if "fd" in LIMITS:
             details["platform_note"] = LIMITS["fd"]
         return Resource("fd", key, title, origin, details, group=ftype)
+
+    def creation(self, key: Hashable, value: Any, since: int) -> _origins.Record | None:
+        """How the descriptor was opened (when, by which thread), if seen."""
+        target: str = key[1]  # type: ignore[index]
+        return record_of(value, target, classify(target), since)
 
     def owner(self, key: Hashable, value: Any) -> Any:
         """The socket object that owns a leaked descriptor, when recorded."""

@@ -3,15 +3,25 @@
 Creation sites come from coroutine origin tracking (``cr_origin``), which the
 engine turns on while a watch runs; where a task is suspended now comes from
 walking its coroutine's ``cr_await`` chain.
+
+A task belongs to its loop, and a loop to the thread that runs it.  A server
+running its own loop in another thread (a session fixture's uvicorn, a
+library's background loop) makes tasks all the time; they are that thread's,
+never the watching block's.  So a task on a loop running in another thread
+is left out, unless its coroutine was made in a thread with origin tracking
+on (the watching thread: ``asyncio.run_coroutine_threadsafe(coro, loop)``
+from the block hands its own coroutine over).
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import weakref
 from collections.abc import Hashable, Iterable
 from typing import Any
 
+from leakwatch import _origins
 from leakwatch._model import Frame, Resource
 from leakwatch._probes import Snapshot
 from leakwatch._stacks import coroutine_origin, is_user_file, source_line
@@ -60,11 +70,48 @@ def _suspended_at(coro: Any) -> list[Frame]:
     return frames
 
 
+def _running_loop() -> Any:
+    """The loop running in this thread, or None (asyncio never imported: None)."""
+    events = sys.modules.get("asyncio.events")
+    return events._get_running_loop() if events is not None else None
+
+
+def _loop_thread(loop: Any) -> int | None:
+    """The ident of the thread running ``loop``, where the loop says (asyncio, uvloop)."""
+    ident = getattr(loop, "_thread_id", None)
+    return ident if isinstance(ident, int) else None
+
+
+def _thread_name(ident: int | None) -> str:
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return thread.name
+    return str(ident) if ident is not None else "?"
+
+
+def owned_tasks() -> list[Any]:
+    """Pending tasks that belong to this thread's watch: see the module docstring."""
+    current = _running_loop()
+    foreign: dict[int, bool] = {}
+    out = []
+    for task in _iter_tasks():
+        if task.done():
+            continue
+        loop = task.get_loop()
+        other = foreign.get(id(loop))
+        if other is None:
+            other = foreign[id(loop)] = loop is not current and loop.is_running()
+        if other and getattr(task.get_coro(), "cr_origin", None) is None:
+            continue  # made by the other thread's own code: that thread's
+        out.append(task)
+    return out
+
+
 class TaskProbe:
     kind = "task"
 
     def snapshot(self) -> Snapshot:
-        return {id(t): weakref.ref(t) for t in _iter_tasks() if not t.done()}
+        return {id(t): weakref.ref(t) for t in owned_tasks()}
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
         old = before.get(key)
@@ -82,6 +129,7 @@ class TaskProbe:
         suspended = _suspended_at(coro)
         origin = coroutine_origin(getattr(coro, "cr_origin", None))
         loop = task.get_loop()
+        other_thread = loop.is_running() and loop is not _running_loop()
         details: dict[str, Any] = {
             "name": task.get_name(),
             "coroutine": coro_name,
@@ -97,6 +145,11 @@ class TaskProbe:
             title += f", suspended at {inner.filename.rsplit('/', 1)[-1]}:{inner.lineno}"
         if loop.is_closed():
             title += " (its loop is closed: the task will never finish)"
+        elif other_thread:
+            # Handed to a loop that another thread runs (run_coroutine_threadsafe).
+            ident = _loop_thread(loop)
+            details["loop_thread"] = _thread_name(ident)
+            title += f", on the loop of thread {details['loop_thread']!r}"
         if not origin:
             title += ", creation not seen"
             details["origin_note"] = (
@@ -105,6 +158,12 @@ class TaskProbe:
             )
         del task, coro, loop
         return Resource("task", key, title, origin, details, group=coro_name)
+
+    def creation(self, key: Hashable, value: Any, since: int) -> Any:
+        """For a coroutine handed to another thread's loop: when, and by which thread."""
+        task = value()
+        rec = _origins.handovers.get(task.get_coro()) if task is not None else None
+        return rec if rec is not None and rec.serial > since else None
 
     def owner(self, key: Hashable, value: Any) -> Any:
         return value()

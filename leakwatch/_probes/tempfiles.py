@@ -51,6 +51,11 @@ class TempfileProbe:
     def settle(self, new: Snapshot, timeout: float) -> None:
         return None
 
+    def creation(self, key: Hashable, value: Any, since: int) -> _origins.Record | None:
+        """How the path was made (when, by which thread), if seen."""
+        rec = _origins.created_paths.get(str(key))
+        return rec if rec is not None and rec.serial > since else None
+
     def describe(self, key: Hashable, value: Any, since: int) -> Resource:
         path = str(key)
         is_dir = os.path.isdir(path)

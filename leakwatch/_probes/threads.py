@@ -127,6 +127,15 @@ class ThreadProbe:
             "thread", key, title, to_origin(rec.stack, rec.parent), details, group=rec.extra
         )
 
+    def creation(self, key: Hashable, value: Any, since: int) -> _origins.Record | None:
+        """How the thread was started (when, from which thread), if seen."""
+        if key[0] == "native":  # type: ignore[index]
+            rec = _origins.native_threads.get(value)
+        else:
+            thread = value() if isinstance(value, weakref.ref) else None
+            rec = _origins.threads.get(thread) if thread is not None else None
+        return rec if rec is not None and rec.serial > since else None
+
     def owner(self, key: Hashable, value: Any) -> Any:
         """The object whose method the thread runs (a plain function has none:
         a running thread is its own root)."""

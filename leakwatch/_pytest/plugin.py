@@ -123,6 +123,7 @@ class LeakwatchPlugin:
     def _start_span(self, span: SpanWatcher, what: str) -> bool:
         """Push and start ``span``; False (with a warning) if leakwatch failed:
         leakwatch failing must not fail the test or fixture it watches."""
+        span.elsewhere = self._elsewhere
         self.stack.push(span)
         try:
             span.start()
@@ -132,6 +133,14 @@ class LeakwatchPlugin:
             _internal_error(f"starting the watch of {what}", exc)
             return False
         return True
+
+    def _elsewhere(self, span: SpanWatcher, ident: int) -> bool:
+        """Whether a live wider fixture other than ``span`` started the thread ``ident``."""
+        live = [entry.span for entry in self.fixtures.values()] + self.stack.spans
+        return any(
+            other is not span and other.own == "fixture" and other.thread_window(ident) == "fixture"
+            for other in live
+        )
 
     def _begin(self, item: pytest.Item) -> TestState:
         state = TestState(item.nodeid, deferred=item.stash.get(_DEFERRED, False))

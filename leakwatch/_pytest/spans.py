@@ -12,7 +12,15 @@ a label that says whose window it was::
     module fixture:        fixture | other ...............
 
 At the end a leftover belongs to the first window whose closing snapshot
-already held it.  The test keeps what its own phases made and leaves a wider
+already held it -- unless another thread made it.  What a thread makes
+belongs to whoever started that thread: a resource made by a thread that a
+live wider fixture started (a server accepting the test's connection and
+closing its end seconds later) is that fixture's, whatever window it
+appeared in; one made by a thread this span started is charged to the
+window that thread was started in.  A thread started by a thread is
+followed back to the first one started from the span's own thread.  Only
+when the starter is gone (a pool an earlier test started) do time windows
+decide.  The test keeps what its own phases made and leaves a wider
 fixture's resources to that fixture, which judges them when it is finalised.
 Leftovers outside the labels a span keeps are dropped before settling, so a
 fixture's server never costs a test a settle wait.
@@ -24,11 +32,16 @@ user's objects.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Hashable, Mapping
+import threading
+from collections.abc import Callable, Collection, Hashable, Mapping
 from typing import Any
 
+from leakwatch import _origins
 from leakwatch._engine import Options, Watcher
 from leakwatch._model import Resource
+
+#: The label of what a live wider span owns: never kept, never settled for.
+ELSEWHERE = "elsewhere"
 
 Snapshot = Mapping[Hashable, Any]
 Snapshots = Mapping[str, Snapshot]
@@ -56,27 +69,79 @@ class SpanWatcher(Watcher):
         self.own = own
         self.other = other
         self.keep = None if keep is None else frozenset(keep)
-        self.marks: list[tuple[str, Snapshots]] = []
+        self.marks: list[tuple[str, Snapshots, int]] = []
         self.exclude: dict[str, set[Hashable]] = {}
         #: The keys of the last leftovers, per kind (what this span judged).
         self.judged: dict[str, set[Hashable]] = {}
         #: Off the stack: whatever appears from now on is someone else's.
         self.popped = False
         self._phases: dict[tuple[str, Hashable], str] = {}
+        #: The thread this span watches from (pytest's); set at start.
+        self.home = threading.get_ident()
+        #: ``elsewhere(span, ident)``: whether a live span other than ``span``
+        #: owns the thread ``ident`` (set by the plugin).
+        self.elsewhere: Callable[[SpanWatcher, int], bool] | None = None
+
+    def start(self) -> None:
+        self.home = threading.get_ident()
+        super().start()
 
     @property
     def tail(self) -> str:
         """The label of the window still open."""
         return self.other if self.popped else self.own
 
-    def close_window(self, on_top: bool, snapshot: Snapshots) -> None:
-        self.marks.append((self.own if on_top else self.other, snapshot))
+    def close_window(self, on_top: bool, snapshot: Snapshots, serial: int = 0) -> None:
+        serial = serial or _origins.current_serial()
+        self.marks.append((self.own if on_top else self.other, snapshot, serial))
 
     def phase_of(self, kind: str, key: Hashable, value: Any) -> str:
         probe = self.probes[kind]
-        for label, snapshot in self.marks:
+        rec = self._creation(probe, key, value)
+        if rec is not None:
+            if rec.thread and rec.thread != self.home:
+                if self.elsewhere is not None and self.elsewhere(self, rec.thread):
+                    return ELSEWHERE
+                label = self.thread_window(rec.thread)
+                if label is not None:
+                    return label
+            else:
+                return self._window_at(rec.serial)
+        for label, snapshot, _ in self.marks:
             held = snapshot.get(kind)
             if held is not None and not probe.is_new(key, value, held):
+                return label
+        return self.tail
+
+    def _creation(self, probe: Any, key: Hashable, value: Any) -> _origins.Record | None:
+        creation = getattr(probe, "creation", None)
+        if creation is None:
+            return None
+        try:
+            rec: _origins.Record | None = creation(key, value, self._since)
+        except Exception:  # ownership is a refinement: time windows still decide
+            return None
+        return rec
+
+    def thread_window(self, ident: int) -> str | None:
+        """The window of this span in which the thread ``ident`` was started,
+        following a thread started by another thread back to the first one
+        started from this span's own thread; None when it was started before
+        the span, or its start was not seen."""
+        threads = {t.ident: t for t in threading.enumerate()}
+        for _ in range(8):
+            thread = threads.get(ident)
+            rec = _origins.threads.get(thread) if thread is not None else None
+            if rec is None or rec.serial <= self._since:
+                return None
+            if rec.thread == self.home or not rec.thread:
+                return self._window_at(rec.serial)
+            ident = rec.thread
+        return None
+
+    def _window_at(self, serial: int) -> str:
+        for label, _, closed in self.marks:
+            if serial < closed:
                 return label
         return self.tail
 
@@ -139,10 +204,11 @@ class Stack:
         if not self.spans:
             return
         top = self.spans[-1]
+        serial = _origins.current_serial()
         taken: dict[tuple[str, ...], Snapshots] = {}
         for span in self.spans:
             kinds = tuple(span.probes)
             snapshot = taken.get(kinds)
             if snapshot is None:
                 snapshot = taken[kinds] = span.mark()
-            span.close_window(span is top, snapshot)
+            span.close_window(span is top, snapshot, serial)

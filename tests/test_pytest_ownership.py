@@ -1,0 +1,148 @@
+"""Ownership across threads, loops and fixtures: what real suites are full of.
+
+A wider fixture's server thread (often with its own event loop) works while
+every test runs: it accepts the test's connection, starts handler threads,
+makes tasks, closes things later.  None of it is the running test's.  Each
+case runs beside the leak it must still catch, in the same session.
+"""
+
+from __future__ import annotations
+
+import pytest
+from plugin_runs import line_of, outcomes, prepare, run, write
+
+
+@pytest.fixture
+def lw(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    return prepare(pytester, monkeypatch)
+
+
+def test_tasks_of_a_session_server_loop_in_another_thread_are_not_the_tests(
+    lw: pytest.Pytester,
+) -> None:
+    path = write(
+        lw,
+        "test_loop_thread.py",
+        """
+        import asyncio, threading, time
+        import pytest
+
+        @pytest.fixture(scope="session")
+        def server_loop():
+            loop = asyncio.new_event_loop()
+
+            async def tick():
+                # A server's housekeeping: a new task every few ms, each
+                # pending for a while, for as long as the loop runs.
+                while True:
+                    loop.create_task(asyncio.sleep(0.2))
+                    await asyncio.sleep(0.005)
+
+            thread = threading.Thread(target=loop.run_forever, name="server-loop", daemon=True)
+            thread.start()
+            ticker = asyncio.run_coroutine_threadsafe(tick(), loop)
+            yield loop
+            ticker.cancel()
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(5)
+            loop.run_until_complete(asyncio.sleep(0))
+            for task in asyncio.all_tasks(loop):
+                task.cancel()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+
+        def test_sync_while_the_server_ticks(server_loop):
+            time.sleep(0.05)
+
+        @pytest.mark.asyncio
+        async def test_async_while_the_server_ticks(server_loop):
+            await asyncio.sleep(0.05)
+
+        def test_hands_a_coroutine_to_the_server_and_forgets_it(server_loop):
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(3600), server_loop)  # <- handed over
+            time.sleep(0.02)
+
+        @pytest.mark.asyncio
+        async def test_leaks_a_task_on_its_own_loop(server_loop):
+            asyncio.get_running_loop().create_task(asyncio.sleep(3600))  # <- own loop
+
+        def test_last(server_loop):
+            time.sleep(0.05)
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {
+        "test_sync_while_the_server_ticks": {"PASSED"},
+        "test_async_while_the_server_ticks": {"PASSED"},
+        "test_hands_a_coroutine_to_the_server_and_forgets_it": {"FAILED"},
+        "test_leaks_a_task_on_its_own_loop": {"FAILED"},
+        "test_last": {"PASSED"},
+    }
+    handed = line_of(path, "# <- handed over")
+    result.stdout.fnmatch_lines(
+        ["*task*on the loop of thread 'server-loop'*", f"*test_loop_thread.py:{handed}*"]
+    )
+
+
+def test_what_a_class_scoped_servers_threads_make_is_the_fixtures(lw: pytest.Pytester) -> None:
+    path = write(
+        lw,
+        "test_server.py",
+        """
+        import socket, socketserver, threading, time
+        import pytest
+
+        KEEP = []
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.rfile.readline()
+                self.wfile.write(b"ok\\n")
+                time.sleep(1.0)  # closes its end well after the test is over
+
+        @pytest.fixture(scope="class")
+        def server():
+            srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+            srv.daemon_threads = True
+            thread = threading.Thread(target=srv.serve_forever, name="server")
+            thread.start()
+            yield srv.server_address
+            srv.shutdown()
+            thread.join(5)
+            srv.server_close()
+            time.sleep(1.2)  # the last handler ends
+
+        class TestAgainstAServer:
+            def test_talks_and_closes(self, server):
+                with socket.create_connection(server) as conn:
+                    conn.sendall(b"hi\\n")
+                    assert conn.recv(10) == b"ok\\n"
+
+            def test_keeps_its_client(self, server):
+                conn = socket.create_connection(server)  # <- client leak
+                KEEP.append(conn)
+                conn.sendall(b"hi\\n")
+                assert conn.recv(10) == b"ok\\n"
+
+            def test_talks_again(self, server):
+                with socket.create_connection(server) as conn:
+                    conn.sendall(b"hi\\n")
+                    assert conn.recv(10) == b"ok\\n"
+
+            def test_last(self, server):
+                while KEEP:
+                    KEEP.pop().close()
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {
+        "test_talks_and_closes": {"PASSED"},
+        "test_keeps_its_client": {"FAILED"},
+        "test_talks_again": {"PASSED"},
+        "test_last": {"PASSED"},
+    }, result.stdout.str()
+    line = line_of(path, "# <- client leak")
+    result.stdout.fnmatch_lines(
+        [f"leakwatch: 1 fd leak in call: socket 127.0.0.1:* -> 127.0.0.1:* at *.py:{line}"]
+    )
+    assert "warning" not in result.outlines[-1]
