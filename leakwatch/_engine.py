@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from leakwatch import _origins
+from leakwatch._collect import Collected, collect
 from leakwatch._model import RESOURCE_KINDS, Report, Resource, group_resources
 from leakwatch._platform import LIMITS
 from leakwatch._probes import Probe, Snapshot, all_probes, mark, new_items
@@ -90,6 +91,8 @@ class Watcher:
         self._active = False
         self._frozen = False
         self._set_cr_depth = False
+        #: What leakwatch's own gc passes finalised (see ``_collect``).
+        self.collected: list[Collected] = []
 
     # -- start ---------------------------------------------------------------
 
@@ -164,7 +167,7 @@ class Watcher:
                 # Still something new after a cheap pass: an older garbage
                 # cycle may hold it, so let the collector see everything.
                 self._unfreeze()
-            gc.collect()
+            self.collected += collect()
             for kind, items in result.new.items():
                 self.probes[kind].settle(items, timeout=min(max(delay, 0.005), budget - elapsed))
             yield min(delay, max(0.0, budget - (time.perf_counter() - t0)))
@@ -238,7 +241,7 @@ class Watcher:
         suspects = [r for r in resources if "benign" not in r.details]
         report.info.extend(group_resources(r for r in resources if "benign" in r.details))
         if self.heap is not None and self.options.info:
-            gc.collect()
+            self.collected += collect()
             report.info.extend(group_resources(retained(self.heap.sample())))
             if self.heap.note:
                 report.notes.append(self.heap.note)
@@ -249,6 +252,8 @@ class Watcher:
             else:
                 report.info.extend(group_resources(changes))
         report.leaks = group_resources(suspects)
+        report.info.extend(c.to_leak(self._since) for c in self.collected)
+        self.collected.clear()
         for kind in self.probes:
             if kind in LIMITS:
                 report.notes.append(f"{kind}: {LIMITS[kind]}")

@@ -146,3 +146,54 @@ def test_what_a_class_scoped_servers_threads_make_is_the_fixtures(lw: pytest.Pyt
         [f"leakwatch: 1 fd leak in call: socket 127.0.0.1:* -> 127.0.0.1:* at *.py:{line}"]
     )
     assert "warning" not in result.outlines[-1]
+
+
+def test_what_leakwatchs_gc_pass_finalises_stays_out_of_the_running_test(
+    lw: pytest.Pytester,
+) -> None:
+    lw.makefile(
+        ".ini",
+        pytest="[pytest]\nasyncio_default_fixture_loop_scope = function\nfilterwarnings = error\n",
+    )
+    write(
+        lw,
+        "test_cycle.py",
+        """
+        import gc, socket, threading, time
+        import pytest
+
+        class Holder:
+            pass
+
+        @pytest.mark.leakwatch(False)
+        def test_leaves_an_unclosed_socket_in_a_cycle():
+            gc.disable()  # no natural collection before leakwatch's own pass
+            holder = Holder()
+            holder.me = holder
+            holder.sock = socket.socket()
+
+        def test_innocent():
+            # A thread ending just after the test makes leakwatch settle: a gc pass.
+            threading.Thread(target=time.sleep, args=(0.1,)).start()
+
+        def test_leaks_a_thread():
+            threading.Thread(target=time.sleep, args=(3,), daemon=True).start()
+
+        def test_last():
+            gc.enable()
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {
+        "test_leaves_an_unclosed_socket_in_a_cycle": {"PASSED"},
+        "test_innocent": {"PASSED"},
+        "test_leaks_a_thread": {"FAILED"},
+        "test_last": {"PASSED"},
+    }, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "1 object closed only by the garbage collector in leakwatch's gc passes*",
+            "  test_cycle.py::test_*: ResourceWarning: unclosed <socket.socket*"
+            "(left by earlier code*",
+        ]
+    )

@@ -21,7 +21,6 @@ runs only when something is still alive.  No tracemalloc.
 
 from __future__ import annotations
 
-import gc
 import inspect
 import linecache
 import sys
@@ -33,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from leakwatch._collect import Collected, collect
 from leakwatch._engine import _find_chains
 from leakwatch._model import Frame, Resource
 from leakwatch._stacks import is_user_file
@@ -59,6 +59,8 @@ class Escapes:
 
     def __init__(self, growth: int = GROWTH) -> None:
         self.growth = growth
+        #: What the gc passes of :meth:`judge` finalised (the plugin reports them).
+        self.collected: list[Collected] = []
         #: fixture key -> (weak reference, nodeid) of values that outlived their test.
         self.alive: dict[str, list[tuple[weakref.ref[Any], str]]] = {}
         self._user_fixture: dict[int, tuple[Frame, ...] | None] = {}
@@ -135,7 +137,7 @@ class Escapes:
         new = [w for w in watched if self._is_new_survivor(w)]
         if not new:
             return []
-        gc.collect(1)  # a young cycle holding a value is not a leak
+        self.collected += collect(1)  # a young cycle holding a value is not a leak
         suspects: list[Watched] = []
         for w in new:
             if w.ref() is None:
@@ -147,7 +149,7 @@ class Escapes:
                 suspects.append(w)
         if not suspects:
             return []
-        gc.collect()  # before failing a test: only what no collection frees
+        self.collected += collect()  # before failing a test: only what no collection frees
         found: list[tuple[Watched, list[str]]] = []
         for w in suspects:
             earlier = self._earlier(w.key)

@@ -17,8 +17,9 @@ from leakwatch._model import Leak, Report, short_path
 from leakwatch._stacks import is_user_file
 from leakwatch._text import format_leak
 
-#: Report fields a finding lists, besides its leaks.
-SECTIONS = ("baselined", "known", "ignored")
+#: Report fields a finding lists, besides its leaks.  ``collected``: objects
+#: leakwatch's own gc passes finalised (their warnings kept out of the test).
+SECTIONS = ("baselined", "known", "ignored", "collected")
 
 _WHERE = {
     ("setup", "teardown"): "created in setup (by a fixture) and still alive after teardown",
@@ -43,6 +44,7 @@ class Finding:
     baselined: list[Leak] = field(default_factory=list)
     known: list[Leak] = field(default_factory=list)
     ignored: list[Leak] = field(default_factory=list)
+    collected: list[Leak] = field(default_factory=list)
     #: For a wider-scoped fixture: its name and scope.
     fixture: str | None = None
     scope: str | None = None
@@ -77,6 +79,7 @@ class Finding:
             baselined=leaks("baselined"),
             known=leaks("known"),
             ignored=leaks("ignored"),
+            collected=leaks("collected"),
             fixture=data.get("fixture"),
             scope=data.get("scope"),
             judged=str(data.get("judged", "teardown")),
@@ -116,6 +119,7 @@ class Finding:
             ("baselined", "in the baseline (not failing)"),
             ("known", "known library leaks (not failing)"),
             ("ignored", "ignored (not failing)"),
+            ("collected", "closed only by the garbage collector in leakwatch's gc pass"),
         ):
             items: list[Leak] = getattr(self, name)
             if items:
@@ -138,7 +142,11 @@ def split(report: Report, nodeid: str, default: str, **extra: Any) -> list[Findi
     """One finding per phase (``details["phase"]``), for phases with anything to say."""
     by_phase: dict[str, Finding] = {}
     for name in ("leaks", *SECTIONS):
-        for leak in getattr(report, name):
+        if name == "collected":
+            found = [leak for leak in report.info if leak.details.get("collected_by_gc")]
+        else:
+            found = getattr(report, name)
+        for leak in found:
             phase = str(leak.details.get("phase") or default)
             finding = by_phase.get(phase)
             if finding is None:

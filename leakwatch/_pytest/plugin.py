@@ -327,9 +327,11 @@ class LeakwatchPlugin:
         try:
             budget = options.why_alive_budget if options.why_alive else None
             resources = self.escapes.judge(watched, state.nodeid, budget)
-            if not resources:
+            collected, self.escapes.collected = self.escapes.collected, []
+            if not resources and not collected:
                 return
             report = Report(label=state.nodeid, leaks=group_resources(resources))
+            report.info.extend(c.to_leak() for c in collected)
             if options.policy is not None:
                 options.policy.apply(report)
         except Exception as exc:

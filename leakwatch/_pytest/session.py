@@ -161,11 +161,36 @@ class SessionResults:
             if n:
                 where = len({f.nodeid for f in findings if getattr(f, name)})
                 lines.append(f"{n} {title}, in {where} test{'s' if where != 1 else ''}")
+        lines += _collected_lines(findings, verbose=verbose)
         stale = self.unmatched(self.run.config.ignore)
         if stale:
             lines.append("ignore rules that matched nothing (stale?):")
             lines.extend(f"  {rule}" for rule in stale)
         return lines + self.written + [f"error: {e}" for e in self.errors]
+
+
+def _collected_lines(findings: Sequence[Finding], *, verbose: bool) -> list[str]:
+    """Objects leakwatch's gc passes finalised: their warnings belong to whoever left them."""
+    rows = []
+    for finding in findings:
+        for leak in finding.collected:
+            made_here = leak.details.get("made_here")
+            who = "made by this test" if made_here else "left by earlier code"
+            where = location(leak)
+            text = f"{finding.nodeid}: {leak.details.get('category', '?')}: "
+            text += f"{leak.details.get('message', leak.title)} ({who}"
+            rows.append(text + (f", created at {where})" if where else ")"))
+    if not rows:
+        return []
+    lines = [
+        f"{len(rows)} object{'s' if len(rows) != 1 else ''} closed only by the garbage "
+        "collector in leakwatch's gc passes (not failing; their warnings were kept "
+        "out of the running test):"
+    ]
+    lines += [f"  {row}" for row in rows[: None if verbose else _SHOWN]]
+    if not verbose and len(rows) > _SHOWN:
+        lines.append(f"  ... {len(rows) - _SHOWN} more (-v lists them all)")
+    return lines
 
 
 def _by_kind(findings: Sequence[Finding]) -> dict[str, int]:
