@@ -96,7 +96,7 @@ def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
             lines.append(
                 f"{_INDENT}  {short_path(fr['filename'])}:{fr['lineno']} in {fr['function']}"
             )
-    for key in ("ignored_because", "known_because", "benign"):
+    for key in ("ignored_because", "known_because", "benign", "first_made_by"):
         if details.get(key):
             lines.append(f"{_INDENT}{key.replace('_', ' ')}: {details[key]}")
     if leak.count > 1 and verbose:

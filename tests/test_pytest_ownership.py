@@ -197,3 +197,111 @@ def test_what_leakwatchs_gc_pass_finalises_stays_out_of_the_running_test(
             "(left by earlier code*",
         ]
     )
+
+
+MYLIB = """
+import asyncio, threading
+
+_runner = None
+_restarted = None
+
+class Runner:
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="mylib-loop", daemon=True)
+        self.thread.start()
+
+def get_runner():
+    global _runner
+    if _runner is None:
+        _runner = Runner()
+    return _runner
+
+def restart():
+    global _restarted
+    _restarted = Runner()  # the old one is never stopped
+"""
+
+
+def test_a_library_singleton_made_on_first_use_fails_nobody_but_a_second_one_alive_fails(
+    lw: pytest.Pytester,
+) -> None:
+    write(lw, "mylib.py", MYLIB)
+    path = write(
+        lw,
+        "test_first_use.py",
+        """
+        import mylib
+
+        KEEP = []
+
+        def test_first_user():
+            mylib.get_runner()
+
+        def test_second_user():
+            mylib.get_runner()
+
+        def test_keeps_a_runner_per_call():
+            KEEP.append(mylib.Runner())  # <- registry
+
+        def test_restarts_once():
+            mylib.restart()
+
+        def test_restarts_again():
+            mylib.restart()  # <- second alive
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {
+        "test_first_user": {"PASSED"},
+        "test_second_user": {"PASSED"},
+        "test_keeps_a_runner_per_call": {"FAILED"},
+        "test_restarts_once": {"PASSED"},
+        "test_restarts_again": {"FAILED"},
+    }, result.stdout.str()
+    registry = line_of(path, "# <- registry")
+    again = line_of(path, "# <- second alive")
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_keeps_a_runner_per_call _*",
+            "  thread   thread 'mylib-loop' (daemon)*",
+            f"*called from test_first_use.py:{registry} in test_keeps_a_runner_per_call",
+            "*_ test_restarts_again _*",
+            "  thread   thread 'mylib-loop' (daemon)*",
+            f"*called from test_first_use.py:{again} in test_restarts_again",
+            "*first made by: another is still alive, made first by *test_restarts_once: growth",
+        ]
+    )
+
+
+def test_watch_reports_a_singleton_made_on_first_use_as_information(
+    pytester: pytest.Pytester,
+) -> None:
+    import importlib
+    import sys
+
+    import leakwatch
+
+    write(pytester, "mylib_watched.py", MYLIB)
+    sys.path.insert(0, str(pytester.path))
+    try:
+        mylib = importlib.import_module("mylib_watched")
+        keep = []
+        try:
+            with leakwatch.watch(on_leak="report") as first:
+                mylib.get_runner()
+            with leakwatch.watch(on_leak="report") as registry:
+                keep.append(mylib.Runner())
+        finally:
+            for runner in [mylib._runner, *keep]:
+                runner.loop.call_soon_threadsafe(runner.loop.stop)
+                runner.thread.join(5)
+                runner.loop.close()
+            del sys.modules["mylib_watched"]
+    finally:
+        sys.path.remove(str(pytester.path))
+    assert first.report is not None and registry.report is not None
+    assert first.report.leaks == []
+    [info] = [i for i in first.report.info if i.kind == "thread"]
+    assert "mylib_watched._runner.thread" in info.details["benign"]
+    assert [leak.kind for leak in registry.report.leaks].count("thread") == 1

@@ -7,8 +7,13 @@ is a different key.
 
 from __future__ import annotations
 
+import gc
+import io
 import os
+import selectors
 import socket
+import sys
+import weakref
 from collections.abc import Hashable
 from typing import Any
 
@@ -107,6 +112,35 @@ def _socket_title(fd: int, info: dict[str, Any]) -> str:
     return f"{kind} {info.get('family', '?')}, not connected (fd {fd})"
 
 
+def _fd_holders() -> dict[int, weakref.ref[Any]]:
+    """fd -> the standard-library object whose ``fileno()`` it is (one heap walk).
+
+    Only types whose ``fileno()`` is the standard library's own (no user code
+    runs): raw files, sockets, selectors (an epoll's owner), multiprocessing
+    connections.  Weak references: the caller keeps nothing alive.
+    """
+    types_: tuple[type, ...] = (io.FileIO, socket.socket, selectors.BaseSelector)
+    connection = sys.modules.get("multiprocessing.connection")
+    base = getattr(connection, "_ConnectionBase", None)
+    if isinstance(base, type):
+        types_ += (base,)
+    out: dict[int, weakref.ref[Any]] = {}
+    objects = gc.get_objects()
+    try:
+        for obj in objects:
+            if not issubclass(type(obj), types_):
+                continue
+            try:
+                fd = obj.fileno()
+                if isinstance(fd, int) and fd >= 0 and fd not in out:
+                    out[fd] = weakref.ref(obj)
+            except Exception:  # closed, or not weak-referenceable
+                continue
+    finally:
+        del objects
+    return out
+
+
 def record_of(fd: int, target: str, ftype: str, since: int) -> _origins.Record | None:
     """The creation record of a descriptor opened after serial ``since``, if seen."""
     rec = _origins.fds.get(fd)
@@ -133,8 +167,10 @@ class FdProbe:
         self._last: Snapshot | None = None
         self._numbers: frozenset[int] = frozenset()
         self._epoch = -1
+        self._holders: dict[int, weakref.ref[Any]] | None = None
 
     def snapshot(self) -> Snapshot:
+        self._holders = None  # a new look: owners are looked up again
         epoch = _origins.fd_epoch()  # before looking: a creation meanwhile changes it
         snap: dict[Hashable, Any] = {(fd, target): fd for fd, target in list_fds().items()}
         self._last, self._epoch = snap, epoch
@@ -171,7 +207,7 @@ class FdProbe:
         fd: int = value
         target: str = key[1]  # type: ignore[index]
         ftype = classify(target)
-        details: dict[str, Any] = {"fd": fd, "type": ftype}
+        details: dict[str, Any] = {"fd": fd, "type": ftype, "target": target}
         rec = record_of(fd, target, ftype, since)
         if ftype == "socket":
             found = _origins.find_socket(fd)
@@ -208,6 +244,13 @@ class FdProbe:
         return record_of(value, target, classify(target), since)
 
     def owner(self, key: Hashable, value: Any) -> Any:
-        """The socket object that owns a leaked descriptor, when recorded."""
+        """The object that owns a leaked descriptor: its socket, when recorded,
+        else a file, selector or connection object of the standard library
+        whose ``fileno()`` it is (looked up once per batch of leftovers)."""
         found = _origins.find_socket(value)
-        return found[0] if found is not None else None
+        if found is not None:
+            return found[0]
+        if self._holders is None:
+            self._holders = _fd_holders()
+        ref = self._holders.get(value)
+        return ref() if ref is not None else None

@@ -34,6 +34,7 @@ from leakwatch._model import Report, group_resources
 from leakwatch._pytest.calls import GROWTH_KINDS, Found, Plan, instrument
 from leakwatch._pytest.escapes import Escapes, Watched
 from leakwatch._pytest.findings import Finding, attach, split
+from leakwatch._pytest.firstuse import FirstUse
 from leakwatch._pytest.policy import TestPolicy
 from leakwatch._pytest.session import SessionResults
 from leakwatch._pytest.settings import (
@@ -99,9 +100,10 @@ class LeakwatchPlugin:
         # No info: a test's findings keep only what is judged (findings.split),
         # so heap retained after each test (a full gc pass per test) and state
         # changes not judged would be computed only to be dropped.
-        self.options = run.engine_options().with_(freeze_gc=False, info=False)
+        self.options = run.engine_options().with_(freeze_gc=False, info=False, singletons="judge")
         self.run_policy = self.options.policy
-        self.test_policy = TestPolicy(self.run_policy)
+        self.first_use = FirstUse()
+        self.test_policy = TestPolicy(self.run_policy, first_use=self.first_use)
         # Heap, per test, is what should have died with it (escapes), never
         # tracemalloc around every test; tracing runs only for repeat=N.
         self.escapes = Escapes()
@@ -189,7 +191,9 @@ class LeakwatchPlugin:
         if marker.settle is not None:
             changes["settle_budget"] = marker.settle
         if marker.ignore or marker.allow:
-            changes["policy"] = TestPolicy(self.run_policy, marker.ignore, marker.allow)
+            changes["policy"] = TestPolicy(
+                self.run_policy, marker.ignore, marker.allow, first_use=self.first_use
+            )
         else:
             changes["policy"] = self.test_policy
         check_failed = self.run.config.check_failed

@@ -15,6 +15,7 @@ from typing import Any
 from leakwatch._ignore import IgnoreRule
 from leakwatch._model import Leak, Report
 from leakwatch._policy import Policy
+from leakwatch._pytest.firstuse import FirstUse
 
 # pytest makes ``<tmp>/pytest-of-<user>`` the first time any test on the
 # machine asks for tmp_path and keeps it across runs on purpose.
@@ -29,10 +30,12 @@ class TestPolicy:
         run: Policy | None,
         rules: tuple[IgnoreRule, ...] = (),
         allow: frozenset[str] = frozenset(),
+        first_use: FirstUse | None = None,
     ) -> None:
         self.run = run
         self.local = Policy(rules, known=False) if rules else None
         self.allow = allow
+        self.first_use = first_use
 
     def apply(self, report: Report, scope: str | None = None) -> Report:
         if self.local is not None:
@@ -55,6 +58,8 @@ class TestPolicy:
         report.leaks = kept
         if self.run is not None:
             self.run.apply(report, scope)
+        if self.first_use is not None:
+            self.first_use.apply(report)
         return report
 
 

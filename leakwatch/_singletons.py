@@ -1,0 +1,144 @@
+"""Process-wide singletons: objects a module global holds through attributes alone.
+
+A library that starts a loop thread on first use, opens one connection for
+the process or keeps one pipe to a helper process binds it to a module
+global, or to an attribute of an object or class bound to one
+(``_handler._thread``, ``Client._instance._sock``).  A registry that grows
+keeps its entries in a container instead (``POOL['main']``, ``_conns[3]``).
+:func:`singletons` tells the first apart: for each target, the dotted name
+of a global that reaches it through attributes only, never through an item
+of a list, dict or set.
+
+One call cannot tell a singleton made on first use from a leak: ``watch()``
+reports these as information, and the pytest plugin fails only the second
+one a suite makes (``_pytest/firstuse.py``).  Nothing here keeps a target
+alive once it returns.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import types
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+#: Modules whose globals are machinery, not owners: they reach every thread,
+#: task, test or fixture value by design.
+_MACHINERY = (
+    "leakwatch",
+    "threading",
+    "asyncio",
+    "concurrent",
+    "_pytest",
+    "pytest",
+    "pluggy",
+    "importlib",
+    "sys",
+    "gc",
+    "builtins",
+    "weakref",
+    "_weakrefset",
+    "typing",
+    "functools",
+    "abc",
+    "selectors",
+    "socket",
+    "_thread",
+    "__main__",
+)
+_SKIP = (
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.CodeType,
+    type(None),
+    str,
+    bytes,
+    int,
+    float,
+    bool,
+)
+MAX_DEPTH = 4
+
+
+def singletons(
+    targets: Sequence[object], *, time_budget: float = 0.2, max_depth: int = MAX_DEPTH
+) -> dict[int, str]:
+    """``id(target) -> "module.NAME.attr"`` for targets a global holds through attributes only.
+
+    Breadth-first from every module global (machinery modules left out),
+    through instance and class attributes and bound methods' ``__self__``,
+    at most ``max_depth`` hops, within ``time_budget`` seconds.
+    """
+    wanted = {id(t) for t in targets}
+    found: dict[int, str] = {}
+    if not wanted:
+        return found
+    deadline = time.perf_counter() + time_budget
+    seen: set[int] = set()
+    level: list[tuple[object, str]] = []
+    for modname, module in list(sys.modules.items()):
+        if modname.partition(".")[0] in _MACHINERY or not isinstance(module, types.ModuleType):
+            continue
+        try:
+            names = list(vars(module).items())
+        except Exception:
+            continue
+        for name, value in names:
+            if name.startswith("__") or issubclass(type(value), _SKIP):
+                continue
+            if id(value) in wanted:
+                found.setdefault(id(value), f"{modname}.{name}")
+            if id(value) not in seen:
+                seen.add(id(value))
+                level.append((value, f"{modname}.{name}"))
+    depth = 1
+    while level and depth < max_depth and len(found) < len(wanted):
+        nxt: list[tuple[object, str]] = []
+        for obj, path in level:
+            if time.perf_counter() > deadline:
+                return found
+            for name, value in _attributes(obj):
+                if issubclass(type(value), _SKIP) or id(value) in seen:
+                    continue
+                seen.add(id(value))
+                where = f"{path}.{name}"
+                if id(value) in wanted:
+                    found.setdefault(id(value), where)
+                nxt.append((value, where))
+        level = nxt
+        depth += 1
+    return found
+
+
+def _attributes(obj: object) -> Iterator[tuple[str, Any]]:
+    """The attributes an object holds in itself: its ``__dict__``, its slots,
+    a bound method's ``__self__``.  Containers have none (their items are not
+    attributes), nor have modules (reached as globals already).
+
+    Only ``type()`` and ``object.__getattribute__``: a proxy's ``__class__``
+    or ``__getattr__`` (user code) never runs.
+    """
+    cls = type(obj)
+    if cls is types.MethodType:
+        yield "__self__", object.__getattribute__(obj, "__self__")
+        return
+    if issubclass(cls, (list, tuple, dict, set, frozenset, types.ModuleType)):
+        return
+    try:
+        attrs = object.__getattribute__(obj, "__dict__")
+    except Exception:
+        attrs = None
+    if isinstance(attrs, (dict, types.MappingProxyType)):
+        yield from list(attrs.items())
+    if issubclass(cls, type):
+        return
+    for klass in cls.__mro__[:-1]:
+        slots = klass.__dict__.get("__slots__", ())
+        for slot in (slots,) if isinstance(slots, str) else slots or ():
+            if isinstance(slot, str) and slot not in ("__dict__", "__weakref__"):
+                try:
+                    yield slot, object.__getattribute__(obj, slot)
+                except Exception:
+                    continue
