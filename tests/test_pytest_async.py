@@ -185,3 +185,36 @@ def test_unittest_cases_sync_and_async(lw: pytest.Pytester) -> None:
     async_line = line_of(path, "# <- async unittest leak")
     result.stdout.fnmatch_lines([f"*created at test_unit.py:{line} in test_leaks"])
     result.stdout.fnmatch_lines([f"*created at test_unit.py:{async_line} in test_leaks_a_task"])
+
+
+def test_anyio_process_pool_service_task_and_workers_are_known_not_leaks(
+    lw: pytest.Pytester,
+) -> None:
+    write(
+        lw,
+        "test_anyio_workers.py",
+        """
+        import asyncio
+        import anyio.to_process
+        import pytest
+
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio"
+
+        @pytest.mark.anyio
+        async def test_runs_in_a_worker_process():
+            assert await anyio.to_process.run_sync(abs, -3) == 3
+
+        @pytest.mark.anyio
+        async def test_leaks_a_task_beside_the_pool():
+            await anyio.to_process.run_sync(abs, -3)
+            asyncio.get_running_loop().create_task(asyncio.sleep(30))
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {
+        "test_runs_in_a_worker_process": {"PASSED"},
+        "test_leaks_a_task_beside_the_pool": {"FAILED"},
+    }, result.stdout.str()
+    result.stdout.fnmatch_lines(["*known library leaks (not failing)*"])
