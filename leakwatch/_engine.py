@@ -31,6 +31,12 @@ from leakwatch._probes.state import snapshot as state_snapshot
 from leakwatch._singletons import singletons
 
 _BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
+#: Kinds that nothing in the block itself will release by waiting: a
+#: descriptor or a temp path, once gc passes ran, goes only if some other
+#: code closes it.  A settle left with only these stops once they have stood
+#: still for ``_STILL`` of the budget (at most ``_STILL_MAX`` seconds).
+_STILL_KINDS = frozenset({"fd", "tempfile"})
+_STILL, _STILL_MAX = 0.25, 0.1
 
 
 @dataclass(frozen=True)
@@ -165,11 +171,24 @@ class Watcher:
             yield 0.0
             result.new = self._new(self.snapshot())
         attempt = 0
+        # The attempts spread over the whole budget: a budget of 6 s is not
+        # cut to the ~0.7 s twenty short backoffs take.
+        longest = max(_BACKOFF[-1], 2 * budget / max(1, self.options.settle_attempts))
+        still_for = min(_STILL_MAX, budget * _STILL)
+        keys, still_since = _keys(result.new), time.perf_counter()
         while result.new and attempt < self.options.settle_attempts:
-            elapsed = time.perf_counter() - t0
+            now = time.perf_counter()
+            elapsed = now - t0
             if elapsed >= budget:
                 break
-            delay = _BACKOFF[min(attempt, len(_BACKOFF) - 1)]
+            if attempt >= 2 and set(result.new) <= _STILL_KINDS:
+                if _keys(result.new) != keys:
+                    keys, still_since = _keys(result.new), now
+                elif now - still_since >= still_for:
+                    break  # only descriptors or paths, standing still after gc passes
+            delay = min(
+                _BACKOFF[min(attempt, len(_BACKOFF) - 1)] * 2 ** max(0, attempt - 7), longest
+            )
             if attempt == 1:
                 # Still something new after a cheap pass: an older garbage
                 # cycle may hold it, so let the collector see everything.
@@ -317,6 +336,10 @@ class Watcher:
                     resources[index] = replace(res, details={**res.details, "held_by": chain})
             owners.clear()
         return resources
+
+
+def _keys(new: dict[str, dict[Hashable, Any]]) -> set[tuple[str, Hashable]]:
+    return {(kind, key) for kind, items in new.items() for key in items}
 
 
 def _first_use(res: Resource) -> Resource:
