@@ -305,3 +305,48 @@ def test_watch_reports_a_singleton_made_on_first_use_as_information(
     [info] = [i for i in first.report.info if i.kind == "thread"]
     assert "mylib_watched._runner.thread" in info.details["benign"]
     assert [leak.kind for leak in registry.report.leaks].count("thread") == 1
+
+
+def test_a_process_wide_pipe_native_code_makes_on_first_use_fails_nobody(
+    lw: pytest.Pytester,
+) -> None:
+    pytest.importorskip("uvloop")
+    path = write(
+        lw,
+        "test_uvloop_first.py",
+        """
+        import asyncio, os
+        import uvloop
+
+        KEEP = []
+
+        def run_a_loop():
+            # libuv makes one process-wide pipe with the first loop, in C.
+            loop = uvloop.new_event_loop()
+            loop.run_until_complete(asyncio.sleep(0))
+            loop.close()
+
+        def test_first_uvloop_user():
+            run_a_loop()
+
+        def test_second_uvloop_user():
+            run_a_loop()
+
+        def test_leaks_a_pipe():
+            KEEP.extend(os.pipe())  # <- pipe leak
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {
+        "test_first_uvloop_user": {"PASSED"},
+        "test_second_uvloop_user": {"PASSED"},
+        "test_leaks_a_pipe": {"FAILED"},
+    }, result.stdout.str()
+    line = line_of(path, "# <- pipe leak")
+    result.stdout.fnmatch_lines(
+        [
+            f"leakwatch: 2 fd leaks in call: pipe * at test_uvloop_first.py:{line}",
+            "*first uses, like a library's one-time initialisation (not failing), in 1 test",
+            "  test_uvloop_first.py::test_first_uvloop_user: pipe*creation not seen*",
+        ]
+    )

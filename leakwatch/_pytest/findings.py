@@ -19,7 +19,9 @@ from leakwatch._text import format_leak
 
 #: Report fields a finding lists, besides its leaks.  ``collected``: objects
 #: leakwatch's own gc passes finalised (their warnings kept out of the test).
-SECTIONS = ("baselined", "known", "ignored", "collected")
+SECTIONS = ("baselined", "known", "ignored", "collected", "first_use")
+#: The sections taken from a report's ``info`` (marked by this detail).
+_FROM_INFO = {"collected": "collected_by_gc", "first_use": "first_use"}
 
 _WHERE = {
     ("setup", "teardown"): "created in setup (by a fixture) and still alive after teardown",
@@ -45,6 +47,8 @@ class Finding:
     known: list[Leak] = field(default_factory=list)
     ignored: list[Leak] = field(default_factory=list)
     collected: list[Leak] = field(default_factory=list)
+    #: What might be a library's one-time initialisation (see ``firstuse``).
+    first_use: list[Leak] = field(default_factory=list)
     #: For a wider-scoped fixture: its name and scope.
     fixture: str | None = None
     scope: str | None = None
@@ -80,6 +84,7 @@ class Finding:
             known=leaks("known"),
             ignored=leaks("ignored"),
             collected=leaks("collected"),
+            first_use=leaks("first_use"),
             fixture=data.get("fixture"),
             scope=data.get("scope"),
             judged=str(data.get("judged", "teardown")),
@@ -120,6 +125,7 @@ class Finding:
             ("known", "known library leaks (not failing)"),
             ("ignored", "ignored (not failing)"),
             ("collected", "closed only by the garbage collector in leakwatch's gc pass"),
+            ("first_use", "first use in this session, like one-time initialisation (not failing)"),
         ):
             items: list[Leak] = getattr(self, name)
             if items:
@@ -142,8 +148,8 @@ def split(report: Report, nodeid: str, default: str, **extra: Any) -> list[Findi
     """One finding per phase (``details["phase"]``), for phases with anything to say."""
     by_phase: dict[str, Finding] = {}
     for name in ("leaks", *SECTIONS):
-        if name == "collected":
-            found = [leak for leak in report.info if leak.details.get("collected_by_gc")]
+        if name in _FROM_INFO:
+            found = [leak for leak in report.info if leak.details.get(_FROM_INFO[name])]
         else:
             found = getattr(report, name)
         for leak in found:

@@ -57,7 +57,7 @@ class FirstUse:
                 kept.append(_noted(leak, "first_made_by", note))
                 continue
             self.first[key] = _First(report.label or "?", leak.details, leak.kind)
-            report.info.append(_noted(leak, "benign", _why(leak)))
+            report.info.append(_noted(_noted(leak, "benign", _why(leak)), "first_use", True))
         report.leaks = kept
         return report
 
@@ -101,5 +101,5 @@ def _alive(first: _First) -> bool:
     return True
 
 
-def _noted(leak: Leak, key: str, note: str) -> Leak:
+def _noted(leak: Leak, key: str, note: object) -> Leak:
     return dataclasses.replace(leak, details={**leak.details, key: note})

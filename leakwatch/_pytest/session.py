@@ -156,11 +156,20 @@ class SessionResults:
             ("baselined", "in the baseline (not failing)"),
             ("known", "known library leaks (not failing)"),
             ("ignored", "ignored by rules or allowed by a marker (not failing)"),
+            ("first_use", "first uses, like a library's one-time initialisation (not failing)"),
         ):
             n = sum(leak.count for f in findings for leak in getattr(f, name))
             if n:
                 where = len({f.nodeid for f in findings if getattr(f, name)})
                 lines.append(f"{n} {title}, in {where} test{'s' if where != 1 else ''}")
+                if name == "first_use":  # worth a look: each would fail if it happened again
+                    rows = [
+                        f"  {f.nodeid}: {leak.title}"
+                        + (f" at {location(leak)}" if leak.origin else "")
+                        for f in findings
+                        for leak in f.first_use
+                    ]
+                    lines += rows[: None if verbose else _SHOWN]
         lines += _collected_lines(findings, verbose=verbose)
         stale = self.unmatched(self.run.config.ignore)
         if stale:
