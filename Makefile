@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 # with every kind on (heap: fixture values that outlive their test).
 PYTEST_FLAGS ?= -W error::ResourceWarning -p no:cacheprovider
 
-.PHONY: help install test test-fast lint demo bench bench-pytest clean
+.PHONY: help install test test-fast lint demo bench bench-pytest field clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -47,6 +47,14 @@ bench: $(STAMP)  ## print overhead figures (nothing is asserted)
 
 bench-pytest: $(STAMP)  ## plugin overhead on click's own suite (downloads its sdist; minutes)
 	$(PY) bench/bench_pytest.py --rounds 3
+
+# The field trial: an outside project's own suite, plain and under leakwatch, compared
+# test by test (bench/field/README.md).  Downloads and venvs go to artifacts/field/.
+SUITE ?=
+FIELD_ARGS ?= --modes plain,default,all
+field: $(STAMP)  ## SUITE=name|all [FIELD_ARGS=--runs 2]: outside suites plain vs leakwatch (long)
+	@test -n "$(SUITE)" || { echo "usage: make field SUITE=<$$(ls bench/field/*.toml | xargs -n1 basename | sed 's/.toml//' | paste -sd'|')|all>"; exit 2; }
+	$(PY) bench/field/run.py $(SUITE) $(FIELD_ARGS)
 
 clean:  ## remove the virtualenv and generated files
 	rm -rf $(VENV) build *.egg-info demo-report.* artifacts .mypy_cache .ruff_cache
