@@ -110,8 +110,21 @@ class Leak:
             count=int(data.get("count", 1)),
             size=None if size is None else int(size),
             origin=tuple(Frame.from_dict(f) for f in data.get("origin", ())),
-            details=dict(data.get("details") or {}),
+            details=_read_details(data.get("details") or {}),
         )
+
+    @property
+    def library_frames(self) -> Origin:
+        """The library calls below the creating line (``details["library_frames"]``)."""
+        return read_library_frames(self.details)
+
+    @property
+    def creation_stack(self) -> Origin:
+        """The whole creation stack: the origin, then the library frames below it.
+
+        What rules naming a library function or module are matched against.
+        """
+        return self.origin + self.library_frames
 
     @property
     def signature(self) -> str:
@@ -209,7 +222,7 @@ def group_resources(resources: Iterable[Resource]) -> list[Leak]:
             res = replace(res, title=f"{res.title} (creation not seen)")
         origin, library = split_origin(res.origin)
         if library:
-            tail = [f"{f.filename}:{f.lineno} in {f.function}" for f in library]
+            tail = frames_to_dicts(library)
             res = replace(res, origin=origin, details={**res.details, "library_frames": tail})
         # Two sockets of one socketpair() differ only in library frames: one leak of two.
         where = tuple((f.filename, f.lineno, f.function) for f in origin)
@@ -250,6 +263,45 @@ def split_origin(origin: Origin) -> tuple[Origin, Origin]:
         if is_user_file(origin[i].filename):
             return origin[: i + 1], origin[i + 1 :]
     return origin, ()
+
+
+def read_library_frames(details: Mapping[str, Any]) -> Origin:
+    """``details["library_frames"]`` as frames, oldest first.
+
+    Frames are stored as ``Frame.to_dict()`` mappings; reports written before
+    that hold strings (``"/usr/lib/python3.11/socket.py:840 in create_connection"``),
+    which are read too.
+    """
+    out: list[Frame] = []
+    for item in details.get("library_frames") or ():
+        if isinstance(item, Frame):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            try:
+                out.append(Frame.from_dict(item))
+            except (KeyError, TypeError, ValueError):
+                continue
+        elif isinstance(item, str):
+            frame = _frame_from_text(item)
+            if frame is not None:
+                out.append(frame)
+    return tuple(out)
+
+
+def _frame_from_text(text: str) -> Frame | None:
+    """``"path:lineno in function"`` (the old stored form) as a Frame."""
+    where, _, function = text.rpartition(" in ")
+    filename, _, lineno = (where or text).rpartition(":")
+    if not filename or not lineno.isdigit():
+        return None
+    return Frame(filename, int(lineno), function or "?")
+
+
+def _read_details(details: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(details)
+    if out.get("library_frames"):
+        out["library_frames"] = frames_to_dicts(read_library_frames(out))
+    return out
 
 
 def short_path(filename: str) -> str:

@@ -62,13 +62,13 @@ def format_frames(
 
 
 def _library_lines(leak: Leak, verbose: bool) -> list[str]:
-    tail = leak.details.get("library_frames") or []
+    tail = [f"{short_path(f.filename)}:{f.lineno} in {f.function}" for f in leak.library_frames]
     if not tail:
         return []
     if verbose:
-        return [f"{_INDENT}    -> {short_path(t)}" for t in tail]
+        return [f"{_INDENT}    -> {t}" for t in tail]
     return [
-        f"{_INDENT}    -> {short_path(tail[0])}"
+        f"{_INDENT}    -> {tail[0]}"
         + (f" (+{len(tail) - 1} library frames)" if len(tail) > 1 else "")
     ]
 
