@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import stat
 from collections.abc import Hashable
 from typing import Any
 
@@ -29,20 +30,40 @@ _ANON = {
 }
 
 
-def classify(target: str) -> str:
+def classify(target: str, fd: int | None = None) -> str:
+    """The descriptor's type, from its link target and, for paths, its stat mode.
+
+    A path says nothing of the type (``/dev/shm/x`` is a regular file), so
+    ``fd`` is asked with ``fstat``: character and block devices are
+    ``device``, directories ``dir``, FIFOs ``fifo``, regular files ``file``.
+    """
     if target.startswith("socket:"):
         return "socket"
     if target.startswith("pipe:"):
         return "pipe"
     if target.startswith("anon_inode:"):
         return _ANON.get(target[len("anon_inode:") :], "other")
-    if target.startswith("/dev/"):
-        return "device"
     if target.startswith("/memfd:"):
         return "memfd"
     if target.startswith("/"):
-        return "dir" if os.path.isdir(target) else "file"
+        mode = _stat_mode(fd, target)
+        if mode is None:
+            return "file"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            return "device"
+        if stat.S_ISDIR(mode):
+            return "dir"
+        if stat.S_ISFIFO(mode):
+            return "fifo"
+        return "file"
     return "other"
+
+
+def _stat_mode(fd: int | None, target: str) -> int | None:
+    try:
+        return os.fstat(fd).st_mode if fd is not None else os.stat(target).st_mode
+    except (OSError, ValueError):
+        return None
 
 
 def _mode(flags: int | None) -> str:
@@ -151,7 +172,7 @@ class FdProbe:
     def describe(self, key: Hashable, value: Any, since: int) -> Resource:
         fd: int = value
         target: str = key[1]  # type: ignore[index]
-        ftype = classify(target)
+        ftype = classify(target, fd)
         details: dict[str, Any] = {"fd": fd, "type": ftype}
         rec = _origins.fds.get(fd)
         if rec is not None and rec.serial <= since:
@@ -166,7 +187,7 @@ class FdProbe:
             details.update(_socket_info(fd, sock))
             del sock
             title = _socket_title(fd, details)
-        elif ftype in ("file", "dir", "device", "memfd"):
+        elif ftype in ("file", "dir", "device", "memfd", "fifo"):
             details["path"] = target
             mode = _mode(fd_flags(fd))
             if mode:
