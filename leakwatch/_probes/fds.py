@@ -17,7 +17,7 @@ from leakwatch import _origins, _platform
 from leakwatch._model import Resource
 from leakwatch._platform import LIMITS, fd_flags, list_fds
 from leakwatch._probes import Snapshot
-from leakwatch._stacks import to_origin
+from leakwatch._stacks import thread_name, to_origin
 
 _ANON = {
     "[eventpoll]": "epoll",
@@ -128,6 +128,21 @@ def _socket_title(fd: int, info: dict[str, Any]) -> str:
     return f"{kind} {info.get('family', '?')}, not connected (fd {fd})"
 
 
+def _maker(rec: _origins.Record) -> str:
+    """The name of the thread that made ``rec``'s descriptor, "" if unknown.
+
+    Only asked for what another thread made (``rec.parent``); a thread that
+    has ended is still found while its Thread object lives.
+    """
+    if not rec.parent:
+        return ""
+    try:
+        started = list(_origins.threads.keys())
+    except RuntimeError:  # another thread changed the table meanwhile
+        started = []
+    return thread_name(rec.thread, started)
+
+
 class FdProbe:
     kind = "fd"
 
@@ -200,10 +215,12 @@ class FdProbe:
         elif ftype == "pipe":
             end = {"r": "read end", "w": "write end"}.get(_mode(fd_flags(fd)), "")
             details["end"] = end
-            title = f"pipe {end} {target[5:]} (fd {fd})".replace("  ", " ")
+            # The end goes in the fd clause, so a group of both ends is titled
+            # "pipe [123] (fds 5, 6; read end and write end)".
+            title = f"pipe {target[5:]} (fd {fd}{', ' + end if end else ''})"
         else:
             title = f"{ftype} (fd {fd})" if ftype != "other" else f"{target} (fd {fd})"
-        origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
+        origin = to_origin(rec.stack, rec.parent, _maker(rec)) if rec is not None else ()
         if rec is None:
             title += ", creation not seen"
             details["origin_note"] = (
