@@ -103,8 +103,7 @@ def test_a_socket_accepted_in_a_server_thread_names_the_accept_and_the_thread_st
     text = Report(leaks=[accepted]).format()
     start_line = here("starts the server thread")[1]
     assert (
-        f"accepted in thread 'server' at socketserver.py:{made_at[0].lineno} in get_request"
-        in text
+        f"accepted in thread 'server' at socketserver.py:{made_at[0].lineno} in get_request" in text
     ), text
     assert f"thread started at {os.path.relpath(HERE)}:{start_line} in" in text, text
     assert "created at" not in text, text
@@ -156,8 +155,7 @@ def test_sockets_to_one_server_from_one_line_get_a_title_true_of_all(
         assert four.title == f"socket {host}:* -> {host}:{port} (fds {numbers})", four.title
         # Every member keeps its own title.
         assert sorted(four.details["items"]) == sorted(
-            f"socket {host}:{c.getsockname()[1]} -> {host}:{port} (fd {c.fileno()})"
-            for c in conns
+            f"socket {host}:{c.getsockname()[1]} -> {host}:{port} (fd {c.fileno()})" for c in conns
         )
         # The look-alike: one socket keeps its exact title.
         assert single is not None
