@@ -235,3 +235,40 @@ def test_a_file_in_dev_shm_is_a_file_and_dev_null_is_a_device(tmp_path: Path) ->
         for fd in opened:
             os.close(fd)
         shm.unlink(missing_ok=True)
+
+
+# -- library frames, as saved before and now -----------------------------------------------
+
+
+def test_library_frames_saved_as_strings_load_as_frames_and_render() -> None:
+    import io
+
+    from leakwatch._html import render_html
+
+    user = Frame("/srv/app/client.py", 40, "connect", "s = make()")
+    old = {
+        "kind": "fd",
+        "title": "socket fd 7",
+        "origin": [user.to_dict()],
+        "details": {"library_frames": ["/usr/lib/python3.11/socket.py:851 in create_connection"]},
+    }
+    loaded = Leak.from_dict(old)
+    assert loaded.library_frames == (
+        Frame("/usr/lib/python3.11/socket.py", 851, "create_connection"),
+    )
+    assert loaded.details["library_frames"] == [
+        {
+            "filename": "/usr/lib/python3.11/socket.py",
+            "lineno": 851,
+            "function": "create_connection",
+            "line": "",
+        }
+    ]
+    assert loaded.creation_stack == (user, *loaded.library_frames)
+    text = Report(leaks=[loaded]).format()
+    assert "socket.py:851 in create_connection" in text, text
+    page = io.StringIO()
+    render_html(Report(leaks=[loaded]).to_dict(), page)
+    assert 'socket.py:851</span> in <span class="fn">create_connection' in page.getvalue()
+    # Unreadable entries are skipped, not fatal.
+    assert Leak.from_dict({**old, "details": {"library_frames": ["??", 3]}}).library_frames == ()
