@@ -26,7 +26,7 @@ import sysconfig
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from leakwatch._model import KINDS, SESSION_SCHEMA
+from leakwatch._model import KINDS, SESSION_SCHEMA, frames_to_dicts, read_library_frames
 
 #: Caps that keep the page of a pathological run small enough to open.
 MAX_ROWS = 200
@@ -50,7 +50,7 @@ _SECTIONS = (
     ("known", "Known library leaks", "Leaks of third-party code that leakwatch knows about."),
     ("baselined", "Baselined", "Listed in the baseline file: existing leaks that do not fail."),
 )
-_SPECIAL_DETAILS = ("held_by", "stack", "suspended_at", "items")
+_SPECIAL_DETAILS = ("held_by", "stack", "suspended_at", "items", "library_frames")
 
 # Reports are often read on another machine than the one that ran the
 # program, so library frames are told by path shape as well as local prefixes.
@@ -166,7 +166,9 @@ def _leak(leak: Mapping[str, Any], is_open: bool = False) -> str:
         top = next((f for f in reversed(origin) if not _is_lib(f[0])), origin[-1])
         short = f"{os.path.basename(top[0]) or top[0]}:{top[1]} in {top[2]}"
         where = f'<span title="{_e(top[0])}">{_e(short)}</span>'
-        body = ["<h3>Created at</h3>" + _stack(origin)]
+        # The library calls below the user's line, as the rest of one traceback.
+        below = _frames(frames_to_dicts(read_library_frames(details)))
+        body = ["<h3>Created at</h3>" + _stack(origin + below)]
     if details.get("held_by"):
         body.append(f'<h3>Held by</h3><code class="chain">{_e(_text(details["held_by"]))}</code>')
     for key, label in (("stack", "Current stack"), ("suspended_at", "Suspended at")):

@@ -13,7 +13,8 @@ Every matcher given must match (AND); each is a glob (``fnmatch``, case-sensitiv
 ``*`` also crosses ``/`` and ``.``)::
 
     kind         the kind, exactly: fd, thread, task, process, tempfile, heap, state
-    function     a frame of the creation stack: connect, myapp.pool.connect,
+    function     a frame of the creation stack (the origin and the library
+                 frames below the user's line): connect, myapp.pool.connect,
                  myapp.pool:connect and /srv/myapp/pool.py:connect all name it
     module       a frame of the creation stack: its dotted module or its file name
     current      a frame of the current stack (a thread's stack, a task's
@@ -432,8 +433,10 @@ def _task_names(leak: Leak) -> tuple[str, ...]:
 
 #: For each matcher, the texts of a leak its glob is tried against.
 _CANDIDATES: dict[str, Callable[[Leak], Iterable[str]]] = {
-    "function": lambda leak: _frame_names(leak.origin),
-    "module": lambda leak: _frame_modules(leak.origin),
+    # The whole creation stack: a rule naming a library function must match
+    # although the frames below the user's line are kept apart from the origin.
+    "function": lambda leak: _frame_names(leak.creation_stack),
+    "module": lambda leak: _frame_modules(leak.creation_stack),
     "current": lambda leak: _current_names(leak.details),
     "thread_name": _thread_names,
     "task_name": _task_names,

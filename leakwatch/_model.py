@@ -11,6 +11,7 @@ The vocabulary follows :mod:`tracemalloc` (``Frame``, ``filename``,
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -34,6 +35,11 @@ class Frame:
     lineno: int
     function: str = "?"
     line: str = ""
+    #: Set only on the first frame of a thread's own stack when the stack that
+    #: started the thread was put in front of it (``_stacks.to_origin``): the
+    #: thread's name, "" when unknown.  Grouping turns it into details
+    #: (``made_in_thread``); it is no part of the frame's identity or JSON.
+    thread: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,8 +116,21 @@ class Leak:
             count=int(data.get("count", 1)),
             size=None if size is None else int(size),
             origin=tuple(Frame.from_dict(f) for f in data.get("origin", ())),
-            details=dict(data.get("details") or {}),
+            details=_read_details(data.get("details") or {}),
         )
+
+    @property
+    def library_frames(self) -> Origin:
+        """The library calls below the creating line (``details["library_frames"]``)."""
+        return read_library_frames(self.details)
+
+    @property
+    def creation_stack(self) -> Origin:
+        """The whole creation stack: the origin, then the library frames below it.
+
+        What rules naming a library function or module are matched against.
+        """
+        return self.origin + self.library_frames
 
     @property
     def signature(self) -> str:
@@ -209,8 +228,9 @@ def group_resources(resources: Iterable[Resource]) -> list[Leak]:
             res = replace(res, title=f"{res.title} (creation not seen)")
         origin, library = split_origin(res.origin)
         if library:
-            tail = [f"{f.filename}:{f.lineno} in {f.function}" for f in library]
-            res = replace(res, origin=origin, details={**res.details, "library_frames": tail})
+            more: dict[str, Any] = {"library_frames": frames_to_dicts(library)}
+            more.update(made_in_thread(res.origin, len(origin)))
+            res = replace(res, origin=origin, details={**res.details, **more})
         # Two sockets of one socketpair() differ only in library frames: one leak of two.
         where = tuple((f.filename, f.lineno, f.function) for f in origin)
         groups.setdefault((res.kind, res.group, where), []).append(res)
@@ -226,7 +246,7 @@ def group_resources(resources: Iterable[Resource]) -> list[Leak]:
         leaks.append(
             Leak(
                 kind=first.kind,
-                title=first.title,
+                title=group_title([m.title for m in members]),
                 count=len(members),
                 size=sum(sizes) if sizes else None,
                 origin=first.origin,
@@ -235,6 +255,105 @@ def group_resources(resources: Iterable[Resource]) -> list[Leak]:
         )
     leaks.sort(key=lambda leak: (KINDS.index(leak.kind) if leak.kind in KINDS else 99, -leak.count))
     return leaks
+
+
+def made_in_thread(origin: Origin, cut: int) -> dict[str, Any]:
+    """``made_in_thread``/``made_at`` details when the thing was made in another thread.
+
+    ``origin`` is a whole creation stack whose front is the stack that
+    started the thread it was made in (``_stacks.to_origin`` marks the first
+    frame of the thread's own stack); ``cut`` is where :func:`split_origin`
+    ended the origin, at the user's line.  When that line is the thread's
+    start, the origin alone would read as if the user's line made it, so the
+    details say which thread made it and where: ``made_at`` holds the
+    innermost frames, from the innermost one outside the file of the
+    creating call (``socketserver.py ... get_request`` for an accept) inward.
+    """
+    start = next((i for i, f in enumerate(origin) if f.thread is not None), None)
+    if start is None or start < cut:
+        return {}
+    own = origin[start:]
+    innermost = own[-1].filename
+    outside = [i for i, f in enumerate(own) if f.filename != innermost]
+    made_at = own[outside[-1] :] if outside else own[-1:]
+    return {"made_in_thread": own[0].thread or "", "made_at": frames_to_dicts(made_at)}
+
+
+def group_title(titles: Sequence[str]) -> str:
+    """One title that is true of every member of a group.
+
+    Where the titles differ, the differing words become globs (``127.0.0.1:*``,
+    ``'worker-*'``), and descriptor clauses ``(fd 7, read end)`` are merged
+    into one (``(fds 7, 8; read end and write end)``)::
+
+        socket 127.0.0.1:50123 -> 127.0.0.1:8080 (fd 7)
+        socket 127.0.0.1:50124 -> 127.0.0.1:8080 (fd 9)
+            -> socket 127.0.0.1:* -> 127.0.0.1:8080 (fds 7, 9)
+    """
+    if len(set(titles)) <= 1:
+        return titles[0] if titles else ""
+    fds: list[int] = []
+    extras: list[str] = []
+    bases: list[list[str]] = []
+    for title in titles:
+        clause = _FD_CLAUSE.search(title)
+        if clause is not None:
+            fds.append(int(clause.group(1)))
+            if clause.group(2):
+                extras.append(clause.group(2))
+            title = f"{title[: clause.start()]}{_FD_MARK}{title[clause.end() :]}"
+        bases.append(title.split(" "))
+    if len({len(words) for words in bases}) == 1:
+        columns = zip(*bases, strict=True)
+        words = [column[0] if len(set(column)) == 1 else _glob(column) for column in columns]
+    else:  # different shapes: keep what all begin and end with
+        head = _common(bases)
+        tail = _common([b[::-1] for b in bases])[::-1][: min(map(len, bases)) - len(head)]
+        words = [*head, "…", *tail]
+    text = " ".join(words)
+    if fds:
+        numbers = sorted(set(fds))
+        shown = ", ".join(str(n) for n in numbers[:6]) + (", …" if len(numbers) > 6 else "")
+        kinds = list(dict.fromkeys(extras))
+        joiner = ", " if len(numbers) == 1 and len(kinds) == 1 else "; "
+        clause_text = f"(fd{'s' if len(numbers) > 1 else ''} {shown}"
+        clause_text += f"{joiner}{' and '.join(kinds)})" if kinds else ")"
+        text = text.replace(_FD_MARK, clause_text)
+    return text
+
+
+_FD_CLAUSE = re.compile(r"\(fd (\d+)(?:, ([^)]*))?\)")
+_FD_MARK = "\x00fd"
+
+
+def _common(lists: Sequence[Sequence[str]]) -> list[str]:
+    out: list[str] = []
+    for column in zip(*lists, strict=False):  # as far as the shortest
+        if len(set(column)) != 1:
+            break
+        out.append(column[0])
+    return out
+
+
+def _shared_head(values: Sequence[str]) -> str:
+    """The characters every value begins with."""
+    first = min(values, key=len)
+    for i, char in enumerate(first):
+        if any(v[i] != char for v in values):
+            return first[:i]
+    return first
+
+
+def _glob(values: Sequence[str]) -> str:
+    """Words that differ as one glob: a shared head and tail that end at a separator."""
+    prefix = _shared_head(values)
+    while prefix and prefix[-1].isalnum():
+        prefix = prefix[:-1]
+    rest = [v[len(prefix) :] for v in values]
+    suffix = _shared_head([v[::-1] for v in rest])[::-1]
+    while suffix and suffix[0].isalnum():
+        suffix = suffix[1:]
+    return f"{prefix}*{suffix}"
 
 
 def split_origin(origin: Origin) -> tuple[Origin, Origin]:
@@ -250,6 +369,45 @@ def split_origin(origin: Origin) -> tuple[Origin, Origin]:
         if is_user_file(origin[i].filename):
             return origin[: i + 1], origin[i + 1 :]
     return origin, ()
+
+
+def read_library_frames(details: Mapping[str, Any]) -> Origin:
+    """``details["library_frames"]`` as frames, oldest first.
+
+    Frames are stored as ``Frame.to_dict()`` mappings; reports written before
+    that hold strings (``"/usr/lib/python3.11/socket.py:840 in create_connection"``),
+    which are read too.
+    """
+    out: list[Frame] = []
+    for item in details.get("library_frames") or ():
+        if isinstance(item, Frame):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            try:
+                out.append(Frame.from_dict(item))
+            except (KeyError, TypeError, ValueError):
+                continue
+        elif isinstance(item, str):
+            frame = _frame_from_text(item)
+            if frame is not None:
+                out.append(frame)
+    return tuple(out)
+
+
+def _frame_from_text(text: str) -> Frame | None:
+    """``"path:lineno in function"`` (the old stored form) as a Frame."""
+    where, _, function = text.rpartition(" in ")
+    filename, _, lineno = (where or text).rpartition(":")
+    if not filename or not lineno.isdigit():
+        return None
+    return Frame(filename, int(lineno), function or "?")
+
+
+def _read_details(details: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(details)
+    if out.get("library_frames"):
+        out["library_frames"] = frames_to_dicts(read_library_frames(out))
+    return out
 
 
 def short_path(filename: str) -> str:

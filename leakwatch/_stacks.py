@@ -8,11 +8,14 @@ leakwatch's own frames, folding stdlib) happens only for what leaked.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import functools
+import itertools
 import linecache
 import os
 import sys
 import sysconfig
+import threading
 from collections.abc import Iterable, Sequence
 from types import FrameType
 
@@ -80,22 +83,40 @@ def during_import(raw: RawStack) -> bool:
     return any(f[0].startswith("<frozen importlib._bootstrap") for f in raw)
 
 
-def to_origin(raw: RawStack, parent: RawStack = ()) -> Origin:
+def to_origin(raw: RawStack, parent: RawStack = (), thread: str = "") -> Origin:
     """Frames oldest first, creating line last, with source lines.
 
     ``parent`` is the stack that started the thread or task this stack ran
     in; it is put in front when the stack itself never reaches user code, so
     a socket opened inside a library's worker thread still points at the
-    user's line that started the worker.
+    user's line that started the worker.  The first frame of the thread's
+    own stack is then marked (``Frame.thread``: the thread's name, ``thread``,
+    "" when not known), so a report can tell "made in thread 'server' at
+    socketserver.py" from "thread started at conftest.py".
     """
-    frames = list(reversed(raw))
-    if parent and not has_user_frame(raw):
-        frames = list(reversed(parent)) + frames
-    return tuple(
+    glued = bool(parent) and not has_user_frame(raw)
+    before = _frames(reversed(parent)) if glued else []
+    own = _frames(reversed(raw))
+    if glued and own:
+        own[0] = dataclasses.replace(own[0], thread=thread)
+    return tuple(before + own)
+
+
+def _frames(raw: Iterable[RawFrame]) -> list[Frame]:
+    return [
         Frame(filename, lineno, function, source_line(filename, lineno))
-        for filename, lineno, function in frames
+        for filename, lineno, function in raw
         if not is_own(filename) and not filename.startswith("<frozen importlib")
-    )
+    ]
+
+
+def thread_name(ident: int, started: Iterable[threading.Thread] = ()) -> str:
+    """The name of thread ``ident``: a running thread, else one of ``started``; else ""."""
+    if ident:
+        for thread in itertools.chain(threading.enumerate(), started):
+            if thread.ident == ident:
+                return thread.name
+    return ""
 
 
 def source_line(filename: str, lineno: int) -> str:

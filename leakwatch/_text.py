@@ -9,16 +9,24 @@
                   s = socket.create_connection(addr)
               held by app.client.POOL['main'] -> Conn._sock
 
+      fd      socket 127.0.0.1:8080 -> 127.0.0.1:50124 (fd 9)               x1
+              accepted in thread 'server' at socketserver.py:507 in get_request
+                  return self.socket.accept()
+              thread started at tests/conftest.py:40 in server
+                  thread.start()
+
 User frames come first; stdlib and site-packages frames are folded (shown
 with ``verbose``).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from leakwatch._model import short_path
+from leakwatch._model import read_library_frames, short_path
 from leakwatch._stacks import is_user_file
 
 if TYPE_CHECKING:
@@ -61,23 +69,65 @@ def format_frames(
     return lines
 
 
+def library_path(filename: str) -> str:
+    """A library file as a person names it: ``socketserver.py``, ``urllib3/connection.py``.
+
+    Relative to the current directory when below it, else to the longest
+    ``sys.path`` entry it lies below; else as it is.
+    """
+    short = short_path(filename)
+    if short != filename:
+        return short
+    best = ""
+    for entry in sys.path:
+        root = os.path.join(os.path.abspath(entry or "."), "")
+        if filename.startswith(root) and len(root) > len(best):
+            best = root
+    return filename[len(best) :] if best else filename
+
+
 def _library_lines(leak: Leak, verbose: bool) -> list[str]:
-    tail = leak.details.get("library_frames") or []
+    tail = [f"{library_path(f.filename)}:{f.lineno} in {f.function}" for f in leak.library_frames]
     if not tail:
         return []
     if verbose:
-        return [f"{_INDENT}    -> {short_path(t)}" for t in tail]
+        return [f"{_INDENT}    -> {t}" for t in tail]
     return [
-        f"{_INDENT}    -> {short_path(tail[0])}"
+        f"{_INDENT}    -> {tail[0]}"
         + (f" (+{len(tail) - 1} library frames)" if len(tail) > 1 else "")
     ]
+
+
+def _made_in_thread_lines(leak: Leak) -> list[str]:
+    """``accepted in thread 'server' at socketserver.py:507 in get_request``."""
+    name = leak.details.get("made_in_thread")
+    made_at = read_library_frames({"library_frames": leak.details.get("made_at")})
+    if name is None or not made_at:
+        return []
+    verb = "accepted" if any(f.function == "accept" for f in made_at) else "made"
+    who = f"thread {name!r}" if name else "another thread"
+    at = made_at[0]
+    where = f"{library_path(at.filename)}:{at.lineno} in {at.function}"
+    lines = [f"{_INDENT}{verb} in {who} at {where}"]
+    if at.line:
+        lines.append(f"{_INDENT}    {at.line}")
+    return lines
 
 
 def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
     count = f"x{leak.count}"
     head = f"  {leak.kind:<9}{leak.title}"
     lines = [f"{head}  {count}" if len(head) > 70 else f"{head:<72}{count}"]
-    if leak.origin:
+    made = _made_in_thread_lines(leak)
+    if leak.origin and made:
+        # Made by another thread: where it was made first, then the user's
+        # line, which started that thread (not the line that made it).
+        lines.extend(made)
+        lines.extend(format_frames(leak.origin, verbose=verbose, verb="thread started at"))
+        if verbose:
+            lines.append(f"{_INDENT}library frames, the thread's own last:")
+            lines.extend(_library_lines(leak, verbose))
+    elif leak.origin:
         frames = format_frames(leak.origin, verbose=verbose)
         # The library calls below the creating line go right under it.
         at = 2 if frames[1:2] and not frames[1].lstrip().startswith("called from") else 1

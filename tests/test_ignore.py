@@ -44,6 +44,7 @@ def stack(relpath: str, function: str) -> list[dict[str, Any]]:
 
 POOL = frame("myapp/pool.py", "connect")
 POOLING = frame("myapp/pooling.py", "connect")
+USER = frame("tests/test_app.py", "test_fetch")
 
 # (rule matchers, a leak that matches, a near miss that must not)
 CASES: dict[str, tuple[dict[str, str], Leak, Leak]] = {
@@ -77,6 +78,23 @@ CASES: dict[str, tuple[dict[str, str], Leak, Leak]] = {
         {"module": "*/vendor/*"},
         leak("fd", frame("vendor/lib.py", "f")),
         leak("fd", frame("vendors/lib.py", "f")),
+    ),
+    # Below the user's line, in details["library_frames"] (as a report stores them).
+    "function-in-library-frames": (
+        {"function": "urllib3.*"},
+        leak("fd", USER, library_frames=[frame("urllib3/connection.py", "connect").to_dict()]),
+        leak("fd", USER, library_frames=[frame("urllib4/connection.py", "connect").to_dict()]),
+    ),
+    "module-in-library-frames": (
+        {"module": "multiprocessing.queues"},
+        leak("fd", USER, library_frames=[frame("multiprocessing/queues.py", "__init__").to_dict()]),
+        leak("fd", USER, library_frames=[frame("multiprocessing/context.py", "Queue").to_dict()]),
+    ),
+    # Reports written before library frames were dicts held "file:line in function".
+    "function-in-old-library-frames": (
+        {"function": "urllib3.connection.connect"},
+        leak("fd", USER, library_frames=[f"{ROOT}/urllib3/connection.py:398 in connect"]),
+        leak("fd", USER, library_frames=[f"{ROOT}/urllib3/connection.py:398 in _new_conn"]),
     ),
     "current-stack": (
         {"current": "myapp.poller._loop"},

@@ -12,6 +12,7 @@ import io
 import os
 import selectors
 import socket
+import stat
 import sys
 import weakref
 from collections.abc import Hashable
@@ -21,7 +22,7 @@ from leakwatch import _origins, _platform
 from leakwatch._model import Resource
 from leakwatch._platform import LIMITS, fd_flags, list_fds
 from leakwatch._probes import Snapshot
-from leakwatch._stacks import to_origin
+from leakwatch._stacks import thread_name, to_origin
 
 _ANON = {
     "[eventpoll]": "epoll",
@@ -34,20 +35,40 @@ _ANON = {
 }
 
 
-def classify(target: str) -> str:
+def classify(target: str, fd: int | None = None) -> str:
+    """The descriptor's type, from its link target and, for paths, its stat mode.
+
+    A path says nothing of the type (``/dev/shm/x`` is a regular file), so
+    ``fd`` is asked with ``fstat``: character and block devices are
+    ``device``, directories ``dir``, FIFOs ``fifo``, regular files ``file``.
+    """
     if target.startswith("socket:"):
         return "socket"
     if target.startswith("pipe:"):
         return "pipe"
     if target.startswith("anon_inode:"):
         return _ANON.get(target[len("anon_inode:") :], "other")
-    if target.startswith("/dev/"):
-        return "device"
     if target.startswith("/memfd:"):
         return "memfd"
     if target.startswith("/"):
-        return "dir" if os.path.isdir(target) else "file"
+        mode = _stat_mode(fd, target)
+        if mode is None:
+            return "file"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            return "device"
+        if stat.S_ISDIR(mode):
+            return "dir"
+        if stat.S_ISFIFO(mode):
+            return "fifo"
+        return "file"
     return "other"
+
+
+def _stat_mode(fd: int | None, target: str) -> int | None:
+    try:
+        return os.fstat(fd).st_mode if fd is not None else os.stat(target).st_mode
+    except (OSError, ValueError):
+        return None
 
 
 def _mode(flags: int | None) -> str:
@@ -155,9 +176,24 @@ def record_of(fd: int, target: str, ftype: str, since: int) -> _origins.Record |
         rec = _origins.latest_path_record(_origins.dir_key(target), since)
         if rec is not None:
             return rec
-    if ftype in ("file", "dir", "device", "memfd"):
+    if ftype in ("file", "dir", "device", "memfd", "fifo"):
         return _origins.latest_path_record(target.removesuffix(" (deleted)"), since)
     return None
+
+
+def _maker(rec: _origins.Record) -> str:
+    """The name of the thread that made ``rec``'s descriptor, "" if unknown.
+
+    Only asked for what another thread made (``rec.parent``); a thread that
+    has ended is still found while its Thread object lives.
+    """
+    if not rec.parent:
+        return ""
+    try:
+        started = list(_origins.threads.keys())
+    except RuntimeError:  # another thread changed the table meanwhile
+        started = []
+    return thread_name(rec.thread, started)
 
 
 class FdProbe:
@@ -206,7 +242,7 @@ class FdProbe:
     def describe(self, key: Hashable, value: Any, since: int) -> Resource:
         fd: int = value
         target: str = key[1]  # type: ignore[index]
-        ftype = classify(target)
+        ftype = classify(target, fd)
         details: dict[str, Any] = {"fd": fd, "type": ftype, "target": target}
         rec = record_of(fd, target, ftype, since)
         if ftype == "socket":
@@ -215,7 +251,7 @@ class FdProbe:
             details.update(_socket_info(fd, sock))
             del sock, found
             title = _socket_title(fd, details)
-        elif ftype in ("file", "dir", "device", "memfd"):
+        elif ftype in ("file", "dir", "device", "memfd", "fifo"):
             details["path"] = target
             mode = _mode(fd_flags(fd))
             if mode:
@@ -224,10 +260,12 @@ class FdProbe:
         elif ftype == "pipe":
             end = {"r": "read end", "w": "write end"}.get(_mode(fd_flags(fd)), "")
             details["end"] = end
-            title = f"pipe {end} {target[5:]} (fd {fd})".replace("  ", " ")
+            # The end goes in the fd clause, so a group of both ends is titled
+            # "pipe [123] (fds 5, 6; read end and write end)".
+            title = f"pipe {target[5:]} (fd {fd}{', ' + end if end else ''})"
         else:
             title = f"{ftype} (fd {fd})" if ftype != "other" else f"{target} (fd {fd})"
-        origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
+        origin = to_origin(rec.stack, rec.parent, _maker(rec)) if rec is not None else ()
         if rec is None:
             title += ", creation not seen"
             details["origin_note"] = (
@@ -241,7 +279,7 @@ class FdProbe:
     def creation(self, key: Hashable, value: Any, since: int) -> _origins.Record | None:
         """How the descriptor was opened (when, by which thread), if seen."""
         target: str = key[1]  # type: ignore[index]
-        return record_of(value, target, classify(target), since)
+        return record_of(value, target, classify(target, value), since)
 
     def owner(self, key: Hashable, value: Any) -> Any:
         """The object that owns a leaked descriptor: its socket, when recorded,

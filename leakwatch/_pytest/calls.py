@@ -89,11 +89,7 @@ def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..
     @functools.wraps(fn)
     async def leakwatch_call(*args: Any, **kwargs: Any) -> Any:
         __tracebackhide__ = True
-        import asyncio
-
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # another async library (trio): no asyncio tasks to watch
+        if not _in_asyncio():  # another async library (trio): no asyncio tasks to watch
             return await fn(*args, **kwargs)
         watcher = None
         if plan.tasks is not None:
@@ -121,6 +117,22 @@ def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..
         return result
 
     return leakwatch_call
+
+
+def _in_asyncio() -> bool:
+    """True inside a running asyncio loop.
+
+    Asked apart from the await of the test: awaiting the test inside the
+    ``except RuntimeError`` block would make every exception the test
+    raises carry that RuntimeError as its ``__context__``.
+    """
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def instrument(item: pytest.Item, plan: Plan, found: Found) -> Callable[[], None] | None:

@@ -1,0 +1,87 @@
+"""The plugin's failure text for a socket a server thread accepted, without ``-v``."""
+
+from __future__ import annotations
+
+import pytest
+from plugin_runs import line_of, outcomes, prepare, run, write
+
+
+@pytest.fixture
+def lw(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    return prepare(pytester, monkeypatch)
+
+
+CONFTEST = """
+import socketserver
+import threading
+
+import pytest
+
+KEPT = []
+
+
+class Greeter(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.request.sendall(b"x")
+
+
+class KeepingServer(socketserver.TCPServer):
+    def shutdown_request(self, request):
+        KEPT.append(request)  # keeps what it accepted: the leak
+
+
+class ClosingServer(socketserver.TCPServer):
+    pass  # closes what it accepted after each request
+
+
+def serve(cls):
+    server = cls(("127.0.0.1", 0), Greeter)
+    thread = threading.Thread(target=server.serve_forever, name="server")
+    thread.start()  # <- thread start
+    return server, thread
+
+
+@pytest.fixture(params=[KeepingServer, ClosingServer], ids=["keeping", "closing"])
+def server(request):
+    server, thread = serve(request.param)
+    yield server.server_address
+    server.shutdown()
+    thread.join()
+    server.server_close()
+"""
+
+
+def test_a_socket_accepted_in_a_server_thread_names_the_accept_and_the_thread_start(
+    lw: pytest.Pytester,
+) -> None:
+    conftest = write(lw, "conftest.py", CONFTEST)
+    write(
+        lw,
+        "test_serve.py",
+        """
+        import socket
+
+        def test_talks(server):
+            with socket.create_connection(server) as client:
+                assert client.recv(1) == b"x"
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {
+        "test_talks[keeping]": {"FAILED"},
+        "test_talks[closing]": {"PASSED"},
+    }, result.stdout.str()
+    start = line_of(conftest, "# <- thread start")
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_talks[[]keeping[]] _*",
+            "  fd *socket 127.0.0.1:* -> 127.0.0.1:*x1",
+            # The thread has ended and its Thread object is gone by the verdict
+            # (after teardown): its name is no longer known.
+            "*accepted in another thread at socketserver.py:* in get_request",
+            "*return self.socket.accept()",
+            f"*thread started at conftest.py:{start} in serve",
+            "*thread.start()  # <- thread start",
+        ]
+    )
+    assert "created at conftest.py" not in result.stdout.str()
