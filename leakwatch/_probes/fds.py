@@ -107,6 +107,41 @@ def _socket_title(fd: int, info: dict[str, Any]) -> str:
     return f"{kind} {info.get('family', '?')}, not connected (fd {fd})"
 
 
+def _fits(rec: _origins.Record, ftype: str, target: str) -> bool:
+    """Could the descriptor filed under this number have made ``target``?
+
+    A number's record outlives a descriptor closed without a hook seeing it
+    (``file.close()``, ``socket.close()`` after a detach); a descriptor C
+    code opened since under the same number must not take that line.
+    """
+    made = rec.made_by
+    if not made:
+        return True
+    if made == "socket":
+        return ftype == "socket"
+    if made in ("pipe", "pipe2"):
+        return ftype == "pipe"
+    if made.startswith(os.sep):  # an open of this path
+        if ftype in ("socket", "pipe"):
+            return False
+        if not target.startswith(os.sep) or made.endswith("#O_TMPFILE"):
+            return True
+        path = target.removesuffix(" (deleted)")
+        opened = made.rstrip(os.sep) or os.sep
+        return opened == path or os.path.realpath(opened) == path
+    return True
+
+
+def _no_origin_note() -> str:
+    if not _origins.is_recording():
+        return "creation stacks were off for this watch (origins=False)"
+    return (
+        "no creation stack: it was opened while leakwatch watched, but not by a call "
+        "leakwatch records (open, os.open, sockets, os.pipe, os.dup, select.epoll, ...): "
+        "C code opened it, or a call leakwatch does not hook"
+    )
+
+
 class FdProbe:
     kind = "fd"
 
@@ -154,14 +189,16 @@ class FdProbe:
         ftype = classify(target)
         details: dict[str, Any] = {"fd": fd, "type": ftype}
         rec = _origins.fds.get(fd)
-        if rec is not None and rec.serial <= since:
-            rec = None
+        if rec is not None and (rec.serial <= since or not _fits(rec, ftype, target)):
+            rec = None  # older than the block, or left by a descriptor closed since
         sock = None
         if ftype == "socket":
             found = _origins.find_socket(fd)
             if found is not None:
                 sock = found[0]
-                if rec is None and found[1].serial > since:
+                # The socket object holding the descriptor now is never stale;
+                # a number's record is (a socket detached, then closed).
+                if found[1].serial > since:
                     rec = found[1]
             details.update(_socket_info(fd, sock))
             del sock
@@ -185,10 +222,7 @@ class FdProbe:
         origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
         if rec is None:
             title += ", creation not seen"
-            details["origin_note"] = (
-                "no creation stack: opened outside a watched block, "
-                "or by C code leakwatch cannot see"
-            )
+            details["origin_note"] = _no_origin_note()
         if "fd" in LIMITS:
             details["platform_note"] = LIMITS["fd"]
         return Resource("fd", key, title, origin, details, group=ftype)

@@ -1,7 +1,8 @@
 """Pending asyncio tasks, on any loop, by weak reference.
 
-Creation sites come from coroutine origin tracking (``cr_origin``), which the
-engine turns on while a watch runs; where a task is suspended now comes from
+Creation sites come from the record ``loop.create_task`` leaves (see
+``leakwatch._origins``), else from coroutine origin tracking (``cr_origin``),
+which the engine turns on while a watch runs; where a task is suspended now comes from
 walking its coroutine's ``cr_await`` chain.
 """
 
@@ -12,9 +13,10 @@ import weakref
 from collections.abc import Hashable, Iterable
 from typing import Any
 
+from leakwatch import _origins
 from leakwatch._model import Frame, Resource
 from leakwatch._probes import Snapshot
-from leakwatch._stacks import coroutine_origin, is_user_file, source_line
+from leakwatch._stacks import coroutine_origin, is_user_file, source_line, to_origin
 
 
 def _iter_tasks() -> Iterable[Any]:
@@ -80,7 +82,12 @@ class TaskProbe:
         coro = task.get_coro()
         coro_name = getattr(coro, "__qualname__", type(coro).__name__)
         suspended = _suspended_at(coro)
-        origin = coroutine_origin(getattr(coro, "cr_origin", None))
+        # Where the task was made (loop.create_task, reached by create_task,
+        # ensure_future, gather, as_completed, task groups); the coroutine may
+        # have been made elsewhere, earlier: that line is kept as a detail.
+        coro_origin = coroutine_origin(getattr(coro, "cr_origin", None))
+        rec = _origins.task_record(task)
+        origin = to_origin(rec.stack, rec.parent) if rec is not None else coro_origin
         loop = task.get_loop()
         details: dict[str, Any] = {
             "name": task.get_name(),
@@ -90,6 +97,8 @@ class TaskProbe:
             if loop.is_closed()
             else ("running" if loop.is_running() else "stopped"),
         }
+        if coro_origin:
+            details["coroutine_origin"] = [f.to_dict() for f in coro_origin]
         title = f"task {task.get_name()!r} running {coro_name}()"
         if suspended:
             users = [f for f in suspended if is_user_file(f.filename)]
@@ -100,8 +109,9 @@ class TaskProbe:
         if not origin:
             title += ", creation not seen"
             details["origin_note"] = (
-                "coroutine origin tracking was off when it was created "
-                "(created outside a watched block or in another thread)"
+                "not made through an asyncio event loop's create_task (a loop of "
+                "another kind, or asyncio.Task(...) directly), and coroutine origin "
+                "tracking was off in the thread that made its coroutine"
             )
         del task, coro, loop
         return Resource("task", key, title, origin, details, group=coro_name)
