@@ -200,10 +200,12 @@ def _on_open(args: tuple[Any, ...]) -> None:
     else:
         key = path
     rec = _record(made_by=key)
-    _remember_path(key, rec)
-    # For the wrapper around this call (os.open, open), which learns the
-    # descriptor number when the call returns: see _claim_open.
-    _local.opened = (key, rec)
+    if getattr(_local, "opened", None) is _CLAIMING:
+        # A wrapper around this call (os.open, open) learns the descriptor
+        # number when the call returns and files the record under it.
+        _local.opened = rec
+    else:  # an open no wrapper sees (C code, io.FileIO): filed by path
+        _remember_path(key, rec)
     if key is not path:
         return
     creating = bool(flags & os.O_CREAT) if isinstance(flags, int) and flags else False
@@ -322,13 +324,18 @@ def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...
     return wrapper
 
 
+_CLAIMING = object()  # in _local.opened: a wrapper waits for the open's record
+
+
 class _OpenWrapper:
     """Stands in for ``os.open`` or ``open``: files the open's record by number.
 
     An object rather than a function: like the builtin it replaces, it never
     binds as a method (``class C: opener = open`` keeps working).  The audit
     hook records the open (the number is not known yet) and leaves the
-    record in ``_local.opened``; this files it under the number returned.
+    record in ``_local.opened``; this files it under the number returned, so
+    two descriptors on one path never swap their lines.  Only opens no
+    wrapper sees go to the path table.
     """
 
     def __init__(self, orig: Callable[..., Any], fd_of: Callable[[Any], int], module: str) -> None:
@@ -341,11 +348,17 @@ class _OpenWrapper:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not _active:
             return self.__wrapped__(*args, **kwargs)
-        _local.opened = None  # an open no wrapper saw (io.FileIO) is not this one
-        result = self.__wrapped__(*args, **kwargs)
-        if _active:
+        _local.opened = _CLAIMING
+        try:
+            result = self.__wrapped__(*args, **kwargs)
+        except BaseException:
+            _local.opened = None
+            raise
+        rec = _local.opened
+        _local.opened = None
+        if rec is not _CLAIMING and rec is not None:
             try:
-                _claim_open(self._fd_of(result))
+                fds[self._fd_of(result)] = rec
             except Exception:  # recording must never break the watched program
                 pass
         return result
@@ -355,25 +368,6 @@ class _OpenWrapper:
 
     def __reduce__(self) -> str:
         return str(getattr(self.__wrapped__, "__qualname__", ""))  # by name, like the builtin
-
-
-def _claim_open(fd: int) -> None:
-    opened = getattr(_local, "opened", None)
-    if opened is None:
-        return
-    _local.opened = None
-    key, rec = opened
-    fds[fd] = rec
-    # Known by number now: the path table keeps only opens whose number
-    # is unknown, so two descriptors on one path never swap their lines.
-    bucket = paths.get(key)
-    if bucket is not None:
-        try:
-            bucket.remove(rec)
-        except ValueError:
-            pass
-        if not bucket:
-            paths.pop(key, None)
 
 
 def _fileno(obj: Any) -> int:
