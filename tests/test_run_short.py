@@ -61,3 +61,35 @@ def test_growth_rule_weighs_thirds_of_time_not_of_samples() -> None:
     assert keeps_growing(startup, "rss", times) is None  # by time: one step, then flat
     ramp = [20 * mib + t * 10 * mib for t in times]
     assert keeps_growing(ramp, "rss", times) is not None
+
+
+def test_a_run_of_a_second_is_all_start_up_and_not_judged() -> None:
+    from leakwatch._run.trend import MIN_SPAN, keeps_growing
+
+    times = [i * 0.05 for i in range(20)]  # one second, densely sampled
+    ramp = [float(10 + i) for i in range(20)]
+    assert keeps_growing(ramp, "fds", times) is None
+    assert times[-1] < MIN_SPAN
+    longer = [t * 3 for t in times]  # the same ramp over three seconds
+    assert keeps_growing(ramp, "fds", longer) is not None
+
+
+def test_growth_kept_by_imports_is_information_and_a_real_site_is_a_leak() -> None:
+    from leakwatch._run.trend import judge
+    from leakwatch._run.windows import GrowthSite
+
+    mib = 1024 * 1024
+    times = [i * 0.25 for i in range(13)]
+    series = {"t": times, "rss": [20 * mib + t * 4 * mib for t in times]}
+    importing = GrowthSite(
+        "<frozen importlib._bootstrap>", 241, "_call_with_frames_removed", "", None, 400_000,
+        400_000, (("<frozen importlib._bootstrap>", 241), ("/app/main.py", 3)),
+    )  # fmt: skip
+    leaks, info = judge(series, [importing], kinds=("heap",), leftover=())
+    assert leaks == [] and [r.kind for r in info] == ["heap"]
+    assert "imported" in info[0].title
+
+    site = (("/app/main.py", 9),)
+    cache = GrowthSite("/app/main.py", 9, "handle", "", None, 900_000, 900_000, site)
+    leaks, _ = judge(series, [importing, cache], kinds=("heap",), leftover=())
+    assert [(r.kind, r.details["lineno"]) for r in leaks] == [("heap", 9)]

@@ -2,7 +2,9 @@
 
 A series keeps growing when all of these hold:
 
-1. it has at least :data:`MIN_SAMPLES` samples (gaps left out);
+1. it has at least :data:`MIN_SAMPLES` samples (gaps left out) and, when
+   the times are given, spans :data:`MIN_SPAN` seconds at least: a program
+   of a second is all start-up (imports, caches filling once);
 2. split into thirds of the run's time (of the samples, when no times are
    given), each with two samples or more, the medians rise: first < middle
    < last, each step by a quarter of the margin at least;
@@ -34,6 +36,7 @@ from leakwatch._probes.heap import format_size
 from leakwatch._run.windows import GrowthSite
 
 MIN_SAMPLES = 6
+MIN_SPAN = 2.0
 
 #: series -> (absolute margin, relative margin against the first third's median)
 MARGINS: dict[str, tuple[float, float]] = {
@@ -80,14 +83,15 @@ def _thirds(
         if len(pairs) < MIN_SAMPLES:
             return None
         start, end = pairs[0][0], pairs[-1][0]
-        if end > start:
-            a, b = start + (end - start) / 3, start + 2 * (end - start) / 3
-            thirds = (
-                [v for t, v in pairs if t < a],
-                [v for t, v in pairs if a <= t < b],
-                [v for t, v in pairs if t >= b],
-            )
-            return thirds if all(len(part) >= 2 for part in thirds) else None
+        if end - start < MIN_SPAN:
+            return None
+        a, b = start + (end - start) / 3, start + 2 * (end - start) / 3
+        thirds = (
+            [v for t, v in pairs if t < a],
+            [v for t, v in pairs if a <= t < b],
+            [v for t, v in pairs if t >= b],
+        )
+        return thirds if all(len(part) >= 2 for part in thirds) else None
     points = [float(v) for v in values if v is not None]
     n = len(points)
     if n < MIN_SAMPLES:
@@ -160,8 +164,21 @@ def judge(
     evidence = _heap_evidence(series)
     if evidence is None:
         return leaks, info
+    # What modules allocate while being imported is one-time initialisation:
+    # a short run that imports through its first second grows, and leaks nothing.
+    imports = [s for s in sites if _while_importing(s)]
+    sites = [s for s in sites if not _while_importing(s)]
     total = sum(s.growth for s in sites)
     culprits = [s for s in sites if s.growth >= max(4096, 0.05 * total)][:5]
+    if not culprits and imports:
+        grown = sum(s.growth for s in imports)
+        title = (
+            f"heap grew ({evidence}) while modules were being imported: "
+            f"{format_size(grown)} kept by imports {when}, one-time initialisation"
+        )
+        details = {"evidence": evidence, "benign": "allocated while importing modules"}
+        info.append(Resource("heap", ("growth", "imports"), title, (), details, grown, "growth"))
+        return leaks, info
     for s in culprits:
         where = f"{os.path.basename(s.filename)}:{s.lineno}"
         title = f"heap keeps growing: {format_size(s.growth)} kept at {where} {when} ({evidence})"
@@ -190,6 +207,11 @@ def judge(
         }
         leaks.append(Resource("heap", ("growth",), title, (), details, group="growth"))
     return leaks, info
+
+
+def _while_importing(site: GrowthSite) -> bool:
+    """Allocated under an import: a frame of importlib's bootstrap on its stack."""
+    return any(filename.startswith("<frozen importlib._bootstrap") for filename, _ in site.site)
 
 
 def _heap_evidence(series: Mapping[str, Sequence[Any]]) -> str | None:
