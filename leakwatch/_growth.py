@@ -136,9 +136,10 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
         # Object types carry the same free-list caveat as sites: only shown
         # beside a confirmed heap leak.
         type_growth = _growing_types(types) if growth else {}
+        # While tracemalloc still traces: it says where a growing entry was made.
+        state_growth = state.growing(states) if track_state else []
         if track_heap:
             heap.stop()
-        state_growth = state.growing(states) if track_state else []
     except BaseException:
         watcher.abort()  # the function raised: nothing to judge, hooks off
         raise

@@ -5,8 +5,20 @@ CPython raises audit events for some creations (``open``, ``socket.__new__``,
 ``os.mkdir``); an audit hook can't be removed, so it is installed once and
 gated by a counter.  Calls with no event (``os.pipe``, ``os.dup``,
 ``os.openpty``, ``os.eventfd``, ``select.epoll``, ``_thread.start_new_thread``)
-and ``threading.Thread.start`` are wrapped once, the same way.  Asyncio tasks
-are traced through coroutine origin tracking (``cr_origin``).
+and ``threading.Thread.start`` are wrapped once, the same way.  So are the
+calls whose descriptor number is known only once they return (``os.open``,
+``open``/``io.open``): the open's record is then filed by number, and the
+path table stays for opens no wrapper sees (C code, ``io.FileIO``).  A
+socket's record lives with the socket object; ``socket.detach()`` moves it
+to the descriptor number, which outlives the object.  ``Thread.__init__``
+records where a thread was made, beside where it was started; asyncio's
+``BaseEventLoop.create_task`` (which ``create_task``, ``ensure_future``,
+``gather``, ``as_completed`` and task groups all reach) records where a task
+was made, wrapped once asyncio is imported; coroutine origin tracking
+(``cr_origin``) remains for the rest.
+
+The counter that gates it all is changed under a lock (watches start and
+end in many threads at once); the hooks read it without one.
 
 Each record is a :class:`Record`: a serial number (creation order), the raw
 stack (plain strings and ints) and the stack that started the thread it was
@@ -18,16 +30,19 @@ except through weak references.
 from __future__ import annotations
 
 import _thread
+import functools
+import io
 import itertools
 import os
 import select
+import socket
 import sys
 import tempfile
 import threading
 import weakref
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from leakwatch._stacks import DEFAULT_DEPTH, RawStack, capture
@@ -39,6 +54,10 @@ _active = 0  # how many watches are on; hooks record only while > 0
 _epoch = 0
 _installed = False
 _install_lock = threading.Lock()
+#: Guards changes of ``_active`` (never its reads: the hooks' gate is one
+#: global read).  Reentrant: a watch may start or end in a signal handler
+#: that interrupted another in the same thread.
+_active_lock = threading.RLock()
 _local = threading.local()  # .quiet: leakwatch's own calls, not recorded
 depth = DEFAULT_DEPTH
 
@@ -56,6 +75,16 @@ class Record:
     #: ``threading.get_ident()`` of the thread that made it: what a thread
     #: makes belongs to whoever started that thread.
     thread: int = 0
+    #: For a descriptor filed by number, what made it: the opened path (an
+    #: absolute path, see :func:`dir_key`), ``"socket"`` (a detached socket),
+    #: or the wrapped call's name (``"pipe"``, ``"dup"``, ...).  A record
+    #: left by a descriptor closed since can so be told from the one that
+    #: reused its number.
+    made_by: str = ""
+    #: Made by code running a coroutine another thread handed over
+    #: (``run_coroutine_threadsafe``), or a task that one made: the serial of
+    #: that hand-over (``thread`` is then the handing thread).  0: none.
+    owner: int = 0
 
 
 # Tables: fd number -> record; path -> records; spawns; weak tables.
@@ -66,10 +95,20 @@ spawns: deque[tuple[tuple[str, ...], Record]] = deque(maxlen=MAX_SPAWNS)
 forks: deque[Record] = deque(maxlen=MAX_SPAWNS)
 sockets: weakref.WeakKeyDictionary[Any, Record] = weakref.WeakKeyDictionary()
 threads: weakref.WeakKeyDictionary[threading.Thread, Record] = weakref.WeakKeyDictionary()
+#: Where each ``Thread`` (or ``Timer``, or subclass) was constructed.
+thread_inits: weakref.WeakKeyDictionary[threading.Thread, Record] = weakref.WeakKeyDictionary()
+#: Where each asyncio task was created (see :func:`task_record`).
+tasks: weakref.WeakKeyDictionary[Any, Record] = weakref.WeakKeyDictionary()
 native_threads: dict[int, Record] = {}
 #: Coroutines handed to a loop in another thread (``run_coroutine_threadsafe``):
 #: the task made from one there belongs to the block that handed it over.
 handovers: weakref.WeakKeyDictionary[Any, Record] = weakref.WeakKeyDictionary()
+#: Socket lookup by descriptor number, filled lazily (see :func:`find_socket`):
+#: fd -> weak socket, and the sockets recorded since the last filling.
+_sock_by_fd: dict[int, weakref.ref[Any]] = {}
+_unindexed: list[weakref.ref[Any]] = []
+_INDEX_EVERY = 1024
+_index_at = _INDEX_EVERY  # _unindexed's length that triggers filing
 #: Guards ``created_paths`` between the hooks and :func:`forget_created`.  Reentrant:
 #: a signal handler creating a temp file may interrupt a prune in the same thread.
 _created_lock = threading.RLock()
@@ -80,11 +119,36 @@ def current_serial() -> int:
     return next(_serials)
 
 
-def _record(extra: str = "") -> Record:
+def _record(extra: str = "", made_by: str = "") -> Record:
     stack = capture(sys._getframe(1), depth)
     parent_rec = threads.get(threading.current_thread())
     parent = parent_rec.stack if parent_rec is not None else ()
-    return Record(next(_serials), stack, parent, extra, threading.get_ident())
+    handed = _handed_over()
+    if handed is None:
+        return Record(next(_serials), stack, parent, extra, threading.get_ident(), made_by)
+    return Record(next(_serials), stack, parent, extra, handed[0], made_by, handed[1])
+
+
+def _handed_over() -> tuple[int, int] | None:
+    """(handing thread, hand-over serial) when this code runs an asyncio task
+    another thread handed over (``run_coroutine_threadsafe``), or a task that
+    such a task made: what a handed-over coroutine makes in a server's loop
+    is the handing block's.  None otherwise (the usual case)."""
+    events = sys.modules.get("asyncio.events")
+    loop = events._get_running_loop() if events is not None else None
+    if loop is None:
+        return None
+    try:
+        task = sys.modules["asyncio.tasks"].current_task(loop)
+        if task is None:
+            return None
+        rec = handovers.get(task.get_coro())
+        if rec is not None:
+            return rec.thread, rec.serial
+        rec = tasks.get(task)
+    except Exception:  # ownership is a refinement: the making thread stands
+        return None
+    return (rec.thread, rec.owner) if rec is not None and rec.owner else None
 
 
 def _recording() -> bool:
@@ -159,16 +223,23 @@ def _on_open(args: tuple[Any, ...]) -> None:
         path = os.path.abspath(os.fsdecode(path))
     except (TypeError, ValueError):
         return
-    rec = _record()
     tmpfile = getattr(os, "O_TMPFILE", 0)
     if tmpfile and isinstance(flags, int) and flags & tmpfile == tmpfile:
         # An unnamed file in that directory, not the directory itself.
-        _remember_path(os.path.join(path, _TMPFILE), rec)
+        key = os.path.join(path, _TMPFILE)
+    elif isinstance(flags, int) and flags & getattr(os, "O_DIRECTORY", 0):
+        key = dir_key(path)
+    else:
+        key = path
+    rec = _record(made_by=key)
+    if getattr(_local, "opened", None) is _CLAIMING:
+        # A wrapper around this call (os.open, open) learns the descriptor
+        # number when the call returns and files the record under it.
+        _local.opened = rec
+    else:  # an open no wrapper sees (C code, io.FileIO): filed by path
+        _remember_path(key, rec)
+    if key is not path:
         return
-    if isinstance(flags, int) and flags & getattr(os, "O_DIRECTORY", 0):
-        _remember_path(dir_key(path), rec)
-        return
-    _remember_path(path, rec)
     creating = bool(flags & os.O_CREAT) if isinstance(flags, int) and flags else False
     if isinstance(mode, str) and any(c in mode for c in "wax"):
         creating = True
@@ -190,10 +261,17 @@ def dir_key(path: str) -> str:
 
 
 def _on_socket(args: tuple[Any, ...]) -> None:
+    sock = args[0]
     try:
-        sockets[args[0]] = _record()
+        sockets[sock] = _record()
     except TypeError:  # not weak-referenceable
-        pass
+        return
+    # The socket is being made: its descriptor is not known yet.  Those
+    # recorded before it are complete; file them by number now and then, so
+    # the list stays bounded (find_socket files the rest).
+    if len(_unindexed) >= _index_at:
+        _index_sockets()
+    _unindexed.append(weakref.ref(sock))
 
 
 def _on_spawn(argv: Any) -> None:
@@ -253,6 +331,8 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 
 
 def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...]]) -> Any:
+    made_by = getattr(orig, "__name__", "")
+
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         global _epoch
         result = orig(*args, **kwargs)
@@ -262,7 +342,7 @@ def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...
                 if new_fds:
                     _epoch += 1
                     if not getattr(_local, "quiet", False):
-                        rec = _record()
+                        rec = _record(made_by=made_by)
                         for fd in new_fds:
                             fds[fd] = rec
             except Exception:  # recording must never break the watched program
@@ -274,6 +354,56 @@ def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...
     wrapper.__doc__ = getattr(orig, "__doc__", None)
     wrapper.__wrapped__ = orig  # type: ignore[attr-defined]
     return wrapper
+
+
+_CLAIMING = object()  # in _local.opened: a wrapper waits for the open's record
+
+
+class _OpenWrapper:
+    """Stands in for ``os.open`` or ``open``: files the open's record by number.
+
+    An object rather than a function: like the builtin it replaces, it never
+    binds as a method (``class C: opener = open`` keeps working).  The audit
+    hook records the open (the number is not known yet) and leaves the
+    record in ``_local.opened``; this files it under the number returned, so
+    two descriptors on one path never swap their lines.  Only opens no
+    wrapper sees go to the path table.
+    """
+
+    def __init__(self, orig: Callable[..., Any], fd_of: Callable[[Any], int], module: str) -> None:
+        self.__wrapped__ = orig
+        self._fd_of = fd_of
+        for name in ("__name__", "__qualname__", "__doc__"):
+            setattr(self, name, getattr(orig, name, None))
+        self.__module__ = module  # where it is installed: pickle finds it there
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not _active:
+            return self.__wrapped__(*args, **kwargs)
+        _local.opened = _CLAIMING
+        try:
+            result = self.__wrapped__(*args, **kwargs)
+        except BaseException:
+            _local.opened = None
+            raise
+        rec = _local.opened
+        _local.opened = None
+        if rec is not _CLAIMING and rec is not None:
+            try:
+                fds[self._fd_of(result)] = rec
+            except Exception:  # recording must never break the watched program
+                pass
+        return result
+
+    def __repr__(self) -> str:
+        return repr(self.__wrapped__)
+
+    def __reduce__(self) -> str:
+        return str(getattr(self.__wrapped__, "__qualname__", ""))  # by name, like the builtin
+
+
+def _fileno(obj: Any) -> int:
+    return int(obj.fileno())
 
 
 def _one(r: Any) -> tuple[int, ...]:
@@ -349,6 +479,20 @@ def _wrap_thread_start() -> None:
     start.__doc__ = orig_start.__doc__
     threading.Thread.start = start  # type: ignore[method-assign]
 
+    orig_init = threading.Thread.__init__
+
+    @functools.wraps(orig_init)
+    def __init__(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
+        orig_init(self, *args, **kwargs)
+        if _active and not getattr(_local, "quiet", False):
+            try:
+                thread_inits[self] = _record()
+            except Exception:
+                pass
+
+    __init__.__leakwatch__ = True  # type: ignore[attr-defined]
+    threading.Thread.__init__ = __init__  # type: ignore[method-assign]
+
     orig_new = _thread.start_new_thread
 
     def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
@@ -395,6 +539,67 @@ def _wrap_handover() -> None:
 _handover_wrapped = False
 
 
+def _wrap_detach() -> None:
+    orig = socket.socket.detach
+    if getattr(orig, "__leakwatch__", False):
+        return
+
+    @functools.wraps(orig)
+    def detach(self: socket.socket) -> int:
+        fd = orig(self)
+        if _active:
+            try:
+                # The object may die now while the descriptor lives on: file
+                # its record under the number.
+                rec = sockets.get(self)
+                if rec is not None and fd >= 0:
+                    fds[fd] = replace(rec, made_by="socket")
+            except Exception:
+                pass
+        return fd
+
+    detach.__leakwatch__ = True  # type: ignore[attr-defined]
+    socket.socket.detach = detach  # type: ignore[method-assign,assignment]
+
+
+_asyncio_wrapped = False
+
+
+def _wrap_asyncio() -> None:
+    """Wrap ``BaseEventLoop.create_task`` once asyncio is imported (never import it)."""
+    global _asyncio_wrapped
+    base_events = sys.modules.get("asyncio.base_events")
+    loop_cls = getattr(base_events, "BaseEventLoop", None)
+    if loop_cls is None:
+        return
+    with _install_lock:
+        _asyncio_wrapped = True
+        orig = loop_cls.create_task
+        if getattr(orig, "__leakwatch__", False):
+            return
+
+        @functools.wraps(orig)
+        def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
+            task = orig(self, coro, *args, **kwargs)
+            if _active and not getattr(_local, "quiet", False):
+                try:
+                    tasks[task] = _record()
+                except Exception:
+                    pass
+            return task
+
+        create_task.__leakwatch__ = True  # type: ignore[attr-defined]
+        loop_cls.create_task = create_task
+
+
+def task_record(task: Any) -> Record | None:
+    """Where ``task`` was created (by whatever path reached ``loop.create_task``)."""
+    try:
+        return tasks.get(task)
+    except TypeError:
+        return None
+
+
 def install() -> None:
     """Install the hooks (once per process)."""
     global _installed, _tempdir
@@ -403,6 +608,14 @@ def install() -> None:
             return
         _tempdir = tempfile.gettempdir()
         sys.addaudithook(_audit)
+        if not isinstance(os.open, _OpenWrapper):
+            os.open = _OpenWrapper(os.open, int, "os")
+        import builtins
+
+        if not isinstance(builtins.open, _OpenWrapper):
+            opener = _OpenWrapper(builtins.open, _fileno, "io")
+            builtins.open = opener
+            io.open = opener
         for name, fds_of in (
             ("pipe", _pair),
             ("pipe2", _pair),
@@ -417,6 +630,7 @@ def install() -> None:
                 setattr(os, name, _fd_wrapper(orig, fds_of))
         _wrap_epoll()
         _wrap_thread_start()
+        _wrap_detach()
         _installed = True
 
 
@@ -425,9 +639,12 @@ def activate() -> None:
     install()
     if not _handover_wrapped:
         _wrap_handover()
-    if _active == 0:
-        _epoch += 1  # what happened while the hooks were off was not counted
-    _active += 1
+    if not _asyncio_wrapped:
+        _wrap_asyncio()
+    with _active_lock:
+        if _active == 0:
+            _epoch += 1  # what happened while the hooks were off was not counted
+        _active += 1
 
 
 def fd_epoch() -> int:
@@ -442,8 +659,12 @@ def fd_epoch() -> int:
 
 def deactivate() -> None:
     global _active
-    _active = max(0, _active - 1)
-    if _active == 0:
+    with _active_lock:
+        if _active == 0:
+            return
+        _active -= 1
+        if _active:
+            return
         # Records only serve the watches that were on; drop them so a long
         # program doesn't accumulate stacks.
         fds.clear()
@@ -455,20 +676,64 @@ def deactivate() -> None:
         sockets.clear()
         threads.clear()
         handovers.clear()
+        thread_inits.clear()
+        tasks.clear()
+        _sock_by_fd.clear()
+        _unindexed.clear()
 
 
 def is_recording() -> bool:
     return _active > 0
 
 
-def find_socket(fd: int) -> tuple[Any, Record] | None:
-    """The live socket object recorded for an fd number (and its record)."""
-    for sock, rec in list(sockets.items()):
-        try:
-            if sock.fileno() == fd:
-                return sock, rec
-        except Exception:
+def _sock_fd(sock: Any) -> int:
+    try:
+        return int(sock.fileno())
+    except Exception:
+        return -1
+
+
+def _index_sockets() -> None:
+    """File the sockets recorded since last time by their descriptor number."""
+    global _index_at
+    batch = _unindexed[:]
+    del _unindexed[: len(batch)]
+    keep = []
+    for ref in batch:
+        sock = ref()
+        if sock is None:
             continue
+        fd = _sock_fd(sock)
+        if fd >= 0:
+            _sock_by_fd[fd] = ref
+        else:  # still being made in another thread (or closed): look again later
+            keep.append(ref)
+        del sock
+    _unindexed.extend(keep)
+    # Sockets kept (closed, yet alive) are looked at again only once as many
+    # new ones came: filing stays O(1) per socket.
+    _index_at = len(keep) + _INDEX_EVERY
+
+
+def find_socket(fd: int) -> tuple[Any, Record] | None:
+    """The live socket object recorded for an fd number (and its record).
+
+    O(1) on average: each recorded socket is filed by number once; a miss
+    files those recorded since the last look.
+    """
+    for attempt in range(2):
+        ref = _sock_by_fd.get(fd)
+        sock = ref() if ref is not None else None
+        if sock is not None and _sock_fd(sock) == fd:
+            try:
+                rec = sockets.get(sock)
+            except TypeError:
+                rec = None
+            return (sock, rec) if rec is not None else None
+        if attempt == 0:
+            if not _unindexed:
+                return None
+            _index_sockets()
     return None
 
 

@@ -165,13 +165,17 @@ def _fd_holders() -> dict[int, weakref.ref[Any]]:
 def record_of(fd: int, target: str, ftype: str, since: int) -> _origins.Record | None:
     """The creation record of a descriptor opened after serial ``since``, if seen."""
     rec = _origins.fds.get(fd)
-    if rec is not None and rec.serial > since:
-        return rec
+    if rec is not None and (rec.serial <= since or not _fits(rec, ftype, target)):
+        rec = None  # older than the block, or left by a descriptor closed since
     if ftype == "socket":
+        # The socket object holding the descriptor now is never stale; a
+        # number's record is (a socket detached, then closed).
         found = _origins.find_socket(fd)
         if found is not None and found[1].serial > since:
             return found[1]
-        return None
+        return rec
+    if rec is not None:
+        return rec
     if ftype == "dir":
         rec = _origins.latest_path_record(_origins.dir_key(target), since)
         if rec is not None:
@@ -194,6 +198,41 @@ def _maker(rec: _origins.Record) -> str:
     except RuntimeError:  # another thread changed the table meanwhile
         started = []
     return thread_name(rec.thread, started)
+
+
+def _fits(rec: _origins.Record, ftype: str, target: str) -> bool:
+    """Could the descriptor filed under this number have made ``target``?
+
+    A number's record outlives a descriptor closed without a hook seeing it
+    (``file.close()``, ``socket.close()`` after a detach); a descriptor C
+    code opened since under the same number must not take that line.
+    """
+    made = rec.made_by
+    if not made:
+        return True
+    if made == "socket":
+        return ftype == "socket"
+    if made in ("pipe", "pipe2"):
+        return ftype == "pipe"
+    if made.startswith(os.sep):  # an open of this path
+        if ftype in ("socket", "pipe"):
+            return False
+        if not target.startswith(os.sep) or made.endswith("#O_TMPFILE"):
+            return True
+        path = target.removesuffix(" (deleted)")
+        opened = made.rstrip(os.sep) or os.sep
+        return opened == path or os.path.realpath(opened) == path
+    return True
+
+
+def _no_origin_note() -> str:
+    if not _origins.is_recording():
+        return "creation stacks were off for this watch (origins=False)"
+    return (
+        "no creation stack: it was opened while leakwatch watched, but not by a call "
+        "leakwatch records (open, os.open, sockets, os.pipe, os.dup, select.epoll, ...): "
+        "C code opened it, or a call leakwatch does not hook"
+    )
 
 
 class FdProbe:
@@ -268,10 +307,7 @@ class FdProbe:
         origin = to_origin(rec.stack, rec.parent, _maker(rec)) if rec is not None else ()
         if rec is None:
             title += ", creation not seen"
-            details["origin_note"] = (
-                "no creation stack: opened outside a watched block, "
-                "or by C code leakwatch cannot see"
-            )
+            details["origin_note"] = _no_origin_note()
         if "fd" in LIMITS:
             details["platform_note"] = LIMITS["fd"]
         return Resource("fd", key, title, origin, details, group=ftype)

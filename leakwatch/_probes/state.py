@@ -76,6 +76,9 @@ class RegistryProbe:
     noun: str
     read: Callable[[], Raw | frozenset[str] | None]  # None: not available here and now
     objects: bool = False  # values are objects worth a creation stack
+    #: For registries read as text (``sys.path``): key -> the live entry, to
+    #: ask tracemalloc where an added entry was made.
+    live: Callable[[], Mapping[str, object]] | None = None
     keyed: bool = False  # the key says what the value is: show "key=text"
     counts: bool = False  # values are counts: size is their sum
 
@@ -258,7 +261,12 @@ def _umask() -> Raw | None:
 
 PROBES: tuple[RegistryProbe, ...] = (
     RegistryProbe("sys.modules", "module", lambda: frozenset(sys.modules)),  # no per-name work
-    RegistryProbe("sys.path", "entry", lambda: _by_value([repr(p) for p in list(sys.path)])),
+    RegistryProbe(
+        "sys.path",
+        "entry",
+        lambda: _by_value([repr(p) for p in list(sys.path)]),
+        live=lambda: _by_value(list(sys.path), key=repr),
+    ),
     RegistryProbe("sys.meta_path", "finder", lambda: _by_identity(sys.meta_path), objects=True),
     RegistryProbe("sys.path_hooks", "hook", lambda: _by_identity(sys.path_hooks), objects=True),
     RegistryProbe("atexit", "callback", _atexit, objects=True),
@@ -427,20 +435,25 @@ def _resource(
 
 
 def _origin(probe: RegistryProbe, after: Reading, keys: Sequence[str]) -> Origin:
-    """Where the first added or replaced object was made, if tracemalloc saw it."""
-    if not probe.objects or not keys or not tracemalloc.is_tracing():
+    """Where the first added or replaced entry was made, if tracemalloc saw it.
+
+    Newest first: under :func:`growing`, an entry added by the last call (on
+    a repeat leak, every call adds one) is the one most surely still traced.
+    """
+    if not (probe.objects or probe.live) or not keys or not tracemalloc.is_tracing():
         return ()
     try:
-        raw = probe.read()
+        raw = probe.live() if probe.live is not None else probe.read()
     except Exception:
         return ()
     if not isinstance(raw, Mapping):
         return ()
-    for key in keys[:_CAP]:
+    for key in list(keys[-_CAP:])[::-1]:
         value = raw.get(key)
         obj = value.obj if isinstance(value, Named) else value
         # Only the very object the snapshot saw: the registry may have moved on.
-        if obj is not None and id(obj) == after.tokens.get(key):
+        # (Text-read registries keep no ids: the key names the entry.)
+        if obj is not None and (probe.live is not None or id(obj) == after.tokens.get(key)):
             origin = _traceback_origin(obj)
             if origin:
                 return origin
@@ -463,7 +476,11 @@ def _traceback_origin(obj: object) -> Origin:
     if tb is None:
         return ()
     # A Traceback iterates oldest first; _stacks wants innermost first.
-    return _stacks.tracemalloc_origin(reversed([(f.filename, f.lineno) for f in tb]))
+    origin = _stacks.tracemalloc_origin(reversed([(f.filename, f.lineno) for f in tb]))
+    # The user's line last: the frames below it are the library making the
+    # entry (logging.Handler.__init__ making its lock), not where it was added.
+    users = [i for i, f in enumerate(origin) if _stacks.is_user_file(f.filename)]
+    return origin[: users[-1] + 1] if users else origin
 
 
 def _plural(noun: str, n: float) -> str:

@@ -1,7 +1,8 @@
 """Pending asyncio tasks, on any loop, by weak reference.
 
-Creation sites come from coroutine origin tracking (``cr_origin``), which the
-engine turns on while a watch runs; where a task is suspended now comes from
+Creation sites come from the record ``loop.create_task`` leaves (see
+``leakwatch._origins``), else from coroutine origin tracking (``cr_origin``),
+which the engine turns on while a watch runs; where a task is suspended now comes from
 walking its coroutine's ``cr_await`` chain.
 
 A task belongs to its loop, and a loop to the thread that runs it.  A server
@@ -24,7 +25,7 @@ from typing import Any
 from leakwatch import _origins
 from leakwatch._model import Frame, Resource
 from leakwatch._probes import Snapshot
-from leakwatch._stacks import coroutine_origin, is_user_file, source_line
+from leakwatch._stacks import coroutine_origin, is_user_file, source_line, to_origin
 
 
 def _iter_tasks() -> Iterable[Any]:
@@ -92,6 +93,7 @@ def _thread_name(ident: int | None) -> str:
 def owned_tasks() -> list[Any]:
     """Pending tasks that belong to this thread's watch: see the module docstring."""
     current = _running_loop()
+    me = threading.get_ident()
     foreign: dict[int, bool] = {}
     out = []
     for task in _iter_tasks():
@@ -101,10 +103,32 @@ def owned_tasks() -> list[Any]:
         other = foreign.get(id(loop))
         if other is None:
             other = foreign[id(loop)] = loop is not current and loop.is_running()
-        if other and getattr(task.get_coro(), "cr_origin", None) is None:
+        if other and not _handed_over(task, me):
             continue  # made by the other thread's own code: that thread's
         out.append(task)
     return out
+
+
+def _handed_over(task: Any, me: int) -> bool:
+    """Whether a task of another thread's loop is this thread's: made from a
+    coroutine this thread handed over, or by such a task (see
+    ``_origins._owner_thread``); where no record says, whether its coroutine
+    was made in a thread with origin tracking on (this one)."""
+    rec = _record_of(task)
+    if rec is not None:
+        return rec.thread == me
+    return getattr(task.get_coro(), "cr_origin", None) is not None
+
+
+def _record_of(task: Any) -> _origins.Record | None:
+    """Where a task was made: where its coroutine was handed over to another
+    thread's loop (``run_coroutine_threadsafe``: the loop thread makes the task
+    for the block that handed it), else where ``create_task`` ran."""
+    try:
+        rec = _origins.handovers.get(task.get_coro())
+    except TypeError:
+        rec = None
+    return rec if rec is not None else _origins.task_record(task)
 
 
 class TaskProbe:
@@ -127,7 +151,12 @@ class TaskProbe:
         coro = task.get_coro()
         coro_name = getattr(coro, "__qualname__", type(coro).__name__)
         suspended = _suspended_at(coro)
-        origin = coroutine_origin(getattr(coro, "cr_origin", None))
+        # Where the task was made (loop.create_task, reached by create_task,
+        # ensure_future, gather, as_completed, task groups); the coroutine may
+        # have been made elsewhere, earlier: that line is kept as a detail.
+        coro_origin = coroutine_origin(getattr(coro, "cr_origin", None))
+        rec = _record_of(task)
+        origin = to_origin(rec.stack, rec.parent) if rec is not None else coro_origin
         loop = task.get_loop()
         other_thread = loop.is_running() and loop is not _running_loop()
         details: dict[str, Any] = {
@@ -138,6 +167,8 @@ class TaskProbe:
             if loop.is_closed()
             else ("running" if loop.is_running() else "stopped"),
         }
+        if coro_origin:
+            details["coroutine_origin"] = [f.to_dict() for f in coro_origin]
         title = f"task {task.get_name()!r} running {coro_name}()"
         if suspended:
             users = [f for f in suspended if is_user_file(f.filename)]
@@ -153,16 +184,17 @@ class TaskProbe:
         if not origin:
             title += ", creation not seen"
             details["origin_note"] = (
-                "coroutine origin tracking was off when it was created "
-                "(created outside a watched block or in another thread)"
+                "not made through an asyncio event loop's create_task (a loop of "
+                "another kind, or asyncio.Task(...) directly), and coroutine origin "
+                "tracking was off in the thread that made its coroutine"
             )
         del task, coro, loop
         return Resource("task", key, title, origin, details, group=coro_name)
 
     def creation(self, key: Hashable, value: Any, since: int) -> Any:
-        """For a coroutine handed to another thread's loop: when, and by which thread."""
+        """When the task was made, and by which thread (see :func:`_record_of`)."""
         task = value()
-        rec = _origins.handovers.get(task.get_coro()) if task is not None else None
+        rec = _record_of(task) if task is not None else None
         return rec if rec is not None and rec.serial > since else None
 
     def owner(self, key: Hashable, value: Any) -> Any:

@@ -10,14 +10,14 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 from leakwatch import _origins
-from leakwatch._model import Resource
+from leakwatch._model import Frame, Resource
 from leakwatch._platform import list_native_threads
 from leakwatch._probes import Snapshot
-from leakwatch._stacks import during_import, stack_of_frame, to_origin
+from leakwatch._stacks import during_import, is_user_file, stack_of_frame, to_origin
 
 INTERNAL_PREFIX = "leakwatch-"
 
@@ -106,6 +106,18 @@ class ThreadProbe:
                 details["benign"] = "asyncio default executor worker: lives with its event loop"
         del executor
         origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
+        made = _origins.thread_inits.get(thread)
+        if made is not None:
+            made_at = to_origin(made.stack, made.parent)
+            line = _user_line(made_at)
+            if made_at and line != _user_line(origin):
+                # Made in one place, started in another: the line that made it
+                # says what it runs, which the start line often does not.
+                details["constructed_at"] = [f.to_dict() for f in made_at]
+                if line is not None:
+                    title += f", made at {line.filename.rsplit('/', 1)[-1]}:{line.lineno}"
+                    runs = getattr(thread, "function", None)  # a Timer's function
+                    title += f" to run {_qualname(runs) if runs is not None else target_name}"
         if rec is None:
             title += ", start not seen"
         elif during_import(rec.stack):
@@ -143,6 +155,12 @@ class ThreadProbe:
         target = getattr(thread, "_target", None)
         owner = getattr(target, "__self__", None)
         return None if owner is None or isinstance(owner, type) else owner
+
+
+def _user_line(origin: Sequence[Frame]) -> Frame | None:
+    """The innermost frame in the user's code (else the innermost frame)."""
+    users = [f for f in origin if is_user_file(f.filename)]
+    return users[-1] if users else (origin[-1] if origin else None)
 
 
 def _qualname_of_code(code: Any, frame: Any) -> str:

@@ -99,6 +99,10 @@ class SpanWatcher(Watcher):
         probe = self.probes[kind]
         rec = self._creation(probe, key, value)
         if rec is not None:
+            if rec.owner and rec.thread == self.home:
+                # Made for a coroutine handed to another thread's loop: the
+                # window of the hand-over, or someone older than this span's.
+                return ELSEWHERE if rec.owner <= self._since else self._window_at(rec.owner)
             if rec.thread and rec.thread != self.home:
                 if self.elsewhere is not None and self.elsewhere(self, rec.thread):
                     return ELSEWHERE
@@ -158,7 +162,7 @@ class SpanWatcher(Watcher):
                 if key in skip:
                     continue
                 phase = self.phase_of(kind, key, value)
-                if self.keep is None or phase in self.keep:
+                if phase != ELSEWHERE and (self.keep is None or phase in self.keep):
                     kept.setdefault(kind, {})[key] = value
                     phases[(kind, key)] = phase
         self._phases = phases

@@ -3,7 +3,13 @@
 Every ``interval`` seconds (and once at the start and once at the end) one
 sample is recorded: seconds since start, RSS, traced heap (while a trace
 window is open, else null), pymalloc's allocated blocks, open descriptors,
-threads, pending asyncio tasks and child processes.
+threads, pending asyncio tasks and child processes.  Early in the run
+samples come faster: every tenth of the time run so far, at least
+:data:`EARLY_SPACING` apart, so a run of a few seconds still has the
+samples the growth rule needs (a 3 s run: about 28) while a long one
+costs nothing more (samples are ``interval`` apart after ``10 * interval``
+seconds).  The growth rule weighs thirds of the run's time, not of the
+samples (see :mod:`leakwatch._run.trend`).
 
 The thread's name starts with ``leakwatch-``, which the thread probe
 leaves out; it records nothing in the creation-stack tables (its own opens
@@ -42,6 +48,8 @@ HAVE_SIGUSR1 = hasattr(signal, "SIGUSR1") and hasattr(signal, "pthread_sigmask")
 SERIES = ("t", "rss", "heap", "blocks", "fds", "threads", "tasks", "children")
 THREAD_NAME = INTERNAL_PREFIX + "sampler"
 _REDRAW = 1.0
+EARLY_SPACING = 0.05  # seconds between samples at the very start, at least
+EARLY_FRACTION = 0.1  # early on, a sample every tenth of the time run so far
 
 
 def _fd_count() -> int:
@@ -77,6 +85,10 @@ class Sampler:
 
     def elapsed(self) -> float:
         return time.monotonic() - self._t0
+
+    def spacing(self, now: float) -> float:
+        """Seconds from a sample taken at ``now`` to the next."""
+        return min(self.interval, max(EARLY_SPACING, EARLY_FRACTION * now))
 
     def counts(self) -> dict[str, Any]:
         """One look at every count (the heap figure is the open window's)."""
@@ -129,7 +141,7 @@ class Sampler:
             # system call would not be woken to print it.
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
         with _origins.quiet():
-            next_record = self.interval
+            next_record = self.spacing(0.0)
             next_draw = min(self.interval, _REDRAW)
             while True:
                 wake = min(next_record, next_draw) if self.live else next_record
@@ -146,7 +158,7 @@ class Sampler:
                     if now >= next_record:
                         self._record(now, counts)
                         while next_record <= now:
-                            next_record += self.interval
+                            next_record += self.spacing(next_record)
                     if self.live and now >= next_draw:
                         self.draw(now, counts)
                         next_draw = now + _REDRAW
