@@ -335,6 +335,7 @@ def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         global _epoch
+        __tracebackhide__ = True  # pytest shows the caller's traceback as without leakwatch
         result = orig(*args, **kwargs)
         if _active:
             try:
@@ -378,6 +379,7 @@ class _OpenWrapper:
         self.__module__ = module  # where it is installed: pickle finds it there
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        __tracebackhide__ = True  # pytest shows the caller's traceback as without leakwatch
         if not _active:
             return self.__wrapped__(*args, **kwargs)
         _local.opened = _CLAIMING

@@ -191,11 +191,6 @@ def test_exceptions_of_async_tests_are_the_same_with_and_without_leakwatch(
             assert shown[name] == shown_plain[name], name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the pytest_runtest_call hook wrapper of leakwatch/_pytest/plugin.py has no "
-    "__tracebackhide__, so its frame shows in an ExceptionGroup's traceback",
-)
 def test_an_exception_group_escaping_a_trio_test_shows_the_same_traceback(
     both_runs: tuple[pytest.RunResult, pytest.RunResult, str, str],
 ) -> None:

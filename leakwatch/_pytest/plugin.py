@@ -252,6 +252,7 @@ class LeakwatchPlugin:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
+        __tracebackhide__ = True  # a test's traceback is as without leakwatch
         state = self._begin(item)
         try:
             result = yield
@@ -266,6 +267,7 @@ class LeakwatchPlugin:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        __tracebackhide__ = True
         state = item.stash.get(_TEST, None)
         undo = None
         if state is not None and state.plan is not None:
@@ -282,6 +284,7 @@ class LeakwatchPlugin:
     def pytest_runtest_teardown(
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
+        __tracebackhide__ = True
         state = item.stash.get(_TEST, None)
         raised = False
         try:
@@ -369,6 +372,7 @@ class LeakwatchPlugin:
     def pytest_fixture_setup(
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
     ) -> Generator[None, object, object]:
+        __tracebackhide__ = True
         if fixturedef.scope == "function":
             return (yield)
         stale = self.fixtures.pop(fixturedef, None)
