@@ -44,7 +44,15 @@ from leakwatch._baseline import PROGRAM_SCOPE
 from leakwatch._config import ConfigError, load_config
 from leakwatch._policy import Policy
 from leakwatch._run import program, session
-from leakwatch._run.output import OutputError, format_text, load_report, to_html, write_atomic
+from leakwatch._run.output import (
+    OutputError,
+    format_text,
+    load_report,
+    to_html,
+    write_atomic,
+    write_text,
+)
+from leakwatch._text import escape
 
 EXIT_CLEAN = 0
 EXIT_USAGE = 2
@@ -221,9 +229,9 @@ class ReportCommand:
             if args.html:
                 write_atomic(args.html, to_html(data), "HTML report")
         except OutputError as exc:
-            print(exc, file=sys.stderr)
+            write_text(sys.stderr, escape(str(exc)))
             return EXIT_USAGE
-        print(text)
+        write_text(sys.stdout, text)
         return EXIT_CLEAN
 
 

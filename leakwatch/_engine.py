@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import time
+import traceback
 import weakref
 from collections.abc import Generator, Hashable
 from dataclasses import dataclass, field, replace
@@ -37,6 +39,17 @@ _BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
 #: still for ``_STILL`` of the budget (at most ``_STILL_MAX`` seconds).
 _STILL_KINDS = frozenset({"fd", "tempfile"})
 _STILL, _STILL_MAX = 0.25, 0.1
+
+#: Held while leakwatch itself lists or describes resources, by every watch in
+#: every thread: a descriptor one watch opens for a moment (a /proc listing, a
+#: psutil read) is never in another watch's snapshot.
+_OWN_IO = threading.RLock()
+#: Seconds for describing a watch's leftovers, all of them together.  What is
+#: left when it runs out is reported by identity alone, and a note says how many.
+DESCRIBE_BUDGET = 2.0
+#: Owners searched for a why-alive chain: one per group of leftovers (a group's
+#: first member gives its text), and at most this many groups.
+MAX_CHAINS = 64
 
 
 @dataclass(frozen=True)
@@ -106,6 +119,12 @@ class Watcher:
         self._set_cr_depth = False
         #: What leakwatch's own gc passes finalised (see ``_collect``).
         self.collected: list[Collected] = []
+        #: What this watch could not do, for the report's notes (one line each).
+        self.notes: list[str] = []
+        #: Python threads already running when the watch started (see _concurrency_note).
+        self._threads_before: frozenset[tuple[int | None, int]] = frozenset()
+        #: Tasks pending when the block ended; a task made later is not the block's.
+        self._tasks_at_end: Snapshot | None = None
 
     # -- start ---------------------------------------------------------------
 
@@ -120,6 +139,7 @@ class Watcher:
         if self._set_cr_depth:
             sys.set_coroutine_origin_tracking_depth(_origins.depth)
         self._since = _origins.current_serial()
+        self._threads_before = _other_threads()
         self._before = self.snapshot()
         if self._watch_state:
             self._state_before = state_snapshot()
@@ -133,13 +153,37 @@ class Watcher:
         self._started = time.perf_counter()
 
     def snapshot(self) -> dict[str, Snapshot]:
-        with _origins.quiet():
-            return {kind: probe.snapshot() for kind, probe in self.probes.items()}
+        """Every probe's snapshot.  A probe that fails is dropped from this watch
+        with a note naming it; the other kinds are still judged."""
+        out: dict[str, Snapshot] = {}
+        with _OWN_IO, _origins.quiet():
+            for kind, probe in list(self.probes.items()):
+                try:
+                    out[kind] = probe.snapshot()
+                except Exception as exc:
+                    self._drop_probe(kind, exc)
+        return out
 
     def mark(self) -> dict[str, Snapshot]:
         """A snapshot for a window's end, cheaper where a probe can (see FdProbe.mark)."""
-        with _origins.quiet():
-            return {kind: mark(probe) for kind, probe in self.probes.items()}
+        out: dict[str, Snapshot] = {}
+        with _OWN_IO, _origins.quiet():
+            for kind, probe in list(self.probes.items()):
+                try:
+                    out[kind] = mark(probe)
+                except Exception as exc:
+                    self._drop_probe(kind, exc)
+        return out
+
+    def _drop_probe(self, kind: str, exc: BaseException) -> None:
+        # Half a view would be worse than none: every resource of the kind
+        # would look new (or gone), so the kind leaves this watch altogether.
+        self.probes.pop(kind, None)
+        self._before.pop(kind, None)
+        self.notes.append(
+            f"{kind}: the probe failed ({_one_line(exc)}); {kind} leaks were not judged, "
+            "the other kinds were"
+        )
 
     def _new(self, after: dict[str, Snapshot]) -> dict[str, dict[Hashable, Any]]:
         out = {}
@@ -207,6 +251,7 @@ class Watcher:
         """Settle (sleeping between attempts), diff and build the report."""
         block_seconds = time.perf_counter() - self._started
         try:
+            self._tasks_at_end = self._pending_tasks()
             steps = self._settle()
             try:
                 while True:
@@ -225,6 +270,7 @@ class Watcher:
         try:
             for _ in range(3):  # callbacks scheduled by the block's last awaits
                 await asyncio.sleep(0)
+            self._tasks_at_end = self._pending_tasks()
             steps = self._settle()
             try:
                 while True:
@@ -285,6 +331,11 @@ class Watcher:
         for kind in self.probes:
             if kind in LIMITS:
                 report.notes.append(f"{kind}: {LIMITS[kind]}")
+        report.notes.extend(self.notes)
+        if report.leaks:
+            others = _concurrency_note(self._threads_before)
+            if others:
+                report.notes.append(others)
         report.stats = {
             "kinds": list(self.options.kinds),
             "block_seconds": round(block_seconds, 6),
@@ -296,26 +347,70 @@ class Watcher:
         return report
 
     def _describe(self, new: dict[str, dict[Hashable, Any]]) -> list[Resource]:
+        """Describe each leftover, one at a time: a leftover that cannot be
+        described is reported by identity with a note, never at the cost of
+        the others.  Describing all of them is given :data:`DESCRIBE_BUDGET`
+        seconds; why-alive chains are searched for one owner per group."""
         resources: list[Resource] = []
         owners: list[tuple[int, Any]] = []
-        held: list[tuple[int, Any]] = []  # (resource, an object that holds it) for singletons
-        for kind, items in new.items():
-            probe = self.probes[kind]
-            owner_of = getattr(probe, "owner", None)
-            for key, value in items.items():
-                res = probe.describe(key, value, self._since)
-                if "benign" not in res.details:
-                    owner = owner_of(key, value) if owner_of is not None else None
-                    if owner is not None and self.options.why_alive:
-                        owners.append((len(resources), owner))
+        held: list[tuple[int, Any]] = []  # (resource, the object a singleton would hold)
+        chained: set[Hashable] = set()
+        failed: dict[str, list[str]] = {}
+        cut = 0
+        deadline = time.perf_counter() + DESCRIBE_BUDGET
+        with _OWN_IO:
+            for kind, items in new.items():
+                probe = self.probes.get(kind)
+                if probe is None:
+                    continue
+                if kind == "task" and self._tasks_at_end is not None:
+                    items = _made_by_block(items, self._tasks_at_end)
+                owner_of = getattr(probe, "owner", None)
+                for key, value in items.items():
+                    if time.perf_counter() > deadline:
+                        cut += 1
+                        resources.append(_undescribed(kind, key, "budget"))
+                        continue
+                    try:
+                        res = probe.describe(key, value, self._since)
+                    except Exception as exc:
+                        failed.setdefault(kind, []).append(_one_line(exc))
+                        resources.append(_undescribed(kind, key, _one_line(exc)))
+                        continue
+                    resources.append(res)
+                    if "benign" in res.details:
+                        continue
+                    try:
+                        owner = owner_of(key, value) if owner_of is not None else None
+                    except Exception:  # attribution is a bonus
+                        owner = None
                     # What a singleton would hold: the resource's own object (a
                     # thread, a task), else the object owning it (a descriptor's
                     # socket or file) -- never what a thread merely runs on.
                     obj = value() if isinstance(value, weakref.ref) else owner
                     if obj is not None:
-                        held.append((len(resources), obj))
+                        held.append((len(resources) - 1, obj))
+                    signature = (kind, res.group, res.origin)
+                    if (
+                        owner is not None
+                        and self.options.why_alive
+                        and signature not in chained
+                        and len(chained) < MAX_CHAINS
+                    ):
+                        chained.add(signature)
+                        owners.append((len(resources) - 1, owner))
                     del owner, obj
-                resources.append(res)
+        for kind, errors in failed.items():
+            self.notes.append(
+                f"{kind}: {len(errors)} leftover(s) could not be described ({errors[0]}); "
+                "reported by identity only"
+            )
+        if cut:
+            self.notes.append(
+                f"{cut} of {sum(len(v) for v in new.values())} leftovers were not described: "
+                f"describing is given {DESCRIBE_BUDGET:g} s in all; they are reported by "
+                "identity only"
+            )
         if held:
             try:
                 found = singletons([obj for _, obj in held])
@@ -336,6 +431,77 @@ class Watcher:
                     resources[index] = replace(res, details={**res.details, "held_by": chain})
             owners.clear()
         return resources
+
+    def _pending_tasks(self) -> Snapshot | None:
+        probe = self.probes.get("task")
+        if probe is None:
+            return None
+        try:
+            return probe.snapshot()
+        except Exception:
+            return None
+
+
+def _one_line(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
+    except Exception:
+        return type(exc).__name__
+
+
+def _key_text(key: Hashable) -> str:
+    try:
+        return repr(key)[:200]
+    except Exception:
+        return f"<{type(key).__name__}>"
+
+
+def _undescribed(kind: str, key: Hashable, why: str) -> Resource:
+    """What is known of a leftover that could not be described: its kind and identity."""
+    title = f"{kind} {_key_text(key)}, creation not seen: not described"
+    if why == "budget":
+        note = f"not described: the {DESCRIBE_BUDGET:g} s budget for describing leftovers ran out"
+    else:
+        note = f"describing it failed: {why}"
+    return Resource(kind, key, title, (), {"origin_note": note}, group="undescribed")
+
+
+def _made_by_block(items: dict[Hashable, Any], at_end: Snapshot) -> dict[Hashable, Any]:
+    """Leftover tasks that were already pending when the block ended.
+
+    A task another task started (and maybe finished) while this watch settled
+    is not the block's, whoever's it is.
+    """
+    kept = {}
+    for key, ref in items.items():
+        old = at_end.get(key)
+        if old is not None and old() is ref():
+            kept[key] = ref
+    return kept
+
+
+def _other_threads() -> frozenset[tuple[int | None, int]]:
+    from leakwatch._probes.threads import INTERNAL_PREFIX
+
+    current = threading.get_ident()
+    out: set[tuple[int | None, int]] = set()
+    for t in threading.enumerate():
+        name = getattr(t, "_name", "")
+        if t.ident != current and not (isinstance(name, str) and name.startswith(INTERNAL_PREFIX)):
+            out.add((t.ident, id(t)))
+    return frozenset(out)
+
+
+def _concurrency_note(before: frozenset[tuple[int | None, int]]) -> str | None:
+    """A note when other threads ran through the block: a watch is process-wide,
+    so what they opened or started meanwhile counts as the block's."""
+    during = before & _other_threads()
+    if not during:
+        return None
+    return (
+        f"{len(during)} other thread(s) were alive while the block ran: a watch sees the "
+        "whole process, so what they made meanwhile and still hold is counted here too"
+    )
 
 
 def _keys(new: dict[str, dict[Hashable, Any]]) -> set[tuple[str, Hashable]]:

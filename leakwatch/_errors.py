@@ -8,6 +8,7 @@
      └── LeakWarning          the same, when on_leak="warn" (.report)
     RuntimeWarning
      └── LeakwatchInternalWarning   leakwatch itself failed; the program goes on
+                                    (shown, never raised: see internal_error)
     ValueError
      └── ConfigError          bad configuration: one line naming the key and the file
 
@@ -16,6 +17,11 @@ Exit codes of ``leakwatch run`` live in ``leakwatch._cli``.
 
 from __future__ import annotations
 
+import os
+import sys
+import traceback
+import warnings
+from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -40,3 +46,64 @@ class LeakWarning(UserWarning):
 
 class LeakwatchInternalWarning(RuntimeWarning):
     """leakwatch failed internally; the watched program was not affected."""
+
+
+_OWN_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def internal_error(where: str, exc: BaseException) -> str:
+    """Say that leakwatch failed in ``where``; return the report note for it.
+
+    Shown as a :class:`LeakwatchInternalWarning` through
+    :func:`warnings.showwarning`, which no warnings filter turns into an
+    exception: under ``-W error`` or ``filterwarnings = error`` the watched
+    block's own exception and a test's outcome stay what they were.  pytest
+    records it in its warnings summary (as its own plugins' notices); else
+    it goes to stderr.  A filter that ignores the category is honoured.
+    Never raises.
+    """
+    try:
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        detail = detail.splitlines()[-1] if detail else type(exc).__name__
+    except Exception:
+        detail = type(exc).__name__
+    note = f"internal error in {where}: {detail}"
+    text = f"leakwatch: {note} (the program and its outcome are unaffected)"
+    try:
+        if not _ignored(text):
+            filename, lineno = _caller()
+            warnings.showwarning(
+                LeakwatchInternalWarning(text), LeakwatchInternalWarning, filename, lineno
+            )
+    except Exception:  # a showwarning replaced by something that raises
+        try:
+            sys.stderr.write(text + "\n")
+        except Exception:
+            pass
+    return note
+
+
+def _ignored(text: str) -> bool:
+    """Whether the first warnings filter matching us says "ignore"."""
+    for action, message, category, module, lineno in warnings.filters:
+        if not issubclass(LeakwatchInternalWarning, category):
+            continue
+        if message is not None and not message.match(text):
+            continue
+        if module is not None and not module.match("leakwatch"):
+            continue
+        if lineno:
+            continue
+        return bool(action == "ignore")
+    return False
+
+
+def _caller() -> tuple[str, int]:
+    """The innermost frame outside leakwatch: where the user's code is."""
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not os.path.abspath(filename).startswith(_OWN_DIR + os.sep):
+            return filename, frame.f_lineno
+        frame = frame.f_back
+    return __file__, 0

@@ -23,12 +23,15 @@ def write_whole(path: str | os.PathLike[str], text: str, *, mode: int = 0o644) -
 
     The temp file is synced before the rename and removed on any failure.
     ``mode``: the file's permissions (mkstemp's 0600 would hide it from readers).
+    Text that is not valid Unicode (a lone surrogate from an undecodable path
+    or name) is written as a ``\\udcff`` escape: in a JSON string that is the
+    same character again, elsewhere a visible escape.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path)) or "."
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -57,7 +60,7 @@ def read_json(
     where = f"leakwatch: {display(path)}"
     try:
         with open(path, encoding="utf-8") as f:
-            data = json.load(f)
+            data = json.load(f, parse_constant=_no_constant, parse_float=_finite)
     except FileNotFoundError:
         if missing is None:
             return None
@@ -66,7 +69,22 @@ def read_json(
         raise error(f"{where}: {unreadable}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise error(f"{where}: not {noun}, invalid JSON: {exc}") from None
+    except RecursionError:
+        raise error(f"{where}: not {noun}: nested too deeply") from None
+    except ValueError as exc:  # NaN, Infinity, an integer of thousands of digits
+        raise error(f"{where}: not {noun}: {exc}") from None
     if not isinstance(data, dict) or data.get("schema") != schema:
         got = data.get("schema") if isinstance(data, dict) else type(data).__name__
         raise error(f"{where}: not {noun}: expected schema {schema!r}, got {got!r}")
     return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number leakwatch writes")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:40]} is out of range")
+    return value

@@ -27,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from leakwatch._model import KINDS, SESSION_SCHEMA, frames_to_dicts, read_library_frames
+from leakwatch._text import escape
 
 #: Caps that keep the page of a pathological run small enough to open.
 MAX_ROWS = 200
@@ -444,7 +445,8 @@ def _duration(seconds: float) -> str:
 
 
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    # Control characters and undecodable bytes show as escapes, as in the text report.
+    return html.escape(escape(str(value)), quote=True)
 
 
 # Besides escaping every string, the policy forbids any fetch: the page works

@@ -21,6 +21,9 @@ from collections.abc import Callable
 import psutil
 
 LIMITS: dict[str, str] = {}
+#: Where /proc is read; a listing that fails raises, so the probe using it is
+#: skipped with a note (tests point these at a path that does not exist).
+_PROC = "/proc"
 _PROC_FD = "/proc/self/fd"
 HAVE_PROC = os.path.isdir(_PROC_FD) and sys.platform.startswith("linux")
 
@@ -123,16 +126,19 @@ def _linux_children() -> dict[int, int]:
         # Most snapshots (every phase of every test) are of a process with no
         # children: skip reading a children file per thread.
         return out
-    todo = [os.getpid()]
+    me = os.getpid()
+    todo = [me]
     while todo:
         pid = todo.pop()
         try:
-            tids = os.listdir(f"/proc/{pid}/task")
+            tids = os.listdir(f"{_PROC}/{pid}/task")
         except OSError:
+            if pid == me:
+                raise  # /proc unreadable: say so, rather than see no children
             continue
         for tid in tids:
             try:
-                with open(f"/proc/{pid}/task/{tid}/children", encoding="ascii") as f:
+                with open(f"{_PROC}/{pid}/task/{tid}/children", encoding="ascii") as f:
                     kids = [int(p) for p in f.read().split()]
             except (OSError, ValueError):
                 continue

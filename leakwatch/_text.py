@@ -16,12 +16,15 @@
                   thread.start()
 
 User frames come first; stdlib and site-packages frames are folded (shown
-with ``verbose``).
+with ``verbose``).  Control characters, lone surrogates and bidirectional
+overrides from paths, thread names and reprs are shown escaped (``\\x1b``),
+never sent to the terminal: see :func:`escape`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -33,6 +36,27 @@ if TYPE_CHECKING:
     from leakwatch._model import Frame, Leak, Report
 
 _INDENT = " " * 11
+# C0 and C1 controls but the newline, DEL, lone surrogates (undecodable bytes
+# in a path), and the format characters that reorder or hide text on screen.
+_UNSAFE = re.compile(
+    "[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]"
+)
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape(text: str) -> str:
+    """``text`` safe to print: unsafe characters as ``\\x1b`` / ``\\udcff`` escapes.
+
+    Newlines are kept (the caller's own layout); nothing else changes, so
+    escaping twice is escaping once.
+    """
+    return _UNSAFE.sub(_escaped, text)
+
+
 _HOW_TO_TRACE = {
     "heap": "creation stacks need tracemalloc: leakwatch starts it inside watched blocks",
     "task": "task creation sites need coroutine origin tracking, on inside watched blocks",
@@ -152,7 +176,7 @@ def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
     if leak.count > 1 and verbose:
         for title in details.get("items", [])[1:10]:
             lines.append(f"{_INDENT}also: {title}")
-    return lines
+    return [escape(line) for line in lines]
 
 
 def _plural(n: int, word: str) -> str:
@@ -188,4 +212,4 @@ def format_report(report: Report, *, verbose: bool = False, color: bool = False)
             lines.append(f"  ... {len(leaks) - 5} more (-v shows them)")
     for note in report.notes:
         lines.append(f"  note: {note}")
-    return "\n".join(lines)
+    return escape("\n".join(lines))

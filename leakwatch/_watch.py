@@ -3,21 +3,22 @@
 leakwatch must never break the program it watches: the block's own result
 and exception pass through untouched, a block that raised is reported but
 not judged (its traceback pins frames), and an internal error becomes a
-:class:`LeakwatchInternalWarning`, never a crash.
+note in the report and a :class:`LeakwatchInternalWarning` shown (never
+raised, whatever the warnings filters say), never a crash.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import traceback
+import threading
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from leakwatch._engine import Options, Watcher
-from leakwatch._errors import LeakError, LeakWarning, LeakwatchInternalWarning
+from leakwatch._errors import LeakError, LeakWarning, internal_error
 from leakwatch._growth import run_check, run_check_async
 from leakwatch._model import RESOURCE_KINDS, Report
 from leakwatch._settings import options_for
@@ -28,14 +29,13 @@ T = TypeVar("T")
 _ON_LEAK = ("raise", "warn", "report")
 
 
+#: Entering and leaving watch objects: a watch object is entered once at a time.
+_ENTRY = threading.Lock()
+
+
 def _internal_error(where: str, exc: BaseException) -> Report:
-    detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    warnings.warn(
-        f"leakwatch: internal error in {where}, nothing judged ({detail})",
-        LeakwatchInternalWarning,
-        stacklevel=4,
-    )
-    return Report(notes=[f"internal error in {where}: {detail}"])
+    """An empty report noting the fault (shown once, never raised: see internal_error)."""
+    return Report(notes=[internal_error(where, exc) + "; nothing judged"])
 
 
 def _judge(report: Report, on_leak: str, stacklevel: int = 3) -> None:
@@ -97,17 +97,34 @@ class watch:
         self._options, self.on_leak = options_for(options, label=label)
         self.report = None
         self._watcher: Watcher | None = None
+        self._busy = False
 
     # -- context manager ---------------------------------------------------------
 
     def _start(self) -> None:
+        with _ENTRY:
+            if self._busy:
+                raise RuntimeError(
+                    "leakwatch: this watch() is already watching a block (entered again, "
+                    "nested or from another thread); use one watch() object per block"
+                )
+            self._busy = True
         self.report = None
+        watcher = None
         try:
-            self._watcher = Watcher(self._options)
-            self._watcher.start()
+            watcher = Watcher(self._options)
+            watcher.start()
+            self._watcher = watcher
         except Exception as exc:
-            self._watcher = None
+            if watcher is not None:
+                watcher.abort()  # what start() turned on goes off again
             self.report = _internal_error("watch start", exc)
+
+    def _take(self) -> Watcher | None:
+        with _ENTRY:
+            watcher, self._watcher = self._watcher, None
+            self._busy = False
+        return watcher
 
     def __enter__(self) -> watch:
         self._start()
@@ -119,7 +136,7 @@ class watch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        watcher, self._watcher = self._watcher, None
+        watcher = self._take()
         if watcher is None:
             return
         try:
@@ -139,7 +156,7 @@ class watch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        watcher, self._watcher = self._watcher, None
+        watcher = self._take()
         if watcher is None:
             return
         try:
@@ -154,11 +171,56 @@ class watch:
     def _fresh(self) -> watch:
         clone: watch = object.__new__(watch)
         clone._options, clone.on_leak = self._options, self.on_leak
-        clone.report, clone._watcher = None, None
+        clone.report, clone._watcher, clone._busy = None, None, False
         return clone
 
     def __call__(self, fn: F) -> F:
-        """Decorate a function: each call runs under its own watch."""
+        """Decorate a function: each call runs under its own watch.
+
+        A generator or async generator function is watched from its call to
+        the end of its iteration: what it makes while it yields counts, and so
+        does what its consumer makes meanwhile.  One closed before its end (or
+        that raised) is reported, not judged, like a block that raised.
+        """
+        if inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            async def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+                # Inline, not ``async for``: asend/athrow/aclose reach fn's generator.
+                async with self._fresh():
+                    agen = fn(*args, **kwargs)
+                    try:
+                        item = await agen.__anext__()
+                    except StopAsyncIteration:
+                        return
+                    while True:
+                        try:
+                            sent = yield item
+                        except GeneratorExit:
+                            await agen.aclose()
+                            raise
+                        except BaseException as exc:
+                            try:
+                                item = await agen.athrow(exc)
+                            except StopAsyncIteration:
+                                return
+                        else:
+                            try:
+                                item = await agen.asend(sent)
+                            except StopAsyncIteration:
+                                return
+
+            return agen_wrapper  # type: ignore[return-value]
+
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+                with self._fresh():
+                    return (yield from fn(*args, **kwargs))
+
+            return gen_wrapper  # type: ignore[return-value]
+
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)

@@ -25,9 +25,26 @@ INTERNAL_PREFIX = "leakwatch-"
 def _qualname(obj: Any) -> str:
     if obj is None:
         return ""
-    mod = getattr(obj, "__module__", None) or ""
-    name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
-    return f"{mod}.{name}" if mod else str(name)
+    try:
+        mod = getattr(obj, "__module__", None) or ""
+        name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None) or repr(obj)
+        return f"{mod}.{name}" if isinstance(mod, str) and mod else str(name)
+    except Exception:  # a target whose attributes or __repr__ raise
+        return f"<{type(obj).__module__}.{type(obj).__qualname__} object>"
+
+
+def _name_of(thread: threading.Thread) -> str:
+    """The thread's name as text, whatever ``name`` was set to (None, a number, a property)."""
+    try:
+        name: object = thread.name
+    except Exception:
+        return "?"
+    if isinstance(name, str):
+        return name
+    try:
+        return repr(name)
+    except Exception:
+        return f"<{type(name).__name__}>"
 
 
 def _executor_of(thread: threading.Thread) -> Any:
@@ -47,7 +64,7 @@ class ThreadProbe:
         snap: dict[Hashable, Any] = {}
         py_native = set()
         for t in threading.enumerate():
-            if t.name.startswith(INTERNAL_PREFIX):
+            if _name_of(t).startswith(INTERNAL_PREFIX):
                 py_native.add(t.native_id)
                 continue
             snap[("py", t.ident, t.native_id, id(t))] = weakref.ref(t)
@@ -81,8 +98,9 @@ class ThreadProbe:
         rec = _origins.threads.get(thread)
         target = getattr(thread, "_target", None)
         target_name = _qualname(target) if target is not None else _qualname(type(thread).run)
+        name = _name_of(thread)
         details: dict[str, Any] = {
-            "name": thread.name,
+            "name": name,
             "ident": thread.ident,
             "native_id": thread.native_id,
             "daemon": thread.daemon,
@@ -96,13 +114,13 @@ class ThreadProbe:
             details["stack"] = [f.to_dict() for f in to_origin(stack_of_frame(frame))]
         del frame
         flavour = "daemon" if thread.daemon else "non-daemon"
-        title = f"thread {thread.name!r} ({flavour})"
+        title = f"thread {name!r} ({flavour})"
         if where:
             title += f", waiting in {where}"
         executor = _executor_of(thread)
         if executor is not None:
             title += f", idle worker of {type(executor).__name__} never shut down"
-            if thread.name.startswith("asyncio_"):
+            if name.startswith("asyncio_"):
                 details["benign"] = "asyncio default executor worker: lives with its event loop"
         del executor
         origin = to_origin(rec.stack, rec.parent) if rec is not None else ()

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import inspect
 import unittest
-import warnings
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,7 @@ from typing import Any
 import pytest
 
 from leakwatch._engine import Options
-from leakwatch._errors import LeakwatchInternalWarning
+from leakwatch._errors import internal_error
 from leakwatch._growth import run_check, run_check_async
 from leakwatch._model import Report
 from leakwatch._pytest.spans import SpanWatcher
@@ -109,7 +108,7 @@ def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..
                 found.task_keys = watcher.judged.get("task", set())
             except Exception as exc:  # leakwatch failing must not fail the test
                 watcher.abort()
-                _internal_error("the task check", exc)
+                internal_error("the task check", exc)
         if plan.repeat and plan.growth is not None:
             found.growth = await run_check_async(
                 lambda: fn(*args, **kwargs), plan.growth, plan.repeat, plan.warmup
@@ -165,11 +164,3 @@ def instrument(item: pytest.Item, plan: Plan, found: Found) -> Callable[[], None
         item.obj = original
 
     return undo
-
-
-def _internal_error(what: str, exc: BaseException) -> None:
-    warnings.warn(
-        f"leakwatch: internal error in {what}, nothing judged: {exc!r}",
-        LeakwatchInternalWarning,
-        stacklevel=3,
-    )

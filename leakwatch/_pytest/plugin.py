@@ -20,7 +20,6 @@ report instead.  A test that failed (or was skipped) is not judged unless
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +28,7 @@ import pytest
 from _pytest.runner import runtestprotocol
 
 from leakwatch._engine import Options
-from leakwatch._errors import LeakwatchInternalWarning
+from leakwatch._errors import internal_error
 from leakwatch._model import Report, group_resources
 from leakwatch._pytest.calls import GROWTH_KINDS, Found, Plan, instrument
 from leakwatch._pytest.escapes import Escapes, Watched
@@ -132,7 +131,7 @@ class LeakwatchPlugin:
         except Exception as exc:
             self.stack.discard(span)
             span.abort()
-            _internal_error(f"starting the watch of {what}", exc)
+            internal_error(f"starting the watch of {what}", exc)
             return False
         return True
 
@@ -342,7 +341,7 @@ class LeakwatchPlugin:
             if options.policy is not None:
                 options.policy.apply(report)
         except Exception as exc:
-            _internal_error(f"judging the heap of {state.nodeid}", exc)
+            internal_error(f"judging the heap of {state.nodeid}", exc)
             return
         state.final.extend(split(report, state.nodeid, "setup", judged="escaped"))
 
@@ -436,16 +435,8 @@ def _stop(span: SpanWatcher, label: str) -> Report:
         return span.stop()
     except Exception as exc:
         span.abort()
-        _internal_error(f"judging {label}", exc)
+        internal_error(f"judging {label}", exc)
         return Report(label=label)
-
-
-def _internal_error(what: str, exc: BaseException) -> None:
-    warnings.warn(
-        f"leakwatch: internal error {what}, nothing judged: {exc!r}",
-        LeakwatchInternalWarning,
-        stacklevel=3,
-    )
 
 
 def _split_heap(options: Options) -> tuple[Options, Options | None]:

@@ -18,6 +18,8 @@ from leakwatch._config import display
 from leakwatch._files import read_json, write_whole
 from leakwatch._model import SCHEMA, Report
 from leakwatch._probes.heap import format_size
+from leakwatch._schema import problem
+from leakwatch._text import escape
 
 
 class OutputError(Exception):
@@ -59,11 +61,17 @@ def to_html(data: Mapping[str, Any]) -> str:
 
 
 def load_report(path: str) -> dict[str, Any]:
-    """Read a saved report; any problem is a one-line :class:`OutputError`."""
+    """Read a saved report, checked whole (``leakwatch._schema``); any problem
+    is a one-line :class:`OutputError`."""
     data = read_json(
         path, schema=SCHEMA, noun="a leakwatch report", error=OutputError, missing="no such file"
     )
     assert data is not None  # a missing file raised
+    bad = problem(data)
+    if bad is not None:
+        raise OutputError(
+            f"leakwatch: {display(path)}: not a valid leakwatch report: {escape(bad)}"
+        )
     return data
 
 
@@ -73,7 +81,7 @@ def format_text(data: Mapping[str, Any], *, verbose: bool = False) -> str:
         report = Report.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise OutputError(f"leakwatch: malformed report: {exc}") from None
-    return "\n".join([report.format(verbose=verbose), *summary_lines(data)])
+    return escape("\n".join([report.format(verbose=verbose), *summary_lines(data)]))
 
 
 def summary_lines(data: Mapping[str, Any]) -> list[str]:
@@ -127,6 +135,17 @@ def _growth_lines(growth: Sequence[Any], when: str) -> list[str]:
         if g.get("line"):
             lines.append(f"        {g['line']}")
     return lines
+
+
+def write_text(stream: Any, text: str) -> None:
+    """Write ``text`` and a newline to ``stream``, whatever its encoding can show
+    (the rest as ``\\u`` escapes), and flush."""
+    try:
+        stream.write(text + "\n")
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write((text + "\n").encode(encoding, "backslashreplace").decode(encoding))
+    stream.flush()
 
 
 def _num(value: Any) -> float:

@@ -40,9 +40,11 @@ from leakwatch._run.output import (
     to_html,
     to_json,
     write_atomic,
+    write_text,
 )
 from leakwatch._run.sampler import Sampler
 from leakwatch._run.windows import GrowthSite, TraceWindows
+from leakwatch._text import escape
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,8 @@ def run(settings: RunSettings, prepared: program.Prepared, policy: Policy) -> Ru
         return RunResult(outcome.status)
     result = RunResult(outcome.status, leaks=sum(leak.count for leak in report.leaks), data=data)
     if report.leaks or not settings.quiet:
-        _say(err, "\n".join([report.format(verbose=settings.verbose), *summary_lines(data)]))
+        text = "\n".join([report.format(verbose=settings.verbose), *summary_lines(data)])
+        _say(err, escape(text))
     _write(settings, report, data, result, err)
     return result
 
@@ -250,8 +253,7 @@ def end(status: int, *, wait: bool) -> int:
 
 def _say(stream: TextIO, text: str) -> None:
     try:
-        stream.write(text + "\n")
-        stream.flush()
+        write_text(stream, text)
     except Exception:  # the program closed it: the status still tells
         pass
 
