@@ -107,6 +107,11 @@ def _socket_title(fd: int, info: dict[str, Any]) -> str:
     return f"{kind} {info.get('family', '?')}, not connected (fd {fd})"
 
 
+#: Descriptors leakwatch's helpers opened for good, (fd, target) -> why: memray's
+#: unwinder keeps a pipe open once it has run (leakwatch._native.stacks).
+OWN: dict[Hashable, str] = {}
+
+
 class FdProbe:
     kind = "fd"
 
@@ -191,6 +196,8 @@ class FdProbe:
             )
         if "fd" in LIMITS:
             details["platform_note"] = LIMITS["fd"]
+        if key in OWN:
+            details["benign"] = OWN[key]
         return Resource("fd", key, title, origin, details, group=ftype)
 
     def owner(self, key: Hashable, value: Any) -> Any:
