@@ -84,17 +84,17 @@ class NativeGrowth:
         explained = 0.0
         if stacks.available():
             recorder = stacks.Recorder()
-            if recorder.start():
-                try:
-                    for _ in range(ATTRIBUTION_CALLS):
-                        yield "call"
-                        gc.collect()
-                        recorder.cut()
-                finally:
-                    recorder.stop()
-                for site in recorder.sites(ATTRIBUTION_CALLS)[:5]:
-                    found.append(_from_stack(site, deltas))
-                    explained += sum(site.per_call) / ATTRIBUTION_CALLS
+            try:
+                recorder.arm()
+                for _ in range(ATTRIBUTION_CALLS):
+                    yield "call"
+                    gc.collect()
+                    recorder.cut()
+            finally:
+                recorder.stop()
+            for site in recorder.sites()[:5]:
+                found.append(_from_stack(site, deltas))
+                explained += sum(site.per_call) / len(site.per_call)
             if recorder.error:
                 self.notes.append(f"native: {recorder.error}")
         how = None if stacks.available() else stacks.HOW_TO

@@ -19,8 +19,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 from leakwatch._stacks import is_own
@@ -83,15 +85,51 @@ class Site:
 
 
 class Recorder:
-    """memray around the attribution calls: :meth:`start`, :meth:`cut` between, :meth:`stop`."""
+    """memray around the attribution calls: :meth:`arm` before the first, :meth:`cut`
+    after each, :meth:`sites` at the end.
+
+    memray follows the Python stack from where its tracker starts; started
+    inside leakwatch's own (generator) frames, which return before the call
+    runs, it would lose the call's frames.  So :meth:`arm` sets a one-shot
+    trace function that starts memray as the first frame of the user's code
+    begins, and the frames below it are taken from that frame.
+    """
 
     def __init__(self) -> None:
         self.error: str | None = None
+        self.calls = 0  # calls recorded
         self._dir: str | None = None
         self._tracker: Any = None
-        self._calls = 0
+        self._armed = False
+        self._old_trace: Any = None
+        self._below: list[tuple[str, str, int]] = []
+
+    def arm(self) -> None:
+        self._old_trace = sys.gettrace()
+        self._armed = True
+        sys.settrace(self._first_frame)
+
+    def _first_frame(self, frame: FrameType, event: str, arg: Any) -> Any:
+        if event != "call" or is_own(frame.f_code.co_filename):
+            return None  # leakwatch's own wrappers: wait for the user's frame
+        self._disarm()
+        back = frame.f_back
+        while back is not None and len(self._below) < 32:
+            code = back.f_code
+            self._below.append((code.co_name, code.co_filename, back.f_lineno))
+            back = back.f_back
+        self.start()
+        return None
+
+    def _disarm(self) -> None:
+        if self._armed:
+            self._armed = False
+            sys.settrace(self._old_trace)
+            self._old_trace = None
 
     def start(self) -> bool:
+        if self._tracker is not None or self.error:
+            return self._tracker is not None
         try:
             import memray
 
@@ -116,24 +154,36 @@ class Recorder:
 
     def cut(self) -> None:
         """Mark the end of one call in the record stream."""
-        if self._tracker is not None and self._calls < _MAX_CALLS:
-            mark = bytearray(MARK + self._calls)
+        self._disarm()
+        if self._tracker is None:
+            # The call ran no Python frame (a C function checked directly):
+            # record the next ones, without Python frames above them.
+            self.start()
+            return
+        if self.calls < _MAX_CALLS:
+            mark = bytearray(MARK + self.calls)
             del mark
-            self._calls += 1
+            self.calls += 1
 
     def stop(self) -> None:
+        self._disarm()
         tracker, self._tracker = self._tracker, None
         if tracker is not None:
             with contextlib.suppress(Exception):
                 tracker.__exit__(None, None, None)
 
-    def sites(self, calls: int) -> list[Site]:
-        """Stacks that kept memory from every one of ``calls`` calls, largest first."""
+    def sites(self) -> list[Site]:
+        """Stacks that kept memory from every recorded call, largest first."""
         self.stop()
-        if self._dir is None:
+        if self._dir is None or self.calls < 2:
             return []
         try:
-            return _replay(os.path.join(self._dir, "calls.bin"), calls)
+            found = _replay(os.path.join(self._dir, "calls.bin"), self.calls)
+            for site in found:
+                # memray's stack starts at the frame it started in; below it,
+                # the frames that called it, innermost first like memray's.
+                site.python = site.python + self._below
+            return found
         except Exception as exc:
             self.error = f"memray's records could not be read: {exc}"
             return []
@@ -166,53 +216,63 @@ def _replay(path: str, calls: int) -> list[Site]:
 
     live: dict[int, tuple[int, int, Any]] = {}  # address -> (size, call, record)
     call = 0
-    marks = {MARK + i + 1 for i in range(_MAX_CALLS)}
     with memray.FileReader(path) as reader:
         for rec in reader.get_allocation_records():
             kind = int(rec.allocator)
             if kind in _FREE:
                 live.pop(rec.address, None)
             elif kind in _ALLOC:
-                if rec.size in marks and call < calls and _is_mark(rec):
+                if rec.size == MARK + call + 1 and call < calls:
                     call += 1
                     continue
                 live[rec.address] = (rec.size, call, rec)
-        by_stack: dict[tuple[int, int], list[Any]] = {}
+        # memray's stack ids differ between calls from one line (the caller's
+        # instruction differs): group by the stacks themselves, resolved once per id.
+        resolved: dict[tuple[int, int], tuple[Any, ...] | None] = {}
+        by_stack: dict[tuple[Any, ...], list[Any]] = {}
         for size, index, rec in live.values():
             if index >= calls:
                 continue  # after the last cut: leakwatch's own bookkeeping
-            key = (rec.stack_id, rec.native_stack_id)
+            ids = (rec.stack_id, rec.native_stack_id)
+            if ids not in resolved:
+                resolved[ids] = _resolve(rec)
+            key = resolved[ids]
+            if key is None:
+                continue
             entry = by_stack.get(key)
             if entry is None:
-                entry = by_stack[key] = [[0] * calls, rec]
+                entry = by_stack[key] = [[0] * calls, key]
             entry[0][index] += size
         out = []
-        for per_call, rec in by_stack.values():
-            if not all(per_call):
-                continue
-            native = [tuple(f) for f in rec.native_stack_trace()]
-            python = [tuple(f) for f in rec.stack_trace()]
-            if _python_allocation(native) or _own(python):
-                continue
-            out.append(Site(python, native, per_call))  # type: ignore[arg-type]
+        for per_call, (python, native) in by_stack.values():
+            if all(per_call):
+                out.append(Site(list(python), list(native), per_call))
     live.clear()
     out.sort(key=lambda s: -sum(s.per_call))
     return out
 
 
-def _is_mark(rec: Any) -> bool:
-    stack = rec.stack_trace(max_stacks=1)
-    return bool(stack) and stack[0][1] == __file__
+def _resolve(rec: Any) -> tuple[Any, ...] | None:
+    """(Python frames, native frames) of a record, or None for Python's own or leakwatch's."""
+    native = tuple(tuple(f) for f in rec.native_stack_trace())
+    if _python_allocation(native):
+        return None
+    python = tuple(tuple(f) for f in rec.stack_trace())
+    if _own(python):
+        return None
+    # leakwatch's frames below the user's vary (memray starts inside one): not part of the key
+    return tuple(f for f in python if not is_own(f[1])), native
 
 
-def _python_allocation(native: list[tuple[str, str, int]]) -> bool:
+def _python_allocation(native: tuple[tuple[str, str, int], ...]) -> bool:
     for function, _, _ in native[:3]:
         if function.startswith(_PYTHON_ALLOCATORS):
             return True
     return False
 
 
-def _own(python: list[tuple[str, str, int]]) -> bool:
+def _own(python: tuple[tuple[str, str, int], ...]) -> bool:
+    """leakwatch's own allocation: its frame comes before any other."""
     return bool(python) and is_own(python[0][1])
 
 
