@@ -19,6 +19,7 @@ the heap rule has not.
 from __future__ import annotations
 
 import gc
+import itertools
 import os
 import tracemalloc
 from collections.abc import Generator
@@ -74,7 +75,7 @@ class NativeGrowth:
         self._stop_tracing()
         if counters.NOTE:
             self.notes.append(f"native: {counters.NOTE}")
-        deltas = [b - a for a, b in zip(self.series, self.series[1:])]
+        deltas = [b - a for a, b in itertools.pairwise(self.series)]
         if len(deltas) < 2 or not all(d > counters.FLOOR for d in deltas):
             return []
         per_call = sum(deltas) / len(deltas)

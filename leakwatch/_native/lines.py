@@ -76,7 +76,7 @@ class LineTracer:
         for key, series in self._seen.items():
             if len(series) != self.calls or not self.calls:
                 continue
-            if all(floor < d <= cap for d, cap in zip(series, caps)):
+            if all(floor < d <= cap for d, cap in zip(series, caps, strict=True)):
                 out.append(Line(self._stacks.get(key, ()), series))
         out.sort(key=lambda line: -sum(line.per_call))
         return out

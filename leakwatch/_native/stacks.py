@@ -208,7 +208,9 @@ def _own_pipes(before: dict[int, str]) -> None:
 
     for fd, target in _pipes().items():
         if before.get(fd) != target:
-            OWN[(fd, target)] = "memray's unwinder pipe, opened once per process (leakwatch[native])"
+            OWN[(fd, target)] = (
+                "memray's unwinder pipe, opened once per process (leakwatch[native])"
+            )
 
 
 def _replay(path: str, calls: int) -> list[Site]:
@@ -265,10 +267,7 @@ def _resolve(rec: Any) -> tuple[Any, ...] | None:
 
 
 def _python_allocation(native: tuple[tuple[str, str, int], ...]) -> bool:
-    for function, _, _ in native[:3]:
-        if function.startswith(_PYTHON_ALLOCATORS):
-            return True
-    return False
+    return any(function.startswith(_PYTHON_ALLOCATORS) for function, _, _ in native[:3])
 
 
 def _own(python: tuple[tuple[str, str, int], ...]) -> bool:
