@@ -39,6 +39,7 @@ MAX_TEXT = 2000
 _SERIES: tuple[tuple[str, str, bool, str], ...] = (
     ("rss", "RSS", True, "#0969da"),
     ("heap", "Heap (traced)", True, "#cf222e"),
+    ("native", "Native (allocator in use)", True, "#9a3412"),
     ("fds", "File descriptors", False, "#1a7f37"),
     ("threads", "Threads", False, "#8250df"),
     ("tasks", "Asyncio tasks", False, "#0f766e"),

@@ -133,7 +133,10 @@ class Recorder:
         try:
             import memray
 
-            self._dir = tempfile.mkdtemp(prefix="leakwatch-native-")
+            from leakwatch import _origins
+
+            with _origins.quiet():  # leakwatch's own file: not the program's temp dir
+                self._dir = tempfile.mkdtemp(prefix="leakwatch-native-")
             self._tracker = memray.Tracker(
                 os.path.join(self._dir, "calls.bin"),
                 native_traces=True,
@@ -189,6 +192,23 @@ class Recorder:
             return []
         finally:
             self._cleanup()
+
+    def kept(self) -> list[Site]:
+        """Stacks that still held memory allocated while recording, when it stopped."""
+        self.stop()
+        if self._dir is None:
+            return []
+        try:
+            return _replay(os.path.join(self._dir, "calls.bin"), 1)
+        except Exception as exc:
+            self.error = f"memray's records could not be read: {exc}"
+            return []
+        finally:
+            self._cleanup()
+
+    def discard(self) -> None:
+        self.stop()
+        self._cleanup()
 
     def _cleanup(self) -> None:
         if self._dir is not None:
