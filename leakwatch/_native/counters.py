@@ -172,6 +172,65 @@ def chunk_size(size: int, extra: int = _EXTRA) -> int:
     return max(4 * _SST, (n + 2 * _SST - 1) & ~(2 * _SST - 1))
 
 
+#: Measured once (see :func:`calibrate`): allocator bytes tracemalloc keeps per
+#: trace beyond what it reports as its own memory, and the allocator's bytes
+#: beyond the asked size for a block Python passes on to it (chunk header,
+#: rounding, debug hooks' guard bytes).
+_per_trace: int | None = None
+_per_block = 0
+
+
+def calibrate() -> int:
+    """Measure what a trace and a malloc'd block cost; once, with tracemalloc on.
+
+    Small objects come from pymalloc's arenas, which the allocator figure does
+    not hold: what it grows by while a few thousand live is tracemalloc's own
+    bookkeeping.  Then as many bytes objects of about 1 KiB, malloc'd: what
+    they cost beyond their size and their traces is the allocator's overhead.
+    Layouts differ between Python versions and allocators, so both are
+    measured rather than assumed.  Returns the per-trace cost.
+    """
+    global _per_trace, _per_block
+    if _per_trace is not None:
+        return _per_trace
+    if not tracemalloc.is_tracing() or SOURCE == "rss":
+        return 0
+    n = 2000
+
+    def own() -> int:
+        return allocator_in_use() - tracemalloc.get_tracemalloc_memory()
+
+    holder: list[Any] = [None] * n  # made first: its buffer is not measured
+    before = own()
+    for i in range(n):
+        holder[i] = object()
+    small = own() - before
+    sizes = 0
+    before = own()
+    for i in range(n):
+        block = b"x" * (1000 + i % 16)
+        sizes += sys.getsizeof(block)
+        holder[i] = block
+    large = own() - before
+    del holder, block
+    _per_trace = max(0, round(small / n))
+    # Each bytes object took the place (and the trace) of a small object: the
+    # trace costs cancel out, what is left is the allocator's own per block.
+    _per_block = max(0, round((large - sizes) / n))
+    return _per_trace
+
+
+def block_cost(size: int) -> int:
+    """Allocator bytes for a ``size``-byte block Python passed on to it.
+
+    Above the mmap threshold whole pages: an overestimate when the block was
+    served from the heap instead, which errs towards "Python explains it".
+    """
+    if size >= _MMAP_AT:
+        return (size + _EXTRA + 2 * _SST + _PAGE - 1) & ~(_PAGE - 1)
+    return size + _per_block
+
+
 def python_malloc_bytes(traces: Iterable[Any] | None = None) -> int:
     """What tracemalloc's live traces hold in the C allocator, with its own tables.
 
@@ -183,18 +242,21 @@ def python_malloc_bytes(traces: Iterable[Any] | None = None) -> int:
     if SOURCE == "rss":
         # RSS holds pymalloc's arenas too: every traced byte is Python's.
         return tracemalloc.get_traced_memory()[0] + tracemalloc.get_tracemalloc_memory()
+    per_trace = calibrate()
     if traces is None:
         get = getattr(tracemalloc, "_get_traces", None)
         traces = get() if get is not None else []
     total = tracemalloc.get_tracemalloc_memory()
     small, extra = _SMALL, _EXTRA
+    count = 0
     for trace in traces:
+        count += 1
         size = trace[1]
         if trace[0]:  # another domain (numpy's data): malloc'd as asked
             total += chunk_size(size, 0)
         elif size + extra > small:
-            total += chunk_size(size)
-    return total
+            total += block_cost(size)
+    return total + count * per_trace
 
 
 def native_now() -> int:

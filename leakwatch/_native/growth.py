@@ -27,7 +27,7 @@ from typing import Any
 
 from leakwatch._model import Frame, Resource
 from leakwatch._native import counters, stacks
-from leakwatch._native.lines import LineTracer
+from leakwatch._native.lines import Line, LineTracer
 from leakwatch._probes.heap import format_size
 from leakwatch._stacks import to_origin
 
@@ -50,6 +50,7 @@ class NativeGrowth:
         if not tracemalloc.is_tracing():
             tracemalloc.start(1)
             self._owned = True
+        counters.calibrate()  # measured before the calls, not during them
         self.series = [counters.native_now()]
 
     def sample(self) -> None:
@@ -81,26 +82,11 @@ class NativeGrowth:
         per_call = sum(deltas) / len(deltas)
         if not self.attribute:
             return [_unattributed(per_call, deltas, "native attribution is off")]
-        found: list[Resource] = []
-        explained = 0.0
-        if stacks.available():
-            recorder = stacks.Recorder()
-            try:
-                recorder.arm()
-                for _ in range(ATTRIBUTION_CALLS):
-                    yield "call"
-                    gc.collect()
-                    recorder.cut()
-            finally:
-                recorder.stop()
-            for site in recorder.sites()[:5]:
-                found.append(_from_stack(site, deltas))
-                explained += sum(site.per_call) / len(site.per_call)
-            if recorder.error:
-                self.notes.append(f"native: {recorder.error}")
-        how = None if stacks.available() else stacks.HOW_TO
-        if explained < per_call / 2:
-            tracer = LineTracer()
+        recorder = stacks.Recorder() if stacks.available() else None
+        tracer = LineTracer()
+        try:
+            if recorder is not None:
+                recorder.start()
             for _ in range(ATTRIBUTION_CALLS):
                 tracer.start()
                 try:
@@ -108,19 +94,43 @@ class NativeGrowth:
                 finally:
                     tracer.stop()
                 gc.collect()
-            seen = {_line_key(r) for r in found}
-            for line in tracer.lines(counters.FLOOR)[:5]:
-                res = _from_line(line, deltas, how)
-                if _line_key(res) not in seen:
-                    found.append(res)
+                if recorder is not None:
+                    recorder.cut()
+        finally:
+            if recorder is not None:
+                recorder.stop()
+        sites = recorder.sites()[:5] if recorder is not None else []
+        if recorder is not None and recorder.error:
+            self.notes.append(f"native: {recorder.error}")
+        how = None if recorder is not None else stacks.HOW_TO
+        found = _join(sites, tracer.lines(counters.FLOOR)[:5], deltas, how)
         if not found:
             why = how or "neither memray nor the line tracer saw where it was allocated"
             found.append(_unattributed(per_call, deltas, why))
         return found
 
 
-def _line_key(res: Resource) -> tuple[str, int] | None:
-    return (res.origin[-1].filename, res.origin[-1].lineno) if res.origin else None
+def _join(
+    sites: list[stacks.Site], lines: list[Line], deltas: list[int], how: str | None
+) -> list[Resource]:
+    """One leak per native stack, with the Python line whose per-call growth matches it;
+    lines left over (memray did not see them: ctypes) are leaks of their own."""
+    left = list(lines)
+    out = []
+    for site in sites:
+        grew = sum(site.per_call) / len(site.per_call)
+        line = min(left, key=lambda ln: abs(_mean(ln.per_call) - grew), default=None)
+        if line is not None and abs(_mean(line.per_call) - grew) <= max(counters.FLOOR, grew / 4):
+            left.remove(line)
+        else:
+            line = None
+        out.append(_from_stack(site, line, deltas))
+    out += [_from_line(line, deltas, how) for line in left]
+    return out
+
+
+def _mean(values: list[int]) -> float:
+    return sum(values) / len(values) if values else 0.0
 
 
 def _title(per_call: float, where: str) -> str:
@@ -138,9 +148,9 @@ def _details(deltas: list[int], per_call: float, **more: Any) -> dict[str, Any]:
     }
 
 
-def _from_stack(site: stacks.Site, deltas: list[int]) -> Resource:
+def _from_stack(site: stacks.Site, line: Line | None, deltas: list[int]) -> Resource:
     per_call = sum(site.per_call) / len(site.per_call)
-    origin = to_origin(tuple((fn, ln, func) for func, fn, ln in site.python))
+    origin = to_origin(line.stack) if line is not None else ()
     native = [Frame(filename, lineno, function) for function, filename, lineno in site.native]
     shown = stacks.fold(site.native)
     inner = native[0].function if native else "?"
@@ -154,12 +164,14 @@ def _from_stack(site: stacks.Site, deltas: list[int]) -> Resource:
         native_frames=native,
         native_shown=shown,
     )
-    key = ("native", tuple(site.native[:shown]), tuple(site.python[:1]))
+    if not origin:
+        details["origin_note"] = "the Python line above it was not seen (another thread?)"
+    key = ("native", tuple(site.native[:shown]))
     size = round(per_call * len(deltas))
     return Resource("native", key, _title(per_call, where), origin, details, size, "growth")
 
 
-def _from_line(line: Any, deltas: list[int], how: str | None) -> Resource:
+def _from_line(line: Line, deltas: list[int], how: str | None) -> Resource:
     per_call = sum(line.per_call) / len(line.per_call)
     origin = to_origin(line.stack)
     details = _details(deltas, per_call, attribution="line tracer", attribution_calls=line.per_call)

@@ -19,10 +19,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import Any
 
 from leakwatch._stacks import is_own
@@ -85,14 +83,13 @@ class Site:
 
 
 class Recorder:
-    """memray around the attribution calls: :meth:`arm` before the first, :meth:`cut`
-    after each, :meth:`sites` at the end.
+    """memray around the attribution calls: :meth:`start` before the first,
+    :meth:`cut` after each, :meth:`sites` at the end.
 
-    memray follows the Python stack from where its tracker starts; started
-    inside leakwatch's own (generator) frames, which return before the call
-    runs, it would lose the call's frames.  So :meth:`arm` sets a one-shot
-    trace function that starts memray as the first frame of the user's code
-    begins, and the frames below it are taken from that frame.
+    Started from leakwatch's own frames, which return before the calls run,
+    memray loses the Python stack above the calls (their records carry
+    native frames only); the Python line comes from the line tracer that
+    runs in the same calls (:mod:`leakwatch._native.lines`).
     """
 
     def __init__(self) -> None:
@@ -100,36 +97,13 @@ class Recorder:
         self.calls = 0  # calls recorded
         self._dir: str | None = None
         self._tracker: Any = None
-        self._armed = False
-        self._old_trace: Any = None
-        self._below: list[tuple[str, str, int]] = []
+        self._on = False
+        self._pipes: dict[int, str] | None = None
 
-    def arm(self) -> None:
-        self._old_trace = sys.gettrace()
-        self._armed = True
-        sys.settrace(self._first_frame)
-
-    def _first_frame(self, frame: FrameType, event: str, arg: Any) -> Any:
-        if event != "call" or is_own(frame.f_code.co_filename):
-            return None  # leakwatch's own wrappers: wait for the user's frame
-        self._disarm()
-        back = frame.f_back
-        while back is not None and len(self._below) < 32:
-            code = back.f_code
-            self._below.append((code.co_name, code.co_filename, back.f_lineno))
-            back = back.f_back
-        self.start()
-        return None
-
-    def _disarm(self) -> None:
-        if self._armed:
-            self._armed = False
-            sys.settrace(self._old_trace)
-            self._old_trace = None
-
-    def start(self) -> bool:
+    def _prepare(self) -> bool:
+        """The tracker and its file."""
         if self._tracker is not None or self.error:
-            return self._tracker is not None
+            return False
         try:
             import memray
 
@@ -137,41 +111,50 @@ class Recorder:
 
             with _origins.quiet():  # leakwatch's own file: not the program's temp dir
                 self._dir = tempfile.mkdtemp(prefix="leakwatch-native-")
+            self._pipes = _pipes()
             self._tracker = memray.Tracker(
                 os.path.join(self._dir, "calls.bin"),
                 native_traces=True,
                 memory_interval_ms=60_000,
                 follow_fork=False,
             )
-            before = _pipes()
-            self._tracker.__enter__()
-            warm = bytearray(MARK - 1)  # the first native unwind opens the unwinder's pipe
-            del warm
-            _own_pipes(before)
-        except Exception as exc:  # another Tracker active (pytest --memray), ...
+        except Exception as exc:
             self.error = f"memray could not start: {exc}"
             self._tracker = None
             self._cleanup()
             return False
         return True
 
+    def _enter(self) -> None:
+        try:
+            self._tracker.__enter__()
+            self._on = True
+        except Exception as exc:  # another Tracker active (pytest --memray), ...
+            self.error = f"memray could not start: {exc}"
+
+    def start(self) -> bool:
+        """Start recording now (leakwatch run's windows: from the sampler thread)."""
+        if self._prepare():
+            self._enter()
+        return self._on
+
     def cut(self) -> None:
         """Mark the end of one call in the record stream."""
-        self._disarm()
-        if self._tracker is None:
-            # The call ran no Python frame (a C function checked directly):
-            # record the next ones, without Python frames above them.
-            self.start()
-            return
-        if self.calls < _MAX_CALLS:
+        if self._pipes is not None and self._on:
+            _own_pipes(self._pipes)
+            self._pipes = None
+        if self._on and self.calls < _MAX_CALLS:
             mark = bytearray(MARK + self.calls)
             del mark
             self.calls += 1
 
     def stop(self) -> None:
-        self._disarm()
         tracker, self._tracker = self._tracker, None
-        if tracker is not None:
+        on, self._on = self._on, False
+        if self._pipes is not None and on:
+            _own_pipes(self._pipes)
+            self._pipes = None
+        if tracker is not None and on:
             with contextlib.suppress(Exception):
                 tracker.__exit__(None, None, None)
 
@@ -181,12 +164,7 @@ class Recorder:
         if self._dir is None or self.calls < 2:
             return []
         try:
-            found = _replay(os.path.join(self._dir, "calls.bin"), self.calls)
-            for site in found:
-                # memray's stack starts at the frame it started in; below it,
-                # the frames that called it, innermost first like memray's.
-                site.python = site.python + self._below
-            return found
+            return _replay(os.path.join(self._dir, "calls.bin"), self.calls)
         except Exception as exc:
             self.error = f"memray's records could not be read: {exc}"
             return []
