@@ -28,8 +28,11 @@ from leakwatch._stacks import is_own
 #: How to turn native stacks on, for reports.
 HOW_TO = "native allocation stacks need memray: pip install 'leakwatch[native]' (Linux, macOS)"
 
-#: Cut marks: bytearray(MARK + i) allocates MARK + i + 1 bytes, a size nobody else asks for.
+#: Cut marks: the i-th is bytearray(MARK + i * _STEP), a size nobody else asks for; the
+#: allocator sees a few bytes more (the NUL, debug hooks' guards), less than _SLACK.
 MARK = 129_001
+_STEP = 256
+_SLACK = 128
 _MAX_CALLS = 64
 
 #: Functions of CPython's own allocators: memory tracemalloc already explains.
@@ -144,7 +147,7 @@ class Recorder:
             _own_pipes(self._pipes)
             self._pipes = None
         if self._on and self.calls < _MAX_CALLS:
-            mark = bytearray(MARK + self.calls)
+            mark = bytearray(MARK + self.calls * _STEP)
             del mark
             self.calls += 1
 
@@ -222,7 +225,7 @@ def _replay(path: str, calls: int) -> list[Site]:
             if kind in _FREE:
                 live.pop(rec.address, None)
             elif kind in _ALLOC:
-                if rec.size == MARK + call + 1 and call < calls:
+                if call < calls and 0 < rec.size - (MARK + call * _STEP) < _SLACK:
                     call += 1
                     continue
                 live[rec.address] = (rec.size, call, rec)
