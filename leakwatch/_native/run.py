@@ -20,7 +20,7 @@ from typing import Any
 
 from leakwatch._model import Frame, Resource
 from leakwatch._native import stacks
-from leakwatch._native.counters import SOURCE, allocator_in_use
+from leakwatch._native.counters import NOTE, SOURCE, allocator_in_use
 from leakwatch._probes.heap import format_size
 from leakwatch._stacks import to_origin
 
@@ -41,7 +41,8 @@ class NativeWindows:
 
     def __init__(self) -> None:
         self.enabled = stacks.available()
-        self.errors: list[str] = []
+        #: Notes for the report (memray failing, coarse counters on this platform).
+        self.errors: list[str] = [f"native: {NOTE}"] if NOTE else []
         self._open: stacks.Recorder | None = None
         self._last: stacks.Recorder | None = None
         self._ref: int | None = None
