@@ -15,7 +15,7 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,lint]'
+	$(PY) -m pip install --quiet -e '.[test,lint,native]'
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install leakwatch with test and lint tools
@@ -44,6 +44,7 @@ bench: $(STAMP)  ## print overhead figures (nothing is asserted)
 	$(PY) bench/bench_attribution.py
 	$(PY) bench/bench_whyalive.py
 	$(PY) bench/bench_run.py
+	$(PY) bench/bench_native.py
 
 bench-pytest: $(STAMP)  ## plugin overhead on click's own suite (downloads its sdist; minutes)
 	$(PY) bench/bench_pytest.py --rounds 3

@@ -24,6 +24,7 @@ from typing import Any
 
 from leakwatch._engine import Options, Watcher, _find_chains
 from leakwatch._model import Report, Resource, group_resources
+from leakwatch._native import growth_for
 from leakwatch._probes import state
 from leakwatch._probes.heap import HeapTracker, Site, format_size, growing, object_site
 from leakwatch._stacks import is_own, is_user_file, tracemalloc_origin
@@ -101,6 +102,7 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
         options.with_(kinds=tuple(k for k in options.kinds if k not in ("heap", "state")))
     )
     heap = HeapTracker(options.tracemalloc_depth)
+    native = growth_for(options)  # None unless "native" is asked for
     clear_caches()
     gc.collect()
     froze = gc.isenabled() and gc.get_freeze_count() == 0
@@ -110,6 +112,8 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
             gc.freeze()
         if track_heap:
             heap.start()
+        if native is not None:
+            native.start()
         samples = []
         # sys.getallocatedblocks() after each call, less what leakwatch itself
         # kept from sampling (measured around the sampling).
@@ -122,6 +126,8 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
             yield "call"
             clear_caches()
             gc.collect()
+            if native is not None:
+                native.sample()
             before_sampling = sys.getallocatedblocks()
             blocks.append(before_sampling - own_blocks)
             if track_heap:
@@ -132,6 +138,8 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
                 states.append(state.snapshot())
             gc.collect()  # sampling's own garbage goes now, not during the next call
             own_blocks += sys.getallocatedblocks() - before_sampling
+            if native is not None:
+                native.sampled()  # what leakwatch's own sampling kept is not the calls'
         growth = _heap_leaks(samples, blocks, site_types, repeat, options) if track_heap else []
         # Object types carry the same free-list caveat as sites: only shown
         # beside a confirmed heap leak.
@@ -140,16 +148,20 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
         state_growth = state.growing(states) if track_state else []
         if track_heap:
             heap.stop()
+        native_growth = (yield from native.finish(repeat)) if native is not None else []
     except BaseException:
         watcher.abort()  # the function raised: nothing to judge, hooks off
         raise
     finally:
         heap.stop()
+        if native is not None:
+            native.close()
         if froze:
             gc.unfreeze()
     report: Report = yield watcher
     watcher_leaks = report.leaks
-    report.leaks = group_resources(growth + state_growth) + watcher_leaks
+    report.leaks = group_resources(growth + state_growth + native_growth) + watcher_leaks
+    report.notes += native.notes if native is not None else []
     report.stats.update({"repeat": repeat, "warmup": warmup, "type_growth": type_growth})
     return report
 

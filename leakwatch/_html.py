@@ -40,6 +40,7 @@ MAX_TEXT = 2000
 _SERIES: tuple[tuple[str, str, bool, str], ...] = (
     ("rss", "RSS", True, "#0969da"),
     ("heap", "Heap (traced)", True, "#cf222e"),
+    ("native", "Native (allocator in use)", True, "#9a3412"),
     ("fds", "File descriptors", False, "#1a7f37"),
     ("threads", "Threads", False, "#8250df"),
     ("tasks", "Asyncio tasks", False, "#0f766e"),
@@ -51,7 +52,15 @@ _SECTIONS = (
     ("known", "Known library leaks", "Leaks of third-party code that leakwatch knows about."),
     ("baselined", "Baselined", "Listed in the baseline file: existing leaks that do not fail."),
 )
-_SPECIAL_DETAILS = ("held_by", "stack", "suspended_at", "items", "library_frames")
+_SPECIAL_DETAILS = (
+    "held_by",
+    "stack",
+    "suspended_at",
+    "items",
+    "library_frames",
+    "native_frames",
+    "native_note",
+)
 
 # Reports are often read on another machine than the one that ran the
 # program, so library frames are told by path shape as well as local prefixes.
@@ -172,6 +181,10 @@ def _leak(leak: Mapping[str, Any], is_open: bool = False) -> str:
         body = ["<h3>Created at</h3>" + _stack(origin + below)]
     if details.get("held_by"):
         body.append(f'<h3>Held by</h3><code class="chain">{_e(_text(details["held_by"]))}</code>')
+    if details.get("native_frames") or details.get("native_note"):
+        from leakwatch._native.render import html as native_html
+
+        body.append(native_html(details, _e))
     for key, label in (("stack", "Current stack"), ("suspended_at", "Suspended at")):
         if details.get(key):
             body.append(f"<h3>{label}</h3>" + _stack(_frames(details[key])))
@@ -550,6 +563,7 @@ header.top { padding: 18px 24px 20px; margin-bottom: 22px; }
 .k-task { background: #d8f5f0; color: #0f766e; } .k-process { background: #fff1e5; color: #bc4c00; }
 .k-tempfile { background: #fff8c5; color: #7d4e00; }
 .k-heap { background: #ffebe9; color: #cf222e; }
+.k-native { background: #fff1e5; color: #9a3412; }
 .body { padding: 2px 16px 16px 116px; border-top: 1px dashed var(--line); }
 .stack { list-style: none; margin: 4px 0; padding: 0; font-family: var(--mono); font-size: 12.5px;
   border-left: 3px solid var(--line); }

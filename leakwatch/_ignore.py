@@ -12,7 +12,7 @@ or in code: ``leakwatch.ignore(reason="...", kind="thread", thread_name="poller-
 Every matcher given must match (AND); each is a glob (``fnmatch``, case-sensitive,
 ``*`` also crosses ``/`` and ``.``)::
 
-    kind         the kind, exactly: fd, thread, task, process, tempfile, heap, state
+    kind         the kind, exactly: fd, thread, task, process, tempfile, heap, native, state
     function     a frame of the creation stack (the origin and the library
                  frames below the user's line): connect, myapp.pool.connect,
                  myapp.pool:connect and /srv/myapp/pool.py:connect all name it

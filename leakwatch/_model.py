@@ -20,10 +20,20 @@ SCHEMA = "leakwatch.report/1"
 SESSION_SCHEMA = "leakwatch.session/1"
 
 #: Every kind leakwatch knows, in the order reports list them.
-KINDS: tuple[str, ...] = ("fd", "thread", "task", "process", "tempfile", "heap", "state")
+KINDS: tuple[str, ...] = (
+    "fd",
+    "thread",
+    "task",
+    "process",
+    "tempfile",
+    "heap",
+    "native",
+    "state",
+)
 
 #: The kinds a plain ``watch()`` judges.  ``heap`` and ``state`` are only
-#: information after one call; they become leaks through growth (``check``).
+#: information after one call; they become leaks through growth (``check``),
+#: as ``native`` (allocator memory Python's tracing does not explain) does.
 RESOURCE_KINDS: tuple[str, ...] = ("fd", "thread", "task", "process", "tempfile")
 
 

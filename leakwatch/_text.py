@@ -161,6 +161,10 @@ def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
         why = leak.details.get("origin_note") or _HOW_TO_TRACE.get(leak.kind)
         lines.append(f"{_INDENT}creation not seen" + (f": {why}" if why else ""))
     details = leak.details
+    if details.get("native_frames") or details.get("native_note"):
+        from leakwatch._native.render import text_lines
+
+        lines.extend(text_lines(details, verbose=verbose))
     if details.get("held_by"):
         lines.append(f"{_INDENT}held by {details['held_by']}")
     stack = details.get("stack") or details.get("suspended_at")

@@ -242,7 +242,8 @@ def _check_options(on_leak: OnLeak | None, kinds: Any) -> tuple[Options, str]:
     options: dict[str, Any] = {}
     if on_leak is not None:
         options["on_leak"] = on_leak
-    options["kinds"] = tuple(kinds) if kinds is not None else (*RESOURCE_KINDS, "heap", "state")
+    growth = ("heap", "native", "state")
+    options["kinds"] = tuple(kinds) if kinds is not None else (*RESOURCE_KINDS, *growth)
     return options_for(options, label=None)
 
 

@@ -87,7 +87,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="KINDS",
         default=None,
         help="kinds to check, comma-separated: fd,thread,task,process,tempfile (default), "
-        "heap, state, or 'all'",
+        "heap, native, state, or 'all'",
     )
     group.addoption(
         "--leakwatch-json",

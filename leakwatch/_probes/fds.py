@@ -235,6 +235,11 @@ def _no_origin_note() -> str:
     )
 
 
+#: Descriptors leakwatch's helpers opened for good, (fd, target) -> why: memray's
+#: unwinder keeps a pipe open once it has run (leakwatch._native.stacks).
+OWN: dict[Hashable, str] = {}
+
+
 class FdProbe:
     kind = "fd"
 
@@ -310,6 +315,8 @@ class FdProbe:
             details["origin_note"] = _no_origin_note()
         if "fd" in LIMITS:
             details["platform_note"] = LIMITS["fd"]
+        if key in OWN:
+            details["benign"] = OWN[key]
         return Resource("fd", key, title, origin, details, group=ftype)
 
     def creation(self, key: Hashable, value: Any, since: int) -> _origins.Record | None:

@@ -34,7 +34,7 @@ from leakwatch._growth import run_check, run_check_async
 from leakwatch._model import Report
 from leakwatch._pytest.spans import SpanWatcher
 
-GROWTH_KINDS = ("heap", "state")
+GROWTH_KINDS = ("heap", "native", "state")
 
 
 @dataclass

@@ -100,7 +100,7 @@ class LeakwatchFixture:
     ) -> tuple[Options, str]:
         if kinds is None:
             base = self._defaults.get("kinds", RESOURCE_KINDS)
-            kinds = (*base, *(k for k in ("heap", "state") if k not in base))
+            kinds = (*base, *(k for k in ("heap", "native", "state") if k not in base))
         overrides = {**self._defaults, "kinds": tuple(kinds)}
         if on_leak is not None:
             overrides["on_leak"] = on_leak

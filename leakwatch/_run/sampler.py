@@ -36,6 +36,7 @@ from typing import Any
 import psutil
 
 from leakwatch import _origins
+from leakwatch._native.counters import allocator_in_use
 from leakwatch._platform import HAVE_PROC, list_children, list_fds
 from leakwatch._probes.heap import format_size
 from leakwatch._probes.tasks import _iter_tasks
@@ -45,7 +46,7 @@ from leakwatch._run.windows import TraceWindows
 HAVE_SIGUSR1 = hasattr(signal, "SIGUSR1") and hasattr(signal, "pthread_sigmask")
 
 #: The keys of the ``timeseries`` object, each a list with one value per sample.
-SERIES = ("t", "rss", "heap", "blocks", "fds", "threads", "tasks", "children")
+SERIES = ("t", "rss", "heap", "blocks", "fds", "threads", "tasks", "children", "native")
 THREAD_NAME = INTERNAL_PREFIX + "sampler"
 _REDRAW = 1.0
 EARLY_SPACING = 0.05  # seconds between samples at the very start, at least
@@ -103,6 +104,7 @@ class Sampler:
                 ),
                 "tasks": _task_count(),
                 "children": len(list_children()),
+                "native": allocator_in_use(),  # the C allocator's bytes (leakwatch._native)
             }
 
     def _rss(self) -> int:

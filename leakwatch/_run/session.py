@@ -30,6 +30,7 @@ from leakwatch._baseline import PROGRAM_SCOPE, write_baseline
 from leakwatch._config import Config, display
 from leakwatch._engine import Options, Watcher
 from leakwatch._model import KINDS, Leak, Report, group_resources
+from leakwatch._native import run as native_run
 from leakwatch._policy import Policy
 from leakwatch._probes.threads import INTERNAL_PREFIX
 from leakwatch._run import dump, program, trend
@@ -153,6 +154,7 @@ def _judge(
     leftover = {leak.kind for leak in report.leaks}
     when = sampler.windows.when()
     leaks, info = trend.judge(sampler.series, sites, kinds=kinds, leftover=leftover, when=when)
+    leaks = native_run.judge(sampler.series, leaks, sampler.windows)
     report.leaks += group_resources(leaks)
     report.info += group_resources(info)
     report.leaks.sort(key=lambda leak: KINDS.index(leak.kind) if leak.kind in KINDS else 99)
@@ -160,7 +162,7 @@ def _judge(
     report.label = settings.target.label
     policy.apply(report, scope=PROGRAM_SCOPE)
     report.notes += [f"ignore rule matched nothing: {rule}" for rule in policy.unmatched()]
-    report.notes += sampler.errors
+    report.notes += sampler.errors + sampler.windows.native.errors
     report.stats.update(interval=settings.interval, samples=len(sampler.series["t"]))
 
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leakwatch._model import Frame, Origin
+from leakwatch._native.run import NativeWindows
 from leakwatch._probes.heap import HeapTracker, Site, SiteStat
 from leakwatch._stacks import enclosing_function, is_user_file, source_line, tracemalloc_origin
 
@@ -101,6 +102,8 @@ class TraceWindows:
         self._tracker: HeapTracker | None = None
         self._next_at = 0.0
         self._ref = (0, 0)
+        #: memray's native stacks in the same windows (leakwatch._native.run).
+        self.native = NativeWindows()
 
     def begin(self, rss: int, blocks: int) -> None:
         """Before the program runs (main thread)."""
@@ -128,6 +131,7 @@ class TraceWindows:
             self._tracker = HeapTracker(self.depth)
             self._tracker.start()
             self._open = Window(now)
+            self.native.open()
 
     def next_event(self) -> float | None:
         """When the open window is due to close, so the sampler wakes for it."""
@@ -178,6 +182,7 @@ class TraceWindows:
         window.kept = tracker.sample()
         window.end = now
         tracker.stop()
+        self.native.close()
         self.windows.append(window)
         self._ref = (rss, blocks)
         self._next_at = now + min(max(2 * self.length, window.start), MAX_GAP)

@@ -1,0 +1,30 @@
+"""Native memory: what the C allocator holds that Python's tracing does not explain.
+
+::
+
+    counters.py  allocator bytes in use (glibc mallinfo2, macOS zones, RSS), less tracemalloc's
+    growth.py    check() / the repeat marker: judge growth per call, then attribute it
+    stacks.py    memray (the leakwatch[native] extra): native stacks of what each call kept
+    lines.py     a line tracer: the Python line that grew the allocator, without memray
+    run.py       leakwatch run: the allocator's series over the run, judged by the trend rule
+    render.py    native frames in text and HTML (folded; every frame with -v)
+
+The rest of leakwatch calls in through :func:`growth_for` and the functions of
+``run`` and ``render``; nothing here is imported until a check asks for ``native``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from leakwatch._native.growth import NativeGrowth
+
+
+def growth_for(options: Any) -> NativeGrowth | None:
+    """The native judge for one check, or None when ``native`` is not among its kinds."""
+    if "native" not in options.kinds:
+        return None
+    from leakwatch._native.growth import NativeGrowth
+
+    return NativeGrowth()
