@@ -61,7 +61,7 @@ REPO = HERE.parent.parent
 ARTIFACTS = REPO / "artifacts" / "field"
 SDISTS = ARTIFACTS / "sdists"
 
-COMMON = ("-p", "no:cacheprovider", "-q", "-rN", "--color=no")
+COMMON = ("-p", "no:cacheprovider", "-q", "-rfE", "--color=no")
 MODES: dict[str, tuple[str, ...]] = {
     "plain": ("-p", "no:leakwatch"),
     "default": ("--leakwatch",),
@@ -499,7 +499,18 @@ def summarize(recipe: Recipe, source: Path, runs: list[Run]) -> dict[str, Any]:
         "deselected": recipe.deselect,
         "modes": modes,
         "run_to_run": repeats,
+        "failing_plain": failing_plain(plain) if plain else {},
     }
+
+
+def failing_plain(run: Run) -> dict[str, str]:
+    """``{nodeid: message}`` of pytest's FAILED/ERROR lines: candidates for [deselect]."""
+    found: dict[str, str] = {}
+    for line in Path(run.log).read_text(errors="replace").splitlines():
+        hit = re.match(r"(?:FAILED|ERROR) (\S+)(?: - (.*))?$", line)
+        if hit:
+            found.setdefault(hit.group(1), (hit.group(2) or "")[:120])
+    return found
 
 
 def write_markdown(summary: dict[str, Any], path: Path) -> None:
@@ -551,6 +562,11 @@ def write_markdown(summary: dict[str, Any], path: Path) -> None:
             for label in (a, b):
                 if d[f"{label} findings"]:
                     lines.append(f"  - {label}: {d[f'{label} findings']}")
+    if summary["failing_plain"]:
+        lines += ["", "## Failing plain: candidates for the recipe's [deselect]", "", "```toml"]
+        for nodeid, message in summary["failing_plain"].items():
+            lines.append(f"{json.dumps(nodeid)} = {json.dumps(message)}")
+        lines.append("```")
     path.write_text("\n".join(lines) + "\n")
 
 
