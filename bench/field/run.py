@@ -573,11 +573,16 @@ def write_markdown(summary: dict[str, Any], path: Path) -> None:
 # -- main ------------------------------------------------------------------------------------------
 
 
-def field_trial(suite: str, modes: list[str], runs: int, timeout: int | None) -> None:
+def field_trial(
+    suite: str, modes: list[str], runs: int, timeout: int | None, *, prepare: bool = False
+) -> None:
     recipe = Recipe.load(suite)
     sdist = fetch_sdist(recipe)
     source = unpack(recipe, sdist)
     python = make_venv(recipe, source)
+    if prepare:
+        print(f"[{suite}] ready: {source.relative_to(REPO)}, {python.relative_to(REPO)}")
+        return
     limit = timeout or recipe.timeout
     # Collect once first: compiles bytecode, so the first timed mode is not charged for it.
     warm = [str(python), "-m", "pytest", "--collect-only", "-q", *COMMON[:2], *recipe.args]
@@ -615,6 +620,9 @@ def main() -> None:
     parser.add_argument("--modes", default="plain,default,all", help="of plain,default,all")
     parser.add_argument("--runs", type=int, default=1, help="runs of each leakwatch mode")
     parser.add_argument("--timeout", type=int, help="seconds per pytest run (recipe default)")
+    parser.add_argument(
+        "--prepare", action="store_true", help="only download, unpack and install; run nothing"
+    )
     opts = parser.parse_args()
     modes = [m for m in opts.modes.split(",") if m]
     unknown = [m for m in modes if m not in MODES]
@@ -624,7 +632,7 @@ def main() -> None:
         modes.insert(0, "plain")  # the reference every comparison needs
     suites = recipe_names() if opts.suite == "all" else [opts.suite]
     for suite in suites:
-        field_trial(suite, modes, opts.runs, opts.timeout)
+        field_trial(suite, modes, opts.runs, opts.timeout, prepare=opts.prepare)
 
 
 if __name__ == "__main__":
