@@ -61,7 +61,7 @@ REPO = HERE.parent.parent
 ARTIFACTS = REPO / "artifacts" / "field"
 SDISTS = ARTIFACTS / "sdists"
 
-COMMON = ("-p", "no:cacheprovider", "-q", "-rN", "--color=no")
+COMMON = ("-p", "no:cacheprovider", "-q", "-rfE", "--color=no")
 MODES: dict[str, tuple[str, ...]] = {
     "plain": ("-p", "no:leakwatch"),
     "default": ("--leakwatch",),
@@ -399,6 +399,27 @@ def headline(findings: list[dict[str, Any]]) -> str:
 # -- comparing ----------------------------------------------------------------------------------
 
 
+def causes(changed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Changed tests grouped by what leakwatch said (numbers masked), largest group first."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for change in changed:
+        if change["findings"]:
+            keys = {
+                (f["kind"], f["phase"], re.sub(r"\d+", "N", f["title"]), f["where"])
+                for f in change["findings"]
+            }
+        else:  # the outcome changed and leakwatch reported nothing for the test
+            how = f"{change['plain']} -> {change['now']}"
+            keys = {("no finding", how, re.sub(r"0x[0-9a-f]+|\d+", "N", change["message"]), "")}
+        for key in keys:
+            groups.setdefault(key, []).append(change["test"])
+    rows = [
+        {"kind": k[0], "phase": k[1], "title": k[2], "where": k[3], "tests": v}
+        for k, v in groups.items()
+    ]
+    return sorted(rows, key=lambda r: -len(r["tests"]))
+
+
 def counts(outcomes: dict[str, dict[str, str]]) -> dict[str, int]:
     tally = {"tests": len(outcomes)}
     for entry in outcomes.values():
@@ -424,7 +445,9 @@ def compare(
                     "test": key,
                     "plain": was,
                     "now": now,
-                    "message": other.get(key, {}).get("message", ""),
+                    # the failure's message, under leakwatch or else plain
+                    "message": other.get(key, {}).get("message", "")
+                    or plain.get(key, {}).get("message", ""),
                     "findings": findings.get(key, []),
                 }
             )
@@ -474,6 +497,7 @@ def summarize(recipe: Recipe, source: Path, runs: list[Run]) -> dict[str, Any]:
             entry["wall_ratio"] = round(run.wall / plain.wall, 3)
             entry["cpu_ratio"] = round(run.cpu / plain.cpu, 3) if plain.cpu else None
             entry["changed"] = compare(base, outcomes, findings)
+            entry["causes"] = causes(entry["changed"])
             entry["flagged_tests"] = len(findings)
             entry["flagged_unchanged"] = sorted(
                 k for k in findings if k not in {c["test"] for c in entry["changed"]}
@@ -499,7 +523,18 @@ def summarize(recipe: Recipe, source: Path, runs: list[Run]) -> dict[str, Any]:
         "deselected": recipe.deselect,
         "modes": modes,
         "run_to_run": repeats,
+        "failing_plain": failing_plain(plain) if plain else {},
     }
+
+
+def failing_plain(run: Run) -> dict[str, str]:
+    """``{nodeid: message}`` of pytest's FAILED/ERROR lines: candidates for [deselect]."""
+    found: dict[str, str] = {}
+    for line in Path(run.log).read_text(errors="replace").splitlines():
+        hit = re.match(r"(?:FAILED|ERROR) (\S+)(?: - (.*))?$", line)
+        if hit:
+            found.setdefault(hit.group(1), (hit.group(2) or "")[:120])
+    return found
 
 
 def write_markdown(summary: dict[str, Any], path: Path) -> None:
@@ -536,6 +571,14 @@ def write_markdown(summary: dict[str, Any], path: Path) -> None:
     for m in summary["modes"]:
         if not m.get("changed"):
             continue
+        lines += ["", f"## Causes under {m['run']} (numbers masked)", ""]
+        for cause in m["causes"]:
+            tests = cause["tests"]
+            lines.append(
+                f"- {len(tests)} x {cause['kind']} ({cause['phase']}): {cause['title']}"
+                + (f" at {cause['where']}" if cause["where"] else "")
+                + f"; e.g. `{tests[0]}`"
+            )
         lines += ["", f"## Changed under {m['run']} ({len(m['changed'])})", ""]
         for c in m["changed"]:
             lines.append(f"- `{c['test']}`: {c['plain']} -> {c['now']}")
@@ -551,33 +594,55 @@ def write_markdown(summary: dict[str, Any], path: Path) -> None:
             for label in (a, b):
                 if d[f"{label} findings"]:
                     lines.append(f"  - {label}: {d[f'{label} findings']}")
+    if summary["failing_plain"]:
+        lines += ["", "## Failing plain: candidates for the recipe's [deselect]", "", "```toml"]
+        for nodeid, message in summary["failing_plain"].items():
+            lines.append(f"{json.dumps(nodeid)} = {json.dumps(message)}")
+        lines.append("```")
     path.write_text("\n".join(lines) + "\n")
 
 
 # -- main ------------------------------------------------------------------------------------------
 
 
-def field_trial(suite: str, modes: list[str], runs: int, timeout: int | None) -> None:
+def field_trial(
+    suite: str,
+    modes: list[str],
+    runs: int,
+    timeout: int | None,
+    *,
+    prepare: bool = False,
+    summary_only: bool = False,
+) -> None:
     recipe = Recipe.load(suite)
     sdist = fetch_sdist(recipe)
     source = unpack(recipe, sdist)
     python = make_venv(recipe, source)
+    if prepare and not summary_only:
+        print(f"[{suite}] ready: {source.relative_to(REPO)}, {python.relative_to(REPO)}")
+        return
     limit = timeout or recipe.timeout
-    # Collect once first: compiles bytecode, so the first timed mode is not charged for it.
-    warm = [str(python), "-m", "pytest", "--collect-only", "-q", *COMMON[:2], *recipe.args]
-    subprocess.run(
-        warm + list(recipe.paths),
-        cwd=source,
-        env=run_env(recipe, python),
-        capture_output=True,
-        timeout=limit,
-        check=False,
-    )
+    if not summary_only:
+        # Collect once first: compiles bytecode, so the first timed mode is not charged for it.
+        warm = [str(python), "-m", "pytest", "--collect-only", "-q", *COMMON[:2], *recipe.args]
+        subprocess.run(
+            warm + list(recipe.paths),
+            cwd=source,
+            env=run_env(recipe, python),
+            capture_output=True,
+            timeout=limit,
+            check=False,
+        )
     done: list[Run] = []
     for index in range(1, runs + 1):
         for mode in modes:
             if mode == "plain" and index > 1:
                 continue  # plain once: the reference
+            if summary_only:  # the runs an earlier invocation saved
+                saved = ARTIFACTS / suite / "runs" / f"{mode}-{index}.run.json"
+                if saved.exists():
+                    done.append(Run(**json.loads(saved.read_text())))
+                continue
             done.append(run_pytest(recipe, python, source, mode, index, limit))
     summary = summarize(recipe, source, done)
     where = ARTIFACTS / suite
@@ -599,6 +664,14 @@ def main() -> None:
     parser.add_argument("--modes", default="plain,default,all", help="of plain,default,all")
     parser.add_argument("--runs", type=int, default=1, help="runs of each leakwatch mode")
     parser.add_argument("--timeout", type=int, help="seconds per pytest run (recipe default)")
+    parser.add_argument(
+        "--prepare", action="store_true", help="only download, unpack and install; run nothing"
+    )
+    parser.add_argument(
+        "--summary-only",
+        action="store_true",
+        help="rebuild summary.md/json from the runs saved under artifacts/field/<suite>/runs",
+    )
     opts = parser.parse_args()
     modes = [m for m in opts.modes.split(",") if m]
     unknown = [m for m in modes if m not in MODES]
@@ -608,7 +681,14 @@ def main() -> None:
         modes.insert(0, "plain")  # the reference every comparison needs
     suites = recipe_names() if opts.suite == "all" else [opts.suite]
     for suite in suites:
-        field_trial(suite, modes, opts.runs, opts.timeout)
+        field_trial(
+            suite,
+            modes,
+            opts.runs,
+            opts.timeout,
+            prepare=opts.prepare,
+            summary_only=opts.summary_only,
+        )
 
 
 if __name__ == "__main__":
