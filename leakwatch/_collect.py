@@ -26,6 +26,7 @@ from __future__ import annotations
 import gc
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,10 @@ from leakwatch._stacks import to_origin
 #: At most this many findings are kept from one pass (a heap of unclosed
 #: files would otherwise make a report of thousands).
 MAX_PER_PASS = 50
+
+#: Who was running when a creation record was made: serial -> a name (the
+#: pytest plugin sets it to find the test that left an object).  None: unknown.
+made_during: Callable[[int], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,13 @@ class Collected:
         }
         if since is not None and rec is not None:
             details["made_here"] = rec.serial > since
+        if rec is not None and made_during is not None:
+            try:
+                who = made_during(rec.serial)
+            except Exception:  # attribution is a bonus
+                who = None
+            if who:
+                details["left_by"] = who
         origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
         title = f"closed only by the garbage collector: {self.category}: {self.message}"
         return Leak(kind=kind, title=title, origin=origin, details=details)

@@ -126,6 +126,11 @@ class Watcher:
         #: Tasks pending when the block ended; a task made later is not the block's.
         self._tasks_at_end: Snapshot | None = None
 
+    @property
+    def since(self) -> int:
+        """The serial this watch started at: creation records above it are its."""
+        return self._since
+
     # -- start ---------------------------------------------------------------
 
     def start(self) -> None:

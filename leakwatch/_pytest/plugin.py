@@ -20,6 +20,7 @@ report instead.  A test that failed (or was skipped) is not judged unless
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
+from leakwatch import _collect
 from leakwatch._engine import Options
 from leakwatch._errors import internal_error
 from leakwatch._model import Report, group_resources
@@ -102,6 +104,10 @@ class LeakwatchPlugin:
         self.options = run.engine_options().with_(freeze_gc=False, info=False, singletons="judge")
         self.run_policy = self.options.policy
         self.first_use = FirstUse()
+        #: (serial at its start, nodeid) of each test, in order: who made what
+        #: a later gc pass finalised (see ``_collect.made_during``).
+        self.test_starts: list[tuple[int, str]] = []
+        _collect.made_during = self._made_during
         self.test_policy = TestPolicy(self.run_policy, first_use=self.first_use)
         # Heap, per test, is what should have died with it (escapes), never
         # tracemalloc around every test; tracing runs only for repeat=N.
@@ -166,8 +172,14 @@ class LeakwatchPlugin:
         )
         if not self._start_span(span, item.nodeid):
             return state
+        self.test_starts.append((span.since, item.nodeid))
         state.span = span
         return state
+
+    def _made_during(self, serial: int) -> str | None:
+        """The test that was running when creation record ``serial`` was made."""
+        at = bisect.bisect_right(self.test_starts, (serial, "\uffff")) - 1
+        return self.test_starts[at][1] if at >= 0 else None
 
     def _plan(self, options: Options, marker: TestSettings) -> Plan:
         # The span judges state changes; the call's own watches must not judge them twice.
@@ -416,6 +428,7 @@ class LeakwatchPlugin:
 
     @pytest.hookimpl(trylast=True)  # after pytest tears down what is left of the fixtures
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        _collect.made_during = None
         for entry in self.fixtures.values():
             entry.span.abort()  # never finalised (an interrupted run): nothing to judge
         self.fixtures.clear()

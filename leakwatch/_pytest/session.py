@@ -184,7 +184,13 @@ def _collected_lines(findings: Sequence[Finding], *, verbose: bool) -> list[str]
     for finding in findings:
         for leak in finding.collected:
             made_here = leak.details.get("made_here")
-            who = "made by this test" if made_here else "left by earlier code"
+            left_by = leak.details.get("left_by")
+            if made_here:
+                who = "made by this test"
+            elif left_by:
+                who = f"left by {left_by}"
+            else:
+                who = "left by earlier code"
             where = location(leak)
             text = f"{finding.nodeid}: {leak.details.get('category', '?')}: "
             text += f"{leak.details.get('message', leak.title)} ({who}"
