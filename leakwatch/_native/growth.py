@@ -33,6 +33,14 @@ from leakwatch._stacks import to_origin
 
 #: Calls made after the judgement to find where native growth was allocated.
 ATTRIBUTION_CALLS = 3
+#: Calls that confirm growth seen on the judged calls (see ``finish``).
+CONFIRM_CALLS = 3
+
+
+def _grows(series: list[int]) -> bool:
+    """Grew by more than the floor from each sample to the next (two steps at least)."""
+    deltas = [b - a for a, b in itertools.pairwise(series)]
+    return len(deltas) >= 2 and all(d > counters.FLOOR for d in deltas)
 
 
 class NativeGrowth:
@@ -72,12 +80,38 @@ class NativeGrowth:
         self._owned = False
 
     def finish(self, repeat: int) -> Generator[str, Any, list[Resource]]:
-        """Yields "call" for each attribution call; returns the native leaks."""
-        self._stop_tracing()
+        """Yields "call" for each confirming and attribution call; returns the native leaks.
+
+        Growth on every judged call is confirmed over :data:`CONFIRM_CALLS`
+        more calls, measured the same way, before anything is reported: the
+        allocator's counters move with its per-thread caches and arenas (more
+        so on a busy machine), and two or three judged calls can grow by
+        chance.  A leak grows on the confirming calls too; noise does not.
+        """
         if counters.NOTE:
             self.notes.append(f"native: {counters.NOTE}")
+        self._stop_tracing()
+        if not _grows(self.series):
+            return []
+        # Measured as the judged calls were: Python's traced blocks taken out.
+        traced_here = not tracemalloc.is_tracing()
+        if traced_here:
+            tracemalloc.start(1)
+        try:
+            confirm = [counters.native_now()]
+            for _ in range(CONFIRM_CALLS):
+                yield "call"
+                gc.collect()
+                confirm.append(counters.native_now())
+        finally:
+            if traced_here:
+                tracemalloc.stop()
         deltas = [b - a for a, b in itertools.pairwise(self.series)]
-        if len(deltas) < 2 or not all(d > counters.FLOOR for d in deltas):
+        if not _grows(confirm):
+            self.notes.append(
+                "native: the allocator grew on every judged call but not on "
+                f"{CONFIRM_CALLS} more: not judged a leak (its caches, not the calls)"
+            )
             return []
         per_call = sum(deltas) / len(deltas)
         if not self.attribute:
