@@ -119,6 +119,8 @@ class Watcher:
         self._set_cr_depth = False
         #: What leakwatch's own gc passes finalised (see ``_collect``).
         self.collected: list[Collected] = []
+        #: Leftovers settling does not wait for (see _park_expected), per kind.
+        self._parked: dict[str, dict[Hashable, Any]] = {}
         #: What this watch could not do, for the report's notes (one line each).
         self.notes: list[str] = []
         #: Python threads already running when the watch started (see _concurrency_note).
@@ -209,7 +211,8 @@ class Watcher:
         when nothing is frozen.
         """
         t0 = time.perf_counter()
-        result = SettleResult(new=self._new(self.snapshot()))
+        after = self.snapshot()
+        result = SettleResult(new=self._new(after))
         budget = self.options.settle_budget
         if result.new and not self._frozen and budget > 0 and self.options.settle_attempts:
             # One more look before the first gc pass, which here sees the whole
@@ -218,7 +221,8 @@ class Watcher:
             # already gone: a thread that returned from join() a moment ago is
             # still listed by the OS (a "native" thread) for a few microseconds.
             yield 0.0
-            result.new = self._new(self.snapshot())
+            after = self.snapshot()
+            result.new = self._new(after)
         attempt = 0
         # The attempts spread over the whole budget: a budget of 6 s is not
         # cut to the ~0.7 s twenty short backoffs take.
@@ -242,15 +246,64 @@ class Watcher:
                 # Still something new after a cheap pass: an older garbage
                 # cycle may hold it, so let the collector see everything.
                 self._unfreeze()
-            self.collected += collect()
+            if attempt > 0 or set(result.new) <= _STILL_KINDS:
+                # A thread, task or child that is ending needs a join, a loop
+                # turn or a reap, not a collection of the whole heap (a
+                # quarter of a second on a large suite): the first attempt
+                # only waits for them; the collector runs from the second on.
+                self.collected += collect()
             for kind, items in result.new.items():
                 self.probes[kind].settle(items, timeout=min(max(delay, 0.005), budget - elapsed))
             yield min(delay, max(0.0, budget - (time.perf_counter() - t0)))
             attempt += 1
-            result.new = self._new(self.snapshot())
+            after = self.snapshot()
+            result.new = self._new(after)
+            if attempt == 1:
+                self._park_expected(result.new)
+            if self._parked:
+                result.new = self._unparked(result.new, after)
+        if self._parked:
+            # What was set aside is judged (as known, ignored or information)
+            # if it is still there.
+            for kind, items in self._parked.items():
+                alive = {k: v for k, v in items.items() if k in after.get(kind, {})}
+                if alive:
+                    result.new.setdefault(kind, {}).update(alive)
+            self._parked = {}
         result.attempts = attempt
         result.seconds = time.perf_counter() - t0
         return result
+
+    def _park_expected(self, new: dict[str, dict[Hashable, Any]]) -> None:
+        """Set aside leftovers no wait will change the verdict on: information
+        (an event loop's executor thread) and what the policy's rules or known
+        library leaks take out (anyio's idle worker threads live 10 s).  They
+        are judged as usual at the end, if still there; settling waits only
+        for the rest."""
+        policy = self.options.policy
+        expected = getattr(policy, "expected", None)
+        for kind, items in new.items():
+            probe = self.probes[kind]
+            for key, value in items.items():
+                try:
+                    res = probe.describe(key, value, self._since)
+                    if "benign" in res.details or (
+                        expected is not None and expected(group_resources([res])[0])
+                    ):
+                        self._parked.setdefault(kind, {})[key] = value
+                except Exception:  # describing again at the end reports it
+                    continue
+
+    def _unparked(
+        self, new: dict[str, dict[Hashable, Any]], after: dict[str, Snapshot]
+    ) -> dict[str, dict[Hashable, Any]]:
+        out = {}
+        for kind, items in new.items():
+            parked = self._parked.get(kind, {})
+            rest = {k: v for k, v in items.items() if k not in parked}
+            if rest:
+                out[kind] = rest
+        return out
 
     def stop(self, *, block_failed: bool = False) -> Report:
         """Settle (sleeping between attempts), diff and build the report."""

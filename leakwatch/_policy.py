@@ -21,7 +21,7 @@ from leakwatch._ignore import (
     load_known_leaks,
     unmatched,
 )
-from leakwatch._model import Report
+from leakwatch._model import Leak, Report
 
 
 @functools.lru_cache(maxsize=1)
@@ -63,6 +63,13 @@ class Policy:
             report.baselined.extend(old)
         report.leaks = leaks
         return report
+
+    def expected(self, leak: Leak) -> bool:
+        """Whether an ignore rule or a known library leak takes ``leak`` out
+        (no hit is counted: :meth:`apply` counts them at the end)."""
+        return any(rule.matches(leak) for rule in self.rules) or any(
+            entry.matches(leak) for entry in self.known
+        )
 
     def unmatched(self) -> list[IgnoreRule]:
         """Rules that matched nothing in this run: stale, worth deleting."""

@@ -47,3 +47,20 @@ def test_a_descriptor_a_helper_thread_closes_soon_after_is_not_a_leak() -> None:
         threading.Thread(target=release, args=(fd,)).start()
     assert w.report is not None
     assert w.report.leaks == []
+
+
+def test_what_the_known_list_takes_out_is_not_waited_for_and_still_listed() -> None:
+    # An idle pool worker that lives 10 s (anyio's, asyncio's executor): no
+    # wait changes its verdict, so settling does not spend its budget on it.
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, name="asyncio_0", daemon=True)
+    with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+        worker.start()
+    try:
+        assert w.report is not None
+        assert w.report.leaks == []
+        assert [leak.kind for leak in w.report.known] == ["thread"]
+        assert w.report.stats["settle_attempts"] <= 2  # set aside after the first wait
+    finally:
+        stop.set()
+        worker.join(5)

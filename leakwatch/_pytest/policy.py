@@ -37,6 +37,14 @@ class TestPolicy:
         self.allow = allow
         self.first_use = first_use
 
+    def expected(self, leak: Leak) -> bool:
+        """Whether this policy takes ``leak`` out (see ``Watcher._park_expected``)."""
+        if leak.kind in self.allow:
+            return True
+        if self.local is not None and self.local.expected(leak):
+            return True
+        return self.run is not None and self.run.expected(leak)
+
     def apply(self, report: Report, scope: str | None = None) -> Report:
         if self.local is not None:
             self.local.apply(report, scope)
