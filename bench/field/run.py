@@ -347,7 +347,9 @@ def first_line(text: str) -> str:
     return line[:240]
 
 
-def read_findings(path: str | None, source: Path) -> dict[str, list[dict[str, Any]]]:
+def read_findings(
+    path: str | None, source: Path, tests: list[str]
+) -> dict[str, list[dict[str, Any]]]:
     """``{junit key: [finding, ...]}`` from leakwatch's session JSON (leaks only)."""
     if not path or not os.path.exists(path):
         return {}
@@ -364,18 +366,20 @@ def read_findings(path: str | None, source: Path) -> dict[str, list[dict[str, An
                     "kind": leak["kind"],
                     "count": leak.get("count", 1),
                     "title": leak["title"],
-                    "where": origin_line(leak.get("origin", ()), source),
+                    "where": origin_line(leak.get("origin", ()), source, tests),
                 }
             )
     return found
 
 
-def origin_line(origin: list[dict[str, Any]], source: Path) -> str:
-    """``path:line`` of the innermost frame in the suite's own code, else the innermost frame."""
+def origin_line(origin: list[dict[str, Any]], source: Path, tests: list[str]) -> str:
+    """``path:line`` of the innermost frame in the suite's tests, else in its sdist, else any."""
     if not origin:
         return "(no origin)"
+    roots = tuple(str(source / t) for t in tests)
+    in_tests = [f for f in origin if str(f["filename"]).startswith(roots)]
     mine = [f for f in origin if str(f["filename"]).startswith(str(source))]
-    frame = (mine or origin)[-1]
+    frame = (in_tests or mine or origin)[-1]
     name = str(frame["filename"])
     name = os.path.relpath(name, source) if name.startswith(str(source)) else shorten(name)
     return f"{name}:{frame['lineno']}"
@@ -454,10 +458,10 @@ def compare(
     return changed
 
 
-def run_to_run(a: Run, b: Run, source: Path) -> list[dict[str, Any]]:
+def run_to_run(a: Run, b: Run, source: Path, tests: list[str]) -> list[dict[str, Any]]:
     """Tests whose outcome or set of findings differs between two runs of one mode."""
     oa, ob = read_outcomes(a.junit), read_outcomes(b.junit)
-    fa, fb = read_findings(a.json, source), read_findings(b.json, source)
+    fa, fb = read_findings(a.json, source, tests), read_findings(b.json, source, tests)
     diffs = []
     for key in sorted(set(oa) | set(ob) | set(fa) | set(fb)):
         out_a = oa.get(key, {}).get("outcome", "(not run)")
@@ -483,7 +487,7 @@ def summarize(recipe: Recipe, source: Path, runs: list[Run]) -> dict[str, Any]:
     modes = []
     for run in runs:
         outcomes = read_outcomes(run.junit)
-        findings = read_findings(run.json, source)
+        findings = read_findings(run.json, source, recipe.paths)
         entry: dict[str, Any] = {
             "run": run.label,
             "wall": round(run.wall, 2),
@@ -512,7 +516,7 @@ def summarize(recipe: Recipe, source: Path, runs: list[Run]) -> dict[str, Any]:
             repeats.append(
                 {
                     "runs": [same[0].label, other.label],
-                    "differ": run_to_run(same[0], other, source),
+                    "differ": run_to_run(same[0], other, source, recipe.paths),
                 }
             )
     return {
