@@ -18,7 +18,7 @@ import threading
 import time
 import traceback
 import weakref
-from collections.abc import Generator, Hashable
+from collections.abc import Callable, Generator, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -121,6 +121,9 @@ class Watcher:
         self.collected: list[Collected] = []
         #: Leftovers settling does not wait for (see _park_expected), per kind.
         self._parked: dict[str, dict[Hashable, Any]] = {}
+        #: ``claims([(kind, key, obj), ...]) -> {id(obj): owner}``: leftovers
+        #: someone wider holds (the pytest plugin: a wider fixture's value).
+        self.claims: Callable[[list[tuple[str, Hashable, Any]]], dict[int, str]] | None = None
         #: What this watch could not do, for the report's notes (one line each).
         self.notes: list[str] = []
         #: Python threads already running when the watch started (see _concurrency_note).
@@ -412,6 +415,7 @@ class Watcher:
         resources: list[Resource] = []
         owners: list[tuple[int, Any]] = []
         held: list[tuple[int, Any]] = []  # (resource, the object a singleton would hold)
+        keyed: list[tuple[str, Hashable, Any]] = []  # the same, by kind and key
         chained: set[Hashable] = set()
         failed: dict[str, list[str]] = {}
         cut = 0
@@ -448,6 +452,7 @@ class Watcher:
                     obj = value() if isinstance(value, weakref.ref) else owner
                     if obj is not None:
                         held.append((len(resources) - 1, obj))
+                        keyed.append((kind, key, obj))
                     signature = (kind, res.group, res.origin)
                     if (
                         owner is not None
@@ -474,12 +479,22 @@ class Watcher:
                 found = singletons([obj for _, obj in held])
             except Exception:  # a refinement: without it the leftover is judged
                 found = {}
+            try:
+                claimed = self.claims(keyed) if self.claims is not None else {}
+            except Exception:
+                claimed = {}
             for index, obj in held:
-                path = found.get(id(obj))
                 res = resources[index]
+                path = found.get(id(obj))
                 if path and "singleton" not in res.details:
-                    resources[index] = replace(res, details={**res.details, "singleton": path})
+                    res = replace(res, details={**res.details, "singleton": path})
+                holder = claimed.get(id(obj))
+                if holder and "benign" not in res.details:
+                    note = f"kept by {holder}, whose value holds it: judged when it is finalised"
+                    res = replace(res, details={**res.details, "benign": note, "kept_by": holder})
+                resources[index] = res
             held.clear()
+            keyed.clear()
         if owners:
             chains = _find_chains([o for _, o in owners], self.options.why_alive_budget)
             for index, owner in owners:

@@ -350,3 +350,72 @@ def test_a_process_wide_pipe_native_code_makes_on_first_use_fails_nobody(
             "  test_uvloop_first.py::test_first_uvloop_user: pipe*creation not seen*",
         ]
     )
+
+
+def test_what_a_test_stores_in_a_wider_fixtures_value_is_that_fixtures(
+    lw: pytest.Pytester,
+) -> None:
+    path = write(
+        lw,
+        "test_cache.py",
+        """
+        import socket, threading
+        import pytest
+
+        KEEP = []
+
+        @pytest.fixture(scope="session")
+        def pool():
+            conns = {}
+            yield conns
+            for conn in conns.values():
+                conn.close()
+
+        @pytest.fixture(scope="session")
+        def careless_pool():
+            yield {}  # never closes what it holds
+
+        @pytest.fixture(params=["a", "b"])
+        def conn(request, pool):
+            # get-or-create in the session fixture's value: the first test per
+            # parameter makes it, later ones reuse it, the pool closes it.
+            if request.param not in pool:
+                pool[request.param] = socket.socket()
+            return pool[request.param]
+
+        def test_uses_a_pooled_conn(conn):
+            assert conn.fileno() >= 0
+
+        def test_uses_it_again(conn):
+            assert conn.fileno() >= 0
+
+        def test_keeps_its_own_socket():
+            KEEP.append(socket.socket())  # <- own leak
+
+        def test_fills_the_careless_pool(careless_pool):
+            careless_pool["x"] = socket.socket()  # <- careless
+
+        def test_last():
+            pass
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    found = outcomes(result)
+    assert found["test_uses_a_pooled_conn[a]"] == {"PASSED"}, result.stdout.str()
+    assert found["test_uses_a_pooled_conn[b]"] == {"PASSED"}
+    assert found["test_uses_it_again[a]"] == {"PASSED"}
+    assert found["test_uses_it_again[b]"] == {"PASSED"}
+    assert found["test_keeps_its_own_socket"] == {"FAILED"}
+    # Kept by the careless session fixture: charged to it when it is
+    # finalised (at the last test's teardown), never to the test that filled it.
+    assert found["test_fills_the_careless_pool"] == {"PASSED"}
+    assert found["test_last"] == {"PASSED", "ERROR"}
+    own = line_of(path, "# <- own leak")
+    careless = line_of(path, "# <- careless")
+    result.stdout.fnmatch_lines(
+        [
+            f"leakwatch: 1 fd leak from session fixture 'careless_pool': socket * at "
+            f"test_cache.py:{careless}",
+            f"leakwatch: 1 fd leak in call: socket * at test_cache.py:{own}",
+        ]
+    )

@@ -99,7 +99,9 @@ def judge(
     windows: NativeWindows | None = getattr(traced, "native", None)
     from leakwatch._run.trend import keeps_growing
 
-    trend = keeps_growing(series.get("native") or (), "rss")  # RSS's margins
+    values = series.get("native") or ()
+    times = series.get("t")
+    trend = keeps_growing(values, "rss", times)  # RSS's margins, thirds of the run's time
     if trend is None:
         if windows is not None:
             windows.discard()
@@ -118,6 +120,11 @@ def judge(
     elif python_sites or not getattr(traced, "windows", None):
         # Traced heap sites grew (Python's objects explain the allocator), or
         # nothing was traced while it grew: heap's own finding stands.
+        return leaks
+    elif not _still_rising(values, times, trend):
+        # No site, and the allocator stopped rising before the end: start-up
+        # (imports, first-use caches) stretched over a short or slow run, not
+        # memory that keeps going.
         return leaks
     else:
         how = (
@@ -139,6 +146,18 @@ def judge(
         title = f"native memory keeps growing ({evidence}), creation not seen"
         out.append(Resource("native", ("growth",), title, (), details, round(trend.rise), "growth"))
     return out
+
+
+def _still_rising(values: Sequence[Any], times: Sequence[Any] | None, trend: Any) -> bool:
+    """Whether the allocator still rose within the last third of the run, by a
+    quarter of the whole rise: what keeps leaking does, what filled once did not."""
+    from leakwatch._run.trend import _thirds
+
+    thirds = _thirds(values, times)
+    if thirds is None or len(thirds[2]) < 2:
+        return False
+    last = [v for v in thirds[2] if v is not None]
+    return bool(last) and max(last) - last[0] >= max(trend.rise / 4, 1.0)
 
 
 def _site(site: stacks.Site, evidence: str, trend: Any) -> Resource:

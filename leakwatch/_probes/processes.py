@@ -47,8 +47,36 @@ def _match(cmdline: list[str], since: int) -> _origins.Record | None:
     return None
 
 
+def _popen_objects() -> dict[int, Any]:
+    """pid -> the live ``subprocess.Popen`` (or ``multiprocessing`` process) for it."""
+    import gc
+
+    types_: tuple[type, ...] = ()
+    for module, name in (("subprocess", "Popen"), ("multiprocessing.process", "BaseProcess")):
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type):
+            types_ += (cls,)
+    out: dict[int, Any] = {}
+    if not types_:
+        return out
+    objects = gc.get_objects()
+    try:
+        for obj in objects:
+            if issubclass(type(obj), types_):
+                pid = getattr(obj, "pid", None)  # standard-library attributes only
+                if isinstance(pid, int):
+                    out.setdefault(pid, obj)
+    finally:
+        del objects
+    return out
+
+
 class ProcessProbe:
     kind = "process"
+
+    def owner(self, key: Hashable, value: Any) -> Any:
+        """The ``Popen``/``Process`` object of a leftover child, if Python holds one."""
+        return _popen_objects().get(value)
 
     def snapshot(self) -> Snapshot:
         return {(pid, ticks): pid for pid, ticks in list_children().items()}

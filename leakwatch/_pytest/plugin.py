@@ -21,7 +21,7 @@ report instead.  A test that failed (or was skipped) is not judged unless
 from __future__ import annotations
 
 import bisect
-from collections.abc import Generator
+from collections.abc import Generator, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +45,7 @@ from leakwatch._pytest.settings import (
     TestSettings,
     marker_settings,
 )
-from leakwatch._pytest.spans import SpanWatcher, Stack
+from leakwatch._pytest.spans import SpanWatcher, Stack, reachable_from
 
 #: Kinds a fixture's span watches.  Tasks die with their loop (and their span
 #: would change coroutine origin tracking out of order); heap and state are
@@ -131,6 +131,7 @@ class LeakwatchPlugin:
         """Push and start ``span``; False (with a warning) if leakwatch failed:
         leakwatch failing must not fail the test or fixture it watches."""
         span.elsewhere = self._elsewhere
+        span.claims = self._claims
         self.stack.push(span)
         try:
             span.start()
@@ -148,6 +149,29 @@ class LeakwatchPlugin:
             other is not span and other.own == "fixture" and other.thread_window(ident) == "fixture"
             for other in live
         )
+
+    def _claims(self, leftovers: list[tuple[str, Hashable, Any]]) -> dict[int, str]:
+        """Leftovers a live wider fixture's value holds (a get-or-create cache in
+        a session fixture): that fixture's, adopted by its span, judged when it
+        is finalised.  ``id(obj) -> "the session fixture 'name'"``."""
+        roots = []
+        for fixturedef, entry in self.fixtures.items():
+            cached = getattr(fixturedef, "cached_result", None)
+            if cached is not None and cached[0] is not None:
+                roots.append((cached[0], entry))
+        if not roots or not leftovers:
+            return {}
+        found = reachable_from([value for value, _ in roots], [obj for _, _, obj in leftovers])
+        out: dict[int, str] = {}
+        for kind, key, obj in leftovers:
+            at = found.get(id(obj))
+            if at is None:
+                continue
+            entry = roots[at][1]
+            if kind in entry.span.probes:
+                entry.span.adopted.setdefault(kind, set()).add(key)
+            out[id(obj)] = f"the {entry.scope} fixture {entry.name!r}"
+        return out
 
     def _begin(self, item: pytest.Item) -> TestState:
         state = TestState(item.nodeid, deferred=item.stash.get(_DEFERRED, False))

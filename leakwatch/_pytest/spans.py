@@ -32,7 +32,10 @@ user's objects.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import threading
+import time
+import types
 from collections.abc import Callable, Collection, Hashable, Mapping
 from typing import Any
 
@@ -81,6 +84,8 @@ class SpanWatcher(Watcher):
         #: ``elsewhere(span, ident)``: whether a live span other than ``span``
         #: owns the thread ``ident`` (set by the plugin).
         self.elsewhere: Callable[[SpanWatcher, int], bool] | None = None
+        #: Leftovers of tests that this (fixture) span's value holds: its own.
+        self.adopted: dict[str, set[Hashable]] = {}
 
     def start(self) -> None:
         self.home = threading.get_ident()
@@ -96,6 +101,8 @@ class SpanWatcher(Watcher):
         self.marks.append((self.own if on_top else self.other, snapshot, serial))
 
     def phase_of(self, kind: str, key: Hashable, value: Any) -> str:
+        if key in self.adopted.get(kind, ()):
+            return self.own
         probe = self.probes[kind]
         rec = self._creation(probe, key, value)
         if rec is not None:
@@ -189,6 +196,45 @@ class SpanWatcher(Watcher):
             details.setdefault("group", "" if res.group is None else res.group)
             out.append(dataclasses.replace(res, details=details, group=(res.group, phase)))
         return out
+
+
+#: What a search through a fixture's value never walks into: code, modules,
+#: classes and functions reach the whole program through their globals.
+_OPAQUE = (
+    types.ModuleType,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.CodeType,
+    types.FrameType,
+    type,
+)
+
+
+def reachable_from(
+    roots: list[Any], targets: list[Any], *, max_depth: int = 6, budget: float = 0.1
+) -> dict[int, int]:
+    """``id(target) -> index of the first root that reaches it`` through
+    references (at most ``max_depth`` hops, within ``budget`` seconds)."""
+    wanted = {id(t) for t in targets}
+    found: dict[int, int] = {}
+    deadline = time.perf_counter() + budget
+    seen: set[int] = {id(roots), id(targets)}
+    for index, root in enumerate(roots):
+        level = [root]
+        for _ in range(max_depth):
+            if not level or len(found) == len(wanted) or time.perf_counter() > deadline:
+                break
+            nxt = []
+            for obj in gc.get_referents(*level):
+                if id(obj) in seen or issubclass(type(obj), _OPAQUE):
+                    continue
+                seen.add(id(obj))
+                if id(obj) in wanted:
+                    found.setdefault(id(obj), index)
+                nxt.append(obj)
+            level = nxt
+        level = []
+    return found
 
 
 def light_mark(kinds: tuple[str, ...]) -> dict[str, Any]:
