@@ -419,3 +419,32 @@ def test_what_a_test_stores_in_a_wider_fixtures_value_is_that_fixtures(
             f"leakwatch: 1 fd leak in call: socket * at test_cache.py:{own}",
         ]
     )
+
+
+def test_a_child_process_leaked_in_call_is_charged_to_call_with_its_pipes(
+    lw: pytest.Pytester,
+) -> None:
+    path = write(
+        lw,
+        "test_child.py",
+        """
+        import subprocess
+
+        KEEP = []
+
+        def test_starts_cat_and_forgets_it():
+            KEEP.append(subprocess.Popen(["cat"], stdin=subprocess.PIPE))  # <- child
+
+        def test_last():
+            for proc in KEEP:
+                proc.stdin.close()
+                proc.wait(5)
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {
+        "test_starts_cat_and_forgets_it": {"FAILED"},  # one report: no teardown error
+        "test_last": {"PASSED"},
+    }, result.stdout.str()
+    line = line_of(path, "# <- child")
+    result.stdout.fnmatch_lines([f"leakwatch: 2 leaks (fd, process) in call: * at test_child.py:{line}*"])

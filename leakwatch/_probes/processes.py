@@ -71,8 +71,40 @@ def _popen_objects() -> dict[int, Any]:
     return out
 
 
+def _popen_argv(pid: int) -> list[str]:
+    args = getattr(_popen_objects().get(pid), "args", None)  # subprocess.Popen's own
+    if isinstance(args, (str, bytes, os.PathLike)):
+        return [os.fsdecode(args)]
+    if isinstance(args, (list, tuple)):
+        try:
+            return [os.fsdecode(a) for a in args]
+        except TypeError:
+            return []
+    return []
+
+
+def _record_for(pid: int, cmdline: list[str], since: int) -> _origins.Record | None:
+    """The spawn (or fork) record of a child started after serial ``since``."""
+    rec = _match(cmdline, since) if cmdline else None
+    if rec is None:
+        argv = _popen_argv(pid)
+        rec = _match(argv, since) if argv and argv != cmdline else None
+    if rec is None:
+        forks = [r for r in _origins.forks if r.serial > since]
+        rec = forks[-1] if forks else None
+    return rec
+
+
 class ProcessProbe:
     kind = "process"
+
+    def creation(self, key: Hashable, value: Any, since: int) -> _origins.Record | None:
+        """How the child was started (when, from which thread), if seen."""
+        try:
+            cmdline = psutil.Process(value).cmdline()
+        except psutil.Error:
+            cmdline = []
+        return _record_for(value, cmdline, since)
 
     def owner(self, key: Hashable, value: Any) -> Any:
         """The ``Popen``/``Process`` object of a leftover child, if Python holds one."""
@@ -102,12 +134,11 @@ class ProcessProbe:
             status = "zombie"
         except psutil.Error:
             pass
+        if not cmdline:  # a zombie: its Popen, if Python still holds one, knows the argv
+            cmdline = _popen_argv(pid)
         details["cmdline"] = cmdline
         details["status"] = status
-        rec = _match(cmdline, since)
-        if rec is None:
-            forks = [r for r in _origins.forks if r.serial > since]
-            rec = forks[-1] if forks else None
+        rec = _record_for(pid, cmdline, since)
         shown = shlex.join(cmdline)[:120] if cmdline else "?"
         state = "zombie: exited, never waited for" if status == "zombie" else status
         title = f"process {pid} {shown!r} ({state})"
