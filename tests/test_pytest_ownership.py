@@ -447,4 +447,6 @@ def test_a_child_process_leaked_in_call_is_charged_to_call_with_its_pipes(
         "test_last": {"PASSED"},
     }, result.stdout.str()
     line = line_of(path, "# <- child")
-    result.stdout.fnmatch_lines([f"leakwatch: 2 leaks (fd, process) in call: * at test_child.py:{line}*"])
+    result.stdout.fnmatch_lines(
+        [f"leakwatch: 2 leaks (fd, process) in call: * at test_child.py:{line}*"]
+    )
