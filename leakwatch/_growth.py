@@ -119,6 +119,11 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
             gc.freeze()
         if track_heap:
             heap.start()
+            # Sampling the traces at start (tracemalloc already running) fills
+            # leakwatch's and the interpreter's caches: settle them before the
+            # first block count, as after every call.
+            clear_caches()
+            gc.collect()
         samples = []
         # sys.getallocatedblocks() after each call, less what leakwatch itself
         # kept from sampling (measured around the sampling).
@@ -150,6 +155,7 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
         held = _objects_at(sites) if sites else {}
         state_growth = state.growing(states) if track_state else []
         heap.stop()
+        heap_note = heap.note
         growth = _heap_leaks(grown, held, site_types, repeat, options)
         # Object types carry the same free-list caveat as sites: only shown
         # beside a confirmed heap leak.
@@ -165,6 +171,8 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
     watcher_leaks = report.leaks
     report.leaks = group_resources(growth + state_growth) + watcher_leaks
     report.stats.update({"repeat": repeat, "warmup": warmup, "type_growth": type_growth})
+    if track_heap and heap_note:
+        report.notes.append(heap_note)
     return report
 
 
