@@ -10,8 +10,9 @@ asyncio tasks.  One line per object::
 
 :func:`culprits` splits a leaked set into culprits and victims (Valgrind's
 direct / indirect).  Neither keeps anything alive once it returns, except one
-CPython effect: on 3.11-3.12 reading a running frame's ``f_locals`` leaves a
-snapshot dict on the frame (as pdb does) until it syncs again or returns.
+CPython effect: before 3.13 reading a running frame's ``f_locals`` leaves a
+snapshot dict on the frame (as pdb does) until it syncs again or returns
+(3.13's PEP 667 proxy leaves nothing; see ``_pyversion.frame_locals``).
 """
 
 from __future__ import annotations
