@@ -21,7 +21,8 @@ import math
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from leakwatch._engine import Options, Watcher, _find_chains
@@ -210,18 +211,17 @@ async def run_check_async(
     patience = options.settle_budget
     steps = check_steps(options, repeat, warmup)
     try:
-        step: Any = _advance(steps, None)
-        await _end_own_step(loop)
-        while not isinstance(step, Report):
-            if step == "call":
-                before = {id(t) for t in asyncio.all_tasks(loop)}
-                await call()
-                if not await _background_done(loop, before, patience):
-                    patience = 0.0
-                step = _advance(steps, None)  # sampling: leakwatch's own time
-                await _end_own_step(loop)
-            else:
-                step = _advance(steps, await step.stop_async())
+        with _untimed(loop):
+            step: Any = _advance(steps, None)
+            while not isinstance(step, Report):
+                if step == "call":
+                    before = {id(t) for t in asyncio.all_tasks(loop)}
+                    await call()
+                    if not await _background_done(loop, before, patience):
+                        patience = 0.0
+                    step = _advance(steps, None)
+                else:
+                    step = _advance(steps, await step.stop_async())
     finally:
         steps.close()
     return step
@@ -249,27 +249,27 @@ async def _background_done(loop: Any, before: set[int], budget: float) -> bool:
     return False  # pragma: no cover - itertools.count() never ends
 
 
-async def _end_own_step(loop: Any) -> None:
-    """End leakwatch's own step of the task, untimed by asyncio's debug mode.
+@contextmanager
+def _untimed(loop: Any) -> Iterator[None]:
+    """No slow-callback warnings from asyncio's debug mode while a check runs.
 
-    Sampling between calls (gc passes, tracemalloc) can take longer than
-    ``slow_callback_duration``; in debug mode asyncio would then log
-    "Executing <Task check_async()> took 0.3 seconds" once per call, which a
-    log handler keeps (pytest's does): growth leakwatch made itself.  The
-    threshold is lifted for this step only and restored when the task
-    resumes, before the user's function runs.
+    Tracing, gc passes and cleared caches make every step of the check
+    slower than it is (a ``create_task`` in debug mode formats its stack
+    from cleared source caches, under tracemalloc): asyncio would log
+    "Executing <Task ...> took 0.15 seconds" per call, and a log handler that
+    keeps records (pytest's does) turned them into growth of a clean function.
+    The threshold is put back when the check ends, unless the program changed it.
     """
-    import asyncio
-
     if not loop.get_debug():
-        await asyncio.sleep(0)
+        yield
         return
     threshold = loop.slow_callback_duration
     loop.slow_callback_duration = math.inf
     try:
-        await asyncio.sleep(0)
+        yield
     finally:
-        loop.slow_callback_duration = threshold
+        if loop.slow_callback_duration == math.inf:
+            loop.slow_callback_duration = threshold
 
 
 def _advance(steps: Generator[Any, Any, Report], value: Any) -> Any:

@@ -56,9 +56,10 @@ def test_a_set_of_finished_tasks_that_only_grows_is_a_heap_leak() -> None:
     heap = of_kind(report, "heap")
     assert heap, str(report)
     here = (__file__, marker_line(__file__, "# <- grows: kept when done"))
-    leak = next((leak for leak in heap if created_at(leak) == here), None)
-    assert leak is not None, str(report)
-    assert leak.details.get("held_by") == f"{__name__}.KEPT{{...}}", str(report)
+    # In debug mode (PYTHONDEVMODE) each task also keeps the stack it was made
+    # at: more sites at the same line.  One of them is the tasks, held by KEPT.
+    held = [leak.details.get("held_by") for leak in heap if created_at(leak) == here]
+    assert f"{__name__}.KEPT{{...}}" in held, str(report)
     assert not of_kind(report, "task"), str(report)  # every task itself finished
 
 
@@ -111,8 +112,11 @@ def test_no_slow_callback_warning_for_leakwatchs_own_sampling(
         await asyncio.sleep(0)
 
     async def main() -> leakwatch.Report:
-        asyncio.get_running_loop().slow_callback_duration = 0.1
-        return await leakwatch.check_async(quick, repeat=3, on_leak="report")
+        loop = asyncio.get_running_loop()
+        loop.slow_callback_duration = 0.1
+        report = await leakwatch.check_async(quick, repeat=3, on_leak="report")
+        assert loop.slow_callback_duration == 0.1  # the program's own setting, back
+        return report
 
     with caplog.at_level(logging.WARNING, logger="asyncio"):
         report = asyncio.run(main(), debug=True)
