@@ -6,6 +6,9 @@ STAMP  := $(VENV)/.installed
 # The suite runs strictly: ResourceWarning is an error, and under leakwatch itself
 # with every kind on (heap: fixture values that outlive their test).
 PYTEST_FLAGS ?= -W error::ResourceWarning -p no:cacheprovider
+# `make test` runs on every Python from 3.10 up that the machine has (pyenv);
+# PYTHONS="3.12 3.13" limits it to those minors.
+PYTHONS ?=
 
 .PHONY: help install test test-fast lint demo bench bench-pytest field clean
 
@@ -20,9 +23,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install leakwatch with test and lint tools
 
-test: $(STAMP)  ## run the whole suite, strictly and under leakwatch itself
+test: $(STAMP)  ## the whole suite on every Python 3.10+ here, strictly and under leakwatch itself
 	@scripts/ensure-chromium
-	PYTHONDEVMODE=1 $(PY) -m pytest $(PYTEST_FLAGS) --leakwatch --leakwatch-kinds=all $(ARGS)
+	PYTHON=$(PYTHON) VENV=$(VENV) PYTHONS="$(PYTHONS)" PYTEST_FLAGS="$(PYTEST_FLAGS)" \
+		scripts/test-pythons $(ARGS)
 
 test-fast: $(STAMP)  ## the suite without leakwatch watching it
 	$(PY) -m pytest $(PYTEST_FLAGS) $(ARGS)
@@ -58,4 +62,4 @@ field: $(STAMP)  ## SUITE=name|all [FIELD_ARGS=--runs 2]: outside suites plain v
 	$(PY) bench/field/run.py $(SUITE) $(FIELD_ARGS)
 
 clean:  ## remove the virtualenv and generated files
-	rm -rf $(VENV) build *.egg-info demo-report.* artifacts .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-3.* build *.egg-info demo-report.* artifacts .mypy_cache .ruff_cache

@@ -49,18 +49,13 @@ import dataclasses
 import difflib
 import math
 import os
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leakwatch._model import KINDS, RESOURCE_KINDS
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # the conditional dependency; mypy checks against 3.10 where it may be absent
-    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+from leakwatch._pyversion import tomllib
 
 if TYPE_CHECKING:
     from leakwatch._ignore import IgnoreRule

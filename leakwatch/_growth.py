@@ -17,16 +17,26 @@ from __future__ import annotations
 
 import gc
 import itertools
+import math
 import sys
+import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from leakwatch._engine import Options, Watcher, _find_chains
 from leakwatch._model import Report, Resource, group_resources
 from leakwatch._native import growth_for
 from leakwatch._probes import state
-from leakwatch._probes.heap import HeapTracker, Site, format_size, growing, object_site
+from leakwatch._probes.heap import (
+    HeapTracker,
+    Site,
+    SiteStat,
+    format_size,
+    growing,
+    object_site,
+)
 from leakwatch._stacks import is_own, is_user_file, tracemalloc_origin
 
 Step = Any  # "call", or the Watcher to stop (send back its report)
@@ -112,6 +122,11 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
             gc.freeze()
         if track_heap:
             heap.start()
+            # Sampling the traces at start (tracemalloc already running) fills
+            # leakwatch's and the interpreter's caches: settle them before the
+            # first block count, as after every call.
+            clear_caches()
+            gc.collect()
         if native is not None:
             native.start()
         samples = []
@@ -140,14 +155,22 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
             own_blocks += sys.getallocatedblocks() - before_sampling
             if native is not None:
                 native.sampled()  # what leakwatch's own sampling kept is not the calls'
-        growth = _heap_leaks(samples, blocks, site_types, repeat, options) if track_heap else []
+        grown = growing(samples, blocks=blocks) if track_heap else []
+        # Where the growing sites' objects are, and where new state entries
+        # were made, only tracemalloc knows; why-alive chains and culprits need
+        # no tracing and cost many times more under it (every allocation of
+        # the search would record a traceback): trace no longer than needed.
+        # State first: it asks tracemalloc about parts only a new entry holds,
+        # which the objects gathered below would hold too.
+        state_growth = state.growing(states) if track_state else []
+        sites = {site for site, _, _ in grown[:10]} if options.why_alive else set()
+        held = _objects_at(sites) if sites else {}
+        heap.stop()
+        heap_note = heap.note
+        growth = _heap_leaks(grown, held, site_types, repeat, options)
         # Object types carry the same free-list caveat as sites: only shown
         # beside a confirmed heap leak.
         type_growth = _growing_types(types) if growth else {}
-        # While tracemalloc still traces: it says where a growing entry was made.
-        state_growth = state.growing(states) if track_state else []
-        if track_heap:
-            heap.stop()
         native_growth = (yield from native.finish(repeat)) if native is not None else []
     except BaseException:
         watcher.abort()  # the function raised: nothing to judge, hooks off
@@ -163,6 +186,8 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
     report.leaks = group_resources(growth + state_growth + native_growth) + watcher_leaks
     report.notes += native.notes if native is not None else []
     report.stats.update({"repeat": repeat, "warmup": warmup, "type_growth": type_growth})
+    if track_heap and heap_note:
+        report.notes.append(heap_note)
     return report
 
 
@@ -186,19 +211,79 @@ def run_check(call: Callable[[], Any], options: Options, repeat: int, warmup: in
 async def run_check_async(
     call: Callable[[], Awaitable[Any]], options: Options, repeat: int, warmup: int
 ) -> Report:
-    """:func:`run_check` for a coroutine function, in the running loop."""
+    """:func:`run_check` for a coroutine function, in the running loop.
+
+    After each call, the tasks it started are given time to finish (within
+    the settle budget) before anything is sampled: the documented "keep a set
+    of background tasks" pattern holds each task only until it is done, and
+    must not read as growth.  A task still running then is left to the task
+    probe, and later calls only let the loop turn a few times for theirs.
+    """
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    patience = options.settle_budget
     steps = check_steps(options, repeat, warmup)
     try:
-        step: Any = _advance(steps, None)
-        while not isinstance(step, Report):
-            if step == "call":
-                await call()
-                step = _advance(steps, None)
-            else:
-                step = _advance(steps, await step.stop_async())
+        with _untimed(loop):
+            step: Any = _advance(steps, None)
+            while not isinstance(step, Report):
+                if step == "call":
+                    before = {id(t) for t in asyncio.all_tasks(loop)}
+                    await call()
+                    if not await _background_done(loop, before, patience):
+                        patience = 0.0
+                    step = _advance(steps, None)
+                else:
+                    step = _advance(steps, await step.stop_async())
     finally:
         steps.close()
     return step
+
+
+async def _background_done(loop: Any, before: set[int], budget: float) -> bool:
+    """Let the loop run until the tasks started since ``before`` are done; whether they are.
+
+    Looks with backoff (a few bare turns first: most finish in one), and
+    never touches the tasks themselves (no callbacks added, none cancelled).
+    """
+    import asyncio
+
+    me = asyncio.current_task(loop)
+    deadline = time.perf_counter() + budget
+    for attempt in itertools.count():
+        pending = [t for t in asyncio.all_tasks(loop) if id(t) not in before and t is not me]
+        if not pending:
+            return True
+        left = deadline - time.perf_counter()
+        if attempt >= 3 and left <= 0:
+            return False
+        await asyncio.sleep(0 if attempt < 3 else min(0.001 * 2 ** (attempt - 3), 0.05, left))
+        del pending
+    return False  # pragma: no cover - itertools.count() never ends
+
+
+@contextmanager
+def _untimed(loop: Any) -> Iterator[None]:
+    """No slow-callback warnings from asyncio's debug mode while a check runs.
+
+    Tracing, gc passes and cleared caches make every step of the check
+    slower than it is (a ``create_task`` in debug mode formats its stack
+    from cleared source caches, under tracemalloc): asyncio would log
+    "Executing <Task ...> took 0.15 seconds" per call, and a log handler that
+    keeps records (pytest's does) turned them into growth of a clean function.
+    The threshold is put back when the check ends, unless the program changed it.
+    """
+    if not loop.get_debug():
+        yield
+        return
+    threshold = loop.slow_callback_duration
+    loop.slow_callback_duration = math.inf
+    try:
+        yield
+    finally:
+        if loop.slow_callback_duration == math.inf:
+            loop.slow_callback_duration = threshold
 
 
 def _advance(steps: Generator[Any, Any, Report], value: Any) -> Any:
@@ -228,16 +313,16 @@ def _growing_types(series: list[Counter[str]]) -> dict[str, int]:
 
 
 def _heap_leaks(
-    samples: list[Any],
-    blocks: list[int],
+    grown: list[tuple[Site, list[int], SiteStat]],
+    objects: dict[Site, list[Any]],
     site_types: dict[Site, Counter[str]],
     repeat: int,
     options: Options,
 ) -> list[Resource]:
-    grown = growing(samples, blocks=blocks)
+    """A heap leak per growing site, with what holds its objects (``objects``:
+    some of each site's live objects, found while tracing; emptied here)."""
     if not grown:
         return []
-    objects = _objects_at({site for site, _, _ in grown[:10]}) if options.why_alive else {}
     victims, indirect = _fold_victims(objects)
     out = []
     for site, series, last in grown:

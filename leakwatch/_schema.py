@@ -19,6 +19,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from leakwatch._text import escape
+
 #: Deeper than any report leakwatch writes (details hold a few levels).
 MAX_DEPTH = 64
 #: Integers beyond this are not counts, sizes or line numbers leakwatch writes.
@@ -88,6 +90,10 @@ def _values(data: Any) -> None:
 
 
 def _join(where: str, key: str) -> str:
+    """A path into the document, on one line whatever the key holds."""
+    if not key.isidentifier():
+        key = f"[{escape(repr(key))}]"
+        return f"{where}{key}"
     return f"{where}.{key}" if where else key
 
 

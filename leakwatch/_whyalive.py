@@ -10,8 +10,9 @@ asyncio tasks.  One line per object::
 
 :func:`culprits` splits a leaked set into culprits and victims (Valgrind's
 direct / indirect).  Neither keeps anything alive once it returns, except one
-CPython effect: on 3.11-3.12 reading a running frame's ``f_locals`` leaves a
-snapshot dict on the frame (as pdb does) until it syncs again or returns.
+CPython effect: before 3.13 reading a running frame's ``f_locals`` leaves a
+snapshot dict on the frame (as pdb does) until it syncs again or returns
+(3.13's PEP 667 proxy leaves nothing; see ``_pyversion.frame_locals``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import sys
 import threading
 import time
 import types
+import weakref
 from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,6 +31,7 @@ from itertools import chain
 from typing import Any
 
 from leakwatch._model import short_path
+from leakwatch._pyversion import all_tasks, frame_locals
 
 __all__ = ["culprits", "find_chains"]
 
@@ -57,7 +60,10 @@ def find_chains(
     """``id(target) -> rendered chain`` from the nearest root, for each target found.
 
     The search stops when every target is found, after ``max_depth`` hops or
-    after ``time_budget`` seconds; targets not found are left out.  Objects in
+    after ``time_budget`` seconds; targets not found are left out.  A hop is
+    one segment of the chain as shown: ``obj -> obj.__dict__ -> value`` is
+    one (``Type.attr``), whether or not this Python keeps instance attributes
+    in a separate dict.  Objects in
     ``exclude`` (your own containers, ``sys._getframe()``) are neither roots
     nor links; frames of leakwatch itself are never roots.  Of two equally
     short chains, one from a module global wins over one from a frame.
@@ -71,7 +77,10 @@ def find_chains(
         roots, labels = _roots(seen)
         wanted = set(map(id, targets)) - seen
         keep = _keeper(targets, wanted)
-        levels, groups, found = _search(roots, seen, wanted, keep, deadline, max_depth)
+        # A hop may take two levels (an attribute through a separate __dict__,
+        # a generator through its frame): search twice as deep, then keep
+        # the chains whose hops as shown are within max_depth.
+        levels, groups, found = _search(roots, seen, wanted, keep, deadline, 2 * max_depth)
     del roots, excluded
     chains = {}
     try:
@@ -79,7 +88,9 @@ def find_chains(
             path = _path(levels, groups, level, pos)
             with suppress(Exception):  # a user's __repr__ may raise: no chain, no crash
                 if path is not None:
-                    chains[tid] = _render(path, labels)
+                    segs, hops = _segments(path, labels)
+                    if hops <= max_depth:
+                        chains[tid] = _join(segs)
         return chains
     finally:
         levels.clear()  # a traceback through here must not pin the heap
@@ -193,14 +204,13 @@ def _roots(seen: set[int]) -> tuple[list[object], _Labels]:
             ours = str(f.f_globals.get("__name__")).partition(".")[0] == _OWN_PACKAGE
             if id(f) not in seen and not ours:
                 # gc.get_referents() does not show a running frame's locals; f_locals does.
-                add(f.f_locals, f, f"(thread {names.get(ident, ident)!r})")
+                add(frame_locals(f), f, f"(thread {names.get(ident, ident)!r})")
             seen.add(id(f))
             f = f.f_back
     del top  # in this thread, our own frame: a cycle that would pin the caller's locals
     tasks: list[Any] = []
-    for attr in ("_all_tasks", "_scheduled_tasks", "_eager_tasks"):  # 3.10-3.11, 3.12+
-        with suppress(Exception):  # best effort: a WeakSet may change size under us
-            tasks.extend(getattr(sys.modules.get("asyncio.tasks"), attr, ()))
+    with suppress(Exception):  # best effort: a registry may change size under us
+        tasks = all_tasks()
     for task in tasks:
         coro = task.get_coro()
         while isinstance(coro, (types.CoroutineType, types.GeneratorType)):
@@ -288,21 +298,54 @@ def _path(levels: _Levels, groups: list[_Groups], level: int, pos: int) -> list[
     return path[::-1]
 
 
-def _render(path: list[object], labels: _Labels) -> str:
-    """``root.NAME[key] -> Type.attr -> ...``: a segment per object, elided past six."""
+def _segments(path: list[object], labels: _Labels) -> tuple[list[list[str]], int]:
+    """The chain as segments (``root.NAME[key]``, ``Type.attr``, ``bound method
+    Type.name``, ``<local 'x' of f() in a.py:3>``), and its length in hops as
+    shown: ``[0][0]`` is two hops, ``obj -> obj.__dict__ -> value`` one."""
     owner, label = labels[id(path[0])]
-    value, i = path[1], 1
     if isinstance(owner, types.ModuleType):
-        segs = [[_global(label, path[0], value)]]
+        segs = [[_global(label, path[0], path[1])]]
+        i = 1
     else:
-        if isinstance(value, types.CellType) and len(path) > 2:
-            value, i = path[2], 2  # a coroutine holds its cell variables through cells
+        value, i = _through_frame(owner, path, 1)
         segs = [[_frame_local(owner, value, label)]]
+    hops = 1
     while i < len(path) - 1:
         i = _hop(path, i, segs)
+        hops += 1
+    return segs, hops
+
+
+def _join(segs: list[list[str]]) -> str:
+    """``root.NAME[key] -> Type.attr -> ...``, elided past six segments."""
     if len(segs) > 6:
         segs = [*segs[:2], ["..."], *segs[-3:]]
     return " -> ".join("".join(s if len(s) <= 8 else [*s[:4], "...", *s[-3:]]) for s in segs)
+
+
+def _through_frame(holder: object, path: list[object], i: int) -> tuple[object, int]:
+    """The variable ``holder`` (a frame, coroutine or generator) holds at ``path[i]``.
+
+    A suspended coroutine holds its locals directly on 3.11+ and through its
+    frame object on 3.10; a variable a closure shares, through its cell.
+    Those hops are bookkeeping: skipped, as found, on every version.
+    """
+    value = path[i]
+    if i + 1 < len(path) and value is _own_frame(holder) and value is not holder:
+        i += 1
+        value = path[i]
+    if isinstance(value, types.CellType) and i + 1 < len(path):
+        i += 1
+        value = path[i]
+    return value, i
+
+
+def _own_frame(holder: object) -> object:
+    for attr in ("cr_frame", "gi_frame", "ag_frame"):
+        frame = getattr(holder, attr, None)
+        if frame is not None:
+            return frame
+    return holder
 
 
 def _global(modname: str, namespace: object, value: object) -> str:
@@ -318,12 +361,12 @@ def _global(modname: str, namespace: object, value: object) -> str:
 
 
 def _frame_local(holder: object, value: object, label: str) -> str:
-    frame = getattr(holder, "cr_frame", None) or getattr(holder, "gi_frame", None) or holder
+    frame = _own_frame(holder)
     if not isinstance(frame, types.FrameType):
         return f"{label} {type(holder).__name__}"
     name = "temporary"  # on the value stack, not in a variable
     with suppress(Exception):
-        key = _key(frame.f_locals, value, ...)
+        key = _key(frame_locals(frame), value, ...)
         name = name if key is ... else f"local {key!r}"
     code = frame.f_code
     where = f"{code.co_name}() in {short_path(code.co_filename)}:{frame.f_lineno}"
@@ -334,7 +377,13 @@ def _frame_local(holder: object, value: object, label: str) -> str:
 
 
 def _hop(path: list[object], i: int, segs: list[list[str]]) -> int:
-    """Render ``path[i] -> path[i+1]``, folding bookkeeping hops; the next index."""
+    """Render ``path[i] -> path[i+1]``, folding bookkeeping hops; the next index.
+
+    Every hop gets a name a person can act on: an attribute, a key, an index,
+    a bound method's object, a frame's variable, a Future's callback.  A hop
+    inside an object that exposes nothing (a C type's private field) reads
+    ``<inside Type>``, once for a run of such hops.
+    """
     parent, child = path[i], path[i + 1]
     if isinstance(child, dict) and i + 2 < len(path) and _owns(parent, child):
         key = _key(child, path[i + 2], "?")  # obj -> obj.__dict__ -> value: Type.key
@@ -348,6 +397,10 @@ def _hop(path: list[object], i: int, segs: list[list[str]]) -> int:
         var = parent.__code__.co_freevars[cells.index(id(path[i + 2]))]
         segs.append([f"<closure var {var!r} of {parent.__qualname__}>"])
         return i + 3
+    if isinstance(parent, _FRAMES):
+        value, nxt = _through_frame(parent, path, i + 1)
+        segs.append([_frame_local(parent, value, "")])
+        return nxt
     if isinstance(parent, dict):
         key = _key(parent, child, ...)
         segs[-1].append("{...}" if key is ... else f"[{_short(key)}]")  # ...: child is a key
@@ -355,19 +408,65 @@ def _hop(path: list[object], i: int, segs: list[list[str]]) -> int:
         segs[-1].append(f"[{next((j for j, v in enumerate(parent) if v is child), '?')}]")
     elif isinstance(parent, (set, frozenset)):
         segs[-1].append("{...}")
-    elif isinstance(parent, types.MethodType) and child is parent.__self__:
-        segs.append([f"bound method {type(child).__qualname__}.{parent.__func__.__name__}"])
-    elif isinstance(parent, (types.FrameType, types.CoroutineType, types.GeneratorType)):
-        segs.append([_frame_local(parent, child, "")])
+    elif _method_self(parent) is child:
+        segs.append([f"bound method {type(child).__qualname__}.{_method_name(parent)}"])
     elif isinstance(parent, types.CellType):
         segs[-1].append(".cell_contents")
-    elif (attr := _attr(parent, child)) is None:
-        segs.append([f"<referent of {type(parent).__qualname__}>"])
-    elif isinstance(parent, (type, types.FunctionType, types.MethodType)):
-        segs[-1].append(f".{attr}")
-    else:
-        segs.append([f"{type(parent).__qualname__}.{attr}"])
+    elif (attr := _attr(parent, child)) is not None:
+        if isinstance(parent, (type, types.FunctionType, types.MethodType)):
+            segs[-1].append(f".{attr}")
+        else:
+            segs.append([f"{type(parent).__qualname__}.{attr}"])
+    elif (found := _callback_hop(parent, path, i)) is not None:
+        n, i = found
+        segs.append([f"{type(parent).__qualname__} done-callback #{n}"])
+        return i
+    elif not (segs[-1] and segs[-1][-1] == f"<inside {type(parent).__qualname__}>"):
+        segs.append([f"<inside {type(parent).__qualname__}>"])
     return i + 1
+
+
+_FRAMES = (types.FrameType, types.CoroutineType, types.GeneratorType, types.AsyncGeneratorType)
+_BUILTIN_METHODS = (types.BuiltinMethodType, types.MethodWrapperType)
+
+
+def _method_self(parent: object) -> object:
+    """The object a bound method (Python or C) is bound to, or a unique sentinel."""
+    if isinstance(parent, types.MethodType):
+        return parent.__self__
+    if isinstance(parent, _BUILTIN_METHODS):
+        owner = parent.__self__
+        # A module's builtin function is "bound" to its module: not a method.
+        if not isinstance(owner, types.ModuleType):
+            return owner
+    return _NOTHING
+
+
+_NOTHING = object()
+
+
+def _method_name(method: Any) -> str:
+    func = getattr(method, "__func__", method)
+    return str(getattr(func, "__name__", "?"))
+
+
+def _callback_hop(parent: object, path: list[object], i: int) -> tuple[int, int] | None:
+    """``(n, j)`` when ``path[j]`` is ``parent``'s n-th done-callback (or its context).
+
+    A C Future keeps its first callback in a field and the rest in a private
+    list of ``(callback, context)`` pairs; ``_callbacks`` shows them all.
+    The private list and pair hops in between are folded into this one.
+    """
+    callbacks = _stdlib_value(parent, "_callbacks")
+    if not isinstance(callbacks, list) or not callbacks:
+        return None
+    for j in range(i + 1, min(i + 4, len(path))):
+        for n, entry in enumerate(callbacks):
+            if isinstance(entry, tuple) and any(e is path[j] for e in entry):
+                return n, j
+        if not isinstance(path[j], (list, tuple)):
+            return None
+    return None
 
 
 def _key(mapping: object, value: object, default: Any) -> Any:
@@ -402,7 +501,52 @@ def _attr(parent: object, child: object) -> str | None:
         with suppress(Exception):
             if object.__getattribute__(parent, name) is child:
                 return name
+    for name, desc in _fields(type(parent)):
+        with suppress(Exception):
+            if desc.__get__(parent) is child:
+                return name
     return None
+
+
+def _stdlib_value(obj: object, name: str) -> object:
+    """``obj.<name>`` through a field the standard library's C code defines, or None."""
+    for field, desc in _fields(type(obj)):
+        if field == name:
+            with suppress(Exception):
+                return desc.__get__(obj)
+    return None
+
+
+#: Per class (weakly: classes made on the fly must not be kept alive).
+_field_cache: weakref.WeakKeyDictionary[type, list[tuple[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def _fields(klass: type) -> list[tuple[str, Any]]:
+    """The C-level fields of a type: its member descriptors, and the getters of
+    standard-library types (the ones a Future, Task or socket hides its
+    references behind; a third party's getter may run anything, so not those)."""
+    cached = _field_cache.get(klass)
+    if cached is not None:
+        return cached
+    out: list[tuple[str, Any]] = []
+    for base in klass.__mro__:
+        stdlib = str(base.__module__).partition(".")[0] in _STDLIB
+        for name, desc in list(vars(base).items()):
+            if any(n == name for n, _ in out):
+                continue
+            # Dunder getters are left out: specials are read above, and some
+            # create what they return (a class's __annotations__).
+            dunder = name.startswith("__") and name.endswith("__")
+            if isinstance(desc, types.MemberDescriptorType) or (
+                stdlib and not dunder and isinstance(desc, types.GetSetDescriptorType)
+            ):
+                out.append((name, desc))
+    with suppress(TypeError):  # a class without weak references: not cached
+        _field_cache[klass] = out
+    return out
+
+
+_STDLIB = frozenset(sys.stdlib_module_names) | {"builtins"}
 
 
 def _short(key: object) -> str:

@@ -8,6 +8,14 @@ costs in proportion to the whole heap; the report says so.
 
 leakwatch's own allocations are left out: a trace is dropped when a
 leakwatch frame comes before any user frame in its traceback.
+
+Before 3.12.5, ``tracemalloc.stop()`` leaks every traceback recorded while
+tracing (CPython gh-121390): ~25 KiB per ``check()``, 27 MB over 1,000.
+There leakwatch counts what its stops have cost; once that passes
+:data:`STOP_LEAK_BUDGET` it leaves tracemalloc running instead (no further
+leak; the program runs traced from then on, which only a process making
+hundreds of checks reaches), and later blocks compare against a sample taken
+at their start, as with ``-X tracemalloc``.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leakwatch._model import Resource
+from leakwatch._pyversion import TRACEMALLOC_STOP_LEAKS
 from leakwatch._stacks import is_own, is_user_file, tracemalloc_origin
 
 Site = tuple[tuple[str, int], ...]  # tracemalloc traceback, most recent first
@@ -91,30 +100,56 @@ def _allocated_by_leakwatch(site: Site) -> bool:
     return False
 
 
+#: Bytes (as ``tracemalloc.get_tracemalloc_memory()`` counts them just before
+#: each stop, an upper bound of what the stop leaks) that leakwatch lets
+#: CPython leak before it keeps tracemalloc running instead.
+STOP_LEAK_BUDGET = 16 * 1024 * 1024
+
+
+class _Stops:
+    """What leakwatch's own stops of tracemalloc have cost, process-wide."""
+
+    spent = 0
+    #: leakwatch left tracemalloc running (the budget is spent): it is ours.
+    kept = False
+
+
 class HeapTracker:
     """Start at block entry, :meth:`sample` at the end (or after each call)."""
 
     def __init__(self, depth: int = 16) -> None:
         self.depth = depth
         self.owned = False
+        #: tracemalloc was running, started by someone else (-X tracemalloc).
+        self.foreign = False
         self._base: dict[Site, SiteStat] | None = None
 
     def start(self) -> None:
+        if _Stops.kept and not tracemalloc.is_tracing():
+            _Stops.kept = False  # someone stopped it since: start afresh
         if tracemalloc.is_tracing():
-            self.owned = False
+            self.owned = _Stops.kept
+            self.foreign = not _Stops.kept
             self._base = _sites()
         else:
             tracemalloc.start(self.depth)
-            self.owned = True
+            self.owned, self.foreign = True, False
             self._base = None
 
     @property
     def note(self) -> str | None:
-        if self.owned:
-            return None
-        return (
-            "tracemalloc was already running: heap figures compare two snapshots of the whole heap"
-        )
+        if self.foreign:
+            return (
+                "tracemalloc was already running: "
+                "heap figures compare two snapshots of the whole heap"
+            )
+        if _Stops.kept:
+            return (
+                "tracemalloc is kept running: on this Python each stop leaks the tracebacks "
+                "it recorded (CPython gh-121390, fixed in 3.12.5 and 3.13), and leakwatch's "
+                f"stops had cost up to {_Stops.spent / 2**20:.0f} MiB"
+            )
+        return None
 
     def sample(self) -> dict[Site, SiteStat]:
         """Live allocations made since :meth:`start`, by site."""
@@ -132,10 +167,19 @@ class HeapTracker:
         return out
 
     def stop(self) -> None:
-        if self.owned and tracemalloc.is_tracing():
-            tracemalloc.stop()
+        if self.owned and tracemalloc.is_tracing() and not _Stops.kept:
+            if stop_costs_memory():
+                _Stops.spent += tracemalloc.get_tracemalloc_memory()
+                _Stops.kept = _Stops.spent > STOP_LEAK_BUDGET
+            if not _Stops.kept:
+                tracemalloc.stop()
         self.owned = False
         self._base = None
+
+
+def stop_costs_memory() -> bool:
+    """Whether stopping tracemalloc leaks its tracebacks on this Python."""
+    return TRACEMALLOC_STOP_LEAKS
 
 
 def retained(

@@ -30,22 +30,9 @@ from leakwatch._stacks import coroutine_origin, is_user_file, source_line, to_or
 
 def _iter_tasks() -> Iterable[Any]:
     """Every task asyncio knows, whatever loop it belongs to (version split here)."""
-    tasks_mod = sys.modules.get("asyncio.tasks")
-    if tasks_mod is None:  # asyncio never imported: no tasks
-        return ()
-    found: list[Any] = []
-    # vars(), not getattr(): a name missing on this version would raise and
-    # catch an AttributeError on every snapshot (every test phase).
-    names = vars(tasks_mod)
-    for name in ("_all_tasks", "_scheduled_tasks", "_eager_tasks"):
-        registry = names.get(name)
-        # len() first: listing an empty WeakSet still costs its iteration guard.
-        if registry is not None and len(registry):
-            try:
-                found.extend(list(registry))
-            except RuntimeError:  # set changed size during iteration: try once more
-                found.extend(list(registry))
-    return found
+    from leakwatch._pyversion import all_tasks  # the version split, in one place
+
+    return all_tasks()
 
 
 def _suspended_at(coro: Any) -> list[Frame]:

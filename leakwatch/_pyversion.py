@@ -1,0 +1,158 @@
+"""What differs between the Pythons leakwatch supports, one function per difference.
+
+The rest of leakwatch never asks ``sys.version_info``: it calls these.  Each
+answer is chosen once, at import, as :mod:`leakwatch._platform` does for
+operating systems.
+
+- :func:`frame_locals` -> a plain dict of a frame's variables.  3.13 made
+  ``frame.f_locals`` a write-through proxy (PEP 667), new on each access and
+  not a dict; 3.10-3.12 give the frame's own snapshot dict.
+- :func:`all_tasks` -> every pending asyncio task of every loop.  3.10-3.11
+  keep one registry of all tasks, 3.12-3.13 two (scheduled and eager, for
+  eager task factories); 3.14 keeps native tasks in per-thread lists in C,
+  reached only through ``asyncio.all_tasks(loop)``.
+- :data:`TRACEMALLOC_STOP_LEAKS` -> whether ``tracemalloc.stop()`` (and
+  ``clear_traces()``) leaks every traceback recorded while tracing
+  (CPython gh-121390: 3.10 to 3.12.4; fixed in 3.12.5 and 3.13).
+- :data:`tomllib` -> the TOML reader (stdlib from 3.11, ``tomli`` before).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["TRACEMALLOC_STOP_LEAKS", "all_tasks", "frame_locals", "tomllib"]
+
+_V = sys.version_info[:3]
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # the conditional dependency; mypy checks against 3.10 where it may be absent
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
+
+
+# -- frame locals ----------------------------------------------------------------
+
+
+def _locals_dict(frame: types.FrameType) -> dict[str, Any]:
+    # 3.10-3.12: the frame's own dict, refreshed from the fast locals on each
+    # read (and left on the frame until it returns, as pdb leaves it).
+    return frame.f_locals
+
+
+def _locals_proxy(frame: types.FrameType) -> dict[str, Any]:
+    # 3.13+ (PEP 667): a proxy over the fast locals, cells included; copy it.
+    # A module or class frame's f_locals is still a real dict: copy that too,
+    # so callers never hold the namespace itself through this.
+    return dict(frame.f_locals)
+
+
+#: A plain dict of ``frame``'s variables (cells and free variables by value).
+frame_locals: Callable[[types.FrameType], dict[str, Any]]
+frame_locals = _locals_proxy if _V >= (3, 13) else _locals_dict
+
+
+# -- asyncio tasks ---------------------------------------------------------------
+
+
+def _registries(names: tuple[str, ...]) -> Callable[[], list[Any]]:
+    def tasks() -> list[Any]:
+        mod = sys.modules.get("asyncio.tasks")
+        if mod is None:  # asyncio never imported: no tasks
+            return []
+        found: list[Any] = []
+        # vars(), not getattr(): cheap when a name is absent, and this runs on
+        # every snapshot (every test phase).
+        namespace = vars(mod)
+        for name in names:
+            registry = namespace.get(name)
+            # len() first: listing an empty WeakSet still costs its iteration guard.
+            if registry is not None and len(registry):
+                try:
+                    found.extend(list(registry))
+                except RuntimeError:  # changed size during iteration: once more
+                    found.extend(list(registry))
+        return found
+
+    return tasks
+
+
+#: Loops seen running, by weak reference: on 3.14 a loop's tasks are listed
+#: through it, so one stopped since (its tasks pending for good) stays known.
+_loops: weakref.WeakSet[Any] = weakref.WeakSet()
+_run_codes: set[types.CodeType] = set()
+
+
+def _running_loops() -> list[Any]:
+    """Each thread's running loop, from its stack (a loop knows no list of them)."""
+    events = sys.modules.get("asyncio.events")
+    base = sys.modules.get("asyncio.base_events")
+    if events is None or base is None:
+        return []
+    if not _run_codes:
+        _run_codes.add(base.BaseEventLoop.run_forever.__code__)
+    loops = []
+    current = events._get_running_loop()
+    if current is not None:
+        loops.append(current)
+    for top in sys._current_frames().values():
+        f: types.FrameType | None = top
+        while f is not None:
+            if f.f_code in _run_codes:
+                # The loop is the frame's 'self': read the one variable, no copy.
+                loop = f.f_locals.get("self")
+                if loop is not None:
+                    loops.append(loop)
+                break
+            f = f.f_back
+    del top
+    return loops
+
+
+def _per_loop() -> list[Any]:
+    """3.14+: ``asyncio.all_tasks(loop)`` for every loop known (the public API)."""
+    mod = sys.modules.get("asyncio.tasks")
+    if mod is None:
+        return []
+    for loop in _running_loops():
+        try:
+            _loops.add(loop)
+        except TypeError:  # a loop class without weak references: this time only
+            pass
+    found: list[Any] = _registries(("_scheduled_tasks", "_eager_tasks"))()  # third-party tasks
+    for t in found:
+        try:
+            _loops.add(t.get_loop())
+        except Exception:
+            pass
+    seen = {id(t) for t in found}
+    for loop in list(_loops):
+        try:
+            tasks = mod.all_tasks(loop)
+        except Exception:
+            continue
+        found.extend(t for t in tasks if id(t) not in seen)
+        seen.update(map(id, tasks))
+    return found
+
+
+#: Every asyncio task asyncio knows, of any loop, done or not; [] before asyncio loads.
+all_tasks: Callable[[], list[Any]]
+if _V >= (3, 14):
+    all_tasks = _per_loop
+elif _V >= (3, 12):
+    all_tasks = _registries(("_scheduled_tasks", "_eager_tasks"))
+else:
+    all_tasks = _registries(("_all_tasks",))
+
+
+# -- tracemalloc -----------------------------------------------------------------
+
+#: ``tracemalloc.stop()`` / ``clear_traces()`` free the traces but not the
+#: traceback keys (CPython gh-121390, fixed in 3.12.5 and 3.13.0): each start
+#: and stop leaks every distinct traceback recorded in between.
+TRACEMALLOC_STOP_LEAKS: bool = _V < (3, 12, 5)

@@ -1,0 +1,122 @@
+"""What differs between Pythons, behind leakwatch._pyversion: each answer checked
+on the running interpreter, and the 3.14 task listing (per loop, through the
+public ``asyncio.all_tasks(loop)``) checked here too, where it can run."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from support import created_at, marker_line, of_kind
+
+import leakwatch
+from leakwatch import _pyversion
+
+LISTINGS: list[Callable[[], list[Any]]] = [_pyversion.all_tasks, _pyversion._per_loop]
+
+
+def test_frame_locals_is_a_plain_dict_with_cell_values() -> None:
+    shared = object()
+    plain = object()
+
+    def inner() -> object:
+        return shared  # makes 'shared' a cell of this frame
+
+    got = _pyversion.frame_locals(sys._getframe())
+    assert type(got) is dict
+    assert got["shared"] is shared and got["plain"] is plain
+    assert inner() is shared
+
+
+@pytest.mark.parametrize("listing", LISTINGS, ids=["this-python", "per-loop"])
+def test_tasks_of_the_running_loop_and_of_a_loop_in_another_thread(
+    listing: Callable[[], list[Any]],
+) -> None:
+    started, release = threading.Event(), threading.Event()
+    box: list[asyncio.Task[None]] = []
+
+    def serve() -> None:
+        async def main() -> None:
+            box.append(asyncio.create_task(asyncio.sleep(30), name="elsewhere"))
+            started.set()
+            while not release.is_set():
+                await asyncio.sleep(0.01)
+            box[0].cancel()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=serve, name="other-loop")
+    thread.start()
+    try:
+        assert started.wait(5)
+
+        async def here() -> list[Any]:
+            mine = asyncio.create_task(asyncio.sleep(30), name="here")
+            try:
+                await asyncio.sleep(0)
+                return [t for t in listing() if t is mine or t is box[0]]
+            finally:
+                mine.cancel()
+
+        found = asyncio.run(here())
+        assert sorted(t.get_name() for t in found) == ["elsewhere", "here"]
+    finally:
+        release.set()
+        thread.join(5)
+    assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("listing", LISTINGS, ids=["this-python", "per-loop"])
+def test_a_task_left_on_a_stopped_loop_is_still_listed(
+    listing: Callable[[], list[Any]],
+) -> None:
+    loop = asyncio.new_event_loop()
+    left: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        left.append(asyncio.create_task(asyncio.sleep(30), name="left"))
+        listing()  # a snapshot while the loop runs: the loop is seen here
+        await asyncio.sleep(0)
+
+    try:
+        loop.run_until_complete(start())
+        assert left[0] in listing()  # the loop has stopped; its task is pending
+    finally:
+        left[0].cancel()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+
+
+@pytest.mark.skipif(
+    not hasattr(asyncio, "eager_task_factory"), reason="eager task factories are new in 3.12"
+)
+def test_eager_tasks_one_left_pending_is_a_leak_one_done_eagerly_is_not() -> None:
+    async def done_at_once() -> int:
+        return 1
+
+    async def parks() -> None:
+        await asyncio.Event().wait()
+
+    async def main() -> tuple[leakwatch.Report, leakwatch.Report]:
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined]
+        async with leakwatch.watch(kinds=("task",), on_leak="report") as quiet:
+            task = asyncio.create_task(done_at_once())
+            assert task.done()  # ran to completion inside create_task
+        async with leakwatch.watch(kinds=("task",), on_leak="report") as leaky:
+            pending = asyncio.create_task(parks())  # <- eager, then parked
+        pending.cancel()
+        await asyncio.sleep(0)
+        assert quiet.report is not None and leaky.report is not None
+        return quiet.report, leaky.report
+
+    quiet, leaky = asyncio.run(main())
+    assert quiet.clean, str(quiet)
+    tasks = of_kind(leaky, "task")
+    assert tasks, str(leaky)
+    here = (__file__, marker_line(__file__, "# <- eager, then parked"))
+    assert here in [created_at(leak) for leak in tasks], str(leaky)
