@@ -238,10 +238,15 @@ def reachable_from(
 
 
 def light_mark(kinds: tuple[str, ...]) -> dict[str, Any]:
+    """Each kind on its own: a listing that fails (an unreadable ``/proc``)
+    leaves that kind out of the mark, placed by records or the last window."""
     out: dict[str, Any] = {}
     if "fd" in kinds:
         numbers = _platform.list_fd_numbers
-        out["fd"] = frozenset(numbers() if numbers is not None else _platform.list_fds())
+        try:
+            out["fd"] = frozenset(numbers() if numbers is not None else _platform.list_fds())
+        except Exception:
+            pass
     if "thread" in kinds:
         out["thread"] = frozenset(t.ident for t in threading.enumerate())
     return out
