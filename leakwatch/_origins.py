@@ -100,6 +100,8 @@ thread_inits: weakref.WeakKeyDictionary[threading.Thread, Record] = weakref.Weak
 #: Where each asyncio task was created (see :func:`task_record`).
 tasks: weakref.WeakKeyDictionary[Any, Record] = weakref.WeakKeyDictionary()
 native_threads: dict[int, Record] = {}
+#: Native thread id -> the object whose method it runs (``_thread.start_new_thread``).
+native_owners: dict[int, weakref.ref[Any]] = {}
 #: Coroutines handed to a loop in another thread (``run_coroutine_threadsafe``):
 #: the task made from one there belongs to the block that handed it over.
 handovers: weakref.WeakKeyDictionary[Any, Record] = weakref.WeakKeyDictionary()
@@ -501,9 +503,16 @@ def _wrap_thread_start() -> None:
         if not _recording():
             return orig_new(function, args, kwargs or {})
         rec = _record(getattr(function, "__qualname__", ""))
+        owner = getattr(function, "__self__", None)
 
         def run(*a: Any, **kw: Any) -> Any:
-            native_threads[threading.get_native_id()] = rec
+            tid = threading.get_native_id()
+            native_threads[tid] = rec
+            if owner is not None and not isinstance(owner, type):
+                try:
+                    native_owners[tid] = weakref.ref(owner)
+                except TypeError:  # not weak-referenceable
+                    pass
             return function(*a, **kw)
 
         return orig_new(run, args, kwargs or {})
@@ -675,6 +684,7 @@ def deactivate() -> None:
         spawns.clear()
         forks.clear()
         native_threads.clear()
+        native_owners.clear()
         sockets.clear()
         threads.clear()
         handovers.clear()

@@ -169,6 +169,9 @@ class ThreadProbe:
     def owner(self, key: Hashable, value: Any) -> Any:
         """The object whose method the thread runs (a plain function has none:
         a running thread is its own root)."""
+        if key[0] == "native":  # type: ignore[index]
+            ref = _origins.native_owners.get(value)
+            return ref() if ref is not None else None
         thread = value() if isinstance(value, weakref.ref) else None
         target = getattr(thread, "_target", None)
         owner = getattr(target, "__self__", None)

@@ -211,15 +211,18 @@ _OPAQUE = (
 
 
 def reachable_from(
-    roots: list[Any], targets: list[Any], *, max_depth: int = 6, budget: float = 0.1
+    roots: list[Any], targets: list[Any], *, max_depth: int = 12, budget: float = 0.1
 ) -> dict[int, int]:
     """``id(target) -> index of the first root that reaches it`` through
-    references (at most ``max_depth`` hops, within ``budget`` seconds)."""
+    references (at most ``max_depth`` hops, within ``budget`` seconds; an
+    attribute is two hops, through its object's ``__dict__``)."""
     wanted = {id(t) for t in targets}
     found: dict[int, int] = {}
     deadline = time.perf_counter() + budget
     seen: set[int] = {id(roots), id(targets)}
     for index, root in enumerate(roots):
+        if id(root) in wanted:
+            found.setdefault(id(root), index)
         level = [root]
         for _ in range(max_depth):
             if not level or len(found) == len(wanted) or time.perf_counter() > deadline:
