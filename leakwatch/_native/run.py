@@ -151,12 +151,12 @@ def judge(
 def _still_rising(values: Sequence[Any], times: Sequence[Any] | None, trend: Any) -> bool:
     """Whether the allocator still rose within the last third of the run, by a
     quarter of the whole rise: what keeps leaking does, what filled once did not."""
-    from leakwatch._run.trend import _thirds
+    from leakwatch._run.trend import thirds
 
-    thirds = _thirds(values, times)
-    if thirds is None or len(thirds[2]) < 2:
+    parts = thirds(values, times)
+    if parts is None or len(parts[2]) < 2:
         return False
-    last = [v for v in thirds[2] if v is not None]
+    last = [v for v in parts[2] if v is not None]
     return bool(last) and max(last) - last[0] >= max(trend.rise / 4, 1.0)
 
 

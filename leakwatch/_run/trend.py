@@ -71,9 +71,11 @@ class Trend:
         return self.last - self.first
 
 
-def _thirds(
+def thirds(
     values: Sequence[float | None], times: Sequence[float | None] | None
 ) -> tuple[list[float], list[float], list[float]] | None:
+    """A series cut into thirds of the run's time (of its samples, without
+    ``times``), or None when it is too short or too brief to judge."""
     if times is not None and len(times) == len(values):
         pairs = [
             (t, float(v))
@@ -86,12 +88,12 @@ def _thirds(
         if end - start < MIN_SPAN:
             return None
         a, b = start + (end - start) / 3, start + 2 * (end - start) / 3
-        thirds = (
+        parts = (
             [v for t, v in pairs if t < a],
             [v for t, v in pairs if a <= t < b],
             [v for t, v in pairs if t >= b],
         )
-        return thirds if all(len(part) >= 2 for part in thirds) else None
+        return parts if all(len(part) >= 2 for part in parts) else None
     points = [float(v) for v in values if v is not None]
     n = len(points)
     if n < MIN_SAMPLES:
@@ -108,11 +110,11 @@ def keeps_growing(
     ``times``: when each value was sampled (the ``t`` series), for thirds of
     the run's time.
     """
-    thirds = _thirds(values, times)
-    if thirds is None:
+    parts = thirds(values, times)
+    if parts is None:
         return None
-    n = sum(len(part) for part in thirds)
-    first, middle, last = (statistics.median(part) for part in thirds)
+    n = sum(len(part) for part in parts)
+    first, middle, last = (statistics.median(part) for part in parts)
     absolute, relative = MARGINS.get(name, (1.0, 0.0))
     margin = max(absolute, relative * first)
     # Each step by a part of the margin: a step early on (start-up), then a
