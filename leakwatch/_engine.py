@@ -238,8 +238,9 @@ class Watcher:
             if elapsed >= budget:
                 break
             if attempt >= 2 and set(result.new) <= _STILL_KINDS:
-                if _keys(result.new) != keys:
-                    keys, still_since = _keys(result.new), now
+                current = _keys(result.new)
+                if current != keys:
+                    keys, still_since = current, now
                 elif now - still_since >= still_for:
                     break  # only descriptors or paths, standing still after gc passes
             delay = min(
@@ -264,7 +265,7 @@ class Watcher:
             if attempt == 1:
                 self._park_expected(result.new)
             if self._parked:
-                result.new = self._unparked(result.new, after)
+                result.new = self._unparked(result.new)
         if self._parked:
             # What was set aside is judged (as known, ignored or information)
             # if it is still there.
@@ -297,9 +298,7 @@ class Watcher:
                 except Exception:  # describing again at the end reports it
                     continue
 
-    def _unparked(
-        self, new: dict[str, dict[Hashable, Any]], after: dict[str, Snapshot]
-    ) -> dict[str, dict[Hashable, Any]]:
+    def _unparked(self, new: dict[str, dict[Hashable, Any]]) -> dict[str, dict[Hashable, Any]]:
         out = {}
         for kind, items in new.items():
             parked = self._parked.get(kind, {})
