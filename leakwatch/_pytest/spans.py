@@ -5,14 +5,16 @@ one :class:`SpanWatcher`; a fixture of a wider scope, from the start of its
 setup to its finalisation by another.  While something is being made, the
 span on top of the :class:`Stack` is the one making it.  Each change of who
 is on top (a fixture's setup starting or ending, a test phase ending) takes
-one snapshot and closes the current window of every span on the stack, with
-a label that says whose window it was::
+a creation serial and one light mark (descriptor numbers, thread idents) and
+closes the current window of every span on the stack, with a label that says
+whose window it was::
 
     test span:     setup | fixture | setup | call | teardown
     module fixture:        fixture | other ...............
 
-At the end a leftover belongs to the first window whose closing snapshot
-already held it -- unless another thread made it.  What a thread makes
+At the end a leftover leakwatch saw being made belongs to the window its
+creation serial falls in; one made by C code, to the first window whose
+light mark held its number -- unless another thread made it.  What a thread makes
 belongs to whoever started that thread: a resource made by a thread that a
 live wider fixture started (a server accepting the test's connection and
 closing its end seconds later) is that fixture's, whatever window it
