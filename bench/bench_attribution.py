@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from leakwatch._engine import Options, Watcher
-from leakwatch._model import RESOURCE_KINDS
+from leakwatch._base.model import RESOURCE_KINDS
+from leakwatch._engine.watcher import Options, Watcher
 
 
 def alloc_heavy() -> None:

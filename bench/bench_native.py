@@ -124,9 +124,9 @@ def leakwatch_side(where: Path, rounds: int) -> dict[str, dict[str, Any]]:
     import natfuncs
 
     import leakwatch
-    from leakwatch import _growth
     from leakwatch._native import growth_for
     from leakwatch._native.growth import NativeGrowth
+    from leakwatch._watch import growth as _growth
 
     def check(fn: Callable[[], None], attribute: bool) -> leakwatch.Report:
         _growth.growth_for = growth_for if attribute else lambda o: NativeGrowth(attribute=False)

@@ -2,7 +2,7 @@
 
 Builds about a million extra tracked objects (``HEAP``: 300,000 dicts, each
 holding a list, and 300,000 ``Item`` instances), then times
-:func:`leakwatch._whyalive.find_chains` for
+:func:`leakwatch._attribution.whyalive.find_chains` for
 
 - an object held by a global registry (found near the roots),
 - an object in a class attribute, ``Item.registry`` (a class with many instances),
@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from leakwatch._whyalive import find_chains
+from leakwatch._attribution.whyalive import find_chains
 
 HEAP: list[dict[str, Any]] = []
 REGISTRY: dict[str, Any] = {}

@@ -13,30 +13,30 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from leakwatch._config import Config, ConfigError, load_config
-    from leakwatch._errors import LeakError, LeakWarning, LeakwatchInternalWarning
-    from leakwatch._ignore import IgnoreRule, ignore
-    from leakwatch._model import Frame, Leak, Report, Resource
-    from leakwatch._watch import check, check_async, watch
+    from leakwatch._base.errors import LeakError, LeakWarning, LeakwatchInternalWarning
+    from leakwatch._base.model import Frame, Leak, Report, Resource
+    from leakwatch._rules.config import Config, ConfigError, load_config
+    from leakwatch._rules.ignore import IgnoreRule, ignore
+    from leakwatch._watch.watch import check, check_async, watch
 
-__version__ = "0.1.0"
+from leakwatch._base.version import __version__
 
 _EXPORTS: dict[str, str] = {
-    "Config": "leakwatch._config",
-    "ConfigError": "leakwatch._config",
-    "Frame": "leakwatch._model",
-    "IgnoreRule": "leakwatch._ignore",
-    "Leak": "leakwatch._model",
-    "LeakError": "leakwatch._errors",
-    "LeakWarning": "leakwatch._errors",
-    "LeakwatchInternalWarning": "leakwatch._errors",
-    "Report": "leakwatch._model",
-    "Resource": "leakwatch._model",
-    "check": "leakwatch._watch",
-    "check_async": "leakwatch._watch",
-    "ignore": "leakwatch._ignore",
-    "load_config": "leakwatch._config",
-    "watch": "leakwatch._watch",
+    "Config": "leakwatch._rules.config",
+    "ConfigError": "leakwatch._rules.config",
+    "Frame": "leakwatch._base.model",
+    "IgnoreRule": "leakwatch._rules.ignore",
+    "Leak": "leakwatch._base.model",
+    "LeakError": "leakwatch._base.errors",
+    "LeakWarning": "leakwatch._base.errors",
+    "LeakwatchInternalWarning": "leakwatch._base.errors",
+    "Report": "leakwatch._base.model",
+    "Resource": "leakwatch._base.model",
+    "check": "leakwatch._watch.watch",
+    "check_async": "leakwatch._watch.watch",
+    "ignore": "leakwatch._rules.ignore",
+    "load_config": "leakwatch._rules.config",
+    "watch": "leakwatch._watch.watch",
 }
 
 __all__ = [

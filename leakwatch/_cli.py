@@ -40,9 +40,10 @@ import os
 import sys
 from collections.abc import Sequence
 
-from leakwatch._baseline import PROGRAM_SCOPE
-from leakwatch._config import ConfigError, load_config
-from leakwatch._policy import Policy
+from leakwatch._report.text import escape
+from leakwatch._rules.baseline import PROGRAM_SCOPE
+from leakwatch._rules.config import ConfigError, load_config
+from leakwatch._rules.policy import Policy
 from leakwatch._run import program, session
 from leakwatch._run.output import (
     OutputError,
@@ -52,7 +53,6 @@ from leakwatch._run.output import (
     write_atomic,
     write_text,
 )
-from leakwatch._text import escape
 
 EXIT_CLEAN = 0
 EXIT_USAGE = 2
@@ -239,7 +239,7 @@ COMMANDS: dict[str, RunCommand | ReportCommand] = {"run": RunCommand(), "report"
 
 
 def get_parser() -> argparse.ArgumentParser:
-    from leakwatch import __version__
+    from leakwatch._base.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="leakwatch",

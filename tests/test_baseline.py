@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from leakwatch._baseline import SCHEMA, Baseline, load_baseline, write_baseline
-from leakwatch._config import ConfigError
-from leakwatch._model import Frame, Leak
+from leakwatch._base.model import Frame, Leak
+from leakwatch._rules.baseline import SCHEMA, Baseline, load_baseline, write_baseline
+from leakwatch._rules.config import ConfigError
 
 NODE = "tests/test_api.py::test_upload"
 

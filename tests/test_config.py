@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from leakwatch._config import Config, ConfigError, find_config_file, load_config
-from leakwatch._ignore import IgnoreRule
-from leakwatch._model import KINDS
+from leakwatch._base.model import KINDS
+from leakwatch._rules.config import Config, ConfigError, find_config_file, load_config
+from leakwatch._rules.ignore import IgnoreRule
 
 
 def write(path: Path, text: str) -> Path:

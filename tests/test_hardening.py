@@ -22,7 +22,9 @@ from plugin_runs import outcomes, prepare, run, write
 from support import of_kind, titles
 
 import leakwatch
-from leakwatch import _engine, _origins, _platform
+from leakwatch._attribution import origins as _origins
+from leakwatch._base import platform as _platform
+from leakwatch._engine import watcher as _engine
 
 
 class _RaisingRepr:
@@ -257,8 +259,7 @@ def test_plugin_keeps_outcomes_when_a_resource_is_hostile(
 
 
 PLUGIN_INTERNAL = """
-from leakwatch import _engine
-
+from leakwatch._engine import watcher as _engine
 def broken(*args, **kwargs):
     raise MemoryError("injected")
 

@@ -21,7 +21,7 @@ import pytest
 from support import created_at, marker_line, of_kind
 
 import leakwatch
-from leakwatch._model import Frame, Leak, Report, group_title, read_library_frames
+from leakwatch._base.model import Frame, Leak, Report, group_title, read_library_frames
 
 HERE = os.path.abspath(__file__)
 KEEP: list[socket.socket] = []
@@ -243,7 +243,7 @@ def test_a_file_in_dev_shm_is_a_file_and_dev_null_is_a_device(tmp_path: Path) ->
 def test_library_frames_saved_as_strings_load_as_frames_and_render() -> None:
     import io
 
-    from leakwatch._html import render_html
+    from leakwatch._report.html import render_html
 
     user = Frame("/srv/app/client.py", 40, "connect", "s = make()")
     old = {

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from leakwatch._config import ConfigError
-from leakwatch._ignore import (
+from leakwatch._base.model import Frame, Leak
+from leakwatch._rules.config import ConfigError
+from leakwatch._rules.ignore import (
     IgnoreRule,
     apply_known,
     apply_rules,
@@ -20,7 +21,6 @@ from leakwatch._ignore import (
     unmatched,
     version_in,
 )
-from leakwatch._model import Frame, Leak
 
 ROOT = "/srv/app"  # a sys.path entry for the tests below; the files need not exist
 

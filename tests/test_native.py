@@ -19,8 +19,8 @@ from native_support import build_extension, libc, load_extension, memray_install
 from support import marker_line, of_kind
 
 import leakwatch
-from leakwatch._html import render_html
 from leakwatch._native import stacks
+from leakwatch._report.html import render_html
 
 pytestmark = needs_glibc
 HERE = __file__
@@ -267,7 +267,7 @@ def test_the_repeat_rule_is_the_heaps_a_cache_filled_once_is_silent(kept: list[i
 
 
 def test_native_is_a_documented_kind() -> None:
-    from leakwatch._model import KINDS
+    from leakwatch._base.model import KINDS
 
     assert "native" in KINDS
     readme = (Path(HERE).parent.parent / "README.md").read_text(encoding="utf-8")

@@ -22,8 +22,8 @@ import pytest
 from support import created_at, leaked_fds, marker_line, of_kind
 
 import leakwatch
-from leakwatch import _origins
-from leakwatch._stacks import is_user_file
+from leakwatch._attribution import origins as _origins
+from leakwatch._attribution.stacks import is_user_file
 
 HERE = __file__
 
@@ -311,7 +311,7 @@ def test_timer_says_what_it_runs() -> None:
 
 
 def _yield_between_opcodes(frame: FrameType, event: str, arg: Any) -> Any:
-    """Trace only leakwatch._origins, letting other threads run between any two
+    """Trace only leakwatch._attribution.origins, letting other threads run between any two
     bytecodes there: a read-modify-write outside a lock then loses updates."""
     if frame.f_code.co_filename != _origins.__file__:
         return None

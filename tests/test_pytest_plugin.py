@@ -102,7 +102,7 @@ def test_inert_without_leakwatch(lw: pytest.Pytester) -> None:
 
         def test_no_audit_hook_and_no_checker(request):
             assert not request.config.pluginmanager.has_plugin("leakwatch-checker")
-            import leakwatch._origins as origins
+            import leakwatch._attribution.origins as origins
             assert not origins._installed
         """,
     )

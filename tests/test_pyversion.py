@@ -1,4 +1,4 @@
-"""What differs between Pythons, behind leakwatch._pyversion: each answer checked
+"""What differs between Pythons, behind leakwatch._base.pyversion: each answer checked
 on the running interpreter, and the 3.14 task listing (per loop, through the
 public ``asyncio.all_tasks(loop)``) checked here too, where it can run."""
 
@@ -14,7 +14,7 @@ import pytest
 from support import created_at, marker_line, of_kind
 
 import leakwatch
-from leakwatch import _pyversion
+from leakwatch._base import pyversion as _pyversion
 
 LISTINGS: list[Callable[[], list[Any]]] = [_pyversion.all_tasks, _pyversion._per_loop]
 

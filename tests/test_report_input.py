@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leakwatch import Leak, Report
+from leakwatch._base.model import SCHEMA, Frame
 from leakwatch._cli import main
-from leakwatch._model import SCHEMA, Frame
+from leakwatch._report.text import escape
 from leakwatch._run.output import to_json
-from leakwatch._text import escape
 
 _SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -276,7 +276,7 @@ def test_any_text_is_written_read_back_whole_and_shown_escaped(
     report = Report(leaks=[leak], notes=[note], label=name)
     data = report.to_dict()
     data["program"] = {"argv": [filename, name], "exit_status": 0, "duration": 0.5}
-    from leakwatch._files import write_whole
+    from leakwatch._base.files import write_whole
 
     path = tmp_path / "r.json"
     write_whole(path, to_json(data))

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from leakwatch._model import Resource
+from leakwatch._base.model import Resource
 from leakwatch._probes import state
 from leakwatch._probes.state import StateSnapshot
 

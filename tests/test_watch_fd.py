@@ -250,7 +250,7 @@ def test_same_number_reused_by_c_code_is_a_leak(tmp_path: Path) -> None:
 
 
 def test_window_marks_reuse_the_last_look_only_while_nothing_changed(tmp_path: Path) -> None:
-    from leakwatch import _origins
+    from leakwatch._attribution import origins as _origins
     from leakwatch._probes.fds import FdProbe
 
     probe = FdProbe()

@@ -11,7 +11,7 @@ import threading
 import time
 import weakref
 
-from leakwatch._whyalive import culprits, find_chains
+from leakwatch._attribution.whyalive import culprits, find_chains
 
 MOD = __name__  # "tests.test_whyalive" or "test_whyalive", as pytest imported us
 HERE = __file__ if os.path.relpath(__file__).startswith("..") else os.path.relpath(__file__)

@@ -12,7 +12,7 @@ import sys
 import threading
 import weakref
 
-from leakwatch._whyalive import find_chains
+from leakwatch._attribution.whyalive import find_chains
 
 MOD = __name__
 HOLD: dict[str, object] = {}
@@ -162,6 +162,6 @@ def test_find_chains_caches_no_class_it_looked_at() -> None:
 
 
 def _short(path: str) -> str:
-    from leakwatch._model import short_path
+    from leakwatch._base.model import short_path
 
     return short_path(path)

@@ -25,11 +25,11 @@ import tracemalloc
 from collections.abc import Generator
 from typing import Any
 
-from leakwatch._model import Frame, Resource
+from leakwatch._attribution.stacks import to_origin
+from leakwatch._base.model import Frame, Resource
 from leakwatch._native import counters, stacks
 from leakwatch._native.lines import Line, LineTracer
 from leakwatch._probes.heap import format_size
-from leakwatch._stacks import to_origin
 
 #: Calls made after the judgement to find where native growth was allocated.
 ATTRIBUTION_CALLS = 3

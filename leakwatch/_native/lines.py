@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
+from leakwatch._attribution.stacks import RawStack, is_own
 from leakwatch._native.counters import allocator_in_use
-from leakwatch._stacks import RawStack, is_own
 
 Key = tuple[str, int]  # (filename, lineno)
 
 
 @dataclass
 class Line:
-    stack: RawStack  # innermost first, as leakwatch._stacks captures
+    stack: RawStack  # innermost first, as leakwatch._attribution.stacks captures
     per_call: list[int] = field(default_factory=list)
 
 

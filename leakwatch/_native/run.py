@@ -18,11 +18,11 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from leakwatch._model import Frame, Resource
+from leakwatch._attribution.stacks import to_origin
+from leakwatch._base.model import Frame, Resource
 from leakwatch._native import stacks
 from leakwatch._native.counters import NOTE, SOURCE, allocator_in_use
 from leakwatch._probes.heap import format_size
-from leakwatch._stacks import to_origin
 
 #: A native site must hold this much of what the late window kept, and this share.
 MIN_SITE = 4096

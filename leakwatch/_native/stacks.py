@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from leakwatch._stacks import is_own
+from leakwatch._attribution.stacks import is_own
 
 #: How to turn native stacks on, for reports.
 HOW_TO = "native allocation stacks need memray: pip install 'leakwatch[native]' (Linux, macOS)"
@@ -110,7 +110,7 @@ class Recorder:
         try:
             import memray
 
-            from leakwatch import _origins
+            from leakwatch._attribution import origins as _origins
 
             with _origins.quiet():  # leakwatch's own file: not the program's temp dir
                 self._dir = tempfile.mkdtemp(prefix="leakwatch-native-")
@@ -198,7 +198,7 @@ class Recorder:
 
 
 def _pipes() -> dict[int, str]:
-    from leakwatch._platform import list_fds
+    from leakwatch._base.platform import list_fds
 
     return {fd: t for fd, t in list_fds().items() if t.startswith("pipe:")}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping
 from typing import Any, Protocol
 
-from leakwatch._model import Resource
+from leakwatch._base.model import Resource
 
 Snapshot = Mapping[Hashable, Any]
 

@@ -18,11 +18,12 @@ import weakref
 from collections.abc import Hashable
 from typing import Any
 
-from leakwatch import _origins, _platform
-from leakwatch._model import Resource
-from leakwatch._platform import LIMITS, fd_flags, list_fds
+from leakwatch._attribution import origins as _origins
+from leakwatch._attribution.stacks import thread_name, to_origin
+from leakwatch._base import platform as _platform
+from leakwatch._base.model import Resource
+from leakwatch._base.platform import LIMITS, fd_flags, list_fds
 from leakwatch._probes import Snapshot
-from leakwatch._stacks import thread_name, to_origin
 
 _ANON = {
     "[eventpoll]": "epoll",

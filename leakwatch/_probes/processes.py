@@ -15,11 +15,11 @@ from typing import Any
 
 import psutil
 
-from leakwatch import _origins
-from leakwatch._model import Resource
-from leakwatch._platform import list_children
+from leakwatch._attribution import origins as _origins
+from leakwatch._attribution.stacks import to_origin
+from leakwatch._base.model import Resource
+from leakwatch._base.platform import list_children
 from leakwatch._probes import Snapshot
-from leakwatch._stacks import to_origin
 
 
 def _reap() -> None:

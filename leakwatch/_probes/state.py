@@ -34,8 +34,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from leakwatch import _origins, _stacks
-from leakwatch._model import Origin, Resource
+from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import stacks as _stacks
+from leakwatch._base.model import Origin, Resource
 
 KIND = "state"
 _CAP = 20  # items listed per added/removed/changed

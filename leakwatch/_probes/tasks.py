@@ -1,7 +1,7 @@
 """Pending asyncio tasks, on any loop, by weak reference.
 
 Creation sites come from the record ``loop.create_task`` leaves (see
-``leakwatch._origins``), else from coroutine origin tracking (``cr_origin``),
+``leakwatch._attribution.origins``), else from coroutine origin tracking (``cr_origin``),
 which the engine turns on while a watch runs; where a task is suspended now comes from
 walking its coroutine's ``cr_await`` chain.
 
@@ -22,15 +22,15 @@ import weakref
 from collections.abc import Hashable, Iterable
 from typing import Any
 
-from leakwatch import _origins
-from leakwatch._model import Frame, Resource
+from leakwatch._attribution import origins as _origins
+from leakwatch._attribution.stacks import coroutine_origin, is_user_file, source_line, to_origin
+from leakwatch._base.model import Frame, Resource
 from leakwatch._probes import Snapshot
-from leakwatch._stacks import coroutine_origin, is_user_file, source_line, to_origin
 
 
 def _iter_tasks() -> Iterable[Any]:
     """Every task asyncio knows, whatever loop it belongs to (version split here)."""
-    from leakwatch._pyversion import all_tasks  # the version split, in one place
+    from leakwatch._base.pyversion import all_tasks  # the version split, in one place
 
     return all_tasks()
 

@@ -13,10 +13,10 @@ import os
 from collections.abc import Hashable
 from typing import Any
 
-from leakwatch import _origins
-from leakwatch._model import Resource
+from leakwatch._attribution import origins as _origins
+from leakwatch._attribution.stacks import to_origin
+from leakwatch._base.model import Resource
 from leakwatch._probes import Snapshot
-from leakwatch._stacks import to_origin
 
 #: Serial drawn as the last snapshot began (any probe instance, any thread).
 _last_look = 0

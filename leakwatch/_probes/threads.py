@@ -13,11 +13,11 @@ import weakref
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from leakwatch import _origins
-from leakwatch._model import Frame, Resource
-from leakwatch._platform import list_native_threads
+from leakwatch._attribution import origins as _origins
+from leakwatch._attribution.stacks import during_import, is_user_file, stack_of_frame, to_origin
+from leakwatch._base.model import Frame, Resource
+from leakwatch._base.platform import list_native_threads
 from leakwatch._probes import Snapshot
-from leakwatch._stacks import during_import, is_user_file, stack_of_frame, to_origin
 
 INTERNAL_PREFIX = "leakwatch-"
 

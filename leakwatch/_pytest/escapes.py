@@ -32,10 +32,10 @@ from typing import Any
 
 import pytest
 
-from leakwatch._collect import Collected, collect
-from leakwatch._engine import _find_chains
-from leakwatch._model import Frame, Resource
-from leakwatch._stacks import is_user_file
+from leakwatch._attribution.stacks import is_user_file
+from leakwatch._base.model import Frame, Resource
+from leakwatch._engine.collect import Collected, collect
+from leakwatch._engine.watcher import _find_chains
 
 #: Distinct values of one fixture alive at once that make a leak.
 GROWTH = 3

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from leakwatch._model import Leak, Report, short_path
-from leakwatch._stacks import is_user_file
-from leakwatch._text import format_leak
+from leakwatch._attribution.stacks import is_user_file
+from leakwatch._base.model import Leak, Report, short_path
+from leakwatch._report.text import format_leak
 
 #: Report fields a finding lists, besides its leaks.  ``collected``: objects
 #: leakwatch's own gc passes finalised (their warnings kept out of the test).

@@ -27,8 +27,8 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from leakwatch import _platform
-from leakwatch._model import Leak, Report
+from leakwatch._base import platform as _platform
+from leakwatch._base.model import Leak, Report
 
 
 @dataclasses.dataclass(frozen=True)

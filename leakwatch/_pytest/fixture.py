@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from leakwatch._engine import Options
-from leakwatch._errors import LeakError, LeakWarning
-from leakwatch._growth import run_check, run_check_async
-from leakwatch._ignore import IgnoreRule, ignore
-from leakwatch._model import RESOURCE_KINDS, Report
-from leakwatch._settings import options_for
-from leakwatch._watch import OnLeak, watch
+from leakwatch._base.errors import LeakError, LeakWarning
+from leakwatch._base.model import RESOURCE_KINDS, Report
+from leakwatch._engine.watcher import Options
+from leakwatch._rules.ignore import IgnoreRule, ignore
+from leakwatch._rules.settings import options_for
+from leakwatch._watch.growth import run_check, run_check_async
+from leakwatch._watch.watch import OnLeak, watch
 
 #: The run's settings a fixture passes on to its watches and checks.
 _PASSED_ON = (

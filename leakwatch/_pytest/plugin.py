@@ -28,10 +28,10 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
-from leakwatch import _collect
-from leakwatch._engine import Options
-from leakwatch._errors import internal_error
-from leakwatch._model import Report, group_resources
+from leakwatch._base.errors import internal_error
+from leakwatch._base.model import Report, group_resources
+from leakwatch._engine import collect as _collect
+from leakwatch._engine.watcher import Options
 from leakwatch._pytest.calls import GROWTH_KINDS, Found, Plan, instrument
 from leakwatch._pytest.escapes import Escapes, Watched
 from leakwatch._pytest.findings import Finding, attach, split

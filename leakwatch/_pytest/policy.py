@@ -12,10 +12,10 @@ import os
 import tempfile
 from typing import Any
 
-from leakwatch._ignore import IgnoreRule
-from leakwatch._model import Leak, Report
-from leakwatch._policy import Policy
+from leakwatch._base.model import Leak, Report
 from leakwatch._pytest.firstuse import FirstUse
+from leakwatch._rules.ignore import IgnoreRule
+from leakwatch._rules.policy import Policy
 
 # pytest makes ``<tmp>/pytest-of-<user>`` the first time any test on the
 # machine asks for tmp_path and keeps it across runs on purpose.

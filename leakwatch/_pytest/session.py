@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from leakwatch._baseline import write_baseline
-from leakwatch._config import display
-from leakwatch._files import write_whole
-from leakwatch._ignore import IgnoreRule
-from leakwatch._model import KINDS, SESSION_SCHEMA, Leak
+from leakwatch._base.files import write_whole
+from leakwatch._base.model import KINDS, SESSION_SCHEMA, Leak
 from leakwatch._pytest.findings import Finding, location
 from leakwatch._pytest.settings import RunSettings
+from leakwatch._rules.baseline import write_baseline
+from leakwatch._rules.config import display
+from leakwatch._rules.ignore import IgnoreRule
 
 _SHOWN = 10  # entries per kind in the terminal summary, unless -v
 

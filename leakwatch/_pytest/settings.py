@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from leakwatch._config import Config, ConfigError, _from_env, display, load_config
-from leakwatch._ignore import IgnoreRule
-from leakwatch._model import KINDS
+from leakwatch._base.model import KINDS
+from leakwatch._rules.config import Config, ConfigError, _from_env, display, load_config
+from leakwatch._rules.ignore import IgnoreRule
 
 if TYPE_CHECKING:  # the engine loads only when the plugin is on
-    from leakwatch._engine import Options
+    from leakwatch._engine.watcher import Options
 
 DEFAULT_BASELINE = "leakwatch-baseline.json"
 
@@ -80,7 +80,7 @@ class RunSettings:
 
     def engine_options(self) -> Options:
         """Engine options for a test (its label and policy are set per test)."""
-        from leakwatch._settings import engine_options
+        from leakwatch._rules.settings import engine_options
 
         options = engine_options(self.config, scope="test")
         if self.config.strict_state and "state" not in options.kinds:

@@ -41,9 +41,10 @@ import types
 from collections.abc import Callable, Collection, Hashable, Mapping
 from typing import Any
 
-from leakwatch import _origins, _platform
-from leakwatch._engine import Options, Watcher
-from leakwatch._model import Resource
+from leakwatch._attribution import origins as _origins
+from leakwatch._base import platform as _platform
+from leakwatch._base.model import Resource
+from leakwatch._engine.watcher import Options, Watcher
 
 #: The label of what a live wider span owns: never kept, never settled for.
 ELSEWHERE = "elsewhere"

@@ -9,7 +9,7 @@ One concern per module, in the order a run uses them::
     trend.py     the rule that turns a series that keeps growing into a leak
     dump.py      SIGUSR1: print the current state, with stacks, on demand
     output.py    text summary, atomic JSON/HTML writes, reading a saved report
-    session.py   ties them to a :class:`leakwatch._engine.Watcher` and decides the status
+    session.py   ties them to a :class:`leakwatch._engine.watcher.Watcher` and decides the status
 
 The command line itself lives in :mod:`leakwatch._cli`.
 """

@@ -26,12 +26,12 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from leakwatch import _origins
+from leakwatch._attribution import origins as _origins
+from leakwatch._attribution.stacks import to_origin
 from leakwatch._probes.heap import format_size
 from leakwatch._probes.tasks import _iter_tasks, _suspended_at
 from leakwatch._probes.threads import INTERNAL_PREFIX
 from leakwatch._run.program import is_runner_file
-from leakwatch._stacks import to_origin
 
 HAVE_SIGUSR1 = hasattr(signal, "SIGUSR1")
 

@@ -14,12 +14,12 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from leakwatch._config import display
-from leakwatch._files import read_json, write_whole
-from leakwatch._model import SCHEMA, Report
+from leakwatch._base.files import read_json, write_whole
+from leakwatch._base.model import SCHEMA, Report
 from leakwatch._probes.heap import format_size
-from leakwatch._schema import problem
-from leakwatch._text import escape
+from leakwatch._report.schema import problem
+from leakwatch._report.text import escape
+from leakwatch._rules.config import display
 
 
 class OutputError(Exception):
@@ -53,7 +53,7 @@ def to_json(data: Mapping[str, Any]) -> str:
 
 
 def to_html(data: Mapping[str, Any]) -> str:
-    from leakwatch._html import render_html  # only runs that ask for HTML pay its import
+    from leakwatch._report.html import render_html  # only runs that ask for HTML pay its import
 
     out = io.StringIO()
     render_html(data, out)
@@ -61,7 +61,7 @@ def to_html(data: Mapping[str, Any]) -> str:
 
 
 def load_report(path: str) -> dict[str, Any]:
-    """Read a saved report, checked whole (``leakwatch._schema``); any problem
+    """Read a saved report, checked whole (``leakwatch._report.schema``); any problem
     is a one-line :class:`OutputError`."""
     data = read_json(
         path, schema=SCHEMA, noun="a leakwatch report", error=OutputError, missing="no such file"

@@ -35,9 +35,9 @@ from typing import Any
 
 import psutil
 
-from leakwatch import _origins
+from leakwatch._attribution import origins as _origins
+from leakwatch._base.platform import HAVE_PROC, list_children, list_fds
 from leakwatch._native.counters import allocator_in_use
-from leakwatch._platform import HAVE_PROC, list_children, list_fds
 from leakwatch._probes.heap import format_size
 from leakwatch._probes.tasks import _iter_tasks
 from leakwatch._probes.threads import INTERNAL_PREFIX

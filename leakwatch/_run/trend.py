@@ -31,7 +31,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from leakwatch._model import Resource
+from leakwatch._base.model import Resource
 from leakwatch._probes.heap import format_size
 from leakwatch._run.windows import GrowthSite
 

@@ -42,10 +42,15 @@ import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any
 
-from leakwatch._model import Frame, Origin
+from leakwatch._attribution.stacks import (
+    enclosing_function,
+    is_user_file,
+    source_line,
+    tracemalloc_origin,
+)
+from leakwatch._base.model import Frame, Origin
 from leakwatch._native.run import NativeWindows
 from leakwatch._probes.heap import HeapTracker, Site, SiteStat
-from leakwatch._stacks import enclosing_function, is_user_file, source_line, tracemalloc_origin
 
 MAX_GAP = 60.0
 MIB = 1024 * 1024

@@ -19,12 +19,13 @@ import threading
 from collections.abc import Iterable, Sequence
 from types import FrameType
 
-from leakwatch._model import Frame, Origin
+from leakwatch._base.model import Frame, Origin
 
 RawFrame = tuple[str, int, str]
 RawStack = tuple[RawFrame, ...]
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# The leakwatch package: this file sits one folder below it.
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _FROZEN_PREFIX = "<frozen "
 DEFAULT_DEPTH = 32
 

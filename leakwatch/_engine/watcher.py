@@ -22,15 +22,15 @@ from collections.abc import Callable, Generator, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from leakwatch import _origins
-from leakwatch._collect import Collected, collect
-from leakwatch._model import RESOURCE_KINDS, Report, Resource, group_resources
-from leakwatch._platform import LIMITS
+from leakwatch._attribution import origins as _origins
+from leakwatch._attribution.singletons import singletons
+from leakwatch._base.model import RESOURCE_KINDS, Report, Resource, group_resources
+from leakwatch._base.platform import LIMITS
+from leakwatch._engine.collect import Collected, collect
 from leakwatch._probes import Probe, Snapshot, all_probes, mark, new_items
 from leakwatch._probes.heap import HeapTracker, retained
 from leakwatch._probes.state import diff as state_diff
 from leakwatch._probes.state import snapshot as state_snapshot
-from leakwatch._singletons import singletons
 
 _BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
 #: Kinds that nothing in the block itself will release by waiting: a
@@ -54,7 +54,7 @@ MAX_CHAINS = 64
 
 @dataclass(frozen=True)
 class Options:
-    """What one watch looks at and how patiently.  See ``leakwatch._config``."""
+    """What one watch looks at and how patiently.  See ``leakwatch._rules.config``."""
 
     kinds: tuple[str, ...] = RESOURCE_KINDS
     settle_budget: float = 0.5
@@ -80,7 +80,7 @@ class Options:
     # information (one call cannot tell it from a leak); "judge" leaves it to
     # the policy (the pytest plugin fails the second one a suite makes).
     singletons: str = "info"
-    policy: Any = None  # leakwatch._policy.Policy: ignore rules, known leaks, baseline
+    policy: Any = None  # leakwatch._rules.policy.Policy: ignore rules, known leaks, baseline
 
     def with_(self, **changes: Any) -> Options:
         return replace(self, **changes)
@@ -591,7 +591,7 @@ def _first_use(res: Resource) -> Resource:
 
 def _find_chains(targets: list[Any], budget: float) -> dict[int, str]:
     try:
-        from leakwatch._whyalive import find_chains
+        from leakwatch._attribution.whyalive import find_chains
     except ImportError:
         return {}
     try:

@@ -30,9 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from leakwatch import _origins
-from leakwatch._model import Leak
-from leakwatch._stacks import to_origin
+from leakwatch._attribution import origins as _origins
+from leakwatch._attribution.stacks import to_origin
+from leakwatch._base.model import Leak
 
 #: At most this many findings are kept from one pass (a heap of unclosed
 #: files would otherwise make a report of thousands).

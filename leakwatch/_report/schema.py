@@ -19,7 +19,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from leakwatch._text import escape
+from leakwatch._report.text import escape
 
 #: Deeper than any report leakwatch writes (details hold a few levels).
 MAX_DEPTH = 64

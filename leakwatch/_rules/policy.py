@@ -11,9 +11,10 @@ from __future__ import annotations
 import functools
 from collections import Counter
 
-from leakwatch._baseline import Baseline, load_baseline
-from leakwatch._config import Config
-from leakwatch._ignore import (
+from leakwatch._base.model import Leak, Report
+from leakwatch._rules.baseline import Baseline, load_baseline
+from leakwatch._rules.config import Config
+from leakwatch._rules.ignore import (
     IgnoreRule,
     KnownLeak,
     apply_known,
@@ -21,7 +22,6 @@ from leakwatch._ignore import (
     load_known_leaks,
     unmatched,
 )
-from leakwatch._model import Leak, Report
 
 
 @functools.lru_cache(maxsize=1)

@@ -25,7 +25,7 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from leakwatch._model import Report
+    from leakwatch._base.model import Report
 
 
 class LeakError(AssertionError):
@@ -48,7 +48,8 @@ class LeakwatchInternalWarning(RuntimeWarning):
     """leakwatch failed internally; the watched program was not affected."""
 
 
-_OWN_DIR = os.path.dirname(os.path.abspath(__file__))
+# The leakwatch package: this file sits one folder below it.
+_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def internal_error(where: str, exc: BaseException) -> str:

@@ -30,8 +30,8 @@ from contextlib import contextmanager, suppress
 from itertools import chain
 from typing import Any
 
-from leakwatch._model import short_path
-from leakwatch._pyversion import all_tasks, frame_locals
+from leakwatch._base.model import short_path
+from leakwatch._base.pyversion import all_tasks, frame_locals
 
 __all__ = ["culprits", "find_chains"]
 

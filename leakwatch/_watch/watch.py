@@ -17,11 +17,11 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from leakwatch._engine import Options, Watcher
-from leakwatch._errors import LeakError, LeakWarning, internal_error
-from leakwatch._growth import run_check, run_check_async
-from leakwatch._model import RESOURCE_KINDS, Report
-from leakwatch._settings import options_for
+from leakwatch._base.errors import LeakError, LeakWarning, internal_error
+from leakwatch._base.model import RESOURCE_KINDS, Report
+from leakwatch._engine.watcher import Options, Watcher
+from leakwatch._rules.settings import options_for
+from leakwatch._watch.growth import run_check, run_check_async
 
 OnLeak = Literal["raise", "warn", "report"]
 F = TypeVar("F", bound=Callable[..., Any])

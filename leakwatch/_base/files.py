@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from leakwatch._config import display
+from leakwatch._rules.config import display
 
 
 def write_whole(path: str | os.PathLike[str], text: str, *, mode: int = 0o644) -> None:

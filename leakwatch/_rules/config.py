@@ -54,11 +54,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from leakwatch._model import KINDS, RESOURCE_KINDS
-from leakwatch._pyversion import tomllib
+from leakwatch._base.model import KINDS, RESOURCE_KINDS
+from leakwatch._base.pyversion import tomllib
 
 if TYPE_CHECKING:
-    from leakwatch._ignore import IgnoreRule
+    from leakwatch._rules.ignore import IgnoreRule
 
 __all__ = ["Config", "ConfigError", "find_config_file", "load_config", "read_toml"]
 
@@ -318,7 +318,7 @@ def _ignore_rules(
     value: Any, where: str, bad: Callable[[str], ConfigError]
 ) -> tuple[IgnoreRule, ...]:
     # _ignore imports ConfigError and read_toml from this module, so it comes in late.
-    from leakwatch._ignore import IgnoreRule
+    from leakwatch._rules.ignore import IgnoreRule
 
     if not isinstance(value, (list, tuple)):
         raise bad("a list of rules")

@@ -25,8 +25,9 @@ from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from leakwatch._engine import Options, Watcher, _find_chains
-from leakwatch._model import Report, Resource, group_resources
+from leakwatch._attribution.stacks import is_own, is_user_file, tracemalloc_origin
+from leakwatch._base.model import Report, Resource, group_resources
+from leakwatch._engine.watcher import Options, Watcher, _find_chains
 from leakwatch._native import growth_for
 from leakwatch._probes import state
 from leakwatch._probes.heap import (
@@ -37,7 +38,6 @@ from leakwatch._probes.heap import (
     growing,
     object_site,
 )
-from leakwatch._stacks import is_own, is_user_file, tracemalloc_origin
 
 Step = Any  # "call", or the Watcher to stop (send back its report)
 
@@ -296,7 +296,7 @@ def _advance(steps: Generator[Any, Any, Report], value: Any) -> Any:
         raise  # a bad argument (repeat < 2) is the caller's to fix
     except Exception as exc:
         steps.close()
-        from leakwatch._watch import _internal_error
+        from leakwatch._watch.watch import _internal_error
 
         return _internal_error("check", exc)
 
@@ -366,7 +366,7 @@ def _fold_victims(
     if len(objects) < 2:
         return set(), {}
     try:
-        from leakwatch._whyalive import culprits
+        from leakwatch._attribution.whyalive import culprits
     except ImportError:
         return set(), {}
     members = [obj for objs in objects.values() for obj in objs]

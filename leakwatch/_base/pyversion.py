@@ -1,7 +1,7 @@
 """What differs between the Pythons leakwatch supports, one function per difference.
 
 The rest of leakwatch never asks ``sys.version_info``: it calls these.  Each
-answer is chosen once, at import, as :mod:`leakwatch._platform` does for
+answer is chosen once, at import, as :mod:`leakwatch._base.platform` does for
 operating systems.
 
 - :func:`frame_locals` -> a plain dict of a frame's variables.  3.13 made

@@ -12,9 +12,9 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from leakwatch._config import Config, load_config
-from leakwatch._engine import Options
-from leakwatch._policy import Policy
+from leakwatch._engine.watcher import Options
+from leakwatch._rules.config import Config, load_config
+from leakwatch._rules.policy import Policy
 
 
 @functools.lru_cache(maxsize=8)

@@ -26,8 +26,8 @@ import sysconfig
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from leakwatch._model import KINDS, SESSION_SCHEMA, frames_to_dicts, read_library_frames
-from leakwatch._text import escape
+from leakwatch._base.model import KINDS, SESSION_SCHEMA, frames_to_dicts, read_library_frames
+from leakwatch._report.text import escape
 
 #: Caps that keep the page of a pathological run small enough to open.
 MAX_ROWS = 200

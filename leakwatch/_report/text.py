@@ -29,11 +29,11 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from leakwatch._model import read_library_frames, short_path
-from leakwatch._stacks import is_user_file
+from leakwatch._attribution.stacks import is_user_file
+from leakwatch._base.model import read_library_frames, short_path
 
 if TYPE_CHECKING:
-    from leakwatch._model import Frame, Leak, Report
+    from leakwatch._base.model import Frame, Leak, Report
 
 _INDENT = " " * 11
 # C0 and C1 controls but the newline, DEL, lone surrogates (undecodable bytes

@@ -45,7 +45,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from leakwatch._stacks import DEFAULT_DEPTH, RawStack, capture
+from leakwatch._attribution.stacks import DEFAULT_DEPTH, RawStack, capture
 
 _serials = itertools.count(1)
 _active = 0  # how many watches are on; hooks record only while > 0

@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leakwatch._config import ConfigError, display, read_toml, suggest
-from leakwatch._model import KINDS, Frame, Leak
+from leakwatch._base.model import KINDS, Frame, Leak
+from leakwatch._rules.config import ConfigError, display, read_toml, suggest
 
 __all__ = [
     "IgnoreRule",

@@ -216,8 +216,8 @@ class Report:
         )
 
     def format(self, *, verbose: bool = False, color: bool = False) -> str:
-        """The text report a person reads (see ``leakwatch._text``)."""
-        from leakwatch._text import format_report
+        """The text report a person reads (see ``leakwatch._report.text``)."""
+        from leakwatch._report.text import format_report
 
         return format_report(self, verbose=verbose, color=color)
 
@@ -373,7 +373,7 @@ def split_origin(origin: Origin) -> tuple[Origin, Origin]:
     socket.create_connection(addr)``), so it ends the origin; what the
     stdlib did below it is kept apart.  With no user frame, all is origin.
     """
-    from leakwatch._stacks import is_user_file
+    from leakwatch._attribution.stacks import is_user_file
 
     for i in range(len(origin) - 1, -1, -1):
         if is_user_file(origin[i].filename):
