@@ -42,8 +42,9 @@ from collections.abc import Sequence
 
 from leakwatch._report.text import escape
 from leakwatch._rules.baseline import PROGRAM_SCOPE
-from leakwatch._rules.config import ConfigError, load_config
+from leakwatch._rules.config import load_config
 from leakwatch._rules.policy import Policy
+from leakwatch._rules.reading import ConfigError
 from leakwatch._run import program, session
 from leakwatch._run.output import (
     OutputError,

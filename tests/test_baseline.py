@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from leakwatch._base.model import Frame, Leak
+from leakwatch._base.frames import Frame
+from leakwatch._base.model import Leak
 from leakwatch._rules.baseline import SCHEMA, Baseline, load_baseline, write_baseline
-from leakwatch._rules.config import ConfigError
+from leakwatch._rules.reading import ConfigError
 
 NODE = "tests/test_api.py::test_upload"
 

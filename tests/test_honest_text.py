@@ -21,7 +21,9 @@ import pytest
 from support import created_at, marker_line, of_kind
 
 import leakwatch
-from leakwatch._base.model import Frame, Leak, Report, group_title, read_library_frames
+from leakwatch._base.frames import Frame, read_library_frames
+from leakwatch._base.model import Leak, group_title
+from leakwatch._report.report import Report
 
 HERE = os.path.abspath(__file__)
 KEEP: list[socket.socket] = []

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from leakwatch._base.model import SESSION_SCHEMA, Frame, Leak, Report
+from leakwatch._base.frames import Frame
+from leakwatch._base.model import Leak
 from leakwatch._report.html import MAX_POINTS, MAX_ROWS, render_html
+from leakwatch._report.report import SESSION_SCHEMA, Report
 
 try:  # tests/ may or may not become a package; the helper is found either way
     from tests import browser

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from leakwatch._base.model import Frame, Leak
-from leakwatch._rules.config import ConfigError
+from leakwatch._base.frames import Frame
+from leakwatch._base.model import Leak
 from leakwatch._rules.ignore import (
     IgnoreRule,
     apply_known,
@@ -21,6 +21,7 @@ from leakwatch._rules.ignore import (
     unmatched,
     version_in,
 )
+from leakwatch._rules.reading import ConfigError
 
 ROOT = "/srv/app"  # a sys.path entry for the tests below; the files need not exist
 

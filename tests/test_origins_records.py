@@ -23,7 +23,7 @@ from support import created_at, leaked_fds, marker_line, of_kind
 
 import leakwatch
 from leakwatch._attribution import origins as _origins
-from leakwatch._attribution.stacks import is_user_file
+from leakwatch._base.paths import is_user_file
 
 HERE = __file__
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from plugin_runs import outcomes, prepare, read_json, run, write
 
-from leakwatch._base.model import SESSION_SCHEMA
+from leakwatch._report.report import SESSION_SCHEMA
 
 
 @pytest.fixture

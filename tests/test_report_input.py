@@ -25,8 +25,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leakwatch import Leak, Report
-from leakwatch._base.model import SCHEMA, Frame
+from leakwatch._base.frames import Frame
 from leakwatch._cli import main
+from leakwatch._report.report import SCHEMA
 from leakwatch._report.text import escape
 from leakwatch._run.output import to_json
 

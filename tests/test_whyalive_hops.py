@@ -162,6 +162,6 @@ def test_find_chains_caches_no_class_it_looked_at() -> None:
 
 
 def _short(path: str) -> str:
-    from leakwatch._base.model import short_path
+    from leakwatch._base.frames import short_path
 
     return short_path(path)

@@ -12,49 +12,21 @@ import dataclasses
 import functools
 import itertools
 import linecache
-import os
 import sys
-import sysconfig
 import threading
 from collections.abc import Iterable, Sequence
 from types import FrameType
 
-from leakwatch._base.model import Frame, Origin
+from leakwatch._base.frames import Frame, Origin
+from leakwatch._base.paths import _PACKAGE_DIR, is_own, is_user_file
 
 RawFrame = tuple[str, int, str]
+
+
 RawStack = tuple[RawFrame, ...]
 
-# The leakwatch package: this file sits one folder below it.
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_FROZEN_PREFIX = "<frozen "
+
 DEFAULT_DEPTH = 32
-
-
-def is_own(filename: str) -> bool:
-    """A frame of leakwatch itself (never shown to users)."""
-    return filename.startswith(_PACKAGE_DIR)
-
-
-@functools.lru_cache(maxsize=1)
-def _library_prefixes() -> tuple[str, ...]:
-    paths = sysconfig.get_paths()
-    prefixes = {paths.get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    prefixes |= {os.path.dirname(os.__file__)}
-    # The environment's own scripts (console-script launchers in bin/) are
-    # not the user's code either.
-    prefixes |= {paths.get("scripts", ""), os.path.join(sys.prefix, "bin")}
-    return tuple(sorted((os.path.realpath(p) + os.sep for p in prefixes if p), key=len))
-
-
-@functools.lru_cache(maxsize=4096)
-def is_user_file(filename: str) -> bool:
-    """True for the user's own code: not stdlib, site-packages, frozen or leakwatch."""
-    if not filename or filename.startswith(("<", _FROZEN_PREFIX)) or is_own(filename):
-        return False
-    if "site-packages" in filename or "dist-packages" in filename:
-        return False
-    real = os.path.realpath(filename)
-    return not any(real.startswith(p) for p in _library_prefixes())
 
 
 def capture(frame: FrameType | None = None, limit: int = DEFAULT_DEPTH) -> RawStack:

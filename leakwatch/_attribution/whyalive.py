@@ -30,7 +30,7 @@ from contextlib import contextmanager, suppress
 from itertools import chain
 from typing import Any
 
-from leakwatch._base.model import short_path
+from leakwatch._base.frames import short_path
 from leakwatch._base.pyversion import all_tasks, frame_locals
 
 __all__ = ["culprits", "find_chains"]

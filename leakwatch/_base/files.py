@@ -15,8 +15,6 @@ import tempfile
 from collections.abc import Callable
 from typing import Any
 
-from leakwatch._rules.config import display
-
 
 def write_whole(path: str | os.PathLike[str], text: str, *, mode: int = 0o644) -> None:
     """Write ``text`` to ``path`` through a temp file and a rename; OSError on failure.
@@ -88,3 +86,13 @@ def _finite(text: str) -> float:
     if value in (float("inf"), float("-inf")):
         raise ValueError(f"{text[:40]} is out of range")
     return value
+
+
+def display(path: str | os.PathLike[str]) -> str:
+    """A path as a person wants it in a message: relative when below the cwd."""
+    text = os.fspath(path)
+    try:
+        rel = os.path.relpath(text)
+    except ValueError:  # another drive on Windows
+        return text
+    return text if rel.startswith("..") else rel

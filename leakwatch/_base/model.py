@@ -10,14 +10,20 @@ The vocabulary follows :mod:`tracemalloc` (``Frame``, ``filename``,
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-SCHEMA = "leakwatch.report/1"
-SESSION_SCHEMA = "leakwatch.session/1"
+from leakwatch._base.frames import (
+    Frame,
+    Origin,
+    _jsonable,
+    frames_to_dicts,
+    read_library_frames,
+    short_path,
+    split_origin,
+)
 
 #: Every kind leakwatch knows, in the order reports list them.
 KINDS: tuple[str, ...] = (
@@ -31,48 +37,11 @@ KINDS: tuple[str, ...] = (
     "state",
 )
 
+
 #: The kinds a plain ``watch()`` judges.  ``heap`` and ``state`` are only
 #: information after one call; they become leaks through growth (``check``),
 #: as ``native`` (allocator memory Python's tracing does not explain) does.
 RESOURCE_KINDS: tuple[str, ...] = ("fd", "thread", "task", "process", "tempfile")
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One frame of a creation stack: where, in which function, which line."""
-
-    filename: str
-    lineno: int
-    function: str = "?"
-    line: str = ""
-    #: Set only on the first frame of a thread's own stack when the stack that
-    #: started the thread was put in front of it (``_stacks.to_origin``): the
-    #: thread's name, "" when unknown.  Grouping turns it into details
-    #: (``made_in_thread``); it is no part of the frame's identity or JSON.
-    thread: str | None = field(default=None, compare=False, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "filename": self.filename,
-            "lineno": self.lineno,
-            "function": self.function,
-            "line": self.line,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Frame:
-        return cls(
-            filename=str(data["filename"]),
-            lineno=int(data["lineno"]),
-            function=str(data.get("function", "?")),
-            line=str(data.get("line", "")),
-        )
-
-    def __str__(self) -> str:
-        return f"{self.filename}:{self.lineno} in {self.function}"
-
-
-Origin = tuple[Frame, ...]
 
 
 @dataclass(frozen=True)
@@ -153,76 +122,6 @@ class Leak:
         group = str(self.details.get("group", ""))
         frames = [f"{short_path(f.filename)}:{f.function}" for f in self.origin[-3:]]
         return "|".join([self.kind, group, *frames])
-
-
-@dataclass
-class Report:
-    """What one watch, check or run concluded.
-
-    ``leaks`` holds only what the policy judges a leak: what would fail a
-    test.  Everything that is information only lives beside it: ``info``
-    (heap retained after a single call, global state changed once),
-    ``ignored`` (matched an ignore rule), ``known`` (known library leaks) and
-    ``baselined`` (listed in a baseline file).
-    """
-
-    leaks: list[Leak] = field(default_factory=list)
-    info: list[Leak] = field(default_factory=list)
-    ignored: list[Leak] = field(default_factory=list)
-    known: list[Leak] = field(default_factory=list)
-    baselined: list[Leak] = field(default_factory=list)
-    label: str | None = None
-    block_failed: bool = False
-    notes: list[str] = field(default_factory=list)
-    stats: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def clean(self) -> bool:
-        """True when nothing was judged a leak."""
-        return not self.leaks
-
-    def by_kind(self, kind: str) -> list[Leak]:
-        return [leak for leak in self.leaks if leak.kind == kind]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "label": self.label,
-            "leaks": [leak.to_dict() for leak in self.leaks],
-            "info": [leak.to_dict() for leak in self.info],
-            "ignored": [leak.to_dict() for leak in self.ignored],
-            "known": [leak.to_dict() for leak in self.known],
-            "baselined": [leak.to_dict() for leak in self.baselined],
-            "block_failed": self.block_failed,
-            "notes": list(self.notes),
-            "stats": _jsonable(self.stats),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Report:
-        def leaks(key: str) -> list[Leak]:
-            return [Leak.from_dict(d) for d in data.get(key) or ()]
-
-        return cls(
-            leaks=leaks("leaks"),
-            info=leaks("info"),
-            ignored=leaks("ignored"),
-            known=leaks("known"),
-            baselined=leaks("baselined"),
-            label=data.get("label"),
-            block_failed=bool(data.get("block_failed", False)),
-            notes=list(data.get("notes") or ()),
-            stats=dict(data.get("stats") or {}),
-        )
-
-    def format(self, *, verbose: bool = False, color: bool = False) -> str:
-        """The text report a person reads (see ``leakwatch._report.text``)."""
-        from leakwatch._report.text import format_report
-
-        return format_report(self, verbose=verbose, color=color)
-
-    def __str__(self) -> str:
-        return self.format()
 
 
 def group_resources(resources: Iterable[Resource]) -> list[Leak]:
@@ -333,6 +232,8 @@ def group_title(titles: Sequence[str]) -> str:
 
 
 _FD_CLAUSE = re.compile(r"\(fd (\d+)(?:, ([^)]*))?\)")
+
+
 _FD_MARK = "\x00fd"
 
 
@@ -366,82 +267,8 @@ def _glob(values: Sequence[str]) -> str:
     return f"{prefix}*{suffix}"
 
 
-def split_origin(origin: Origin) -> tuple[Origin, Origin]:
-    """(the origin up to the innermost user frame, the library frames after it).
-
-    The user's line is the creating line a person acts on (``s =
-    socket.create_connection(addr)``), so it ends the origin; what the
-    stdlib did below it is kept apart.  With no user frame, all is origin.
-    """
-    from leakwatch._attribution.stacks import is_user_file
-
-    for i in range(len(origin) - 1, -1, -1):
-        if is_user_file(origin[i].filename):
-            return origin[: i + 1], origin[i + 1 :]
-    return origin, ()
-
-
-def read_library_frames(details: Mapping[str, Any]) -> Origin:
-    """``details["library_frames"]`` as frames, oldest first.
-
-    Frames are stored as ``Frame.to_dict()`` mappings; reports written before
-    that hold strings (``"/usr/lib/python3.11/socket.py:840 in create_connection"``),
-    which are read too.
-    """
-    out: list[Frame] = []
-    for item in details.get("library_frames") or ():
-        if isinstance(item, Frame):
-            out.append(item)
-        elif isinstance(item, Mapping):
-            try:
-                out.append(Frame.from_dict(item))
-            except (KeyError, TypeError, ValueError):
-                continue
-        elif isinstance(item, str):
-            frame = _frame_from_text(item)
-            if frame is not None:
-                out.append(frame)
-    return tuple(out)
-
-
-def _frame_from_text(text: str) -> Frame | None:
-    """``"path:lineno in function"`` (the old stored form) as a Frame."""
-    where, _, function = text.rpartition(" in ")
-    filename, _, lineno = (where or text).rpartition(":")
-    if not filename or not lineno.isdigit():
-        return None
-    return Frame(filename, int(lineno), function or "?")
-
-
 def _read_details(details: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(details)
     if out.get("library_frames"):
         out["library_frames"] = frames_to_dicts(read_library_frames(out))
     return out
-
-
-def short_path(filename: str) -> str:
-    """``filename`` relative to the current directory when it is below it."""
-    try:
-        rel = os.path.relpath(filename)
-    except ValueError:  # another drive on Windows
-        return filename
-    return filename if rel.startswith("..") else rel
-
-
-def _jsonable(value: Any) -> Any:
-    """Turn details into plain JSON data (tuples to lists, keys to str)."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
-        return [_jsonable(v) for v in items]
-    if isinstance(value, Frame):
-        return value.to_dict()
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return repr(value)
-
-
-def frames_to_dicts(frames: Sequence[Frame]) -> list[dict[str, Any]]:
-    return [f.to_dict() for f in frames]

@@ -24,13 +24,15 @@ from typing import Any
 
 from leakwatch._attribution import origins as _origins
 from leakwatch._attribution.singletons import singletons
-from leakwatch._base.model import RESOURCE_KINDS, Report, Resource, group_resources
+from leakwatch._base.model import RESOURCE_KINDS, Resource, group_resources
 from leakwatch._base.platform import LIMITS
 from leakwatch._engine.collect import Collected, collect
-from leakwatch._probes import Probe, Snapshot, all_probes, mark, new_items
+from leakwatch._probes import all_probes
 from leakwatch._probes.heap import HeapTracker, retained
+from leakwatch._probes.protocol import Probe, Snapshot, mark, new_items
 from leakwatch._probes.state import diff as state_diff
 from leakwatch._probes.state import snapshot as state_snapshot
+from leakwatch._report.report import Report
 
 _BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
 #: Kinds that nothing in the block itself will release by waiting: a

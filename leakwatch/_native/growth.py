@@ -26,7 +26,8 @@ from collections.abc import Generator
 from typing import Any
 
 from leakwatch._attribution.stacks import to_origin
-from leakwatch._base.model import Frame, Resource
+from leakwatch._base.frames import Frame
+from leakwatch._base.model import Resource
 from leakwatch._native import counters, stacks
 from leakwatch._native.lines import Line, LineTracer
 from leakwatch._probes.heap import format_size

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
 
-from leakwatch._attribution.stacks import RawStack, is_own
+from leakwatch._attribution.stacks import RawStack
+from leakwatch._base.paths import is_own
 from leakwatch._native.counters import allocator_in_use
 
 Key = tuple[str, int]  # (filename, lineno)

@@ -19,7 +19,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leakwatch._attribution.stacks import to_origin
-from leakwatch._base.model import Frame, Resource
+from leakwatch._base.frames import Frame
+from leakwatch._base.model import Resource
 from leakwatch._native import stacks
 from leakwatch._native.counters import NOTE, SOURCE, allocator_in_use
 from leakwatch._probes.heap import format_size
@@ -97,7 +98,7 @@ def judge(
     ``traced`` is the run's :class:`~leakwatch._run.windows.TraceWindows`.
     """
     windows: NativeWindows | None = getattr(traced, "native", None)
-    from leakwatch._run.trend import keeps_growing
+    from leakwatch._base.trend import keeps_growing
 
     values = series.get("native") or ()
     times = series.get("t")
@@ -151,7 +152,7 @@ def judge(
 def _still_rising(values: Sequence[Any], times: Sequence[Any] | None, trend: Any) -> bool:
     """Whether the allocator still rose within the last third of the run, by a
     quarter of the whole rise: what keeps leaking does, what filled once did not."""
-    from leakwatch._run.trend import thirds
+    from leakwatch._base.trend import thirds
 
     parts = thirds(values, times)
     if parts is None or len(parts[2]) < 2:

@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from leakwatch._attribution.stacks import is_own
+from leakwatch._base.paths import is_own
 
 #: How to turn native stacks on, for reports.
 HOW_TO = "native allocation stacks need memray: pip install 'leakwatch[native]' (Linux, macOS)"

@@ -23,7 +23,7 @@ from leakwatch._attribution.stacks import thread_name, to_origin
 from leakwatch._base import platform as _platform
 from leakwatch._base.model import Resource
 from leakwatch._base.platform import LIMITS, fd_flags, list_fds
-from leakwatch._probes import Snapshot
+from leakwatch._probes.protocol import Snapshot
 
 _ANON = {
     "[eventpoll]": "epoll",

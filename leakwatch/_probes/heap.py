@@ -26,8 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from leakwatch._attribution.stacks import is_own, is_user_file, tracemalloc_origin
+from leakwatch._attribution.stacks import tracemalloc_origin
 from leakwatch._base.model import Resource
+from leakwatch._base.paths import is_own, is_user_file
 from leakwatch._base.pyversion import TRACEMALLOC_STOP_LEAKS
 
 Site = tuple[tuple[str, int], ...]  # tracemalloc traceback, most recent first

@@ -19,7 +19,7 @@ from leakwatch._attribution import origins as _origins
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.model import Resource
 from leakwatch._base.platform import list_children
-from leakwatch._probes import Snapshot
+from leakwatch._probes.protocol import Snapshot
 
 
 def _reap() -> None:

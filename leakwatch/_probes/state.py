@@ -36,7 +36,9 @@ from typing import Any, NamedTuple
 
 from leakwatch._attribution import origins as _origins
 from leakwatch._attribution import stacks as _stacks
-from leakwatch._base.model import Origin, Resource
+from leakwatch._base.frames import Origin
+from leakwatch._base.model import Resource
+from leakwatch._base.paths import is_user_file
 
 KIND = "state"
 _CAP = 20  # items listed per added/removed/changed
@@ -480,7 +482,7 @@ def _traceback_origin(obj: object) -> Origin:
     origin = _stacks.tracemalloc_origin(reversed([(f.filename, f.lineno) for f in tb]))
     # The user's line last: the frames below it are the library making the
     # entry (logging.Handler.__init__ making its lock), not where it was added.
-    users = [i for i, f in enumerate(origin) if _stacks.is_user_file(f.filename)]
+    users = [i for i, f in enumerate(origin) if is_user_file(f.filename)]
     return origin[: users[-1] + 1] if users else origin
 
 

@@ -23,9 +23,11 @@ from collections.abc import Hashable, Iterable
 from typing import Any
 
 from leakwatch._attribution import origins as _origins
-from leakwatch._attribution.stacks import coroutine_origin, is_user_file, source_line, to_origin
-from leakwatch._base.model import Frame, Resource
-from leakwatch._probes import Snapshot
+from leakwatch._attribution.stacks import coroutine_origin, source_line, to_origin
+from leakwatch._base.frames import Frame
+from leakwatch._base.model import Resource
+from leakwatch._base.paths import is_user_file
+from leakwatch._probes.protocol import Snapshot
 
 
 def _iter_tasks() -> Iterable[Any]:

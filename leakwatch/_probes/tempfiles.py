@@ -16,7 +16,7 @@ from typing import Any
 from leakwatch._attribution import origins as _origins
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.model import Resource
-from leakwatch._probes import Snapshot
+from leakwatch._probes.protocol import Snapshot
 
 #: Serial drawn as the last snapshot began (any probe instance, any thread).
 _last_look = 0

@@ -14,10 +14,12 @@ from collections.abc import Hashable, Sequence
 from typing import Any
 
 from leakwatch._attribution import origins as _origins
-from leakwatch._attribution.stacks import during_import, is_user_file, stack_of_frame, to_origin
-from leakwatch._base.model import Frame, Resource
+from leakwatch._attribution.stacks import during_import, stack_of_frame, to_origin
+from leakwatch._base.frames import Frame
+from leakwatch._base.model import Resource
+from leakwatch._base.paths import is_user_file
 from leakwatch._base.platform import list_native_threads
-from leakwatch._probes import Snapshot
+from leakwatch._probes.protocol import Snapshot
 
 INTERNAL_PREFIX = "leakwatch-"
 

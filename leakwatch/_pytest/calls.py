@@ -28,10 +28,10 @@ from typing import Any
 
 import pytest
 
-from leakwatch._base.errors import internal_error
-from leakwatch._base.model import Report
 from leakwatch._engine.watcher import Options
 from leakwatch._pytest.spans import SpanWatcher
+from leakwatch._report.errors import internal_error
+from leakwatch._report.report import Report
 from leakwatch._watch.growth import run_check, run_check_async
 
 GROWTH_KINDS = ("heap", "native", "state")

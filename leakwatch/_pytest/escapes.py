@@ -32,8 +32,9 @@ from typing import Any
 
 import pytest
 
-from leakwatch._attribution.stacks import is_user_file
-from leakwatch._base.model import Frame, Resource
+from leakwatch._base.frames import Frame
+from leakwatch._base.model import Resource
+from leakwatch._base.paths import is_user_file
 from leakwatch._engine.collect import Collected, collect
 from leakwatch._engine.watcher import _find_chains
 

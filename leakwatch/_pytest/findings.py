@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from leakwatch._attribution.stacks import is_user_file
-from leakwatch._base.model import Leak, Report, short_path
+from leakwatch._base.frames import short_path
+from leakwatch._base.model import Leak
+from leakwatch._base.paths import is_user_file
+from leakwatch._report.report import Report
 from leakwatch._report.text import format_leak
 
 #: Report fields a finding lists, besides its leaks.  ``collected``: objects

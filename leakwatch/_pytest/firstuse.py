@@ -28,7 +28,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from leakwatch._base import platform as _platform
-from leakwatch._base.model import Leak, Report
+from leakwatch._base.model import Leak
+from leakwatch._report.report import Report
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from leakwatch._base.errors import LeakError, LeakWarning
-from leakwatch._base.model import RESOURCE_KINDS, Report
+from leakwatch._base.model import RESOURCE_KINDS
 from leakwatch._engine.watcher import Options
+from leakwatch._report.errors import LeakError, LeakWarning
+from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule, ignore
 from leakwatch._rules.settings import options_for
 from leakwatch._watch.growth import run_check, run_check_async

@@ -28,8 +28,7 @@ from typing import Any
 import pytest
 from _pytest.runner import runtestprotocol
 
-from leakwatch._base.errors import internal_error
-from leakwatch._base.model import Report, group_resources
+from leakwatch._base.model import group_resources
 from leakwatch._engine import collect as _collect
 from leakwatch._engine.watcher import Options
 from leakwatch._pytest.calls import GROWTH_KINDS, Found, Plan, instrument
@@ -46,6 +45,8 @@ from leakwatch._pytest.settings import (
     marker_settings,
 )
 from leakwatch._pytest.spans import SpanWatcher, Stack, reachable_from
+from leakwatch._report.errors import internal_error
+from leakwatch._report.report import Report
 
 #: Kinds a fixture's span watches.  Tasks die with their loop (and their span
 #: would change coroutine origin tracking out of order); heap and state are

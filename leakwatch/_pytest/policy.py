@@ -12,8 +12,9 @@ import os
 import tempfile
 from typing import Any
 
-from leakwatch._base.model import Leak, Report
+from leakwatch._base.model import Leak
 from leakwatch._pytest.firstuse import FirstUse
+from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule
 from leakwatch._rules.policy import Policy
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from leakwatch._base.files import write_whole
-from leakwatch._base.model import KINDS, SESSION_SCHEMA, Leak
+from leakwatch._base.files import display, write_whole
+from leakwatch._base.model import KINDS, Leak
 from leakwatch._pytest.findings import Finding, location
 from leakwatch._pytest.settings import RunSettings
+from leakwatch._report.report import SESSION_SCHEMA
 from leakwatch._rules.baseline import write_baseline
-from leakwatch._rules.config import display
 from leakwatch._rules.ignore import IgnoreRule
 
 _SHOWN = 10  # entries per kind in the terminal summary, unless -v

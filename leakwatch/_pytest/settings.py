@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from leakwatch._base.files import display
 from leakwatch._base.model import KINDS
-from leakwatch._rules.config import Config, ConfigError, _from_env, display, load_config
+from leakwatch._rules.config import Config, _from_env, load_config
 from leakwatch._rules.ignore import IgnoreRule
+from leakwatch._rules.reading import ConfigError
 
 if TYPE_CHECKING:  # the engine loads only when the plugin is on
     from leakwatch._engine.watcher import Options

@@ -1,5 +1,10 @@
-"""Reports: a finished :class:`~leakwatch.Report` rendered as text, HTML or JSON schema.
+"""Reports: the verdict of a watch (:class:`~leakwatch.Report`) and its forms.
 
-Renderers are pure functions of the data.  They must not probe, judge or
-read configuration.
+Text, HTML and the JSON schema are pure functions of the value types below
+(:mod:`leakwatch._base`), so any layer above may render.  Renderers must not
+probe, judge or read configuration.
 """
+
+# A Report's text form (format(), str()) is registered by the text renderer:
+# importing it here means no Report is ever made without it.
+from leakwatch._report import text as _text  # noqa: F401

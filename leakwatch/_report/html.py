@@ -26,7 +26,9 @@ import sysconfig
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-from leakwatch._base.model import KINDS, SESSION_SCHEMA, frames_to_dicts, read_library_frames
+from leakwatch._base.frames import frames_to_dicts, read_library_frames
+from leakwatch._base.model import KINDS
+from leakwatch._report.report import SESSION_SCHEMA
 from leakwatch._report.text import escape
 
 #: Caps that keep the page of a pathological run small enough to open.
@@ -182,7 +184,7 @@ def _leak(leak: Mapping[str, Any], is_open: bool = False) -> str:
     if details.get("held_by"):
         body.append(f'<h3>Held by</h3><code class="chain">{_e(_text(details["held_by"]))}</code>')
     if details.get("native_frames") or details.get("native_note"):
-        from leakwatch._native.render import html as native_html
+        from leakwatch._report.native import html as native_html
 
         body.append(native_html(details, _e))
     for key, label in (("stack", "Current stack"), ("suspended_at", "Suspended at")):

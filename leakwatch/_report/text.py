@@ -29,11 +29,14 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from leakwatch._attribution.stacks import is_user_file
-from leakwatch._base.model import read_library_frames, short_path
+from leakwatch._base.frames import read_library_frames, short_path
+from leakwatch._base.paths import is_user_file
+from leakwatch._report import report as report_module
 
 if TYPE_CHECKING:
-    from leakwatch._base.model import Frame, Leak, Report
+    from leakwatch._base.frames import Frame
+    from leakwatch._base.model import Leak
+    from leakwatch._report.report import Report
 
 _INDENT = " " * 11
 # C0 and C1 controls but the newline, DEL, lone surrogates (undecodable bytes
@@ -162,7 +165,7 @@ def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
         lines.append(f"{_INDENT}creation not seen" + (f": {why}" if why else ""))
     details = leak.details
     if details.get("native_frames") or details.get("native_note"):
-        from leakwatch._native.render import text_lines
+        from leakwatch._report.native import text_lines
 
         lines.extend(text_lines(details, verbose=verbose))
     if details.get("held_by"):
@@ -217,3 +220,8 @@ def format_report(report: Report, *, verbose: bool = False, color: bool = False)
     for note in report.notes:
         lines.append(f"  note: {note}")
     return escape("\n".join(lines))
+
+
+# Report.format() and str(report) render through this module; the value type
+# never imports its renderer, the renderer registers itself.
+report_module.text_form = format_report

@@ -38,9 +38,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leakwatch._base.files import read_json, write_whole
+from leakwatch._base.files import display, read_json, write_whole
 from leakwatch._base.model import Leak
-from leakwatch._rules.config import ConfigError, display
+from leakwatch._rules.reading import ConfigError
 
 __all__ = ["PROGRAM_SCOPE", "SCHEMA", "Baseline", "load_baseline", "write_baseline"]
 

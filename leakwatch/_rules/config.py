@@ -46,32 +46,37 @@ setting and where it came from::
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from leakwatch._base.files import display
 from leakwatch._base.model import KINDS, RESOURCE_KINDS
-from leakwatch._base.pyversion import tomllib
-
-if TYPE_CHECKING:
-    from leakwatch._rules.ignore import IgnoreRule
+from leakwatch._rules.ignore import IgnoreRule
+from leakwatch._rules.reading import ConfigError, read_toml, suggest
 
 __all__ = ["Config", "ConfigError", "find_config_file", "load_config", "read_toml"]
 
+
 SCOPES = ("test", "module", "session")
+
+
 ON_LEAK = ("raise", "warn", "report")
+
+
 ENV_PREFIX = "LEAKWATCH_"
+
+
 _TRUE = ("1", "true", "yes", "on")
+
+
 _FALSE = ("0", "false", "no", "off")
+
+
 _PATH_KEYS = ("baseline", "json", "html")
-
-
-class ConfigError(ValueError):
-    """A setting, rule or file leakwatch cannot use; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -152,34 +157,6 @@ def find_config_file(start: str | os.PathLike[str] | None = None) -> Path | None
     """The file :func:`load_config` would read, or None."""
     found = _locate(start)
     return None if found is None else found[0]
-
-
-def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a TOML file; any failure is a one-line :class:`ConfigError`."""
-    try:
-        with open(path, "rb") as f:
-            data: dict[str, Any] = tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"leakwatch: {display(path)}: invalid TOML: {_one_line(exc)}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"leakwatch: {display(path)}: cannot read: {_one_line(exc)}") from None
-    return data
-
-
-def display(path: str | os.PathLike[str]) -> str:
-    """A path as a person wants it in a message: relative when below the cwd."""
-    text = os.fspath(path)
-    try:
-        rel = os.path.relpath(text)
-    except ValueError:  # another drive on Windows
-        return text
-    return text if rel.startswith("..") else rel
-
-
-def suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
-    """`` (did you mean 'x'?)`` for a near miss, else an empty string."""
-    close = difflib.get_close_matches(word, choices, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _locate(start: str | os.PathLike[str] | None) -> tuple[Path, Mapping[str, Any], str] | None:
@@ -317,8 +294,6 @@ def _kinds(value: Any, bad: Callable[[str], ConfigError]) -> tuple[str, ...]:
 def _ignore_rules(
     value: Any, where: str, bad: Callable[[str], ConfigError]
 ) -> tuple[IgnoreRule, ...]:
-    # _ignore imports ConfigError and read_toml from this module, so it comes in late.
-    from leakwatch._rules.ignore import IgnoreRule
 
     if not isinstance(value, (list, tuple)):
         raise bad("a list of rules")
@@ -331,10 +306,6 @@ def _ignore_rules(
         else:
             raise bad("a list of rules (tables with a 'reason')")
     return tuple(rules)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Config)}

@@ -52,8 +52,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leakwatch._base.model import KINDS, Frame, Leak
-from leakwatch._rules.config import ConfigError, display, read_toml, suggest
+from leakwatch._base.files import display
+from leakwatch._base.frames import Frame
+from leakwatch._base.model import KINDS, Leak
+from leakwatch._rules.reading import ConfigError, read_toml, suggest
 
 __all__ = [
     "IgnoreRule",

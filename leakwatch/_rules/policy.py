@@ -11,7 +11,8 @@ from __future__ import annotations
 import functools
 from collections import Counter
 
-from leakwatch._base.model import Leak, Report
+from leakwatch._base.model import Leak
+from leakwatch._report.report import Report
 from leakwatch._rules.baseline import Baseline, load_baseline
 from leakwatch._rules.config import Config
 from leakwatch._rules.ignore import (

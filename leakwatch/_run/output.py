@@ -14,12 +14,11 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from leakwatch._base.files import read_json, write_whole
-from leakwatch._base.model import SCHEMA, Report
+from leakwatch._base.files import display, read_json, write_whole
 from leakwatch._probes.heap import format_size
+from leakwatch._report.report import SCHEMA, Report
 from leakwatch._report.schema import problem
 from leakwatch._report.text import escape
-from leakwatch._rules.config import display
 
 
 class OutputError(Exception):

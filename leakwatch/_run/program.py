@@ -36,7 +36,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
-from leakwatch._base.model import Origin
+from leakwatch._base.frames import Origin
 
 #: Exit status after an uncaught KeyboardInterrupt, as a shell reports python's.
 INTERRUPTED = 130

@@ -26,13 +26,15 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
-from leakwatch._base.model import KINDS, Leak, Report, group_resources
+from leakwatch._base.files import display
+from leakwatch._base.model import KINDS, Leak, group_resources
 from leakwatch._engine.watcher import Options, Watcher
 from leakwatch._native import run as native_run
 from leakwatch._probes.threads import INTERNAL_PREFIX
+from leakwatch._report.report import Report
 from leakwatch._report.text import escape
 from leakwatch._rules.baseline import PROGRAM_SCOPE, write_baseline
-from leakwatch._rules.config import Config, display
+from leakwatch._rules.config import Config
 from leakwatch._rules.policy import Policy
 from leakwatch._run import dump, program, trend
 from leakwatch._run.output import (

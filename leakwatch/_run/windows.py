@@ -42,13 +42,9 @@ import tracemalloc
 from dataclasses import dataclass, field
 from typing import Any
 
-from leakwatch._attribution.stacks import (
-    enclosing_function,
-    is_user_file,
-    source_line,
-    tracemalloc_origin,
-)
-from leakwatch._base.model import Frame, Origin
+from leakwatch._attribution.stacks import enclosing_function, source_line, tracemalloc_origin
+from leakwatch._base.frames import Frame, Origin
+from leakwatch._base.paths import is_user_file
 from leakwatch._native.run import NativeWindows
 from leakwatch._probes.heap import HeapTracker, Site, SiteStat
 

@@ -25,8 +25,9 @@ from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from leakwatch._attribution.stacks import is_own, is_user_file, tracemalloc_origin
-from leakwatch._base.model import Report, Resource, group_resources
+from leakwatch._attribution.stacks import tracemalloc_origin
+from leakwatch._base.model import Resource, group_resources
+from leakwatch._base.paths import is_own, is_user_file
 from leakwatch._engine.watcher import Options, Watcher, _find_chains
 from leakwatch._native import growth_for
 from leakwatch._probes import state
@@ -38,6 +39,8 @@ from leakwatch._probes.heap import (
     growing,
     object_site,
 )
+from leakwatch._report.errors import internal_error_report
+from leakwatch._report.report import Report
 
 Step = Any  # "call", or the Watcher to stop (send back its report)
 
@@ -296,9 +299,8 @@ def _advance(steps: Generator[Any, Any, Report], value: Any) -> Any:
         raise  # a bad argument (repeat < 2) is the caller's to fix
     except Exception as exc:
         steps.close()
-        from leakwatch._watch.watch import _internal_error
 
-        return _internal_error("check", exc)
+        return internal_error_report("check", exc)
 
 
 def _growing_types(series: list[Counter[str]]) -> dict[str, int]:

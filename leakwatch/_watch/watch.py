@@ -17,9 +17,10 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from leakwatch._base.errors import LeakError, LeakWarning, internal_error
-from leakwatch._base.model import RESOURCE_KINDS, Report
+from leakwatch._base.model import RESOURCE_KINDS
 from leakwatch._engine.watcher import Options, Watcher
+from leakwatch._report.errors import LeakError, LeakWarning, internal_error_report
+from leakwatch._report.report import Report
 from leakwatch._rules.settings import options_for
 from leakwatch._watch.growth import run_check, run_check_async
 
@@ -31,11 +32,6 @@ _ON_LEAK = ("raise", "warn", "report")
 
 #: Entering and leaving watch objects: a watch object is entered once at a time.
 _ENTRY = threading.Lock()
-
-
-def _internal_error(where: str, exc: BaseException) -> Report:
-    """An empty report noting the fault (shown once, never raised: see internal_error)."""
-    return Report(notes=[internal_error(where, exc) + "; nothing judged"])
 
 
 def _judge(report: Report, on_leak: str, stacklevel: int = 3) -> None:
@@ -118,7 +114,7 @@ class watch:
         except Exception as exc:
             if watcher is not None:
                 watcher.abort()  # what start() turned on goes off again
-            self.report = _internal_error("watch start", exc)
+            self.report = internal_error_report("watch start", exc)
 
     def _take(self) -> Watcher | None:
         with _ENTRY:
@@ -142,7 +138,7 @@ class watch:
         try:
             self.report = watcher.stop(block_failed=exc_type is not None)
         except Exception as err:
-            self.report = _internal_error("watch stop", err)
+            self.report = internal_error_report("watch stop", err)
         if exc_type is None:
             _judge(self.report, self.on_leak)
 
@@ -162,7 +158,7 @@ class watch:
         try:
             self.report = await watcher.stop_async(block_failed=exc_type is not None)
         except Exception as err:
-            self.report = _internal_error("watch stop", err)
+            self.report = internal_error_report("watch stop", err)
         if exc_type is None:
             _judge(self.report, self.on_leak)
 

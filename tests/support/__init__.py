@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from leakwatch import Leak, Report
-from leakwatch._attribution.stacks import is_user_file
+from leakwatch._base.paths import is_user_file
 
 _FD = re.compile(r"\(fd (\d+)")
 

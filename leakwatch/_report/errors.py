@@ -22,10 +22,8 @@ import sys
 import traceback
 import warnings
 from types import FrameType
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from leakwatch._base.model import Report
+from leakwatch._report.report import Report
 
 
 class LeakError(AssertionError):
@@ -108,3 +106,8 @@ def _caller() -> tuple[str, int]:
             return filename, frame.f_lineno
         frame = frame.f_back
     return __file__, 0
+
+
+def internal_error_report(where: str, exc: BaseException) -> Report:
+    """An empty report noting the fault (shown once, never raised: see internal_error)."""
+    return Report(notes=[internal_error(where, exc) + "; nothing judged"])

@@ -1,0 +1,188 @@
+"""The package's shape: folders by layer, imports only downward, small files.
+
+Every module under ``leakwatch/`` is parsed with ``ast`` (never imported), and
+every import between leakwatch modules is an edge, wherever it sits: at the
+top, inside a function, or under ``TYPE_CHECKING``.  A cycle, an import that
+runs up the layers, a file over the size limit or a module without a
+docstring fails here with the offender named.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import leakwatch
+
+PACKAGE = Path(leakwatch.__file__).parent
+MAX_LINES = 350
+
+# Bottom to top: a module may import from its own layer or a lower one.  The
+# longest matching prefix decides a module's layer.
+LAYERS: dict[str, int] = {
+    "leakwatch._base": 0,  # value types, file names, files, platform, Python versions
+    "leakwatch._report": 1,  # the Report and its forms: text, HTML, JSON schema, errors
+    "leakwatch._attribution": 2,  # creation stacks, origins, why-alive
+    "leakwatch._probes": 3,  # one probe per kind of resource
+    "leakwatch._native": 3,  # native allocator counters and their stacks
+    "leakwatch._engine": 4,  # snapshot, settle, diff, describe
+    "leakwatch._rules": 5,  # config, settings, ignore rules, known leaks, policy
+    "leakwatch._watch": 6,  # the Python API shell: watch() and check()
+    "leakwatch._pytest": 7,  # the pytest plugin shell
+    "leakwatch._run": 7,  # the leakwatch run shell
+    "leakwatch._cli": 8,
+    "leakwatch.pytest_plugin": 8,
+    "leakwatch.__main__": 9,
+    "leakwatch": 10,  # the public facade: re-exports only
+}
+
+# Files allowed over MAX_LINES, each with its reason.  Keep it empty.
+TOO_BIG_OK: dict[str, str] = {}
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _targets(module: str, path: Path, node: ast.Import | ast.ImportFrom) -> list[tuple[str, str]]:
+    """(leakwatch module imported, name taken from it or "") for one import."""
+    if isinstance(node, ast.Import):
+        return [(alias.name, "") for alias in node.names]
+    if node.level:
+        base = module.split(".")
+        if path.name != "__init__.py":
+            base.pop()
+        base = base[: len(base) - (node.level - 1)]
+        source = ".".join([*base, *([node.module] if node.module else [])])
+    else:
+        source = node.module or ""
+    out = []
+    for alias in node.names:
+        sub = f"{source}.{alias.name}"
+        out.append((sub, "") if sub in MODULES else (source, alias.name))
+    return out
+
+
+def _owner(name: str) -> str | None:
+    """The leakwatch module that ``name`` (a dotted import target) lives in."""
+    while name and name not in MODULES:
+        name = name.rpartition(".")[0]
+    return name or None
+
+
+def _graph() -> dict[str, dict[str, str]]:
+    """module -> {imported module: "path:line" of the first such import}."""
+    graph: dict[str, dict[str, str]] = {m: {} for m in MODULES}
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, (ast.Import, ast.ImportFrom)):
+                continue
+            for target, _ in _targets(module, path, node):
+                owner = _owner(target) if target.startswith("leakwatch") else None
+                if owner is not None and owner != module:
+                    where = f"{path.relative_to(PACKAGE.parent)}:{node.lineno}"
+                    graph[module].setdefault(owner, where)
+    return graph
+
+
+GRAPH = _graph()
+
+
+def _layer(module: str) -> int:
+    best = max((p for p in LAYERS if module == p or module.startswith(p + ".")), key=len)
+    return LAYERS[best]
+
+
+def _cycle(graph: dict[str, dict[str, str]]) -> list[str] | None:
+    """One import cycle as a list of modules (first == last), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for start in sorted(graph):
+        if start not in state:
+            found = visit(start)
+            if found:
+                return found
+    return None
+
+
+def test_the_checker_sees_the_package() -> None:
+    assert "leakwatch._engine.watcher" in MODULES
+    assert "leakwatch._base.model" in GRAPH["leakwatch._engine.watcher"]
+    assert _cycle({"a": {"b": ""}, "b": {"a": ""}}) == ["a", "b", "a"]
+    assert _cycle({"a": {"b": ""}, "b": {}}) is None
+
+
+def test_no_import_cycles() -> None:
+    cycle = _cycle(GRAPH)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_every_module_has_a_layer() -> None:
+    for module in MODULES:
+        assert any(module == p or module.startswith(p + ".") for p in LAYERS), module
+
+
+def test_imports_only_run_down_the_layers() -> None:
+    upward = [
+        f"{where}: {module} (layer {_layer(module)}) imports {target} (layer {_layer(target)})"
+        for module, targets in GRAPH.items()
+        for target, where in targets.items()
+        if _layer(target) > _layer(module)
+    ]
+    assert not upward, "\n".join(upward)
+
+
+def test_nothing_inside_imports_the_facade() -> None:
+    """``from leakwatch import _x`` names a submodule; the facade's names are for users."""
+    bad = []
+    for module, path in MODULES.items():
+        if module == "leakwatch":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                for target, name in _targets(module, path, node):
+                    if target == "leakwatch" and (name or isinstance(node, ast.Import)):
+                        bad.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}")
+    assert not bad, bad
+
+
+def test_files_stay_small() -> None:
+    big = {
+        str(path.relative_to(PACKAGE.parent)): n
+        for path in MODULES.values()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+    }
+    assert set(big) <= set(TOO_BIG_OK), dict(sorted(big.items(), key=lambda kv: -kv[1]))
+
+
+def test_every_module_says_what_it_is_for() -> None:
+    missing = [
+        str(path.relative_to(PACKAGE.parent))
+        for path in MODULES.values()
+        if not ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    ]
+    assert not missing, missing
