@@ -22,7 +22,7 @@ from plugin_runs import outcomes, prepare, run, write
 from support import of_kind, titles
 
 import leakwatch
-from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import recording as _recording
 from leakwatch._base import platform as _platform
 from leakwatch._engine import watcher as _engine
 
@@ -59,7 +59,7 @@ class _NoDaemon(threading.Thread):
 def _watches_on() -> tuple[bool, int]:
     """What a watch turns on while active: tracemalloc, and the hooks' counter
     (an outer watch, under ``make test``, keeps its own share on)."""
-    return tracemalloc.is_tracing(), _origins._active
+    return tracemalloc.is_tracing(), _recording._active
 
 
 def _no_internal_error(report: leakwatch.Report | None) -> None:

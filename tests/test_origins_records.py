@@ -23,6 +23,8 @@ from support import created_at, leaked_fds, marker_line, of_kind
 
 import leakwatch
 from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import recording as _recording
+from leakwatch._attribution import records as _records
 from leakwatch._base.paths import is_user_file
 
 HERE = __file__
@@ -154,7 +156,7 @@ def test_a_file_closed_then_its_number_reused_by_an_unseen_open_is_not_misattrib
         with leakwatch.watch(on_leak="report") as w:
             with open(tmp_path / "a") as f:
                 number = f.fileno()
-            with _origins.quiet():  # an open no hook records, like C code's
+            with _recording.quiet():  # an open no hook records, like C code's
                 fd = os.open(tmp_path / "b", os.O_RDONLY)
         assert fd == number
         (leak,) = of_kind(w.report, "fd")
@@ -313,7 +315,7 @@ def test_timer_says_what_it_runs() -> None:
 def _yield_between_opcodes(frame: FrameType, event: str, arg: Any) -> Any:
     """Trace only leakwatch._attribution.origins, letting other threads run between any two
     bytecodes there: a read-modify-write outside a lock then loses updates."""
-    if frame.f_code.co_filename != _origins.__file__:
+    if frame.f_code.co_filename != _recording.__file__:
         return None
     frame.f_trace_opcodes = True
 
@@ -325,14 +327,14 @@ def _yield_between_opcodes(frame: FrameType, event: str, arg: Any) -> Any:
 
 
 def test_counter_survives_concurrent_watches_in_many_threads() -> None:
-    before = _origins._active
+    before = _recording._active
     start = threading.Barrier(8)
 
     def work() -> None:
         start.wait()
         for _ in range(100):
             _origins.activate()
-            _origins.deactivate()
+            _recording.deactivate()
 
     threading.settrace(_yield_between_opcodes)
     try:
@@ -343,8 +345,8 @@ def test_counter_survives_concurrent_watches_in_many_threads() -> None:
         threading.settrace(None)  # type: ignore[arg-type]
     for t in workers:
         t.join()
-    assert _origins._active == before
-    assert _origins.is_recording() == (before > 0)
+    assert _recording._active == before
+    assert _recording.is_recording() == (before > 0)
 
 
 # -- socket lookup by number ------------------------------------------------------------
@@ -366,12 +368,12 @@ def test_socket_lookup_by_number_looks_at_each_socket_a_bounded_number_of_times(
         socks = [CountingSocket() for _ in range(n)]
         CountingSocket.calls = 0
         for sock in socks:
-            found = _origins.find_socket(sock.fileno())
+            found = _records.find_socket(sock.fileno())
             assert found is not None and found[0] is sock
         # A scan per lookup would call fileno() about n * n / 2 times.
         assert CountingSocket.calls <= 4 * n
-        assert _origins.find_socket(socks[0].fileno() + 10_000) is None
+        assert _records.find_socket(socks[0].fileno() + 10_000) is None
     finally:
         for sock in socks:
             sock.close()
-        _origins.deactivate()
+        _recording.deactivate()

@@ -251,6 +251,7 @@ def test_same_number_reused_by_c_code_is_a_leak(tmp_path: Path) -> None:
 
 def test_window_marks_reuse_the_last_look_only_while_nothing_changed(tmp_path: Path) -> None:
     from leakwatch._attribution import origins as _origins
+    from leakwatch._attribution import recording as _recording
     from leakwatch._probes.fds import FdProbe
 
     probe = FdProbe()
@@ -274,7 +275,7 @@ def test_window_marks_reuse_the_last_look_only_while_nothing_changed(tmp_path: P
             os.close(r)
             os.close(w)
     finally:
-        _origins.deactivate()
+        _recording.deactivate()
 
 
 def test_raise_policy_fails_on_a_leaked_descriptor(listener: socket.socket) -> None:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.model import Leak
 
@@ -49,7 +49,7 @@ class Collected:
 
     category: str
     message: str
-    record: _origins.Record | None = None
+    record: _records.Record | None = None
 
     def to_leak(self, since: int | None = None) -> Leak:
         """As a report entry (information, never a leak).
@@ -110,12 +110,12 @@ def collect(generation: int = 2) -> list[Collected]:
     return found
 
 
-def _record_of(obj: Any) -> _origins.Record | None:
+def _record_of(obj: Any) -> _records.Record | None:
     """The creation record leakwatch kept for a finalised object, if any."""
     if obj is None:
         return None
     try:
-        rec = _origins.sockets.get(obj)
+        rec = _records.sockets.get(obj)
     except TypeError:
         rec = None
     if rec is not None:
@@ -124,7 +124,7 @@ def _record_of(obj: Any) -> _origins.Record | None:
         fd = obj.fileno()
     except Exception:
         return None
-    return _origins.fds.get(fd) if isinstance(fd, int) else None
+    return _records.fds.get(fd) if isinstance(fd, int) else None
 
 
 def _text(obj: Any) -> str:

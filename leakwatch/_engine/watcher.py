@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import recording as _recording
+from leakwatch._attribution import records as _records
 from leakwatch._attribution.singletons import singletons
 from leakwatch._base.model import RESOURCE_KINDS, Resource, group_resources
 from leakwatch._base.platform import LIMITS
@@ -146,11 +148,11 @@ class Watcher:
         self._active = True
         self._old_cr_depth = sys.get_coroutine_origin_tracking_depth()
         self._set_cr_depth = (
-            self.options.origins and "task" in self.probes and self._old_cr_depth < _origins.depth
+            self.options.origins and "task" in self.probes and self._old_cr_depth < _recording.depth
         )
         if self._set_cr_depth:
-            sys.set_coroutine_origin_tracking_depth(_origins.depth)
-        self._since = _origins.current_serial()
+            sys.set_coroutine_origin_tracking_depth(_recording.depth)
+        self._since = _records.current_serial()
         self._threads_before = _other_threads()
         self._before = self.snapshot()
         if self._watch_state:
@@ -168,7 +170,7 @@ class Watcher:
         """Every probe's snapshot.  A probe that fails is dropped from this watch
         with a note naming it; the other kinds are still judged."""
         out: dict[str, Snapshot] = {}
-        with _OWN_IO, _origins.quiet():
+        with _OWN_IO, _recording.quiet():
             for kind, probe in list(self.probes.items()):
                 try:
                     out[kind] = probe.snapshot()
@@ -179,7 +181,7 @@ class Watcher:
     def mark(self) -> dict[str, Snapshot]:
         """A snapshot for a window's end, cheaper where a probe can (see FdProbe.mark)."""
         out: dict[str, Snapshot] = {}
-        with _OWN_IO, _origins.quiet():
+        with _OWN_IO, _recording.quiet():
             for kind, probe in list(self.probes.items()):
                 try:
                     out[kind] = mark(probe)
@@ -364,13 +366,13 @@ class Watcher:
             self._set_cr_depth = False
             sys.set_coroutine_origin_tracking_depth(self._old_cr_depth)
         if self.options.origins:
-            _origins.deactivate()
+            _recording.deactivate()
 
     # -- describe and judge ----------------------------------------------------
 
     def _finish(self, settled: SettleResult, block_seconds: float, block_failed: bool) -> Report:
         report = Report(label=self.label, block_failed=block_failed)
-        with _origins.quiet():
+        with _recording.quiet():
             resources = self._describe(settled.new)
         if self.options.singletons == "info":
             resources = [_first_use(r) if "singleton" in r.details else r for r in resources]

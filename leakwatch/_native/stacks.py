@@ -110,9 +110,9 @@ class Recorder:
         try:
             import memray
 
-            from leakwatch._attribution import origins as _origins
+            from leakwatch._attribution import recording as _recording
 
-            with _origins.quiet():  # leakwatch's own file: not the program's temp dir
+            with _recording.quiet():  # leakwatch's own file: not the program's temp dir
                 self._dir = tempfile.mkdtemp(prefix="leakwatch-native-")
             self._pipes = _pipes()
             self._tracker = memray.Tracker(

@@ -18,7 +18,8 @@ import weakref
 from collections.abc import Hashable
 from typing import Any
 
-from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import recording as _recording
+from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import thread_name, to_origin
 from leakwatch._base import platform as _platform
 from leakwatch._base.model import Resource
@@ -97,7 +98,7 @@ def _socket_info(fd: int, sock: Any) -> dict[str, Any]:
     try:
         if sock is None:
             # Borrow the descriptor to ask the kernel; detach so it is never closed.
-            with _origins.quiet():
+            with _recording.quiet():
                 borrowed = sock = socket.socket(fileno=fd)
         info["family"] = getattr(sock.family, "name", str(sock.family))
         info["socktype"] = getattr(sock.type, "name", str(sock.type))
@@ -163,30 +164,30 @@ def _fd_holders() -> dict[int, weakref.ref[Any]]:
     return out
 
 
-def record_of(fd: int, target: str, ftype: str, since: int) -> _origins.Record | None:
+def record_of(fd: int, target: str, ftype: str, since: int) -> _records.Record | None:
     """The creation record of a descriptor opened after serial ``since``, if seen."""
-    rec = _origins.fds.get(fd)
+    rec = _records.fds.get(fd)
     if rec is not None and (rec.serial <= since or not _fits(rec, ftype, target)):
         rec = None  # older than the block, or left by a descriptor closed since
     if ftype == "socket":
         # The socket object holding the descriptor now is never stale; a
         # number's record is (a socket detached, then closed).
-        found = _origins.find_socket(fd)
+        found = _records.find_socket(fd)
         if found is not None and found[1].serial > since:
             return found[1]
         return rec
     if rec is not None:
         return rec
     if ftype == "dir":
-        rec = _origins.latest_path_record(_origins.dir_key(target), since)
+        rec = _records.latest_path_record(_records.dir_key(target), since)
         if rec is not None:
             return rec
     if ftype in ("file", "dir", "device", "memfd", "fifo"):
-        return _origins.latest_path_record(target.removesuffix(" (deleted)"), since)
+        return _records.latest_path_record(target.removesuffix(" (deleted)"), since)
     return None
 
 
-def _maker(rec: _origins.Record) -> str:
+def _maker(rec: _records.Record) -> str:
     """The name of the thread that made ``rec``'s descriptor, "" if unknown.
 
     Only asked for what another thread made (``rec.parent``); a thread that
@@ -195,13 +196,13 @@ def _maker(rec: _origins.Record) -> str:
     if not rec.parent:
         return ""
     try:
-        started = list(_origins.threads.keys())
+        started = list(_records.threads.keys())
     except RuntimeError:  # another thread changed the table meanwhile
         started = []
     return thread_name(rec.thread, started)
 
 
-def _fits(rec: _origins.Record, ftype: str, target: str) -> bool:
+def _fits(rec: _records.Record, ftype: str, target: str) -> bool:
     """Could the descriptor filed under this number have made ``target``?
 
     A number's record outlives a descriptor closed without a hook seeing it
@@ -227,7 +228,7 @@ def _fits(rec: _origins.Record, ftype: str, target: str) -> bool:
 
 
 def _no_origin_note() -> str:
-    if not _origins.is_recording():
+    if not _recording.is_recording():
         return "creation stacks were off for this watch (origins=False)"
     return (
         "no creation stack: it was opened while leakwatch watched, but not by a call "
@@ -252,7 +253,7 @@ class FdProbe:
 
     def snapshot(self) -> Snapshot:
         self._holders = None  # a new look: owners are looked up again
-        epoch = _origins.fd_epoch()  # before looking: a creation meanwhile changes it
+        epoch = _recording.fd_epoch()  # before looking: a creation meanwhile changes it
         snap: dict[Hashable, Any] = {(fd, target): fd for fd, target in list_fds().items()}
         self._last, self._epoch = snap, epoch
         self._numbers = frozenset(snap.values())
@@ -269,9 +270,9 @@ class FdProbe:
         """
         numbers = _platform.list_fd_numbers
         last = self._last
-        if numbers is None or last is None or not _origins.is_recording():
+        if numbers is None or last is None or not _recording.is_recording():
             return self.snapshot()
-        if self._epoch == _origins.fd_epoch():
+        if self._epoch == _recording.fd_epoch():
             now = numbers()
             # One more number than last time: the listing's own descriptor.
             if len(now) == len(self._numbers) + 1 and self._numbers <= now:
@@ -291,7 +292,7 @@ class FdProbe:
         details: dict[str, Any] = {"fd": fd, "type": ftype, "target": target}
         rec = record_of(fd, target, ftype, since)
         if ftype == "socket":
-            found = _origins.find_socket(fd)
+            found = _records.find_socket(fd)
             sock = found[0] if found is not None else None
             details.update(_socket_info(fd, sock))
             del sock, found
@@ -320,7 +321,7 @@ class FdProbe:
             details["benign"] = OWN[key]
         return Resource("fd", key, title, origin, details, group=ftype)
 
-    def creation(self, key: Hashable, value: Any, since: int) -> _origins.Record | None:
+    def creation(self, key: Hashable, value: Any, since: int) -> _records.Record | None:
         """How the descriptor was opened (when, by which thread), if seen."""
         target: str = key[1]  # type: ignore[index]
         return record_of(value, target, classify(target, value), since)
@@ -329,7 +330,7 @@ class FdProbe:
         """The object that owns a leaked descriptor: its socket, when recorded,
         else a file, selector or connection object of the standard library
         whose ``fileno()`` it is (looked up once per batch of leftovers)."""
-        found = _origins.find_socket(value)
+        found = _records.find_socket(value)
         if found is not None:
             return found[0]
         if self._holders is None:

@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.model import Resource
 from leakwatch._base.platform import list_children
@@ -33,9 +33,9 @@ def _reap() -> None:
         mp.active_children()
 
 
-def _match(cmdline: list[str], since: int) -> _origins.Record | None:
+def _match(cmdline: list[str], since: int) -> _records.Record | None:
     """The spawn record whose argv is this command line (latest first)."""
-    for argv, rec in reversed(_origins.spawns):
+    for argv, rec in reversed(_records.spawns):
         if rec.serial <= since or not argv:
             continue
         if list(argv) == cmdline or (
@@ -83,14 +83,14 @@ def _popen_argv(pid: int) -> list[str]:
     return []
 
 
-def _record_for(pid: int, cmdline: list[str], since: int) -> _origins.Record | None:
+def _record_for(pid: int, cmdline: list[str], since: int) -> _records.Record | None:
     """The spawn (or fork) record of a child started after serial ``since``."""
     rec = _match(cmdline, since) if cmdline else None
     if rec is None:
         argv = _popen_argv(pid)
         rec = _match(argv, since) if argv and argv != cmdline else None
     if rec is None:
-        forks = [r for r in _origins.forks if r.serial > since]
+        forks = [r for r in _records.forks if r.serial > since]
         rec = forks[-1] if forks else None
     return rec
 
@@ -98,7 +98,7 @@ def _record_for(pid: int, cmdline: list[str], since: int) -> _origins.Record | N
 class ProcessProbe:
     kind = "process"
 
-    def creation(self, key: Hashable, value: Any, since: int) -> _origins.Record | None:
+    def creation(self, key: Hashable, value: Any, since: int) -> _records.Record | None:
         """How the child was started (when, from which thread), if seen."""
         try:
             cmdline = psutil.Process(value).cmdline()

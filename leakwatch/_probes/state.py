@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import stacks as _stacks
 from leakwatch._base.frames import Origin
 from leakwatch._base.model import Resource
@@ -257,7 +257,7 @@ def _umask() -> Raw | None:
     if not _HAVE_PROC_STATUS:
         return None
     # Bytes: a text codec could be the probe's own first import (sys.modules noise).
-    with _origins.quiet(), open("/proc/self/status", "rb") as f:
+    with _recording.quiet(), open("/proc/self/status", "rb") as f:
         umask = [line.split()[1].decode() for line in f if line.startswith(b"Umask:")]
     return {"umask": umask[0]} if umask else None  # no Umask line before Linux 4.7
 

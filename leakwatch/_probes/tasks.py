@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Hashable, Iterable
 from typing import Any
 
-from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import coroutine_origin, source_line, to_origin
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
@@ -101,7 +101,7 @@ def owned_tasks() -> list[Any]:
 def _handed_over(task: Any, me: int) -> bool:
     """Whether a task of another thread's loop is this thread's: made from a
     coroutine this thread handed over, or by such a task (see
-    ``_origins._owner_thread``); where no record says, whether its coroutine
+    ``origins._owner_thread``); where no record says, whether its coroutine
     was made in a thread with origin tracking on (this one)."""
     rec = _record_of(task)
     if rec is not None:
@@ -109,15 +109,15 @@ def _handed_over(task: Any, me: int) -> bool:
     return getattr(task.get_coro(), "cr_origin", None) is not None
 
 
-def _record_of(task: Any) -> _origins.Record | None:
+def _record_of(task: Any) -> _records.Record | None:
     """Where a task was made: where its coroutine was handed over to another
     thread's loop (``run_coroutine_threadsafe``: the loop thread makes the task
     for the block that handed it), else where ``create_task`` ran."""
     try:
-        rec = _origins.handovers.get(task.get_coro())
+        rec = _records.handovers.get(task.get_coro())
     except TypeError:
         rec = None
-    return rec if rec is not None else _origins.task_record(task)
+    return rec if rec is not None else _records.task_record(task)
 
 
 class TaskProbe:

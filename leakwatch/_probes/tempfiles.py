@@ -13,7 +13,7 @@ import os
 from collections.abc import Hashable
 from typing import Any
 
-from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.model import Resource
 from leakwatch._probes.protocol import Snapshot
@@ -33,16 +33,16 @@ class TempfileProbe:
         # before the previous snapshot began: the audit hook records a path
         # just before the call that creates it, and a path between the two
         # must stay.  A path made again later gets a new record.
-        mark, _last_look = _last_look, _origins.current_serial()
+        mark, _last_look = _last_look, _records.current_serial()
         snap: dict[Hashable, Any] = {}
         gone = []
-        for path, rec in list(_origins.created_paths.items()):
+        for path, rec in list(_records.created_paths.items()):
             if os.path.lexists(path):
                 snap[path] = rec.serial
             elif rec.serial < mark:
                 gone.append((path, rec))
         if gone:
-            _origins.forget_created(gone)
+            _records.forget_created(gone)
         return snap
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
@@ -51,15 +51,15 @@ class TempfileProbe:
     def settle(self, new: Snapshot, timeout: float) -> None:
         return None
 
-    def creation(self, key: Hashable, value: Any, since: int) -> _origins.Record | None:
+    def creation(self, key: Hashable, value: Any, since: int) -> _records.Record | None:
         """How the path was made (when, by which thread), if seen."""
-        rec = _origins.created_paths.get(str(key))
+        rec = _records.created_paths.get(str(key))
         return rec if rec is not None and rec.serial > since else None
 
     def describe(self, key: Hashable, value: Any, since: int) -> Resource:
         path = str(key)
         is_dir = os.path.isdir(path)
-        rec = _origins.created_paths.get(path)
+        rec = _records.created_paths.get(path)
         details: dict[str, Any] = {"path": path, "is_dir": is_dir}
         what = "temp dir" if is_dir else "temp file"
         if is_dir:

@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import during_import, stack_of_frame, to_origin
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
@@ -97,7 +97,7 @@ class ThreadProbe:
         thread = value()
         if thread is None:  # ended between the snapshot and now
             return Resource("thread", key, "thread (ended while being described)")
-        rec = _origins.threads.get(thread)
+        rec = _records.threads.get(thread)
         target = getattr(thread, "_target", None)
         target_name = _qualname(target) if target is not None else _qualname(type(thread).run)
         name = _name_of(thread)
@@ -126,7 +126,7 @@ class ThreadProbe:
                 details["benign"] = "asyncio default executor worker: lives with its event loop"
         del executor
         origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
-        made = _origins.thread_inits.get(thread)
+        made = _records.thread_inits.get(thread)
         if made is not None:
             made_at = to_origin(made.stack, made.parent)
             line = _user_line(made_at)
@@ -145,7 +145,7 @@ class ThreadProbe:
         return Resource("thread", key, title, origin, details, group=target_name)
 
     def _describe_native(self, key: Hashable, tid: int) -> Resource:
-        rec = _origins.native_threads.get(tid)
+        rec = _records.native_threads.get(tid)
         details: dict[str, Any] = {"native_id": tid}
         if rec is None:
             details["benign"] = (
@@ -159,20 +159,20 @@ class ThreadProbe:
             "thread", key, title, to_origin(rec.stack, rec.parent), details, group=rec.extra
         )
 
-    def creation(self, key: Hashable, value: Any, since: int) -> _origins.Record | None:
+    def creation(self, key: Hashable, value: Any, since: int) -> _records.Record | None:
         """How the thread was started (when, from which thread), if seen."""
         if key[0] == "native":  # type: ignore[index]
-            rec = _origins.native_threads.get(value)
+            rec = _records.native_threads.get(value)
         else:
             thread = value() if isinstance(value, weakref.ref) else None
-            rec = _origins.threads.get(thread) if thread is not None else None
+            rec = _records.threads.get(thread) if thread is not None else None
         return rec if rec is not None and rec.serial > since else None
 
     def owner(self, key: Hashable, value: Any) -> Any:
         """The object whose method the thread runs (a plain function has none:
         a running thread is its own root)."""
         if key[0] == "native":  # type: ignore[index]
-            ref = _origins.native_owners.get(value)
+            ref = _records.native_owners.get(value)
             return ref() if ref is not None else None
         thread = value() if isinstance(value, weakref.ref) else None
         target = getattr(thread, "_target", None)

@@ -41,7 +41,8 @@ import types
 from collections.abc import Callable, Collection, Hashable, Mapping
 from typing import Any
 
-from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import recording as _recording
+from leakwatch._attribution import records as _records
 from leakwatch._base import platform as _platform
 from leakwatch._base.model import Resource
 from leakwatch._engine.watcher import Options, Watcher
@@ -100,7 +101,7 @@ class SpanWatcher(Watcher):
         return self.other if self.popped else self.own
 
     def close_window(self, on_top: bool, snapshot: Snapshots, serial: int = 0) -> None:
-        serial = serial or _origins.current_serial()
+        serial = serial or _records.current_serial()
         self.marks.append((self.own if on_top else self.other, snapshot, serial))
 
     def phase_of(self, kind: str, key: Hashable, value: Any) -> str:
@@ -133,15 +134,15 @@ class SpanWatcher(Watcher):
         everything leakwatch saw made; for the rest, only the descriptor
         numbers and thread idents open now (one listdir, no readlink, no
         fstat).  Most tests end clean, and a clean test never reads its marks."""
-        with _origins.quiet():
+        with _recording.quiet():
             return light_mark(tuple(self.probes))
 
-    def _creation(self, probe: Any, key: Hashable, value: Any) -> _origins.Record | None:
+    def _creation(self, probe: Any, key: Hashable, value: Any) -> _records.Record | None:
         creation = getattr(probe, "creation", None)
         if creation is None:
             return None
         try:
-            rec: _origins.Record | None = creation(key, value, self._since)
+            rec: _records.Record | None = creation(key, value, self._since)
         except Exception:  # ownership is a refinement: time windows still decide
             return None
         return rec
@@ -154,7 +155,7 @@ class SpanWatcher(Watcher):
         threads = {t.ident: t for t in threading.enumerate()}
         for _ in range(8):
             thread = threads.get(ident)
-            rec = _origins.threads.get(thread) if thread is not None else None
+            rec = _records.threads.get(thread) if thread is not None else None
             if rec is None or rec.serial <= self._since:
                 return None
             if rec.thread == self.home or not rec.thread:
@@ -294,7 +295,7 @@ class Stack:
         if not self.spans:
             return
         top = self.spans[-1]
-        serial = _origins.current_serial()
+        serial = _records.current_serial()
         taken: dict[tuple[str, ...], Snapshots] = {}
         for span in self.spans:
             kinds = tuple(span.probes)

@@ -26,7 +26,8 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import recording as _recording
+from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._probes.heap import format_size
 from leakwatch._probes.tasks import _iter_tasks, _suspended_at
@@ -77,7 +78,7 @@ def describe_state(
         + f", fds {counts.get('fds')}, threads {counts.get('threads')}, "
         f"tasks {counts.get('tasks')}, children {counts.get('children')}",
     ]
-    with _origins.quiet():
+    with _recording.quiet():
         lines += _threads(frame)
         lines += _tasks()
     # A closing line: the state is often read interleaved with the program's output.
@@ -96,7 +97,7 @@ def _threads(main_frame: FrameType | None) -> list[str]:
         flavour = "main" if thread is main else ("daemon" if thread.daemon else "non-daemon")
         lines.append("")
         lines.append(f"  thread {thread.name!r} ({flavour})")
-        rec = _origins.threads.get(thread)
+        rec = _records.threads.get(thread)
         if rec is not None:
             origin = to_origin(rec.stack, rec.parent)
             if origin:

@@ -35,7 +35,7 @@ from typing import Any
 
 import psutil
 
-from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import recording as _recording
 from leakwatch._base.platform import HAVE_PROC, list_children, list_fds
 from leakwatch._native.counters import allocator_in_use
 from leakwatch._probes.heap import format_size
@@ -93,7 +93,7 @@ class Sampler:
 
     def counts(self) -> dict[str, Any]:
         """One look at every count (the heap figure is the open window's)."""
-        with _origins.quiet():
+        with _recording.quiet():
             return {
                 "rss": self._rss(),
                 "heap": self.windows.traced(),
@@ -120,7 +120,7 @@ class Sampler:
         self._t0 = time.monotonic()
         first["heap"] = self.windows.traced()
         self._record(0.0, first)
-        with _origins.quiet():
+        with _recording.quiet():
             self._thread = threading.Thread(target=self._loop, name=THREAD_NAME, daemon=True)
             self._thread.start()
 
@@ -142,7 +142,7 @@ class Sampler:
             # delivered to this thread instead, a main thread blocked in a
             # system call would not be woken to print it.
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
-        with _origins.quiet():
+        with _recording.quiet():
             next_record = self.spacing(0.0)
             next_draw = min(self.interval, _REDRAW)
             while True:

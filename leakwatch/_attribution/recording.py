@@ -1,0 +1,292 @@
+"""The gate and the audit hook: whether creations are recorded now, and recording one.
+
+A counter says how many watches are on; it is changed under a lock (watches
+start and end in many threads at once) and the hooks read it without one.
+While it is zero the audit hook costs one global read.  :func:`_record`
+captures the creating stack, and the owner when the code runs a coroutine
+another thread handed over (``run_coroutine_threadsafe``).
+
+Must not install anything (that is :mod:`leakwatch._attribution.origins`)
+nor hold a user's object.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from leakwatch._attribution import records
+from leakwatch._attribution.records import (
+    _TMPFILE,
+    Record,
+    _index_sockets,
+    _remember_created,
+    _remember_path,
+    _serials,
+    _sock_by_fd,
+    _unindexed,
+    created_paths,
+    dir_key,
+    fds,
+    forks,
+    handovers,
+    native_owners,
+    native_threads,
+    paths,
+    sockets,
+    spawns,
+    tasks,
+    thread_inits,
+    threads,
+)
+from leakwatch._attribution.stacks import DEFAULT_DEPTH, capture
+
+_active = 0  # how many watches are on; hooks record only while > 0
+
+
+#: Bumped by every creation the hooks see (and when they come on): while it
+#: stands still, no descriptor was made in Python.  See :func:`fd_epoch`.
+_epoch = 0
+
+
+_install_lock = threading.Lock()
+
+
+#: Guards changes of ``_active`` (never its reads: the hooks' gate is one
+#: global read).  Reentrant: a watch may start or end in a signal handler
+#: that interrupted another in the same thread.
+_active_lock = threading.RLock()
+
+
+_local = threading.local()  # .quiet: leakwatch's own calls, not recorded
+
+
+depth = DEFAULT_DEPTH
+
+
+def _record(extra: str = "", made_by: str = "") -> Record:
+    stack = capture(sys._getframe(1), depth)
+    parent_rec = threads.get(threading.current_thread())
+    parent = parent_rec.stack if parent_rec is not None else ()
+    handed = _handed_over()
+    if handed is None:
+        return Record(next(_serials), stack, parent, extra, threading.get_ident(), made_by)
+    return Record(next(_serials), stack, parent, extra, handed[0], made_by, handed[1])
+
+
+def _handed_over() -> tuple[int, int] | None:
+    """(handing thread, hand-over serial) when this code runs an asyncio task
+    another thread handed over (``run_coroutine_threadsafe``), or a task that
+    such a task made: what a handed-over coroutine makes in a server's loop
+    is the handing block's.  None otherwise (the usual case)."""
+    events = sys.modules.get("asyncio.events")
+    loop = events._get_running_loop() if events is not None else None
+    if loop is None:
+        return None
+    try:
+        task = sys.modules["asyncio.tasks"].current_task(loop)
+        if task is None:
+            return None
+        rec = handovers.get(task.get_coro())
+        if rec is not None:
+            return rec.thread, rec.serial
+        rec = tasks.get(task)
+    except Exception:  # ownership is a refinement: the making thread stands
+        return None
+    return (rec.thread, rec.owner) if rec is not None and rec.owner else None
+
+
+def _recording() -> bool:
+    return _active > 0 and not getattr(_local, "quiet", False)
+
+
+class quiet:
+    """leakwatch's own opens and sockets are not recorded: ``with quiet(): ...``.
+
+    A class rather than a generator-based context manager: every snapshot
+    enters it (four times per test under pytest), at a third of the cost.
+    """
+
+    __slots__ = ("_old",)
+
+    def __enter__(self) -> None:
+        self._old = getattr(_local, "quiet", False)
+        _local.quiet = True
+
+    def __exit__(self, *exc: object) -> None:
+        _local.quiet = self._old
+
+
+# -- audit hook ---------------------------------------------------------------
+
+
+_tempdir = ""
+
+
+def _tempdir_child(path: str) -> bool:
+    # Never tempfile.gettempdir() here: it holds a lock while it opens files,
+    # and this hook runs inside those opens.  Reading the attribute is safe.
+    return os.path.dirname(path) == (tempfile.tempdir or _tempdir)
+
+
+def _on_open(args: tuple[Any, ...]) -> None:
+    path, mode, flags = args
+    if isinstance(path, int) or path is None:
+        return
+    try:
+        path = os.path.abspath(os.fsdecode(path))
+    except (TypeError, ValueError):
+        return
+    tmpfile = getattr(os, "O_TMPFILE", 0)
+    if tmpfile and isinstance(flags, int) and flags & tmpfile == tmpfile:
+        # An unnamed file in that directory, not the directory itself.
+        key = os.path.join(path, _TMPFILE)
+    elif isinstance(flags, int) and flags & getattr(os, "O_DIRECTORY", 0):
+        key = dir_key(path)
+    else:
+        key = path
+    rec = _record(made_by=key)
+    if getattr(_local, "opened", None) is _CLAIMING:
+        # A wrapper around this call (os.open, open) learns the descriptor
+        # number when the call returns and files the record under it.
+        _local.opened = rec
+    else:  # an open no wrapper sees (C code, io.FileIO): filed by path
+        _remember_path(key, rec)
+    if key is not path:
+        return
+    creating = bool(flags & os.O_CREAT) if isinstance(flags, int) and flags else False
+    if isinstance(mode, str) and any(c in mode for c in "wax"):
+        creating = True
+    if creating and _tempdir_child(path) and not os.path.exists(path):
+        _remember_created(path, rec)
+
+
+def _on_path(args: tuple[Any, ...], suffix: str = "") -> None:
+    """A C library opening a path itself (sqlite3), or a directory iterator."""
+    path = args[0] if args else None
+    if isinstance(path, (str, bytes, os.PathLike)) and path not in (":memory:", b":memory:", ""):
+        _remember_path(os.path.abspath(os.fsdecode(path)) + suffix, _record())
+
+
+def _on_socket(args: tuple[Any, ...]) -> None:
+    sock = args[0]
+    try:
+        sockets[sock] = _record()
+    except TypeError:  # not weak-referenceable
+        return
+    # The socket is being made: its descriptor is not known yet.  Those
+    # recorded before it are complete; file them by number now and then, so
+    # the list stays bounded (find_socket files the rest).
+    if len(_unindexed) >= records._index_at:
+        _index_sockets()
+    _unindexed.append(weakref.ref(sock))
+
+
+def _on_spawn(argv: Any) -> None:
+    if isinstance(argv, (str, bytes, os.PathLike)):
+        argv = [argv]
+    try:
+        key = tuple(os.fsdecode(a) for a in argv)
+    except TypeError:
+        key = ()
+    spawns.append((key, _record()))
+
+
+def _on_tempfile(args: tuple[Any, ...]) -> None:
+    _remember_created(os.path.abspath(os.fsdecode(args[0])), _record())
+
+
+def _on_mkdir(args: tuple[Any, ...]) -> None:
+    if isinstance(args[0], int):
+        return
+    path = os.path.abspath(os.fsdecode(args[0]))
+    if _tempdir_child(path) and not os.path.exists(path):
+        _remember_created(path, _record())
+
+
+_EVENTS: dict[str, Callable[[tuple[Any, ...]], None]] = {
+    "open": _on_open,
+    "socket.__new__": _on_socket,
+    "subprocess.Popen": lambda a: _on_spawn(a[1]),
+    "os.posix_spawn": lambda a: _on_spawn(a[1]),
+    "os.fork": lambda a: forks.append(_record()),
+    "os.forkpty": lambda a: forks.append(_record()),
+    "tempfile.mkstemp": _on_tempfile,
+    "tempfile.mkdtemp": _on_tempfile,
+    "os.mkdir": _on_mkdir,
+    "os.scandir": lambda a: _on_path(a, os.sep),
+    "sqlite3.connect": _on_path,
+}
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    global _epoch
+    if not _active:  # the cheap gate: one global read when no watch is on
+        return
+    handler = _EVENTS.get(event)
+    if handler is None:
+        return
+    _epoch += 1
+    if getattr(_local, "quiet", False):
+        return
+    try:
+        handler(args)
+    except Exception:  # recording must never break the watched program
+        pass
+
+
+_CLAIMING = object()  # in _local.opened: a wrapper waits for the open's record
+
+
+def count_on() -> None:
+    """One more watch is on (the hooks are installed by ``origins.activate``)."""
+    global _active, _epoch
+    with _active_lock:
+        if _active == 0:
+            _epoch += 1  # what happened while the hooks were off was not counted
+        _active += 1
+
+
+def fd_epoch() -> int:
+    """A number that changes whenever Python may have made a descriptor.
+
+    The audit events and wrappers above bump it, and so does the hooks
+    coming on.  C code opening a descriptor on its own does not: a caller
+    relying on it must still look at the descriptor numbers.
+    """
+    return _epoch
+
+
+def deactivate() -> None:
+    global _active
+    with _active_lock:
+        if _active == 0:
+            return
+        _active -= 1
+        if _active:
+            return
+        # Records only serve the watches that were on; drop them so a long
+        # program doesn't accumulate stacks.
+        fds.clear()
+        paths.clear()
+        created_paths.clear()
+        spawns.clear()
+        forks.clear()
+        native_threads.clear()
+        native_owners.clear()
+        sockets.clear()
+        threads.clear()
+        handovers.clear()
+        thread_inits.clear()
+        tasks.clear()
+        _sock_by_fd.clear()
+        _unindexed.clear()
+
+
+def is_recording() -> bool:
+    return _active > 0
