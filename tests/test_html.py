@@ -12,7 +12,8 @@ import pytest
 
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Leak
-from leakwatch._report.html import MAX_POINTS, MAX_ROWS, render_html
+from leakwatch._report.html import render_html
+from leakwatch._report.html_parts import MAX_POINTS, MAX_ROWS
 from leakwatch._report.report import SESSION_SCHEMA, Report
 
 try:  # tests/ may or may not become a package; the helper is found either way

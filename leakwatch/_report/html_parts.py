@@ -1,0 +1,109 @@
+"""The HTML report's safe pieces: escaping, numbers read from untrusted data, cards.
+
+The data may come from a saved JSON file, so nothing in it is trusted: every
+string goes through :func:`_e` and every number through :func:`_num`, and
+every list is capped (``MAX_*``).  Must not know the page's layout.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from leakwatch._report.text import escape
+
+#: Caps that keep the page of a pathological run small enough to open.
+MAX_ROWS = 200
+
+
+MAX_FRAMES = 40
+
+
+MAX_ITEMS = 50
+
+
+MAX_POINTS = 600
+
+
+MAX_TEXT = 2000
+
+
+_MIB = 1024 * 1024
+
+
+def _card(title: str, body: str) -> str:
+    return f'<section><h2>{title}</h2><div class="card">{body}</div></section>\n'
+
+
+def _kv(mapping: Mapping[Any, Any]) -> str:
+    rows = list(mapping.items())
+    cells = "".join(
+        f"<dt>{_e(k)}</dt><dd><code>{_e(_text(v))}</code></dd>" for k, v in rows[:MAX_ROWS]
+    )
+    return f'<dl class="kv">{cells}</dl>{_more(len(rows), "entries")}'
+
+
+def _more(total: int, what: str, cap: int = MAX_ROWS) -> str:
+    return f'<p class="more">+{total - cap:,} more {what} not shown</p>' if total > cap else ""
+
+
+def _text(value: Any) -> str:
+    """A details value as text: strings as they are, the rest as JSON; capped."""
+    text = value if isinstance(value, str) else json.dumps(value, default=repr, ensure_ascii=False)
+    if len(text) <= MAX_TEXT:
+        return text
+    return f"{text[:MAX_TEXT]}… (+{len(text) - MAX_TEXT:,} characters)"
+
+
+def _list(data: Mapping[str, Any], key: str) -> list[Any]:
+    value = data.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _num(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _int(value: Any, default: int) -> int:
+    number = _num(value)
+    return default if number is None else int(number)
+
+
+def _size(n: float | None) -> str:
+    """Bytes for a person: 512 B, 1.5 KiB, 12.0 MiB."""
+    if n is None:
+        return "—"
+    sign, n = ("-" if n < 0 else ""), abs(n)
+    if n < 1024:
+        return f"{sign}{int(n)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        n /= 1024
+        if n < 1024 or unit == "TiB":
+            break
+    return f"{sign}{n:.1f} {unit}"
+
+
+def _mib(n: float) -> str:
+    return f"{n / _MIB:,.1f} MiB"
+
+
+def _plain(n: float) -> str:
+    return f"{round(n):,}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    minutes, sec = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {sec:02d} s"
+
+
+def _e(value: Any) -> str:
+    # Control characters and undecodable bytes show as escapes, as in the text report.
+    return html.escape(escape(str(value)), quote=True)
