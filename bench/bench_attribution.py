@@ -21,7 +21,8 @@ from collections.abc import Callable
 sys.path.insert(0, os.path.dirname(__file__))
 
 from leakwatch._base.model import RESOURCE_KINDS
-from leakwatch._engine.watcher import Options, Watcher
+from leakwatch._engine.options import Options
+from leakwatch._engine.watcher import Watcher
 
 
 def alloc_heavy() -> None:

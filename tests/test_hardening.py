@@ -24,6 +24,8 @@ from support import of_kind, titles
 import leakwatch
 from leakwatch._attribution import recording as _recording
 from leakwatch._base import platform as _platform
+from leakwatch._engine import describe as _describe
+from leakwatch._engine import snapshot as _snapshot
 from leakwatch._engine import watcher as _engine
 
 
@@ -472,7 +474,7 @@ def test_tasks_others_start_while_a_watch_settles_are_not_the_blocks() -> None:
 def test_many_leaks_are_all_counted_and_what_the_budget_cut_is_said(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(_engine, "DESCRIBE_BUDGET", 0.0)
+    monkeypatch.setattr(_describe, "DESCRIBE_BUDGET", 0.0)
     kept: list[socket.socket] = []
     try:
         with leakwatch.watch(on_leak="report", kinds=("fd",)) as w:
@@ -503,6 +505,6 @@ def test_engine_locks_are_released_after_a_watch() -> None:
     # Another thread's watch must be able to take the lock the moment this one ends.
     with leakwatch.watch(on_leak="report"):
         pass
-    assert _engine._OWN_IO.acquire(timeout=1)
-    _engine._OWN_IO.release()
+    assert _snapshot._OWN_IO.acquire(timeout=1)
+    _snapshot._OWN_IO.release()
     time.sleep(0)

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from leakwatch._engine.watcher import Options
+from leakwatch._engine.options import Options
 from leakwatch._pytest.spans import SpanWatcher
 from leakwatch._report.errors import internal_error
 from leakwatch._report.report import Report

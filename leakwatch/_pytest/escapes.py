@@ -36,7 +36,7 @@ from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
 from leakwatch._engine.collect import Collected, collect
-from leakwatch._engine.watcher import _find_chains
+from leakwatch._engine.describe import _find_chains
 
 #: Distinct values of one fixture alive at once that make a leak.
 GROWTH = 3

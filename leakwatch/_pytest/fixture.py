@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from leakwatch._base.model import RESOURCE_KINDS
-from leakwatch._engine.watcher import Options
+from leakwatch._engine.options import Options
 from leakwatch._report.errors import LeakError, LeakWarning
 from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule, ignore

@@ -30,7 +30,7 @@ from _pytest.runner import runtestprotocol
 
 from leakwatch._base.model import group_resources
 from leakwatch._engine import collect as _collect
-from leakwatch._engine.watcher import Options
+from leakwatch._engine.options import Options
 from leakwatch._pytest.calls import GROWTH_KINDS, Found, Plan, instrument
 from leakwatch._pytest.escapes import Escapes, Watched
 from leakwatch._pytest.findings import Finding, attach, split

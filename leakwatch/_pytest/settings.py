@@ -28,7 +28,7 @@ from leakwatch._rules.ignore import IgnoreRule
 from leakwatch._rules.reading import ConfigError
 
 if TYPE_CHECKING:  # the engine loads only when the plugin is on
-    from leakwatch._engine.watcher import Options
+    from leakwatch._engine.options import Options
 
 DEFAULT_BASELINE = "leakwatch-baseline.json"
 

@@ -45,7 +45,8 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._base import platform as _platform
 from leakwatch._base.model import Resource
-from leakwatch._engine.watcher import Options, Watcher
+from leakwatch._engine.options import Options
+from leakwatch._engine.watcher import Watcher
 
 #: The label of what a live wider span owns: never kept, never settled for.
 ELSEWHERE = "elsewhere"

@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from leakwatch._engine.watcher import Options
+from leakwatch._engine.options import Options
 from leakwatch._rules.config import Config, load_config
 from leakwatch._rules.policy import Policy
 

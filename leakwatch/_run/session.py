@@ -28,7 +28,8 @@ from typing import Any, TextIO
 
 from leakwatch._base.files import display
 from leakwatch._base.model import KINDS, Leak, group_resources
-from leakwatch._engine.watcher import Options, Watcher
+from leakwatch._engine.options import Options
+from leakwatch._engine.watcher import Watcher
 from leakwatch._native import run as native_run
 from leakwatch._probes.threads import INTERNAL_PREFIX
 from leakwatch._report.report import Report

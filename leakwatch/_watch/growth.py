@@ -28,7 +28,9 @@ from typing import Any
 from leakwatch._attribution.stacks import tracemalloc_origin
 from leakwatch._base.model import Resource, group_resources
 from leakwatch._base.paths import is_own, is_user_file
-from leakwatch._engine.watcher import Options, Watcher, _find_chains
+from leakwatch._engine.describe import _find_chains
+from leakwatch._engine.options import Options
+from leakwatch._engine.watcher import Watcher
 from leakwatch._native import growth_for
 from leakwatch._probes import state
 from leakwatch._probes.heap import (

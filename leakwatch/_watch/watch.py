@@ -18,7 +18,8 @@ from types import TracebackType
 from typing import Any, Literal, TypeVar
 
 from leakwatch._base.model import RESOURCE_KINDS
-from leakwatch._engine.watcher import Options, Watcher
+from leakwatch._engine.options import Options
+from leakwatch._engine.watcher import Watcher
 from leakwatch._report.errors import LeakError, LeakWarning, internal_error_report
 from leakwatch._report.report import Report
 from leakwatch._rules.settings import options_for

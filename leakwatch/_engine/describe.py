@@ -1,0 +1,183 @@
+"""Describing leftovers: each probe's plain-data description, with why-alive chains.
+
+One leftover that cannot be described is reported by identity with a note,
+never at the cost of the others; describing all of them together is given
+:data:`DESCRIBE_BUDGET` seconds.  Must not judge: the policy does.
+"""
+
+from __future__ import annotations
+
+import time
+import weakref
+from collections.abc import Callable, Hashable
+from dataclasses import replace
+from typing import Any
+
+from leakwatch._attribution.singletons import singletons
+from leakwatch._base.model import Resource
+from leakwatch._engine.options import Options
+from leakwatch._engine.settle import _made_by_block
+from leakwatch._engine.snapshot import _OWN_IO, Snapshots, _one_line
+from leakwatch._probes.protocol import Snapshot
+
+#: Seconds for describing a watch's leftovers, all of them together.  What is
+#: left when it runs out is reported by identity alone, and a note says how many.
+DESCRIBE_BUDGET = 2.0
+
+
+#: Owners searched for a why-alive chain: one per group of leftovers (a group's
+#: first member gives its text), and at most this many groups.
+MAX_CHAINS = 64
+
+
+def _key_text(key: Hashable) -> str:
+    try:
+        return repr(key)[:200]
+    except Exception:
+        return f"<{type(key).__name__}>"
+
+
+def _undescribed(kind: str, key: Hashable, why: str) -> Resource:
+    """What is known of a leftover that could not be described: its kind and identity."""
+    title = f"{kind} {_key_text(key)}, creation not seen: not described"
+    if why == "budget":
+        note = f"not described: the {DESCRIBE_BUDGET:g} s budget for describing leftovers ran out"
+    else:
+        note = f"describing it failed: {why}"
+    return Resource(kind, key, title, (), {"origin_note": note}, group="undescribed")
+
+
+def _first_use(res: Resource) -> Resource:
+    """A singleton's resource as information: see ``Options.singletons``."""
+    note = (
+        f"held by the module global {res.details['singleton']} through attributes alone: "
+        "a process-wide object made on first use (check() with warmup tells it from a leak)"
+    )
+    return replace(res, details={**res.details, "benign": note})
+
+
+def _find_chains(targets: list[Any], budget: float) -> dict[int, str]:
+    try:
+        from leakwatch._attribution.whyalive import find_chains
+    except ImportError:
+        return {}
+    try:
+        return find_chains(targets, time_budget=budget)
+    except Exception:  # attribution is a bonus: never lose the report over it
+        return {}
+
+
+class Describing(Snapshots):
+    """Describing leftovers within a budget, with why-alive chains for their owners."""
+
+    options: Options
+    _since: int
+    _tasks_at_end: Snapshot | None
+    claims: Callable[[list[tuple[str, Hashable, Any]]], dict[int, str]] | None
+
+    def _describe(self, new: dict[str, dict[Hashable, Any]]) -> list[Resource]:
+        """Describe each leftover, one at a time: a leftover that cannot be
+        described is reported by identity with a note, never at the cost of
+        the others.  Describing all of them is given :data:`DESCRIBE_BUDGET`
+        seconds; why-alive chains are searched for one owner per group."""
+        resources: list[Resource] = []
+        owners: list[tuple[int, Any]] = []
+        held: list[tuple[int, Any]] = []  # (resource, the object a singleton would hold)
+        keyed: list[tuple[str, Hashable, Any]] = []  # the same, by kind and key
+        chained: set[Hashable] = set()
+        failed: dict[str, list[str]] = {}
+        cut = 0
+        deadline = time.perf_counter() + DESCRIBE_BUDGET
+        with _OWN_IO:
+            for kind, items in new.items():
+                probe = self.probes.get(kind)
+                if probe is None:
+                    continue
+                if kind == "task" and self._tasks_at_end is not None:
+                    items = _made_by_block(items, self._tasks_at_end)
+                owner_of = getattr(probe, "owner", None)
+                for key, value in items.items():
+                    if time.perf_counter() > deadline:
+                        cut += 1
+                        resources.append(_undescribed(kind, key, "budget"))
+                        continue
+                    try:
+                        res = probe.describe(key, value, self._since)
+                    except Exception as exc:
+                        failed.setdefault(kind, []).append(_one_line(exc))
+                        resources.append(_undescribed(kind, key, _one_line(exc)))
+                        continue
+                    resources.append(res)
+                    if "benign" in res.details:
+                        continue
+                    try:
+                        owner = owner_of(key, value) if owner_of is not None else None
+                    except Exception:  # attribution is a bonus
+                        owner = None
+                    # What a singleton would hold: the resource's own object (a
+                    # thread, a task), else the object owning it (a descriptor's
+                    # socket or file) -- never what a thread merely runs on.
+                    obj = value() if isinstance(value, weakref.ref) else owner
+                    if obj is not None:
+                        held.append((len(resources) - 1, obj))
+                        keyed.append((kind, key, obj))
+                    signature = (kind, res.group, res.origin)
+                    if (
+                        owner is not None
+                        and self.options.why_alive
+                        and signature not in chained
+                        and len(chained) < MAX_CHAINS
+                    ):
+                        chained.add(signature)
+                        owners.append((len(resources) - 1, owner))
+                    del owner, obj
+        for kind, errors in failed.items():
+            self.notes.append(
+                f"{kind}: {len(errors)} leftover(s) could not be described ({errors[0]}); "
+                "reported by identity only"
+            )
+        if cut:
+            self.notes.append(
+                f"{cut} of {sum(len(v) for v in new.values())} leftovers were not described: "
+                f"describing is given {DESCRIBE_BUDGET:g} s in all; they are reported by "
+                "identity only"
+            )
+        if held:
+            try:
+                found = singletons([obj for _, obj in held])
+            except Exception:  # a refinement: without it the leftover is judged
+                found = {}
+            try:
+                claimed = self.claims(keyed) if self.claims is not None else {}
+            except Exception:
+                claimed = {}
+            for index, obj in held:
+                res = resources[index]
+                path = found.get(id(obj))
+                if path and "singleton" not in res.details:
+                    res = replace(res, details={**res.details, "singleton": path})
+                holder = claimed.get(id(obj))
+                if holder and "benign" not in res.details:
+                    note = f"kept by {holder}, whose value holds it: judged when it is finalised"
+                    res = replace(res, details={**res.details, "benign": note, "kept_by": holder})
+                resources[index] = res
+            held.clear()
+            keyed.clear()
+        if owners:
+            chains = _find_chains([o for _, o in owners], self.options.why_alive_budget)
+            for index, owner in owners:
+                chain = chains.get(id(owner))
+                if chain:
+                    res = resources[index]
+                    resources[index] = replace(res, details={**res.details, "held_by": chain})
+            owners.clear()
+        return resources
+
+    def _pending_tasks(self) -> Snapshot | None:
+        probe = self.probes.get("task")
+        if probe is None:
+            return None
+        try:
+            return probe.snapshot()
+        except Exception:
+            return None

@@ -1,0 +1,168 @@
+"""Settling: look again, with backoff, until only what stays is left.
+
+gc passes, thread joins, child reaping and loop turns are given a budget of
+attempts and seconds; leftovers the verdict will not depend on (information,
+known library leaks) are set aside so settling waits only for the rest.
+Must not describe or judge: it hands the leftovers on.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Generator, Hashable
+from typing import Any
+
+from leakwatch._base.model import group_resources
+from leakwatch._engine.collect import Collected, collect
+from leakwatch._engine.options import Options, SettleResult
+from leakwatch._engine.snapshot import Snapshots
+from leakwatch._probes.protocol import Snapshot
+
+_BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
+
+
+#: Kinds that nothing in the block itself will release by waiting: a
+#: descriptor or a temp path, once gc passes ran, goes only if some other
+#: code closes it.  A settle left with only these stops once they have stood
+#: still for ``_STILL`` of the budget (at most ``_STILL_MAX`` seconds).
+_STILL_KINDS = frozenset({"fd", "tempfile"})
+
+
+_STILL, _STILL_MAX = 0.25, 0.1
+
+
+def _made_by_block(items: dict[Hashable, Any], at_end: Snapshot) -> dict[Hashable, Any]:
+    """Leftover tasks that were already pending when the block ended.
+
+    A task another task started (and maybe finished) while this watch settled
+    is not the block's, whoever's it is.
+    """
+    kept = {}
+    for key, ref in items.items():
+        old = at_end.get(key)
+        if old is not None and old() is ref():
+            kept[key] = ref
+    return kept
+
+
+def _keys(new: dict[str, dict[Hashable, Any]]) -> set[tuple[str, Hashable]]:
+    return {(kind, key) for kind, items in new.items() for key in items}
+
+
+class Settling(Snapshots):
+    """Settling: look again, with backoff, until only what stays is left."""
+
+    options: Options
+    collected: list[Collected]
+    _since: int
+    _frozen: bool
+    #: Leftovers settling does not wait for (see _park_expected), per kind.
+    _parked: dict[str, dict[Hashable, Any]]
+
+    def _unfreeze(self) -> None:
+        if self._frozen:
+            self._frozen = False
+            gc.unfreeze()
+
+    def _settle(self) -> Generator[float, None, SettleResult]:
+        """Retry until clean, by attempts with backoff, within the budget.
+
+        Yields the delay to wait before the next look; the sync and async
+        drivers wait it their own way.  No gc and no wait at all when the
+        first look is clean, and a second look (no wait) before any gc pass
+        when nothing is frozen.
+        """
+        t0 = time.perf_counter()
+        after = self.snapshot()
+        result = SettleResult(new=self._new(after))
+        budget = self.options.settle_budget
+        if result.new and not self._frozen and budget > 0 and self.options.settle_attempts:
+            # One more look before the first gc pass, which here sees the whole
+            # heap (nothing frozen: a full collection, a quarter of a second on
+            # a large pytest session).  What the first look caught is often
+            # already gone: a thread that returned from join() a moment ago is
+            # still listed by the OS (a "native" thread) for a few microseconds.
+            yield 0.0
+            after = self.snapshot()
+            result.new = self._new(after)
+        attempt = 0
+        # The attempts spread over the whole budget: a budget of 6 s is not
+        # cut to the ~0.7 s twenty short backoffs take.
+        longest = max(_BACKOFF[-1], 2 * budget / max(1, self.options.settle_attempts))
+        still_for = min(_STILL_MAX, budget * _STILL)
+        keys, still_since = _keys(result.new), time.perf_counter()
+        while result.new and attempt < self.options.settle_attempts:
+            now = time.perf_counter()
+            elapsed = now - t0
+            if elapsed >= budget:
+                break
+            if attempt >= 2 and set(result.new) <= _STILL_KINDS:
+                current = _keys(result.new)
+                if current != keys:
+                    keys, still_since = current, now
+                elif now - still_since >= still_for:
+                    break  # only descriptors or paths, standing still after gc passes
+            delay = min(
+                _BACKOFF[min(attempt, len(_BACKOFF) - 1)] * 2 ** max(0, attempt - 7), longest
+            )
+            if attempt == 1:
+                # Still something new after a cheap pass: an older garbage
+                # cycle may hold it, so let the collector see everything.
+                self._unfreeze()
+            if attempt > 0 or set(result.new) <= _STILL_KINDS:
+                # A thread, task or child that is ending needs a join, a loop
+                # turn or a reap, not a collection of the whole heap (a
+                # quarter of a second on a large suite): the first attempt
+                # only waits for them; the collector runs from the second on.
+                self.collected += collect()
+            for kind, items in result.new.items():
+                self.probes[kind].settle(items, timeout=min(max(delay, 0.005), budget - elapsed))
+            yield min(delay, max(0.0, budget - (time.perf_counter() - t0)))
+            attempt += 1
+            after = self.snapshot()
+            result.new = self._new(after)
+            if attempt == 1:
+                self._park_expected(result.new)
+            if self._parked:
+                result.new = self._unparked(result.new)
+        if self._parked:
+            # What was set aside is judged (as known, ignored or information)
+            # if it is still there.
+            for kind, items in self._parked.items():
+                alive = {k: v for k, v in items.items() if k in after.get(kind, {})}
+                if alive:
+                    result.new.setdefault(kind, {}).update(alive)
+            self._parked = {}
+        result.attempts = attempt
+        result.seconds = time.perf_counter() - t0
+        return result
+
+    def _park_expected(self, new: dict[str, dict[Hashable, Any]]) -> None:
+        """Set aside leftovers no wait will change the verdict on: information
+        (an event loop's executor thread) and what the policy's rules or known
+        library leaks take out (anyio's idle worker threads live 10 s).  They
+        are judged as usual at the end, if still there; settling waits only
+        for the rest."""
+        policy = self.options.policy
+        expected = getattr(policy, "expected", None)
+        for kind, items in new.items():
+            probe = self.probes[kind]
+            for key, value in items.items():
+                try:
+                    res = probe.describe(key, value, self._since)
+                    if "benign" in res.details or (
+                        expected is not None and expected(group_resources([res])[0])
+                    ):
+                        self._parked.setdefault(kind, {})[key] = value
+                except Exception:  # describing again at the end reports it
+                    continue
+
+    def _unparked(self, new: dict[str, dict[Hashable, Any]]) -> dict[str, dict[Hashable, Any]]:
+        out = {}
+        for kind, items in new.items():
+            parked = self._parked.get(kind, {})
+            rest = {k: v for k, v in items.items() if k not in parked}
+            if rest:
+                out[kind] = rest
+        return out

@@ -1,0 +1,76 @@
+"""Snapshots: every probe's view at once, and what is new since the start.
+
+A probe that fails is dropped from the watch with a note; half a view would
+be worse than none.  Must not judge: it only lists.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from collections.abc import Hashable
+from typing import Any
+
+from leakwatch._attribution import recording as _recording
+from leakwatch._probes.protocol import Probe, Snapshot, mark, new_items
+
+#: Held while leakwatch itself lists or describes resources, by every watch in
+#: every thread: a descriptor one watch opens for a moment (a /proc listing, a
+#: psutil read) is never in another watch's snapshot.
+_OWN_IO = threading.RLock()
+
+
+def _one_line(exc: BaseException) -> str:
+    try:
+        return "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
+    except Exception:
+        return type(exc).__name__
+
+
+class Snapshots:
+    """Taking every probe's snapshot, and what is new since the start."""
+
+    probes: dict[str, Probe]
+    notes: list[str]
+    _before: dict[str, Snapshot]
+
+    def snapshot(self) -> dict[str, Snapshot]:
+        """Every probe's snapshot.  A probe that fails is dropped from this watch
+        with a note naming it; the other kinds are still judged."""
+        out: dict[str, Snapshot] = {}
+        with _OWN_IO, _recording.quiet():
+            for kind, probe in list(self.probes.items()):
+                try:
+                    out[kind] = probe.snapshot()
+                except Exception as exc:
+                    self._drop_probe(kind, exc)
+        return out
+
+    def mark(self) -> dict[str, Snapshot]:
+        """A snapshot for a window's end, cheaper where a probe can (see FdProbe.mark)."""
+        out: dict[str, Snapshot] = {}
+        with _OWN_IO, _recording.quiet():
+            for kind, probe in list(self.probes.items()):
+                try:
+                    out[kind] = mark(probe)
+                except Exception as exc:
+                    self._drop_probe(kind, exc)
+        return out
+
+    def _drop_probe(self, kind: str, exc: BaseException) -> None:
+        # Half a view would be worse than none: every resource of the kind
+        # would look new (or gone), so the kind leaves this watch altogether.
+        self.probes.pop(kind, None)
+        self._before.pop(kind, None)
+        self.notes.append(
+            f"{kind}: the probe failed ({_one_line(exc)}); {kind} leaks were not judged, "
+            "the other kinds were"
+        )
+
+    def _new(self, after: dict[str, Snapshot]) -> dict[str, dict[Hashable, Any]]:
+        out = {}
+        for kind, probe in self.probes.items():
+            items = new_items(probe, self._before.get(kind, {}), after[kind])
+            if items:
+                out[kind] = items
+        return out
