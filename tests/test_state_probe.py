@@ -29,7 +29,7 @@ import pytest
 
 from leakwatch._base.model import Resource
 from leakwatch._probes import state
-from leakwatch._probes.state import StateSnapshot
+from leakwatch._probes.state_values import StateSnapshot
 
 assert json  # imported above so that importing it again is a no-op
 
