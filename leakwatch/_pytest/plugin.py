@@ -20,77 +20,31 @@ report instead.  A test that failed (or was skipped) is not judged unless
 
 from __future__ import annotations
 
-import bisect
-from collections.abc import Generator, Hashable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Generator
 
 import pytest
 from _pytest.runner import runtestprotocol
 
 from leakwatch._base.model import group_resources
 from leakwatch._engine import collect as _collect
-from leakwatch._engine.options import Options
-from leakwatch._pytest.calls import GROWTH_KINDS, Found, Plan, instrument
-from leakwatch._pytest.escapes import Escapes, Watched
+from leakwatch._pytest.calls import Found, instrument
+from leakwatch._pytest.escapes import Escapes
 from leakwatch._pytest.findings import Finding, attach, split
 from leakwatch._pytest.firstuse import FirstUse
+from leakwatch._pytest.fixture_spans import FIXTURE_KINDS, FixtureSpan, _stop
+from leakwatch._pytest.per_test import _DEFERRED, _TEST, PerTest, TestState, _split_heap
 from leakwatch._pytest.policy import TestPolicy
 from leakwatch._pytest.session import SessionResults
 from leakwatch._pytest.settings import (
     NO_MARKER,
-    MarkerError,
     RunSettings,
-    TestSettings,
-    marker_settings,
 )
-from leakwatch._pytest.spans import SpanWatcher, Stack, reachable_from
+from leakwatch._pytest.spans import Stack
 from leakwatch._report.errors import internal_error
 from leakwatch._report.report import Report
 
-#: Kinds a fixture's span watches.  Tasks die with their loop (and their span
-#: would change coroutine origin tracking out of order); heap and state are
-#: whole-process views that cannot be split between overlapping spans.
-FIXTURE_KINDS = ("fd", "thread", "process", "tempfile")
-TEST_PHASES = ("setup", "call", "teardown")
 
-
-@dataclass
-class TestState:
-    """One test's watch; dropped once its reports are out."""
-
-    __test__ = False  # not a test class, whatever its name says to pytest
-
-    nodeid: str
-    check_failed: bool = False
-    span: SpanWatcher | None = None
-    plan: Plan | None = None
-    found: Found = field(default_factory=Found)
-    failed: bool = False
-    deferred: bool = False
-    error: str | None = None
-    #: The span's verdict, per phase of creation, set after teardown.
-    final: list[Finding] = field(default_factory=list)
-    #: Wider fixtures finalised while this test ran.
-    fixtures: list[Finding] = field(default_factory=list)
-    #: Heap: the options it is judged with, and what should die with the test.
-    heap: Options | None = None
-    watched: list[Watched] = field(default_factory=list)
-
-
-@dataclass
-class FixtureSpan:
-    span: SpanWatcher
-    label: str
-    name: str
-    scope: str
-
-
-_TEST = pytest.StashKey[TestState]()
-_DEFERRED = pytest.StashKey[bool]()
-
-
-class LeakwatchPlugin:
+class LeakwatchPlugin(PerTest):
     def __init__(self, config: pytest.Config, run: RunSettings, results: SessionResults) -> None:
         self.config = config
         self.run = run
@@ -127,115 +81,6 @@ class LeakwatchPlugin:
         self._owns_protocol: bool | None = None
 
     # -- settings per test ---------------------------------------------------------
-
-    def _start_span(self, span: SpanWatcher, what: str) -> bool:
-        """Push and start ``span``; False (with a warning) if leakwatch failed:
-        leakwatch failing must not fail the test or fixture it watches."""
-        span.elsewhere = self._elsewhere
-        span.claims = self._claims
-        self.stack.push(span)
-        try:
-            span.start()
-        except Exception as exc:
-            self.stack.discard(span)
-            span.abort()
-            internal_error(f"starting the watch of {what}", exc)
-            return False
-        return True
-
-    def _elsewhere(self, span: SpanWatcher, ident: int) -> bool:
-        """Whether a live wider fixture other than ``span`` started the thread ``ident``."""
-        live = [entry.span for entry in self.fixtures.values()] + self.stack.spans
-        return any(
-            other is not span and other.own == "fixture" and other.thread_window(ident) == "fixture"
-            for other in live
-        )
-
-    def _claims(self, leftovers: list[tuple[str, Hashable, Any]]) -> dict[int, str]:
-        """Leftovers a live wider fixture's value holds (a get-or-create cache in
-        a session fixture): that fixture's, adopted by its span, judged when it
-        is finalised.  ``id(obj) -> "the session fixture 'name'"``."""
-        roots = []
-        for fixturedef, entry in self.fixtures.items():
-            cached = getattr(fixturedef, "cached_result", None)
-            if cached is not None and cached[0] is not None:
-                roots.append((cached[0], entry))
-        if not roots or not leftovers:
-            return {}
-        found = reachable_from([value for value, _ in roots], [obj for _, _, obj in leftovers])
-        out: dict[int, str] = {}
-        for kind, key, obj in leftovers:
-            at = found.get(id(obj))
-            if at is None:
-                continue
-            entry = roots[at][1]
-            if kind in entry.span.probes:
-                entry.span.adopted.setdefault(kind, set()).add(key)
-            out[id(obj)] = f"the {entry.scope} fixture {entry.name!r}"
-        return out
-
-    def _begin(self, item: pytest.Item) -> TestState:
-        state = TestState(item.nodeid, deferred=item.stash.get(_DEFERRED, False))
-        state.found.label = item.nodeid
-        item.stash[_TEST] = state
-        try:
-            marker = marker_settings(item)
-        except MarkerError as exc:
-            state.error = f"leakwatch: @pytest.mark.leakwatch on {item.nodeid}: {exc}"
-            return state
-        if not marker.enabled:
-            return state
-        if marker is NO_MARKER:  # most tests: the run's settings, made once
-            options, state.check_failed = self.test_options, self.run.config.check_failed
-            state.plan, state.heap = self.plan, self.test_heap
-        else:
-            options, state.check_failed = self._marked_options(marker)
-            state.plan = self._plan(options, marker)
-            options, state.heap = _split_heap(options)
-        span = SpanWatcher(
-            options, label=item.nodeid, own="setup", other="fixture", keep=TEST_PHASES
-        )
-        if not self._start_span(span, item.nodeid):
-            return state
-        self.test_starts.append((span.since, item.nodeid))
-        state.span = span
-        return state
-
-    def _made_during(self, serial: int) -> str | None:
-        """The test that was running when creation record ``serial`` was made."""
-        at = bisect.bisect_right(self.test_starts, (serial, "\uffff")) - 1
-        return self.test_starts[at][1] if at >= 0 else None
-
-    def _plan(self, options: Options, marker: TestSettings) -> Plan:
-        # The span judges state changes; the call's own watches must not judge them twice.
-        kinds = options.kinds
-        return Plan(
-            tasks=options.with_(kinds=("task",), strict_state=False) if "task" in kinds else None,
-            growth=options.with_(kinds=GROWTH_KINDS, strict_state=False) if marker.repeat else None,
-            repeat=marker.repeat,
-            warmup=marker.warmup,
-        )
-
-    def _marked_options(self, marker: TestSettings) -> tuple[Options, bool]:
-        kinds = marker.kinds or self.run.config.kinds
-        strict = (
-            self.run.config.strict_state if marker.strict_state is None else marker.strict_state
-        )
-        if strict and "state" not in kinds:
-            kinds = (*kinds, "state")
-        changes: dict[str, Any] = {"kinds": kinds, "strict_state": strict}
-        if marker.settle is not None:
-            changes["settle_budget"] = marker.settle
-        if marker.ignore or marker.allow:
-            changes["policy"] = TestPolicy(
-                self.run_policy, marker.ignore, marker.allow, first_use=self.first_use
-            )
-        else:
-            changes["policy"] = self.test_policy
-        check_failed = self.run.config.check_failed
-        if marker.check_failed is not None:
-            check_failed = marker.check_failed
-        return self.options.with_(**changes), check_failed
 
     # -- the protocol, with logging deferred ---------------------------------------
 
@@ -404,42 +249,6 @@ class LeakwatchPlugin:
 
     # -- wider fixtures -----------------------------------------------------------------
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_fixture_setup(
-        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
-    ) -> Generator[None, object, object]:
-        __tracebackhide__ = True
-        if fixturedef.scope == "function":
-            return (yield)
-        stale = self.fixtures.pop(fixturedef, None)
-        if stale is not None:
-            stale.span.abort()
-        node_id = getattr(request.node, "nodeid", "")
-        label = "::".join(part for part in (node_id, fixturedef.argname) if part)
-        span = SpanWatcher(self.fixture_options, label=label, own="fixture", keep=("fixture",))
-        if not self._start_span(span, f"fixture {label}"):
-            return (yield)
-        try:
-            result = yield
-        except BaseException:
-            self.stack.pop(span)
-            span.abort()
-            raise
-        self.stack.pop(span)
-        self.fixtures[fixturedef] = FixtureSpan(span, label, fixturedef.argname, fixturedef.scope)
-        return result
-
-    def pytest_fixture_post_finalizer(
-        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
-    ) -> None:
-        entry = self.fixtures.pop(fixturedef, None)
-        if entry is None:
-            return
-        report = _stop(entry.span, entry.label)
-        for finding in split(report, entry.label, "fixture", fixture=entry.name, scope=entry.scope):
-            finding.phase = "fixture"
-            self.pending.append(finding)
-
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.run.config.strict_state:
             # pytest makes its temp root lazily, in the first test asking for
@@ -465,23 +274,6 @@ class LeakwatchPlugin:
         hits = getattr(self.run_policy, "hits", {})
         matched = {i for i, rule in enumerate(self.run.config.ignore) if hits.get(rule)}
         self.results.finish(session, orphans, matched)
-
-
-def _stop(span: SpanWatcher, label: str) -> Report:
-    """Judge a span; leakwatch failing must never fail the test suite."""
-    try:
-        return span.stop()
-    except Exception as exc:
-        span.abort()
-        internal_error(f"judging {label}", exc)
-        return Report(label=label)
-
-
-def _split_heap(options: Options) -> tuple[Options, Options | None]:
-    """The span's options without heap, and the options heap is judged with (or None)."""
-    if "heap" not in options.kinds:
-        return options, None
-    return options.with_(kinds=tuple(k for k in options.kinds if k != "heap")), options
 
 
 def _call_findings(found: Found, nodeid: str) -> list[Finding]:

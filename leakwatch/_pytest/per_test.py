@@ -1,0 +1,147 @@
+"""A test's watch: its settings (the run's, or its marker's) and its span.
+
+The span starts before setup; :class:`TestState` carries it, and what the
+test's call found, until its reports are out.  Must not attach verdicts to
+reports: :mod:`leakwatch._pytest.plugin` does, after teardown.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from leakwatch._engine.options import Options
+from leakwatch._pytest.calls import GROWTH_KINDS, Found, Plan
+from leakwatch._pytest.escapes import Watched
+from leakwatch._pytest.findings import Finding
+from leakwatch._pytest.firstuse import FirstUse
+from leakwatch._pytest.fixture_spans import FixtureSpans
+from leakwatch._pytest.policy import TestPolicy
+from leakwatch._pytest.settings import (
+    NO_MARKER,
+    MarkerError,
+    RunSettings,
+    TestSettings,
+    marker_settings,
+)
+from leakwatch._pytest.spans import SpanWatcher
+
+TEST_PHASES = ("setup", "call", "teardown")
+
+
+@dataclass
+class TestState:
+    """One test's watch; dropped once its reports are out."""
+
+    __test__ = False  # not a test class, whatever its name says to pytest
+
+    nodeid: str
+    check_failed: bool = False
+    span: SpanWatcher | None = None
+    plan: Plan | None = None
+    found: Found = field(default_factory=Found)
+    failed: bool = False
+    deferred: bool = False
+    error: str | None = None
+    #: The span's verdict, per phase of creation, set after teardown.
+    final: list[Finding] = field(default_factory=list)
+    #: Wider fixtures finalised while this test ran.
+    fixtures: list[Finding] = field(default_factory=list)
+    #: Heap: the options it is judged with, and what should die with the test.
+    heap: Options | None = None
+    watched: list[Watched] = field(default_factory=list)
+
+
+_TEST = pytest.StashKey[TestState]()
+
+
+_DEFERRED = pytest.StashKey[bool]()
+
+
+def _split_heap(options: Options) -> tuple[Options, Options | None]:
+    """The span's options without heap, and the options heap is judged with (or None)."""
+    if "heap" not in options.kinds:
+        return options, None
+    return options.with_(kinds=tuple(k for k in options.kinds if k != "heap")), options
+
+
+class PerTest(FixtureSpans):
+    """A test's watch: its settings (run, marker) and its span, started before setup."""
+
+    run: RunSettings
+    options: Options
+    run_policy: Any
+    first_use: FirstUse
+    test_policy: TestPolicy
+    test_options: Options
+    test_heap: Options | None
+    plan: Plan
+    #: (serial at its start, nodeid) of each test, in order: who made what
+    #: a later gc pass finalised (see ``_collect.made_during``).
+    test_starts: list[tuple[int, str]]
+
+    def _begin(self, item: pytest.Item) -> TestState:
+        state = TestState(item.nodeid, deferred=item.stash.get(_DEFERRED, False))
+        state.found.label = item.nodeid
+        item.stash[_TEST] = state
+        try:
+            marker = marker_settings(item)
+        except MarkerError as exc:
+            state.error = f"leakwatch: @pytest.mark.leakwatch on {item.nodeid}: {exc}"
+            return state
+        if not marker.enabled:
+            return state
+        if marker is NO_MARKER:  # most tests: the run's settings, made once
+            options, state.check_failed = self.test_options, self.run.config.check_failed
+            state.plan, state.heap = self.plan, self.test_heap
+        else:
+            options, state.check_failed = self._marked_options(marker)
+            state.plan = self._plan(options, marker)
+            options, state.heap = _split_heap(options)
+        span = SpanWatcher(
+            options, label=item.nodeid, own="setup", other="fixture", keep=TEST_PHASES
+        )
+        if not self._start_span(span, item.nodeid):
+            return state
+        self.test_starts.append((span.since, item.nodeid))
+        state.span = span
+        return state
+
+    def _made_during(self, serial: int) -> str | None:
+        """The test that was running when creation record ``serial`` was made."""
+        at = bisect.bisect_right(self.test_starts, (serial, "\uffff")) - 1
+        return self.test_starts[at][1] if at >= 0 else None
+
+    def _plan(self, options: Options, marker: TestSettings) -> Plan:
+        # The span judges state changes; the call's own watches must not judge them twice.
+        kinds = options.kinds
+        return Plan(
+            tasks=options.with_(kinds=("task",), strict_state=False) if "task" in kinds else None,
+            growth=options.with_(kinds=GROWTH_KINDS, strict_state=False) if marker.repeat else None,
+            repeat=marker.repeat,
+            warmup=marker.warmup,
+        )
+
+    def _marked_options(self, marker: TestSettings) -> tuple[Options, bool]:
+        kinds = marker.kinds or self.run.config.kinds
+        strict = (
+            self.run.config.strict_state if marker.strict_state is None else marker.strict_state
+        )
+        if strict and "state" not in kinds:
+            kinds = (*kinds, "state")
+        changes: dict[str, Any] = {"kinds": kinds, "strict_state": strict}
+        if marker.settle is not None:
+            changes["settle_budget"] = marker.settle
+        if marker.ignore or marker.allow:
+            changes["policy"] = TestPolicy(
+                self.run_policy, marker.ignore, marker.allow, first_use=self.first_use
+            )
+        else:
+            changes["policy"] = self.test_policy
+        check_failed = self.run.config.check_failed
+        if marker.check_failed is not None:
+            check_failed = marker.check_failed
+        return self.options.with_(**changes), check_failed
