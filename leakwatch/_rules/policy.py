@@ -15,14 +15,8 @@ from leakwatch._base.model import Leak
 from leakwatch._report.report import Report
 from leakwatch._rules.baseline import Baseline, load_baseline
 from leakwatch._rules.config import Config
-from leakwatch._rules.ignore import (
-    IgnoreRule,
-    KnownLeak,
-    apply_known,
-    apply_rules,
-    load_known_leaks,
-    unmatched,
-)
+from leakwatch._rules.ignore import IgnoreRule, apply_rules, unmatched
+from leakwatch._rules.known import KnownLeak, apply_known, load_known_leaks
 
 
 @functools.lru_cache(maxsize=1)
