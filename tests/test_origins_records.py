@@ -313,7 +313,7 @@ def test_timer_says_what_it_runs() -> None:
 
 
 def _yield_between_opcodes(frame: FrameType, event: str, arg: Any) -> Any:
-    """Trace only leakwatch._attribution.origins, letting other threads run between any two
+    """Trace only leakwatch._attribution.recording, letting other threads run between any two
     bytecodes there: a read-modify-write outside a lock then loses updates."""
     if frame.f_code.co_filename != _recording.__file__:
         return None

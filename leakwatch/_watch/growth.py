@@ -11,6 +11,10 @@ Resources (fds, threads, ...) that outlive the judged calls are leaks as in
 ``gc.freeze()`` moves everything older than the judged calls out of the
 collector's view, so the per-call gc passes and the object scans cost what
 the calls allocated, not what the heap holds.
+
+This module drives the calls and judges resources and state; the heap's
+sites and object types are judged in :mod:`leakwatch._watch.heap_growth`.
+Must not change what the user's function returns or raises.
 """
 
 from __future__ import annotations
@@ -25,10 +29,7 @@ from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from leakwatch._attribution.stacks import tracemalloc_origin
-from leakwatch._base.model import Resource, group_resources
-from leakwatch._base.paths import is_own, is_user_file
-from leakwatch._engine.describe import _find_chains
+from leakwatch._base.model import group_resources
 from leakwatch._engine.options import Options
 from leakwatch._engine.watcher import Watcher
 from leakwatch._native import growth_for
@@ -36,13 +37,11 @@ from leakwatch._probes import state
 from leakwatch._probes.heap import (
     HeapTracker,
     Site,
-    SiteStat,
-    format_size,
     growing,
-    object_site,
 )
 from leakwatch._report.errors import internal_error_report
 from leakwatch._report.report import Report
+from leakwatch._watch.heap_growth import _growing_types, _heap_leaks, _new_objects, _objects_at
 
 Step = Any  # "call", or the Watcher to stop (send back its report)
 
@@ -63,46 +62,6 @@ def clear_caches() -> None:
     typing = sys.modules.get("typing")
     for cleanup in getattr(typing, "_cleanups", ()):
         cleanup()
-
-
-def _new_objects() -> tuple[Counter[str], dict[Site, Counter[str]]]:
-    """Types of the objects made since the freeze, overall and by site."""
-    by_type: Counter[str] = Counter()
-    by_site: dict[Site, Counter[str]] = {}
-    objects = gc.get_objects()
-    try:
-        for obj in objects:
-            site = object_site(obj)
-            if site is None or _own(site):
-                continue
-            name = type(obj).__qualname__
-            by_type[name] += 1
-            by_site.setdefault(site, Counter())[name] += 1
-    finally:
-        del objects
-    return by_type, by_site
-
-
-def _own(site: Site) -> bool:
-    for filename, _ in site:
-        if is_own(filename):
-            return True
-        if is_user_file(filename):
-            return False
-    return False
-
-
-def _objects_at(sites: set[Site], limit: int = 20) -> dict[Site, list[Any]]:
-    found: dict[Site, list[Any]] = {}
-    objects = gc.get_objects()
-    try:
-        for obj in objects:
-            site = object_site(obj)
-            if site is not None and site in sites and len(found.setdefault(site, [])) < limit:
-                found[site].append(obj)
-    finally:
-        del objects
-    return found
 
 
 def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, Any, Report]:
@@ -303,89 +262,3 @@ def _advance(steps: Generator[Any, Any, Report], value: Any) -> Any:
         steps.close()
 
         return internal_error_report("check", exc)
-
-
-def _growing_types(series: list[Counter[str]]) -> dict[str, int]:
-    if not series:
-        return {}
-    out = {}
-    for name, last in series[-1].items():
-        counts = [0] + [c.get(name, 0) for c in series]
-        if all(b > a for a, b in itertools.pairwise(counts)):
-            out[name] = last
-    return dict(sorted(out.items(), key=lambda kv: -kv[1])[:20])
-
-
-def _heap_leaks(
-    grown: list[tuple[Site, list[int], SiteStat]],
-    objects: dict[Site, list[Any]],
-    site_types: dict[Site, Counter[str]],
-    repeat: int,
-    options: Options,
-) -> list[Resource]:
-    """A heap leak per growing site, with what holds its objects (``objects``:
-    some of each site's live objects, found while tracing; emptied here)."""
-    if not grown:
-        return []
-    victims, indirect = _fold_victims(objects)
-    out = []
-    for site, series, last in grown:
-        if site in victims:
-            continue  # counted under the site whose objects hold these
-        per_call = (series[-1] - series[0]) / repeat
-        origin = tracemalloc_origin(site)
-        types = dict(site_types.get(site, Counter()).most_common(5))
-        details: dict[str, Any] = {
-            "growth_per_call": round(per_call),
-            "series": series[1:],
-            "blocks": last.count,
-            "types": types,
-            "group": "growth",
-        }
-        held = objects.get(site)
-        if held:
-            chains = _find_chains(held[:5], options.why_alive_budget)
-            chain = next((c for c in chains.values() if c), None)
-            if chain:
-                details["held_by"] = chain
-        del held
-        what = ", ".join(f"{n} {t}" for t, n in types.items()) or f"{last.count} blocks"
-        total = format_size(last.size)
-        title = f"heap grows {format_size(per_call)} per call ({total} over {repeat} calls: {what})"
-        n_indirect, indirect_bytes = indirect.get(site, (0, 0))
-        if n_indirect:
-            details["indirect"] = {"objects": n_indirect, "bytes": indirect_bytes}
-            title += f" (+{n_indirect} indirect, {format_size(indirect_bytes)})"
-        out.append(Resource("heap", site, title, origin, details, size=last.size, group="growth"))
-    objects.clear()
-    return out
-
-
-def _fold_victims(
-    objects: dict[Site, list[Any]],
-) -> tuple[set[Site], dict[Site, tuple[int, int]]]:
-    """Culprits, not victims: sites whose sampled objects are only reachable
-    through another growing site's objects, and per culprit site the count
-    and bytes of what it holds that way."""
-    if len(objects) < 2:
-        return set(), {}
-    try:
-        from leakwatch._attribution.whyalive import culprits
-    except ImportError:
-        return set(), {}
-    members = [obj for objs in objects.values() for obj in objs]
-    try:
-        found = culprits(members)
-    except Exception:  # attribution is a bonus
-        return set(), {}
-    by_id = {id(obj): (n, size) for obj, n, size in found}
-    del found, members
-    victims: set[Site] = set()
-    indirect: dict[Site, tuple[int, int]] = {}
-    for site, objs in objects.items():
-        mine = [by_id[id(o)] for o in objs if id(o) in by_id]
-        if not mine:
-            victims.add(site)
-        else:
-            indirect[site] = (sum(n for n, _ in mine), sum(b for _, b in mine))
-    return victims, indirect
