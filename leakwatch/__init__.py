@@ -7,6 +7,9 @@ plugin (``pytest --leakwatch``) and ``leakwatch run``.
 
 The names below are re-exported lazily: pytest imports this package at every
 start through the plugin entry point, and an inert plugin must cost nothing.
+
+Re-exports only: no logic lives here, and no module inside the package
+imports these names back from it (``tests/test_layout.py`` checks).
 """
 
 import importlib as _importlib

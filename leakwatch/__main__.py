@@ -1,4 +1,7 @@
-"""``python -m leakwatch``: the same as the ``leakwatch`` command."""
+"""``python -m leakwatch``: the same as the ``leakwatch`` command.
+
+Must not do anything but hand over to :func:`leakwatch._cli.main`.
+"""
 
 from __future__ import annotations
 

@@ -31,6 +31,9 @@ N       the program failed with status N (uncaught exception: 1, Ctrl-C:
 
 ``--exit-zero`` returns the program's own status whatever was found.
 ``leakwatch report`` exits 0, or 2 when the file is not a leakwatch report.
+
+Must not watch anything itself: it parses arguments, hands over to
+:mod:`leakwatch._run`, and owns the exit statuses.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 A raw stack is a tuple of ``(filename, lineno, function)`` triples, innermost
 first, exactly as the frames were walked.  Formatting (source lines, dropping
 leakwatch's own frames, folding stdlib) happens only for what leaked.
+
+Must not keep a frame object: only plain strings and ints leave it.
 """
 
 from __future__ import annotations

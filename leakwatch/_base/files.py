@@ -4,6 +4,8 @@ Reports, session reports and baselines go through :func:`write_whole` (a
 temp file beside the target, then a rename), so a reader sees the old file
 or the whole new one; saved reports and baselines come back through
 :func:`read_json`, which turns every way a file can be wrong into one line.
+
+Must not know what a file means: callers check what they read.
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""Plain, frozen value types: what leakwatch saw and what it concluded.
+"""Plain, frozen value types: what a probe saw, and leaks grouped from it.
 
 Nothing here holds a user's object. A :class:`Resource` is what a probe saw
 (plain strings and numbers), a :class:`Leak` is a group of resources of one
-kind and one origin, and a :class:`Report` is the verdict of one watch.
+kind and one origin; frames live in :mod:`leakwatch._base.frames`, the
+:class:`~leakwatch._report.report.Report` that holds leaks one layer up.
 
 The vocabulary follows :mod:`tracemalloc` (``Frame``, ``filename``,
-``lineno``) so it reads familiar.
+``lineno``) so it reads familiar.  Must not import anything above
+:mod:`leakwatch._base`, least of all a renderer.
 """
 
 from __future__ import annotations

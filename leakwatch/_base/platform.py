@@ -10,6 +10,9 @@ reports on macOS and Windows degrade visibly instead of silently.
 - :func:`fd_flags` -> the open flags of one descriptor, or None.
 - :func:`list_children` -> {pid: start time}, direct and indirect children.
 - :func:`list_native_threads` -> native thread ids of this process.
+
+The rest of leakwatch must not ask ``sys.platform``; this module must not
+judge what it reads.
 """
 
 from __future__ import annotations

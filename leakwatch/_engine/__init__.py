@@ -1,5 +1,15 @@
-"""The engine: snapshot before, settle, snapshot after, diff, describe, judge.
+"""The engine: snapshot before, settle, snapshot after, diff, describe, report.
 
-Knows no kind of resource: it speaks only the probe protocol.  Imports
-attribution and probes below it; never rules, reports or a shell.
+::
+
+    options.py   what one watch looks at and how patiently
+    watcher.py   one watched span: start, stop, build the report
+    snapshot.py  every probe's snapshot, and what is new
+    settle.py    look again with backoff until only what stays is left
+    describe.py  describe the leftovers within a budget, with why-alive chains
+    collect.py   leakwatch's own gc passes, and what they finalised
+
+Knows no kind of resource: it speaks only the probe protocol, and applies
+whatever policy the options carry.  Must not import rules, reports'
+renderers or a shell.
 """

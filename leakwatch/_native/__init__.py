@@ -7,10 +7,11 @@
     stacks.py    memray (the leakwatch[native] extra): native stacks of what each call kept
     lines.py     a line tracer: the Python line that grew the allocator, without memray
     run.py       leakwatch run: the allocator's series over the run, judged by the trend rule
-    render.py    native frames in text and HTML (folded; every frame with -v)
 
 The rest of leakwatch calls in through :func:`growth_for` and the functions of
-``run`` and ``render``; nothing here is imported until a check asks for ``native``.
+``run``; nothing here is imported until a check asks for ``native``.  Native
+frames in reports are drawn by :mod:`leakwatch._report.native`.  Sits beside
+the probes: must not import the engine, rules or a shell.
 """
 
 from __future__ import annotations

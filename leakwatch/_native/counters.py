@@ -15,6 +15,8 @@ One function per platform difference, chosen once:
 
 pymalloc's small blocks live in arenas that CPython maps itself, so they are
 in neither figure (except on the RSS fallback, where they are in both).
+
+Must not judge growth: it only reads the numbers.
 """
 
 from __future__ import annotations

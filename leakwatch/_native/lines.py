@@ -9,6 +9,8 @@ result is kept, a C function that keeps a buffer.  Python objects larger
 than 512 bytes come from the same allocator; one made and freed inside a
 call charges one line and credits another, so only lines that gained on
 every call count, and the judged growth itself came from the counters.
+
+Must not judge growth alone: the counters decide whether it grew.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ explain it: memray's native stacks (``leakwatch[native]``), recorded in the
 same trace windows as tracemalloc and kept for the late one, show
 allocations outside Python's allocators that the window kept; without
 memray, native growth is said when no traced heap site grew.
+
+Must not judge another kind: only the allocator's series.
 """
 
 from __future__ import annotations

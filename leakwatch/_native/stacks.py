@@ -12,6 +12,9 @@ memray sees allocations made through the symbol tables it patches: C
 extensions and libraries loaded by the dynamic linker.  A function pointer
 taken before tracking began (ctypes' ``CDLL(...).malloc``) calls the
 allocator directly and is not seen; :mod:`leakwatch._native.lines` covers it.
+
+Must not be required: without memray the rest of leakwatch works and
+the report says how to get native stacks.
 """
 
 from __future__ import annotations

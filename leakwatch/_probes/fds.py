@@ -3,6 +3,8 @@
 Keyed by (fd number, link target): the target names the inode for sockets
 and pipes, so a descriptor closed and another opened under the same number
 is a different key.
+
+Like every probe, it lists and describes; it must not judge.
 """
 
 from __future__ import annotations

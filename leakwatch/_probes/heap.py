@@ -16,6 +16,8 @@ There leakwatch counts what its stops have cost; once that passes
 leak; the program runs traced from then on, which only a process making
 hundreds of checks reaches), and later blocks compare against a sample taken
 at their start, as with ``-X tracemalloc``.
+
+Like every probe, it lists and describes; it must not judge.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 A native thread with no Python ``Thread`` object (started from C, or with
 ``_thread.start_new_thread``) is seen through the OS thread list.
+
+Like every probe, it lists and describes; it must not judge.
 """
 
 from __future__ import annotations

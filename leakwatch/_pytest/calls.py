@@ -15,6 +15,8 @@ test.  Resources those calls leave behind are the span's to judge.
 
 The wrapper is installed only for the call and only where it has work to do;
 the test's own traceback hides it (``__tracebackhide__``).
+
+Must not attach verdicts to reports: the plugin does, after teardown.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 A :class:`Finding` travels on a ``TestReport`` as ``report.leakwatch`` (a
 list of dicts), so it crosses pytest-xdist like any report field and the
 controller sees every worker's findings.
+
+Must not judge: it words and splits what a span's report already decided.
 """
 
 from __future__ import annotations

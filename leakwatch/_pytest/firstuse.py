@@ -18,6 +18,8 @@ tests that follow instead:
   first.
 
 Everything else is judged as it is, at once.
+
+Must not hold a user's object: it remembers signatures (plain strings).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The ``leakwatch`` fixture: a test's own watch and check, with the run's settings."""
+"""The ``leakwatch`` fixture: a test's own watch and check, with the run's settings.
+
+Must not change the run's settings: the fixture's watches are the test's own.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,8 @@
 The engine calls ``policy.apply(report)`` at the end of each watch; this
 puts the marker's ``ignore`` rules and ``allow`` kinds in front of the run's
 ignore rules, known library leaks and baseline.
+
+Must not change the run's policy: a marker's rules apply to its test alone.
 """
 
 from __future__ import annotations

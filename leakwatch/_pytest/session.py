@@ -5,6 +5,8 @@ the controller receives every worker's (they ride on the reports).  Fixture
 leaks found outside any test, and which ignore rules matched, come from each
 worker's ``workeroutput``.  Only the controller (or a run without workers)
 writes the JSON report and the baseline, each whole or not at all.
+
+Must not judge a test: it only gathers what the tests' reports carry.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ Lowest first::
 The run's settings are read once, in ``pytest_configure``; a marker is read
 once per test, and only for tests that carry one.  A mistake in either is a
 one-line message naming the setting and where it came from.
+
+Must not start a watch: it only reads and validates settings.
 """
 
 from __future__ import annotations

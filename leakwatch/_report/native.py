@@ -5,6 +5,8 @@ first (``malloc`` called by the extension's function, called by the
 interpreter); ``details["native_shown"]`` how many of them are the
 extension's own, shown by default.  The interpreter frames below them are
 folded (text: ``-v`` shows them; HTML: a fold).
+
+Must not read memray or the allocator: only the details it is given.
 """
 
 from __future__ import annotations

@@ -27,6 +27,8 @@ Use::
 :func:`write_baseline` replaces the file whole or not at all, and keeps the
 titles already in the file for signatures it still lists, so a rewrite after a
 run shows only real changes (titles carry fd numbers and ports that vary).
+
+Must not decide what fails: the policy applies the baseline.
 """
 
 from __future__ import annotations

@@ -41,6 +41,8 @@ A mistake is a :class:`ConfigError` (a ``ValueError``) of one line naming the
 setting and where it came from::
 
     leakwatch: pyproject.toml [tool.leakwatch]: unknown key 'kindz' (did you mean 'kinds'?)
+
+Must not build engine options: :mod:`leakwatch._rules.settings` does.
 """
 
 from __future__ import annotations

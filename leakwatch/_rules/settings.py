@@ -3,6 +3,8 @@
 defaults < file (``[tool.leakwatch]`` / ``leakwatch.toml``) < environment
 (``LEAKWATCH_*``) < command line < marker < API argument.  The file is read
 once per directory and environment, not on every watch.
+
+Must not read a probe or render a report.
 """
 
 from __future__ import annotations

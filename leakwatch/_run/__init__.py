@@ -6,10 +6,11 @@ One concern per module, in the order a run uses them::
                  __main__, exit status, tracebacks)
     sampler.py   a ``leakwatch-sampler`` thread: counts over time, the live status line
     windows.py   tracemalloc in windows opened when memory grows, growing allocation sites
-    trend.py     the rule that turns a series that keeps growing into a leak
+    trend.py     what a run's series conclude, by the keeps-growing rule of ``_base.trend``
     dump.py      SIGUSR1: print the current state, with stacks, on demand
     output.py    text summary, atomic JSON/HTML writes, reading a saved report
     session.py   ties them to a :class:`leakwatch._engine.watcher.Watcher` and decides the status
 
-The command line itself lives in :mod:`leakwatch._cli`.
+The command line itself lives in :mod:`leakwatch._cli`.  A shell: nothing
+below it imports from here.
 """

@@ -13,6 +13,8 @@ The handler is installed only when SIGUSR1 still has its default action: a
 program started with it ignored, or one that installs its own handler later,
 keeps its own (leakwatch's handler is then simply replaced, and it is not
 put back at the end).  Unix only; elsewhere nothing is installed.
+
+Must not change the program's state: it only reads and prints.
 """
 
 from __future__ import annotations

@@ -3,6 +3,8 @@
 Everything here is a function of the report data (``Report.to_dict()`` plus
 ``program``, ``timeseries`` and ``growth``), so ``leakwatch report FILE.json``
 renders a saved run exactly as the run itself did.
+
+Must not judge: it writes what the session concluded.
 """
 
 from __future__ import annotations

@@ -19,6 +19,8 @@ under ``python`` until interpreter shutdown.  Directories and zip files with
 a ``__main__.py`` go through :func:`runpy.run_path`, whose returned globals
 are kept for the same reason (their ``sys.argv[0]`` is the absolute path, as
 ``sys.path[0]`` is under python).
+
+Must not watch: :mod:`leakwatch._run.session` does, around it.
 """
 
 from __future__ import annotations
