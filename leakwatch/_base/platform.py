@@ -161,6 +161,22 @@ def _start_ticks(pid: int) -> int:
         return 0
 
 
+def _linux_parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            stat = f.read()
+        return int(stat.rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _psutil_parent(pid: int) -> int | None:
+    try:
+        return int(psutil.Process(pid).ppid())
+    except psutil.Error:
+        return None
+
+
 def _psutil_children() -> dict[int, int]:
     out: dict[int, int] = {}
     for child in psutil.Process().children(recursive=True):
@@ -195,13 +211,17 @@ list_fd_numbers: Callable[[], set[int]] | None = None
 fd_flags: Callable[[int], int | None]
 list_children: Callable[[], dict[int, int]]
 list_native_threads: Callable[[], set[int]]
+#: The parent process id of ``pid`` (None: gone, or not readable).
+parent_pid: Callable[[int], int | None]
 
 if HAVE_PROC:
     list_fds, fd_flags = _linux_fds, _linux_flags
     list_fd_numbers = _linux_fd_numbers
     list_children, list_native_threads = _linux_children, _linux_native_threads
+    parent_pid = _linux_parent
 else:
     list_children, list_native_threads = _psutil_children, _psutil_native_threads
+    parent_pid = _psutil_parent
     fd_flags = lambda fd: None  # noqa: E731 - no fdinfo outside Linux
     if sys.platform == "win32":
         list_fds = _no_fds

@@ -3,6 +3,14 @@
 A child that already exited but was never waited for is a zombie: it is
 reported, after giving Python's own reaping (``subprocess`` and
 ``multiprocessing`` clean-ups) a chance while settling.
+
+A grandchild (a process one of our children started) belongs to the child
+it descends from: it is new only if that child is, it was made when and
+where that child was made, and whoever holds that child's ``Popen`` holds
+it.  A worker process that a wider fixture runs starts processes of its own
+while tests run; none of them is a test's.  Never match a grandchild's
+command line against this process's spawn records: a test that runs the
+same command itself would be charged for the worker's.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import psutil
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.model import Resource
-from leakwatch._base.platform import list_children
+from leakwatch._base.platform import list_children, parent_pid
 from leakwatch._probes.protocol import Snapshot
 
 
@@ -95,26 +103,51 @@ def _record_for(pid: int, cmdline: list[str], since: int) -> _records.Record | N
     return rec
 
 
+def child_of(pid: int) -> int:
+    """The child of this process that ``pid`` descends from (``pid`` itself
+    for a child, or when the line cannot be followed)."""
+    me, at = os.getpid(), pid
+    for _ in range(64):
+        parent = parent_pid(at)
+        if parent == me:
+            return at
+        if parent is None or parent <= 1:
+            break
+        at = parent
+    return pid
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        cmdline: list[str] = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        cmdline = []
+    return cmdline or _popen_argv(pid)
+
+
 class ProcessProbe:
     kind = "process"
 
     def creation(self, key: Hashable, value: Any, since: int) -> _records.Record | None:
-        """How the child was started (when, from which thread), if seen."""
-        try:
-            cmdline = psutil.Process(value).cmdline()
-        except psutil.Error:
-            cmdline = []
-        return _record_for(value, cmdline, since)
+        """How the child (for a grandchild: the child it descends from) was
+        started (when, from which thread), if seen."""
+        child = child_of(value)
+        return _record_for(child, _cmdline(child), since)
 
     def owner(self, key: Hashable, value: Any) -> Any:
-        """The ``Popen``/``Process`` object of a leftover child, if Python holds one."""
-        return _popen_objects().get(value)
+        """The ``Popen``/``Process`` object of a leftover child (of the child a
+        grandchild descends from), if Python holds one."""
+        return _popen_objects().get(child_of(value))
 
     def snapshot(self) -> Snapshot:
         return {(pid, ticks): pid for pid, ticks in list_children().items()}
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
-        return key not in before
+        if key in before:
+            return False
+        child = child_of(value)
+        # A grandchild of a child that was already there is that child's.
+        return child == value or child not in before.values()
 
     def settle(self, new: Snapshot, timeout: float) -> None:
         if new:
@@ -138,10 +171,17 @@ class ProcessProbe:
             cmdline = _popen_argv(pid)
         details["cmdline"] = cmdline
         details["status"] = status
-        rec = _record_for(pid, cmdline, since)
+        child = child_of(pid)
+        if child != pid:
+            details["child"] = child
+            rec = _record_for(child, _cmdline(child), since)
+        else:
+            rec = _record_for(pid, cmdline, since)
         shown = shlex.join(cmdline)[:120] if cmdline else "?"
         state = "zombie: exited, never waited for" if status == "zombie" else status
         title = f"process {pid} {shown!r} ({state})"
+        if child != pid:
+            title += f", started by child process {child}"
         origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
         if rec is None:
             title += ", start not seen"
