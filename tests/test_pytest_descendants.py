@@ -87,7 +87,9 @@ def test_a_grandchild_is_its_parents_whoever_runs_the_test(lw: pytest.Pytester) 
         "test_last": {"PASSED"},
     }, result.stdout.str()
     line = line_of(path, "# <- own child")
-    result.stdout.fnmatch_lines([f"leakwatch: 1 process leak in call: * at test_workers.py:{line}*"])
+    result.stdout.fnmatch_lines(
+        [f"leakwatch: 1 process leak in call: * at test_workers.py:{line}*"]
+    )
 
 
 def test_a_grandchild_of_the_tests_own_child_is_the_tests(lw: pytest.Pytester) -> None:
@@ -134,6 +136,6 @@ def test_a_grandchild_of_the_tests_own_child_is_the_tests(lw: pytest.Pytester) -
         [
             f"leakwatch: 4 leaks (fd, process) in call: * at test_spawner.py:{line}*",
             "  process  process * x2",
-            f"           created at test_spawner.py:{line} in test_keeps_a_launcher_and_its_sleeper",
+            f"*created at test_spawner.py:{line} in test_keeps_a_launcher_and_its_sleeper",
         ]
     )
