@@ -71,7 +71,10 @@ class Settling(Snapshots):
         Yields the delay to wait before the next look; the sync and async
         drivers wait it their own way.  No gc and no wait at all when the
         first look is clean, and a second look (no wait) before any gc pass
-        when nothing is frozen.
+        when nothing is frozen.  A full gc pass runs again only when the
+        leftovers changed since the last one; else the young generations are
+        enough (a leaky test on a large heap pays one full pass, not one per
+        attempt).
         """
         t0 = time.perf_counter()
         after = self.snapshot()
@@ -92,6 +95,7 @@ class Settling(Snapshots):
         longest = max(_BACKOFF[-1], 2 * budget / max(1, self.options.settle_attempts))
         still_for = min(_STILL_MAX, budget * _STILL)
         keys, still_since = _keys(result.new), time.perf_counter()
+        full_at: set[tuple[str, Hashable]] | None = None  # leftovers after the last full pass
         while result.new and attempt < self.options.settle_attempts:
             now = time.perf_counter()
             elapsed = now - t0
@@ -115,7 +119,17 @@ class Settling(Snapshots):
                 # turn or a reap, not a collection of the whole heap (a
                 # quarter of a second on a large suite): the first attempt
                 # only waits for them; the collector runs from the second on.
-                self.collected += collect()
+                current = _keys(result.new)
+                if self._frozen or current != full_at:
+                    self.collected += collect()
+                    if not self._frozen:
+                        full_at = current
+                else:
+                    # A full pass left exactly these: another one frees
+                    # nothing more unless new garbage formed since, and that
+                    # is young (what the block's threads dropped meanwhile).
+                    # A leftover that goes changes the set: a full pass again.
+                    self.collected += collect(1)
             for kind, items in result.new.items():
                 self.probes[kind].settle(items, timeout=min(max(delay, 0.005), budget - elapsed))
             yield min(delay, max(0.0, budget - (time.perf_counter() - t0)))
