@@ -51,6 +51,8 @@ combines the terminal summary, ``--leakwatch-json`` and the baseline.
 from __future__ import annotations
 
 import functools
+import sys
+import types
 from typing import TYPE_CHECKING
 
 import pytest
@@ -141,12 +143,25 @@ def pytest_configure(config: pytest.Config) -> None:
     from leakwatch._pytest.plugin import LeakwatchPlugin
     from leakwatch._pytest.session import SessionResults
 
+    _stop_stacks_at_hook_dispatch(config)
     results = SessionResults(config, run)
     checker = LeakwatchPlugin(config, run, results)
     remember(config, run.config)
     for name, plugin in (("leakwatch-results", results), ("leakwatch-checker", checker)):
         config.pluginmanager.register(plugin, name)
         config.add_cleanup(functools.partial(config.pluginmanager.unregister, plugin))
+
+
+def _stop_stacks_at_hook_dispatch(config: pytest.Config) -> None:
+    """Creation stacks end at pluggy's innermost hook dispatch: what lies past
+    it is pytest's runner, the same for every record (read, never shown)."""
+    from leakwatch._attribution import stacks
+
+    dispatch = getattr(sys.modules.get("pluggy._callers"), "_multicall", None)
+    code = getattr(dispatch, "__code__", None)
+    if isinstance(code, types.CodeType):
+        stacks.stop_at(code)
+        config.add_cleanup(functools.partial(stacks.stop_at, None))
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import linecache
 import sys
 import threading
 from collections.abc import Iterable, Sequence
-from types import FrameType
+from types import CodeType, FrameType
 
 from leakwatch._base.frames import Frame, Origin
 from leakwatch._base.paths import _PACKAGE_DIR, is_own, is_user_file
@@ -31,12 +31,31 @@ RawStack = tuple[RawFrame, ...]
 DEFAULT_DEPTH = 32
 
 
+#: The code of a frame past which a stack is the host's machinery, never the
+#: user's (see :func:`stop_at`).
+_stop: CodeType | None = None
+
+
+def stop_at(code: CodeType | None) -> None:
+    """Stop every capture at a frame running ``code``, and keep none past it.
+
+    The pytest plugin passes pluggy's hook dispatcher: whatever a test or a
+    fixture makes, the frames past the innermost dispatch are pytest's own
+    runner (twenty and more of them), read for every record and never shown.
+    """
+    global _stop
+    _stop = code
+
+
 def capture(frame: FrameType | None = None, limit: int = DEFAULT_DEPTH) -> RawStack:
     """Walk the current stack (innermost first), skipping leakwatch's frames."""
     f: FrameType | None = frame if frame is not None else sys._getframe(1)
     out: list[RawFrame] = []
+    stop = _stop
     while f is not None and len(out) < limit:
         code = f.f_code
+        if code is stop:
+            break
         filename = code.co_filename
         if not filename.startswith(_PACKAGE_DIR):
             out.append((filename, f.f_lineno, code.co_name))
