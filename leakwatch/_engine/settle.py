@@ -59,6 +59,8 @@ class Settling(Snapshots):
     _frozen: bool
     #: Leftovers settling does not wait for (see _park_expected), per kind.
     _parked: dict[str, dict[Hashable, Any]]
+    #: ``(kind, key)`` of what was parked: describing skips their searches.
+    _expected: set[tuple[str, Hashable]]
 
     def _unfreeze(self) -> None:
         if self._frozen:
@@ -169,6 +171,7 @@ class Settling(Snapshots):
                         expected is not None and expected(group_resources([res])[0])
                     ):
                         self._parked.setdefault(kind, {})[key] = value
+                        self._expected.add((kind, key))
                 except Exception:  # describing again at the end reports it
                     continue
 

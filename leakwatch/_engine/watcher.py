@@ -68,6 +68,7 @@ class Watcher(Settling, Describing, Snapshots):
         self.collected: list[Collected] = []
         #: Leftovers settling does not wait for (see _park_expected), per kind.
         self._parked: dict[str, dict[Hashable, Any]] = {}
+        self._expected: set[tuple[str, Hashable]] = set()
         #: ``claims([(kind, key, obj), ...]) -> {id(obj): owner}``: leftovers
         #: someone wider holds (the pytest plugin: a wider fixture's value).
         self.claims: Callable[[list[tuple[str, Hashable, Any]]], dict[int, str]] | None = None
