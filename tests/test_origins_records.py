@@ -7,6 +7,7 @@ hard-coded.  Every leak is paired with a look-alike that must stay silent.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import contextlib
 import os
@@ -72,6 +73,68 @@ def test_number_reused_after_a_detached_socket_is_closed_takes_its_own_line() ->
     finally:
         if sock is not None:
             sock.close()
+
+
+def test_a_descriptor_wrapped_again_keeps_the_line_that_made_it() -> None:
+    # anyio's from_socket(fd): socket.socket(fileno=fd), which raises on a
+    # wrong type and detaches again; or keeps the wrapper alive.  Either way
+    # the descriptor was made by the detached socket, not by the wrapper.
+    fds: list[int] = []
+    kept: list[socket.socket] = []
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            first = socket.socket().detach()  # <- creates: first, detached
+            second = socket.socket().detach()  # <- creates: second, detached
+            fds.extend((first, second))
+            socket.socket(fileno=first).detach()  # wrapped, then let go again
+            kept.append(socket.socket(fileno=second))  # wrapped, and kept
+        by_fd = {leak.details["fd"]: leak for leak in of_kind(w.report, "fd")}
+        assert set(by_fd) == {first, second}, str(w.report)
+        assert created_at(by_fd[first]) == here("first, detached")
+        assert created_at(by_fd[second]) == here("second, detached")
+    finally:
+        for sock in kept:
+            fds.remove(sock.fileno())
+            sock.close()
+        for fd in fds:
+            os.close(fd)
+
+
+def test_a_wrapper_of_a_number_a_closed_detached_socket_left_takes_its_own_line() -> None:
+    # The look-alike: the detached descriptor was closed, and C code made
+    # another socket under its number (_socket.dup is not hooked): the
+    # detached socket's line is not this descriptor's.
+    base = socket.socket()
+    sock = None
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            fd = socket.socket().detach()
+            os.close(fd)
+            sock = socket.socket(fileno=_socket.dup(base.fileno()))  # <- creates: the wrapper
+        assert sock.fileno() == fd  # the lowest free number: the detached one's
+        (leak,) = of_kind(w.report, "fd")
+        assert created_at(leak) == here("the wrapper")
+    finally:
+        base.close()
+        if sock is not None:
+            sock.close()
+
+
+def test_a_number_a_closed_detached_socket_left_does_not_lend_its_line() -> None:
+    base = socket.socket()
+    raw = -1
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            fd = socket.socket().detach()
+            os.close(fd)
+            raw = _socket.dup(base.fileno())  # C code: no hook sees it
+        assert raw == fd
+        (leak,) = of_kind(w.report, "fd")
+        assert leak.origin == (), str(w.report)
+    finally:
+        base.close()
+        if raw >= 0:
+            os.close(raw)
 
 
 @pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="needs os.pidfd_open")

@@ -23,6 +23,7 @@ from typing import Any
 from leakwatch._attribution import records
 from leakwatch._attribution.records import (
     _TMPFILE,
+    WRAP,
     Record,
     _index_sockets,
     _remember_created,
@@ -175,8 +176,12 @@ def _on_path(args: tuple[Any, ...], suffix: str = "") -> None:
 
 def _on_socket(args: tuple[Any, ...]) -> None:
     sock = args[0]
+    # Family -1: ``socket.socket(fileno=fd)`` wrapping a descriptor that exists
+    # already (its family is read from it).  Its record says "wrap", so the
+    # descriptor's own creation, if seen, keeps precedence (see ``wrapped``).
+    made_by = WRAP if len(args) > 1 and args[1] == -1 else ""
     try:
-        sockets[sock] = _record()
+        sockets[sock] = _record(made_by=made_by)
     except TypeError:  # not weak-referenceable
         return
     # The socket is being made: its descriptor is not known yet.  Those

@@ -45,7 +45,8 @@ class Record:
     #: makes belongs to whoever started that thread.
     thread: int = 0
     #: For a descriptor filed by number, what made it: the opened path (an
-    #: absolute path, see :func:`dir_key`), ``"socket"`` (a detached socket),
+    #: absolute path, see :func:`dir_key`), ``"socket"`` (a detached socket;
+    #: ``extra`` is then what the number was, ``"socket:[ino]"``, when known),
     #: or the wrapped call's name (``"pipe"``, ``"dup"``, ...).  A record
     #: left by a descriptor closed since can so be told from the one that
     #: reused its number.
@@ -55,6 +56,10 @@ class Record:
     #: that hand-over (``thread`` is then the handing thread).  0: none.
     owner: int = 0
 
+
+#: ``Record.made_by`` of a socket that wrapped a descriptor made before it
+#: (``socket.socket(fileno=fd)``): where the socket was made, not the descriptor.
+WRAP = "wrap"
 
 # Tables: fd number -> record; path -> records; spawns; weak tables.
 fds: dict[int, Record] = {}
@@ -194,6 +199,29 @@ def _index_sockets() -> None:
     # Sockets kept (closed, yet alive) are looked at again only once as many
     # new ones came: filing stays O(1) per socket.
     _index_at = len(keep) + _INDEX_EVERY
+
+
+def wrapped(fd: int, rec: Record, target: str | None) -> Record:
+    """The creation record of descriptor ``fd`` (now ``target``), held by a
+    socket recorded as ``rec``.
+
+    A socket that wrapped a descriptor a detached socket left (``fileno=``)
+    did not make it: the detached socket's record, filed under the number
+    before the wrap, says where the descriptor was made -- if it is still
+    that descriptor (its ``extra`` names what the number was at the detach).
+    """
+    if rec.made_by != WRAP:
+        return rec
+    older = fds.get(fd)
+    if (
+        older is not None
+        and older.made_by == "socket"
+        and older.serial < rec.serial
+        and bool(older.extra)
+        and older.extra == target
+    ):
+        return older
+    return rec
 
 
 def find_socket(fd: int) -> tuple[Any, Record] | None:

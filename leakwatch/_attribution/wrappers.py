@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from leakwatch._attribution import recording
+from leakwatch._attribution import recording, records
 from leakwatch._attribution.recording import (
     _CLAIMING,
     _install_lock,
@@ -42,6 +42,7 @@ from leakwatch._attribution.records import (
     thread_inits,
     threads,
 )
+from leakwatch._base.platform import fd_target
 
 # -- wrappers for creations without an audit event ------------------------------
 
@@ -273,7 +274,9 @@ def _wrap_detach() -> None:
                 # its record under the number.
                 rec = sockets.get(self)
                 if rec is not None and fd >= 0:
-                    fds[fd] = replace(rec, made_by="socket")
+                    target = fd_target(fd)
+                    made = records.wrapped(fd, rec, target)
+                    fds[fd] = replace(made, made_by="socket", extra=target or "")
             except Exception:
                 pass
         return fd

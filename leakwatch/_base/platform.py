@@ -161,6 +161,13 @@ def _start_ticks(pid: int) -> int:
         return 0
 
 
+def _linux_fd_target(fd: int) -> str | None:
+    try:
+        return os.readlink(f"{_PROC_FD}/{fd}")
+    except OSError:
+        return None
+
+
 def _linux_parent(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
@@ -213,12 +220,16 @@ list_children: Callable[[], dict[int, int]]
 list_native_threads: Callable[[], set[int]]
 #: The parent process id of ``pid`` (None: gone, or not readable).
 parent_pid: Callable[[int], int | None]
+#: What descriptor ``fd`` is, as :data:`list_fds` names it (``"socket:[ino]"``);
+#: None where that cannot be read for one descriptor.
+fd_target: Callable[[int], str | None] = lambda fd: None  # noqa: E731
 
 if HAVE_PROC:
     list_fds, fd_flags = _linux_fds, _linux_flags
     list_fd_numbers = _linux_fd_numbers
     list_children, list_native_threads = _linux_children, _linux_native_threads
     parent_pid = _linux_parent
+    fd_target = _linux_fd_target
 else:
     list_children, list_native_threads = _psutil_children, _psutil_native_threads
     parent_pid = _psutil_parent

@@ -176,7 +176,8 @@ def record_of(fd: int, target: str, ftype: str, since: int) -> _records.Record |
         # number's record is (a socket detached, then closed).
         found = _records.find_socket(fd)
         if found is not None and found[1].serial > since:
-            return found[1]
+            made = _records.wrapped(fd, found[1], target)
+            return made if made.serial > since else None
         return rec
     if rec is not None:
         return rec
@@ -214,8 +215,8 @@ def _fits(rec: _records.Record, ftype: str, target: str) -> bool:
     made = rec.made_by
     if not made:
         return True
-    if made == "socket":
-        return ftype == "socket"
+    if made == "socket":  # a detached socket's: the same one, when it is known
+        return ftype == "socket" and (not rec.extra or rec.extra == target)
     if made in ("pipe", "pipe2"):
         return ftype == "pipe"
     if made.startswith(os.sep):  # an open of this path
