@@ -150,10 +150,17 @@ def _fd_holders() -> dict[int, weakref.ref[Any]]:
     if isinstance(base, type):
         types_ += (base,)
     out: dict[int, weakref.ref[Any]] = {}
+    # One issubclass per type, not per object: BaseSelector is an ABC, and
+    # its subclass check is Python code (a heap holds a million objects).
+    wanted: dict[type, bool] = {}
     objects = gc.get_objects()
     try:
         for obj in objects:
-            if not issubclass(type(obj), types_):
+            cls = type(obj)
+            hit = wanted.get(cls)
+            if hit is None:
+                hit = wanted[cls] = issubclass(cls, types_)
+            if not hit:
                 continue
             try:
                 fd = obj.fileno()
@@ -336,6 +343,9 @@ class FdProbe:
         found = _records.find_socket(value)
         if found is not None:
             return found[0]
+        detached = _records.fds.get(value)
+        if detached is not None and detached.made_by == "socket" and detached.extra == key[1]:  # type: ignore[index]
+            return None  # a detached socket's descriptor: nothing holds it (no heap walk)
         if self._holders is None:
             self._holders = _fd_holders()
         ref = self._holders.get(value)
