@@ -69,9 +69,11 @@ def __getattr__(name: str) -> _typing.Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'leakwatch' has no attribute {name!r}")
-    value = getattr(_importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    # Not cached here: the module that defines a name is the one answer.  A
+    # test framework that takes modules out of sys.modules and imports them
+    # again (pytester's in-process runs) would otherwise leave this package
+    # handing out the old ``watch`` beside a new ``LeakError``.
+    return getattr(_importlib.import_module(module), name)
 
 
 def __dir__() -> list[str]:

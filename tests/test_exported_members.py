@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import types
 
 import leakwatch
@@ -58,3 +60,30 @@ def test_contract_types() -> None:
     assert issubclass(leakwatch.LeakError, AssertionError)
     assert issubclass(leakwatch.LeakWarning, Warning)
     assert isinstance(leakwatch.__version__, str)
+
+
+def test_the_package_answers_with_the_modules_imported_now() -> None:
+    # pytester's in-process runs take the modules a test imported out of
+    # sys.modules again; a name the package cached would then belong to an
+    # older copy of its module than its neighbours (watch() raising a
+    # LeakError that leakwatch.LeakError is not).
+    script = """
+import os, subprocess, sys
+import leakwatch
+leakwatch.watch  # first use, then the modules go, as pytester undoes them
+for name in [m for m in sys.modules if m.startswith("leakwatch.") and "_base" not in m]:
+    del sys.modules[name]
+proc = None
+try:
+    with leakwatch.watch(on_leak="raise"):
+        proc = subprocess.Popen(["sleep", "30"])
+except leakwatch.LeakError:
+    print("caught")
+finally:
+    proc.kill()
+    proc.wait()
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert out.stdout.strip() == "caught", out.stderr
