@@ -6,7 +6,9 @@ be found (or the clean block that must stay clean).
 
 from __future__ import annotations
 
+import _thread
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -508,3 +510,54 @@ def test_engine_locks_are_released_after_a_watch() -> None:
     assert _snapshot._OWN_IO.acquire(timeout=1)
     _snapshot._OWN_IO.release()
     time.sleep(0)
+
+
+def test_recording_in_a_thread_threading_did_not_start_leaves_threading_as_it_was() -> None:
+    # execnet's workers run on _thread.start_new_thread; threading.current_thread()
+    # there registers a _DummyThread for good: the program's active_count() and
+    # enumerate() would change because leakwatch recorded a socket.
+    done = threading.Event()
+    made: list[socket.socket] = []
+
+    def worker() -> None:
+        made.append(socket.socket())
+        os.close(os.dup(made[0].fileno()))
+        done.set()
+
+    before = threading.active_count()
+    with leakwatch.watch(on_leak="report") as w:
+        _thread.start_new_thread(worker, ())
+        assert done.wait(10)
+    made[0].close()
+    assert threading.active_count() == before
+    assert w.report is not None
+    assert [leak.kind for leak in w.report.leaks] == ["fd"]  # the socket, still seen
+
+
+def test_a_dummy_thread_python_registered_is_neither_joined_nor_a_leak() -> None:
+    # Python itself registers a _DummyThread when a thread it did not start
+    # makes a Thread (Thread.__init__ asks current_thread() for the daemon
+    # flag); it outlives that thread.  The thread that ended is no leak, and
+    # settling must not try to join its stand-in.
+    done = threading.Event()
+
+    def worker() -> None:
+        threading.Thread(target=lambda: None).start()
+        done.set()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with leakwatch.watch(on_leak="report") as w:
+            _thread.start_new_thread(worker, ())
+            assert done.wait(10)
+    internal = [c for c in caught if issubclass(c.category, leakwatch.LeakwatchInternalWarning)]
+    assert internal == [], [str(c.message) for c in internal]
+    assert w.report is not None
+    assert w.report.leaks == [], str(w.report)
+    # The look-alike that is a leak: a native thread still running.
+    stop = threading.Event()
+    with leakwatch.watch(on_leak="report") as running:
+        _thread.start_new_thread(stop.wait, ())
+    stop.set()
+    assert running.report is not None
+    assert [leak.kind for leak in running.report.leaks] == ["thread"]

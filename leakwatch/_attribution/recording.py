@@ -46,6 +46,7 @@ from leakwatch._attribution.records import (
     threads,
 )
 from leakwatch._attribution.stacks import DEFAULT_DEPTH, capture
+from leakwatch._base.pyversion import running_thread
 
 _active = 0  # how many watches are on; hooks record only while > 0
 
@@ -72,7 +73,8 @@ depth = DEFAULT_DEPTH
 
 def _record(extra: str = "", made_by: str = "") -> Record:
     stack = capture(sys._getframe(1), depth)
-    parent_rec = threads.get(threading.current_thread())
+    here = running_thread()  # never threading.current_thread(): see running_thread
+    parent_rec = threads.get(here) if here is not None else None
     parent = parent_rec.stack if parent_rec is not None else ()
     handed = _handed_over()
     if handed is None:

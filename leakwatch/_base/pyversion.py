@@ -15,17 +15,24 @@ operating systems.
   ``clear_traces()``) leaks every traceback recorded while tracing
   (CPython gh-121390: 3.10 to 3.12.4; fixed in 3.12.5 and 3.13).
 - :data:`tomllib` -> the TOML reader (stdlib from 3.11, ``tomli`` before).
+- :func:`running_thread` -> the running thread's ``Thread``, or None for a
+  thread ``threading`` did not start.  ``threading.current_thread()`` would
+  register a ``_DummyThread`` for such a thread (one made by
+  ``_thread.start_new_thread`` or C code), never removed on 3.10-3.12: the
+  program's ``threading.active_count()`` and ``enumerate()`` would change.
+  CPython keeps its table of started threads in ``threading._active``.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import types
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["TRACEMALLOC_STOP_LEAKS", "all_tasks", "frame_locals", "tomllib"]
+__all__ = ["TRACEMALLOC_STOP_LEAKS", "all_tasks", "frame_locals", "running_thread", "tomllib"]
 
 _V = sys.version_info[:3]
 
@@ -156,3 +163,21 @@ else:
 #: traceback keys (CPython gh-121390, fixed in 3.12.5 and 3.13.0): each start
 #: and stop leaks every distinct traceback recorded in between.
 TRACEMALLOC_STOP_LEAKS: bool = _V < (3, 12, 5)
+
+
+# -- the running thread, without side effects ----------------------------------------
+
+
+_started: dict[int, threading.Thread] | None = getattr(threading, "_active", None)
+
+
+def running_thread() -> threading.Thread | None:
+    """The running thread's ``Thread`` if ``threading`` started it (or it is
+    the main thread); None otherwise.  Never registers a dummy thread."""
+    ident = threading.get_ident()
+    if isinstance(_started, dict):
+        return _started.get(ident)
+    for thread in threading.enumerate():  # another Python: slower, still no dummy
+        if thread.ident == ident:
+            return thread
+    return None

@@ -149,7 +149,7 @@ _SIGNAL_NAMES = {s: s.name if isinstance(s, signal.Signals) else f"signal {s}" f
 
 
 def _signals() -> Raw | None:
-    if threading.current_thread() is not threading.main_thread():
+    if threading.get_ident() != threading.main_thread().ident:
         return None  # handlers are set from the main thread only: compare there
     # _signal.getsignal: signal.getsignal's enum conversion raises and catches a
     # ValueError for every Python handler, 15x the cost of the read itself.

@@ -21,6 +21,7 @@ from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
 from leakwatch._base.platform import list_native_threads
+from leakwatch._base.pyversion import running_thread
 from leakwatch._probes.protocol import Snapshot
 
 INTERNAL_PREFIX = "leakwatch-"
@@ -61,6 +62,10 @@ def _executor_of(thread: threading.Thread) -> Any:
     return ref() if isinstance(ref, weakref.ref) else None
 
 
+#: ``threading``'s stand-in for a thread it did not start.
+_DUMMY: type = getattr(threading, "_DummyThread", type(None))
+
+
 class ThreadProbe:
     kind = "thread"
 
@@ -68,6 +73,12 @@ class ThreadProbe:
         snap: dict[Hashable, Any] = {}
         py_native = set()
         for t in threading.enumerate():
+            if isinstance(t, _DUMMY):
+                # Registered by threading.current_thread() in a thread it did
+                # not start, and never removed (3.10-3.12): it says nothing of
+                # whether that thread lives, and cannot be joined.  The native
+                # listing below sees the thread itself while it runs.
+                continue
             if _name_of(t).startswith(INTERNAL_PREFIX):
                 py_native.add(t.native_id)
                 continue
@@ -83,7 +94,7 @@ class ThreadProbe:
 
     def settle(self, new: Snapshot, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        current = threading.current_thread()
+        current = running_thread()
         for value in new.values():
             t = value() if isinstance(value, weakref.ref) else None
             if t is None or t is current:

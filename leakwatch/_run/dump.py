@@ -43,7 +43,7 @@ def install(
     describe: Callable[[FrameType | None], str], erase: Callable[[], None]
 ) -> Callable[[], None]:
     """Install the handler if SIGUSR1 is free; return the function that removes it."""
-    if not HAVE_SIGUSR1 or threading.current_thread() is not threading.main_thread():
+    if not HAVE_SIGUSR1 or threading.get_ident() != threading.main_thread().ident:
         return lambda: None
     if signal.getsignal(signal.SIGUSR1) is not signal.SIG_DFL:
         return lambda: None
