@@ -662,7 +662,21 @@ def field_trial(
             )
 
 
+def interruptible() -> None:
+    """Let the suites see SIGINT as a terminal would send it.
+
+    Started as a background job (``cmd &`` in a script, CI steps, nohup),
+    this process inherits SIGINT ignored, and so would every pytest it runs:
+    tests that interrupt themselves or stop a helper process with SIGINT
+    (anyio's ``test_keyboard_interrupt_does_not_resume_test``, pexpect's
+    socket server) then fail or hang, plain or not.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main() -> None:
+    interruptible()
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("suite", help=f"one of {', '.join(recipe_names())}, or all")
     parser.add_argument("--modes", default="plain,default,all", help="of plain,default,all")
