@@ -201,6 +201,15 @@ def _index_sockets() -> None:
     _index_at = len(keep) + _INDEX_EVERY
 
 
+def detached(fd: int, target: str | None) -> Record | None:
+    """The record a detached socket filed under ``fd``, if the descriptor under
+    that number is still that socket (``target``, as the fd listing names it)."""
+    rec = fds.get(fd)
+    if rec is not None and rec.made_by == "socket" and rec.extra and rec.extra == target:
+        return rec
+    return None
+
+
 def wrapped(fd: int, rec: Record, target: str | None) -> Record:
     """The creation record of descriptor ``fd`` (now ``target``), held by a
     socket recorded as ``rec``.
@@ -208,20 +217,12 @@ def wrapped(fd: int, rec: Record, target: str | None) -> Record:
     A socket that wrapped a descriptor a detached socket left (``fileno=``)
     did not make it: the detached socket's record, filed under the number
     before the wrap, says where the descriptor was made -- if it is still
-    that descriptor (its ``extra`` names what the number was at the detach).
+    that descriptor.
     """
     if rec.made_by != WRAP:
         return rec
-    older = fds.get(fd)
-    if (
-        older is not None
-        and older.made_by == "socket"
-        and older.serial < rec.serial
-        and bool(older.extra)
-        and older.extra == target
-    ):
-        return older
-    return rec
+    older = detached(fd, target)
+    return older if older is not None and older.serial < rec.serial else rec
 
 
 def find_socket(fd: int) -> tuple[Any, Record] | None:

@@ -255,8 +255,7 @@ class FdProbe:
         found = _records.find_socket(value)
         if found is not None:
             return found[0]
-        detached = _records.fds.get(value)
-        if detached is not None and detached.made_by == "socket" and detached.extra == key[1]:  # type: ignore[index]
+        if _records.detached(value, key[1]) is not None:  # type: ignore[index]
             return None  # a detached socket's descriptor: nothing holds it (no heap walk)
         if self._holders is None:
             self._holders = _fd_holders()
