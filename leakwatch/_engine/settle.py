@@ -97,7 +97,7 @@ class Settling(Snapshots):
         longest = max(_BACKOFF[-1], 2 * budget / max(1, self.options.settle_attempts))
         still_for = min(_STILL_MAX, budget * _STILL)
         keys, still_since = _keys(result.new), time.perf_counter()
-        full_at: set[tuple[str, Hashable]] | None = None  # leftovers after the last full pass
+        full_at: set[tuple[str, Hashable]] | None = None  # the leftovers the last full pass saw
         while result.new and attempt < self.options.settle_attempts:
             now = time.perf_counter()
             elapsed = now - t0
