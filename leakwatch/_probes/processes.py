@@ -171,12 +171,10 @@ class ProcessProbe:
             cmdline = _popen_argv(pid)
         details["cmdline"] = cmdline
         details["status"] = status
+        rec = self.creation(key, pid, since)
         child = child_of(pid)
         if child != pid:
             details["child"] = child
-            rec = _record_for(child, _cmdline(child), since)
-        else:
-            rec = _record_for(pid, cmdline, since)
         shown = shlex.join(cmdline)[:120] if cmdline else "?"
         state = "zombie: exited, never waited for" if status == "zombie" else status
         title = f"process {pid} {shown!r} ({state})"
