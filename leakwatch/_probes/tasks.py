@@ -79,19 +79,24 @@ def _thread_name(ident: int | None) -> str:
     return str(ident) if ident is not None else "?"
 
 
-def owned_tasks() -> list[Any]:
-    """Pending tasks that belong to this thread's watch: see the module docstring."""
+def owned_tasks(foreign: bool = False) -> list[Any]:
+    """Pending tasks that belong to this thread's watch: see the module docstring.
+    ``foreign``: every pending task, whatever thread runs its loop (the caller
+    decides whose each is)."""
     current = _running_loop()
     me = threading.get_ident()
-    foreign: dict[int, bool] = {}
+    other_loops: dict[int, bool] = {}
     out = []
     for task in _iter_tasks():
         if task.done():
             continue
+        if foreign:
+            out.append(task)
+            continue
         loop = task.get_loop()
-        other = foreign.get(id(loop))
+        other = other_loops.get(id(loop))
         if other is None:
-            other = foreign[id(loop)] = loop is not current and loop.is_running()
+            other = other_loops[id(loop)] = loop is not current and loop.is_running()
         if other and not _handed_over(task, me):
             continue  # made by the other thread's own code: that thread's
         out.append(task)
@@ -123,8 +128,13 @@ def _record_of(task: Any) -> _records.Record | None:
 class TaskProbe:
     kind = "task"
 
+    def __init__(self) -> None:
+        #: See tasks on loops other threads run too (the pytest plugin's test
+        #: spans, which decide whose each is by what holds it).
+        self.foreign = False
+
     def snapshot(self) -> Snapshot:
-        return {id(t): weakref.ref(t) for t in owned_tasks()}
+        return {id(t): weakref.ref(t) for t in owned_tasks(self.foreign)}
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
         old = before.get(key)

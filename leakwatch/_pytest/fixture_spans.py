@@ -9,15 +9,25 @@ test: its findings wait in ``pending`` for the test that saw the fixture go.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Generator, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from leakwatch._attribution import records as _records
 from leakwatch._engine.options import Options
 from leakwatch._pytest.findings import Finding, split
-from leakwatch._pytest.spans import SpanWatcher, Stack, reachable_from
+from leakwatch._pytest.ownership import (
+    World,
+    frames_of,
+    generator_locals,
+    generators_in,
+    local_values,
+)
+from leakwatch._pytest.spans import SpanWatcher, Stack
 from leakwatch._report.errors import internal_error
 from leakwatch._report.report import Report
 
@@ -45,6 +55,47 @@ def _stop(span: SpanWatcher, label: str) -> Report:
         return Report(label=label)
 
 
+#: Seconds one world's search for a batch of leftovers may take.
+_WORLD_BUDGET = 0.1
+
+
+def _object_of(probe: Any, key: Hashable, value: Any) -> Any:
+    """The object a leftover is (a thread, a task) or that owns it (a
+    descriptor's socket, a child's Popen); None for a path."""
+    if isinstance(value, weakref.ref):
+        return value()
+    owner = getattr(probe, "owner", None)
+    if owner is None:
+        return None
+    try:
+        return owner(key, value)
+    except Exception:
+        return None
+
+
+def _world(fixturedef: Any, span: SpanWatcher) -> World:
+    """A wider fixture's world now: its value, its suspended generator's
+    locals, and the frames of the threads it started while being set up;
+    the threads those started since are candidates for its machinery."""
+    roots: list[Any] = []
+    cached = getattr(fixturedef, "cached_result", None)
+    if cached is not None and cached[0] is not None:
+        roots.append(cached[0])
+    for gen in generators_in(getattr(fixturedef, "_finalizers", ())):
+        roots.extend(generator_locals(gen))
+    helpers: list[threading.Thread] = []
+    for thread in threading.enumerate():
+        rec = _records.threads.get(thread)
+        if rec is None or rec.serial <= span.since:
+            continue
+        if span.window_of(rec.serial) == span.own:
+            roots.append(thread)
+            roots.extend(local_values(frames_of(thread.ident)))
+        elif thread.ident is not None and span.thread_window(thread.ident) == span.own:
+            helpers.append(thread)
+    return World(roots, helpers)
+
+
 class FixtureSpans:
     """Spans of wider fixtures: from setup to finalisation, and what their values hold."""
 
@@ -56,7 +107,6 @@ class FixtureSpans:
     def _start_span(self, span: SpanWatcher, what: str) -> bool:
         """Push and start ``span``; False (with a warning) if leakwatch failed:
         leakwatch failing must not fail the test or fixture it watches."""
-        span.elsewhere = self._elsewhere
         span.claims = self._claims
         self.stack.push(span)
         try:
@@ -68,35 +118,81 @@ class FixtureSpans:
             return False
         return True
 
-    def _elsewhere(self, span: SpanWatcher, ident: int) -> bool:
-        """Whether a live wider fixture other than ``span`` started the thread ``ident``."""
-        live = [entry.span for entry in self.fixtures.values()] + self.stack.spans
-        return any(
-            other is not span and other.own == "fixture" and other.thread_window(ident) == "fixture"
-            for other in live
-        )
+    def _worlds(self, span: SpanWatcher) -> list[tuple[FixtureSpan, World]]:
+        """The worlds of the live wider fixtures other than ``span``'s."""
+        out = []
+        for fixturedef, entry in self.fixtures.items():
+            if entry.span is span:
+                continue
+            try:
+                world = _world(fixturedef, entry.span)
+            except Exception:  # ownership is a refinement: the window decides
+                continue
+            if world.roots:
+                out.append((entry, world))
+        return out
+
+    def _wider(
+        self, span: SpanWatcher, asks: list[tuple[str, Hashable, Any, Any]]
+    ) -> set[tuple[str, Hashable]]:
+        """Of the leftovers other threads made in ``span``'s windows, those a
+        live wider fixture's world holds or works for (see ``ownership``):
+        adopted by that fixture's span.  The others are the test's: every
+        wider span leaves them out."""
+        probes = span.probes
+        objs: list[tuple[str, Hashable, Any]] = []
+        for kind, key, value, _ in asks:
+            obj = _object_of(probes.get(kind), key, value)
+            if obj is not None:
+                objs.append((kind, key, obj))
+        held: set[tuple[str, Hashable]] = set()
+        if objs:
+            worlds = self._worlds(span)
+            try:
+                for entry, world in worlds:
+                    rest = [(k, key, o) for k, key, o in objs if (k, key) not in held]
+                    if not rest:
+                        break
+                    ids = world.holds([o for _, _, o in rest], budget=_WORLD_BUDGET)
+                    for kind, key, obj in rest:
+                        if id(obj) in ids:
+                            held.add((kind, key))
+                            if kind in entry.span.probes:
+                                entry.span.adopted.setdefault(kind, set()).add(key)
+            finally:
+                for _, world in worlds:
+                    world.close()
+                del objs
+        for entry in self.fixtures.values():
+            for kind, key, _, _ in asks:
+                if (kind, key) not in held and kind in entry.span.probes:
+                    entry.span.disowned.setdefault(kind, set()).add(key)
+        return held
 
     def _claims(self, leftovers: list[tuple[str, Hashable, Any]]) -> dict[int, str]:
-        """Leftovers a live wider fixture's value holds (a get-or-create cache in
-        a session fixture): that fixture's, adopted by its span, judged when it
-        is finalised.  ``id(obj) -> "the session fixture 'name'"``."""
-        roots = []
-        for fixturedef, entry in self.fixtures.items():
-            cached = getattr(fixturedef, "cached_result", None)
-            if cached is not None and cached[0] is not None:
-                roots.append((cached[0], entry))
-        if not roots or not leftovers:
-            return {}
-        found = reachable_from([value for value, _ in roots], [obj for _, _, obj in leftovers])
+        """Leftovers a live wider fixture's world holds (a get-or-create cache in
+        a session fixture's value): that fixture's, adopted by its span, judged
+        when it is finalised.  ``id(obj) -> "the session fixture 'name'"``."""
         out: dict[int, str] = {}
-        for kind, key, obj in leftovers:
-            at = found.get(id(obj))
-            if at is None:
-                continue
-            entry = roots[at][1]
-            if kind in entry.span.probes:
-                entry.span.adopted.setdefault(kind, set()).add(key)
-            out[id(obj)] = f"the {entry.scope} fixture {entry.name!r}"
+        if not leftovers:
+            return out
+        worlds = self._worlds(None)  # type: ignore[arg-type]
+        try:
+            for entry, world in worlds:
+                rest = [item for item in leftovers if id(item[2]) not in out]
+                if not rest:
+                    break
+                ids = world.holds([obj for _, _, obj in rest], budget=_WORLD_BUDGET)
+                for kind, key, obj in rest:
+                    if id(obj) not in ids:
+                        continue
+                    if kind in entry.span.probes:
+                        entry.span.adopted.setdefault(kind, set()).add(key)
+                        entry.span.disowned.get(kind, set()).discard(key)
+                    out[id(obj)] = f"the {entry.scope} fixture {entry.name!r}"
+        finally:
+            for _, world in worlds:
+                world.close()
         return out
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -104,6 +104,12 @@ class PerTest(FixtureSpans):
         span = SpanWatcher(
             options, label=item.nodeid, own="setup", other="fixture", keep=TEST_PHASES
         )
+        span.wider = self._wider
+        tasks = span.probes.get("task")
+        if tasks is not None:
+            # Tasks on a wider fixture's loop (a module-scoped TestClient's
+            # portal) are the test's unless that fixture's world holds them.
+            tasks.foreign = True  # type: ignore[attr-defined]
         if not self._start_span(span, item.nodeid):
             return state
         self.test_starts.append((span.since, item.nodeid))

@@ -13,19 +13,18 @@ whose window it was::
     module fixture:        fixture | other ...............
 
 At the end a leftover leakwatch saw being made belongs to the window its
-creation serial falls in; one made by C code, to the first window whose
-light mark held its number -- unless another thread made it.  What a thread makes
-belongs to whoever started that thread: a resource made by a thread that a
-live wider fixture started (a server accepting the test's connection and
-closing its end seconds later) is that fixture's, whatever window it
-appeared in; one made by a thread this span started is charged to the
-window that thread was started in.  A thread started by a thread is
-followed back to the first one started from the span's own thread.  Only
-when the starter is gone (a pool an earlier test started) do time windows
-decide.  The test keeps what its own phases made and leaves a wider
-fixture's resources to that fixture, which judges them when it is finalised.
-Leftovers outside the labels a span keeps are dropped before settling, so a
-fixture's server never costs a test a settle wait.
+creation serial falls in, whichever thread made it: a request handler that a
+session fixture's server thread runs for the test leaks into the test.  One
+made by C code goes to the first window whose light mark held its number.
+Another thread's leftover is a wider fixture's only when that fixture's world
+holds it or it works for that world (a server's kept-alive connection, its
+per-connection handler threads, its worker pool: see ``ownership``); the
+wider span adopts it and judges it when it is finalised, and a test that
+takes a leftover of a fixture's threads as its own leaves it out of the
+fixture's span (``disowned``).  A fixture's own span keeps what its threads
+made and no test took.  Leftovers outside the labels a span keeps are
+dropped before settling, so a fixture's machinery never costs a test a
+settle wait.
 
 Only keys and labels are kept: snapshots hold weak references, never the
 user's objects.
@@ -34,10 +33,7 @@ user's objects.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import threading
-import time
-import types
 from collections.abc import Callable, Collection, Hashable, Mapping
 from typing import Any
 
@@ -53,6 +49,8 @@ ELSEWHERE = "elsewhere"
 
 Snapshot = Mapping[Hashable, Any]
 Snapshots = Mapping[str, Snapshot]
+#: ``wider(span, [(kind, key, value, record), ...]) -> {(kind, key), ...}``
+Wider = Callable[["SpanWatcher", list[tuple[str, Hashable, Any, Any]]], set[tuple[str, Hashable]]]
 
 
 class SpanWatcher(Watcher):
@@ -86,9 +84,15 @@ class SpanWatcher(Watcher):
         self._phases: dict[tuple[str, Hashable], str] = {}
         #: The thread this span watches from (pytest's); set at start.
         self.home = threading.get_ident()
-        #: ``elsewhere(span, ident)``: whether a live span other than ``span``
-        #: owns the thread ``ident`` (set by the plugin).
-        self.elsewhere: Callable[[SpanWatcher, int], bool] | None = None
+        #: ``wider(span, [(kind, key, value, record), ...])``: of these
+        #: leftovers another thread made, the ``(kind, key)`` a live wider
+        #: fixture holds or works for (set by the plugin on a test's span;
+        #: see ``ownership``).  None on a wider fixture's own span.
+        self.wider: Wider | None = None
+        self._wider_held: dict[tuple[str, Hashable], bool] = {}
+        #: Leftovers its threads made that a test judged as its own (a wider
+        #: fixture's span leaves them out).
+        self.disowned: dict[str, set[Hashable]] = {}
         #: Leftovers of tests that this (fixture) span's value holds: its own.
         self.adopted: dict[str, set[Hashable]] = {}
 
@@ -106,29 +110,52 @@ class SpanWatcher(Watcher):
         self.marks.append((self.own if on_top else self.other, snapshot, serial))
 
     def phase_of(self, kind: str, key: Hashable, value: Any) -> str:
+        label, foreign = self._placed(kind, key, value)
+        if foreign is not None and label in (self.keep or (label,)):
+            held = self._wider_held.get((kind, key))
+            if held is None and self.wider is not None:
+                held = (kind, key) in self.wider(self, [(kind, key, value, foreign)])
+                self._wider_held[(kind, key)] = held
+            if held:
+                return ELSEWHERE
+        return label
+
+    def _placed(self, kind: str, key: Hashable, value: Any) -> tuple[str, Any]:
+        """The window a leftover was made in, and its record when another
+        thread made it (whose it is then depends on what holds it)."""
         if key in self.adopted.get(kind, ()):
-            return self.own
+            return self.own, None
+        if key in self.disowned.get(kind, ()):
+            return self.other, None
         probe = self.probes[kind]
         rec = self._creation(probe, key, value)
         if rec is not None:
             if rec.owner and rec.thread == self.home:
                 # Made for a coroutine handed to another thread's loop: the
                 # window of the hand-over, or someone older than this span's.
-                return ELSEWHERE if rec.owner <= self._since else self._window_at(rec.owner)
+                if rec.owner > self._since:
+                    return self._window_at(rec.owner), None
+                if self.wider is None:
+                    return ELSEWHERE, None
+                # Handed over before this span (a wider fixture's portal runs
+                # every request through the coroutine it handed over once):
+                # made in this span's windows, whose it is depends on what holds it.
+                return self._window_at(rec.serial), rec
             if rec.thread and rec.thread != self.home:
-                if self.elsewhere is not None and self.elsewhere(self, rec.thread):
-                    return ELSEWHERE
-                label = self.thread_window(rec.thread)
-                if label is not None:
-                    return label
-            else:
-                return self._window_at(rec.serial)
+                if self.wider is None:
+                    # A wider fixture's own span: what its threads made, unless
+                    # a test took it as its own (``disowned``).
+                    label = self.thread_window(rec.thread)
+                    if label is not None:
+                        return label, None
+                return self._window_at(rec.serial), rec
+            return self._window_at(rec.serial), None
         # No record (C code made it): the first window whose light mark held it.
         for label, mark, _ in self.marks:
             held = mark.get(kind)
             if held is not None and _held(kind, key, held):
-                return label
-        return self.tail
+                return label, None
+        return self.tail, None
 
     def mark(self) -> dict[str, Any]:
         """A window's end, lightly: the serial (in :meth:`close_window`) places
@@ -164,6 +191,10 @@ class SpanWatcher(Watcher):
             ident = rec.thread
         return None
 
+    def window_of(self, serial: int) -> str:
+        """The label of the window creation serial ``serial`` falls in."""
+        return self._window_at(serial)
+
     def _window_at(self, serial: int) -> str:
         for label, _, closed in self.marks:
             if serial < closed:
@@ -177,15 +208,29 @@ class SpanWatcher(Watcher):
         new = super()._new(after)
         kept: dict[str, dict[Hashable, Any]] = {}
         phases: dict[tuple[str, Hashable], str] = {}
+        asks: list[tuple[str, Hashable, Any, Any]] = []
+        placed: list[tuple[str, Hashable, Any, str, Any]] = []
         for kind, items in new.items():
             skip = self.exclude.get(kind, ())
             for key, value in items.items():
                 if key in skip:
                     continue
-                phase = self.phase_of(kind, key, value)
-                if phase != ELSEWHERE and (self.keep is None or phase in self.keep):
-                    kept.setdefault(kind, {})[key] = value
-                    phases[(kind, key)] = phase
+                label, foreign = self._placed(kind, key, value)
+                if label == ELSEWHERE or (self.keep is not None and label not in self.keep):
+                    continue
+                if foreign is not None and (kind, key) not in self._wider_held:
+                    asks.append((kind, key, value, foreign))
+                placed.append((kind, key, value, label, foreign))
+        if asks:
+            # Another thread made these: a wider fixture's machinery, or the window's.
+            held = self.wider(self, asks) if self.wider is not None else set()
+            for kind, key, _, _ in asks:
+                self._wider_held[(kind, key)] = (kind, key) in held
+        for kind, key, value, label, foreign in placed:
+            if foreign is not None and self._wider_held.get((kind, key)):
+                continue
+            kept.setdefault(kind, {})[key] = value
+            phases[(kind, key)] = label
         self._phases = phases
         self.judged = {kind: set(items) for kind, items in kept.items()}
         return kept
@@ -201,48 +246,6 @@ class SpanWatcher(Watcher):
             details.setdefault("group", "" if res.group is None else res.group)
             out.append(dataclasses.replace(res, details=details, group=(res.group, phase)))
         return out
-
-
-#: What a search through a fixture's value never walks into: code, modules,
-#: classes and functions reach the whole program through their globals.
-_OPAQUE = (
-    types.ModuleType,
-    types.FunctionType,
-    types.BuiltinFunctionType,
-    types.CodeType,
-    types.FrameType,
-    type,
-)
-
-
-def reachable_from(
-    roots: list[Any], targets: list[Any], *, max_depth: int = 12, budget: float = 0.1
-) -> dict[int, int]:
-    """``id(target) -> index of the first root that reaches it`` through
-    references (at most ``max_depth`` hops, within ``budget`` seconds; an
-    attribute is two hops, through its object's ``__dict__``)."""
-    wanted = {id(t) for t in targets}
-    found: dict[int, int] = {}
-    deadline = time.perf_counter() + budget
-    seen: set[int] = {id(roots), id(targets)}
-    for index, root in enumerate(roots):
-        if id(root) in wanted:
-            found.setdefault(id(root), index)
-        level = [root]
-        for _ in range(max_depth):
-            if not level or len(found) == len(wanted) or time.perf_counter() > deadline:
-                break
-            nxt = []
-            for obj in gc.get_referents(*level):
-                if id(obj) in seen or issubclass(type(obj), _OPAQUE):
-                    continue
-                seen.add(id(obj))
-                if id(obj) in wanted:
-                    found.setdefault(id(obj), index)
-                nxt.append(obj)
-            level = nxt
-        level = []
-    return found
 
 
 def light_mark(kinds: tuple[str, ...]) -> dict[str, Any]:
