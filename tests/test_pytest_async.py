@@ -84,7 +84,7 @@ def test_pytest_asyncio_task_leak_is_found_and_cleaned_tasks_pass(
     result.stdout.fnmatch_lines(
         [
             "leakwatch: 1 task leak in call: task 'forgotten' running sleep()*",
-            "  (created in call and still pending when the test returned)",
+            "  (created in call and still pending when its loop shut down)",
             f"*created at test_tasks.py:{line} in test_leaks_a_task",
         ]
     )

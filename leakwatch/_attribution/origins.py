@@ -40,7 +40,7 @@ import os
 import sys
 import tempfile
 
-from leakwatch._attribution import recording, wrappers
+from leakwatch._attribution import recording, shutdowns, wrappers
 from leakwatch._attribution.recording import _audit, _install_lock
 from leakwatch._attribution.wrappers import (
     _fd_wrapper,
@@ -100,4 +100,5 @@ def activate() -> None:
         _wrap_handover()
     if not wrappers._asyncio_wrapped:
         _wrap_asyncio()
+    shutdowns.install()
     recording.count_on()

@@ -18,7 +18,7 @@ from leakwatch._base.model import Resource
 from leakwatch._engine.options import Options
 from leakwatch._engine.settle import _made_by_block
 from leakwatch._engine.snapshot import _OWN_IO, Snapshots, _one_line
-from leakwatch._probes.protocol import Snapshot
+from leakwatch._probes.protocol import Departed, Snapshot, departed
 
 #: Seconds for describing a watch's leftovers, all of them together.  What is
 #: left when it runs out is reported by identity alone, and a note says how many.
@@ -175,7 +175,29 @@ class Describing(Snapshots):
                     res = resources[index]
                     resources[index] = replace(res, details={**res.details, "held_by": chain})
             owners.clear()
+        resources.extend(self._departed({(r.kind, r.key) for r in resources}))
         return resources
+
+    def _departed(self, alive: set[tuple[str, Hashable]]) -> list[Resource]:
+        """What ended during the watch as a leak all the same (a task still
+        pending when its loop shut down), made in the watch and held by no one
+        wider as it ended; described as it ended."""
+        out: list[Resource] = []
+        for kind, probe in self.probes.items():
+            try:
+                gone = departed(probe, self._since)
+            except Exception:  # one probe's refinement: never the report
+                continue
+            for item in gone:
+                # Still alive (a task on a loop closed without cancelling it):
+                # reported once, as it is now.
+                if (kind, item.key) not in alive and self._keeps_departed(kind, item):
+                    out.append(item.resource)
+        return out
+
+    def _keeps_departed(self, kind: str, item: Departed) -> bool:
+        """Whether a departed resource is this watch's to judge."""
+        return item.holder is None
 
     def _pending_tasks(self) -> Snapshot | None:
         probe = self.probes.get("task")

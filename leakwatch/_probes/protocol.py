@@ -32,6 +32,25 @@ class Probe(Protocol):
         """Plain-data description with origin; only called for leftovers."""
 
 
+class Departed(Protocol):
+    """What some probes also tell: resources that ended during the watch in a
+    way that is a leak all the same (a task still pending when its loop shut
+    down), described as they ended."""
+
+    key: Hashable
+    #: The creation record (``leakwatch._attribution.records.Record``).
+    record: Any
+    resource: Resource
+    #: Who held it as it ended (a wider fixture, in words), or None.
+    holder: str | None
+
+
+def departed(probe: Probe, since: int) -> list[Departed]:
+    """The probe's ``departed(since)`` if it has one: see :class:`Departed`."""
+    tell = getattr(probe, "departed", None)
+    return list(tell(since)) if tell is not None else []
+
+
 def mark(probe: Probe) -> Snapshot:
     """What a window's end needs: the probe's cheaper ``mark()`` if it has one."""
     cheap = getattr(probe, "mark", None)

@@ -19,10 +19,15 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from collections.abc import Hashable, Iterable
+from collections import deque
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
+from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
+from leakwatch._attribution import shutdowns as _shutdowns
+from leakwatch._attribution.singletons import singletons
 from leakwatch._attribution.stacks import coroutine_origin, source_line, to_origin
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
@@ -198,3 +203,71 @@ class TaskProbe:
 
     def owner(self, key: Hashable, value: Any) -> Any:
         return value()
+
+    def departed(self, since: int) -> list[Casualty]:
+        """Tasks made since ``since`` still pending when their loop shut down."""
+        return departed(since)
+
+
+@dataclass(frozen=True)
+class Casualty:
+    """A task still pending when its loop shut down, described as it was
+    cancelled (see :mod:`leakwatch._attribution.shutdowns`).  Plain data."""
+
+    key: Hashable
+    record: _records.Record
+    resource: Resource
+    holder: str | None = None
+
+
+#: The last tasks found pending at a loop's shutdown while a watch was on.
+casualties: deque[Casualty] = deque(maxlen=512)
+
+#: ``holders(tasks) -> {id(task): "the module fixture 'client'"}``: who, other
+#: than the window that made it, held each task as it was cancelled (set by
+#: the pytest plugin: a wider fixture's machinery is not a leak of the test).
+holders: Callable[[list[Any]], dict[int, str]] | None = None
+
+
+def _on_shutdown(loop: Any, pending: list[Any]) -> None:
+    found = [(task, _record_of(task)) for task in pending]
+    known = [(task, rec) for task, rec in found if rec is not None]
+    if not known:
+        return
+    with _recording.quiet():
+        held: dict[int, str] = {}
+        if holders is not None:
+            try:
+                held = holders([task for task, _ in known])
+            except Exception:
+                held = {}
+        rest = [task for task, _ in known if id(task) not in held]
+        if rest:
+            # A library's own service task (a test runner's, a portal's),
+            # bound to a module global through attributes alone: its machinery,
+            # ended with the loop by design.  In a set or list: a registry.
+            try:
+                for ident, path in singletons(rest).items():
+                    held[ident] = f"the module global {path}"
+            except Exception:
+                pass
+        del rest
+        probe = TaskProbe()
+        for task, rec in known:
+            res = probe.describe(id(task), weakref.ref(task), 0)
+            title = res.title + ", still pending when its loop shut down"
+            details = {**res.details, "ended": "cancelled when its loop shut down"}
+            casualties.append(
+                Casualty(
+                    id(task), rec, replace(res, title=title, details=details), held.get(id(task))
+                )
+            )
+
+
+_shutdowns.listeners.append(_on_shutdown)
+
+
+def departed(since: int) -> list[Casualty]:
+    """Tasks made after creation serial ``since`` that were still pending when
+    their loop shut down."""
+    return [c for c in casualties if c.record.serial > since]

@@ -21,9 +21,12 @@ Must not attach verdicts to reports: the plugin does, after teardown.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
+import time
 import unittest
+import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +34,7 @@ from typing import Any
 import pytest
 
 from leakwatch._engine.options import Options
+from leakwatch._probes.tasks import owned_tasks
 from leakwatch._pytest.spans import SpanWatcher
 from leakwatch._report.errors import internal_error
 from leakwatch._report.report import Report
@@ -47,6 +51,11 @@ class Plan:
     growth: Options | None = None
     repeat: int = 0
     warmup: int = 0
+    #: ``held(tasks) -> {id(task), ...}``: the tasks a fixture holds.  When
+    #: set, tasks are not judged here: the ones the test left pending and no
+    #: fixture holds are given the loop until they end (within the settle
+    #: budget), and the test's span judges what is left after teardown.
+    held: Callable[[list[Any]], set[int]] | None = None
 
 
 @dataclass
@@ -98,6 +107,7 @@ def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..
             # test (and a runner's own task) already exist and are not new.
             watcher = SpanWatcher(plan.tasks, label=found.label, own="call")
             watcher.start()
+            before = {id(t): weakref.ref(t) for t in owned_tasks()}
         try:
             result = await fn(*args, **kwargs)
         except BaseException:
@@ -106,8 +116,12 @@ def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..
             raise
         if watcher is not None:
             try:
-                found.tasks = await watcher.stop_async()
-                found.task_keys = watcher.judged.get("task", set())
+                if plan.held is not None:
+                    await _let_finish(before, plan.held, plan.tasks.settle_budget)
+                    watcher.abort()
+                else:
+                    found.tasks = await watcher.stop_async()
+                    found.task_keys = watcher.judged.get("task", set())
             except Exception as exc:  # leakwatch failing must not fail the test
                 watcher.abort()
                 internal_error("the task check", exc)
@@ -118,6 +132,31 @@ def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..
         return result
 
     return leakwatch_call
+
+
+async def _let_finish(
+    before: dict[int, weakref.ref[Any]], held: Callable[[list[Any]], set[int]], budget: float
+) -> None:
+    """Give the tasks the test left pending, and no fixture holds, the loop
+    until they end or ``budget`` runs out; judge none (the span does, after
+    the fixtures' teardown).  What a fixture holds ends with its teardown:
+    no wait for it."""
+    import asyncio
+
+    for _ in range(3):  # callbacks scheduled by the test's last awaits
+        await asyncio.sleep(0)
+    pending = [t for t in owned_tasks() if (r := before.get(id(t))) is None or r() is not t]
+    if not pending:
+        return
+    kept = held(pending)
+    waiting = [weakref.ref(t) for t in pending if id(t) not in kept]
+    del pending
+    deadline = time.perf_counter() + budget
+    delay = 0.001
+    while waiting and time.perf_counter() < deadline:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+        waiting = [r for r in waiting if (t := r()) is not None and not t.done()]
 
 
 def _in_asyncio() -> bool:
@@ -136,7 +175,12 @@ def _in_asyncio() -> bool:
     return True
 
 
-def instrument(item: pytest.Item, plan: Plan, found: Found) -> Callable[[], None] | None:
+def instrument(
+    item: pytest.Item,
+    plan: Plan,
+    found: Found,
+    held: Callable[[list[Any]], set[int]] | None = None,
+) -> Callable[[], None] | None:
     """Install the wrapper for this call; returns the undo, or None if not installed."""
     if not isinstance(item, pytest.Function):
         return None
@@ -157,7 +201,10 @@ def instrument(item: pytest.Item, plan: Plan, found: Found) -> Callable[[], None
 
         return unwrap
     original = item.obj
-    wrapped = wrap(original, plan, found)
+    # A test function's tasks are the span's to judge after teardown: what a
+    # function-scoped fixture's teardown finishes is not a leak, and what its
+    # loop's shutdown cancels is (``shutdowns``).
+    wrapped = wrap(original, dataclasses.replace(plan, held=held), found)
     if wrapped is None:
         return None
     item.obj = wrapped

@@ -117,7 +117,15 @@ class Finding:
     def explanation(self) -> str:
         if self.fixture is not None:
             return f"  (made by the fixture, still alive after it was finalised; {self.nodeid})"
-        return f"  ({_WHERE.get((self.phase, self.judged), 'in ' + self.phase)})"
+        where = _WHERE.get((self.phase, self.judged), "in " + self.phase)
+        ended = [leak for leak in self.leaks if leak.details.get("ended")]
+        if ended and self.judged == "teardown":
+            how = str(ended[0].details["ended"]).replace("cancelled when", "pending when")
+            if len(ended) == len(self.leaks):
+                where = f"created in {self.phase} and still {how}"
+            else:
+                where += f"; {len(ended)} of them still {how}"
+        return f"  ({where})"
 
     def text(self, *, verbose: bool = False) -> str:
         lines = [self.headline(), self.explanation()]

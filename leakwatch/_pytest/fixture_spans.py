@@ -73,7 +73,7 @@ def _object_of(probe: Any, key: Hashable, value: Any) -> Any:
         return None
 
 
-def _world(fixturedef: Any, span: SpanWatcher) -> World:
+def _world(fixturedef: Any, span: SpanWatcher | None) -> World:
     """A wider fixture's world now: its value, its suspended generator's
     locals, and the frames of the threads it started while being set up;
     the threads those started since are candidates for its machinery."""
@@ -84,6 +84,8 @@ def _world(fixturedef: Any, span: SpanWatcher) -> World:
     for gen in generators_in(getattr(fixturedef, "_finalizers", ())):
         roots.extend(generator_locals(gen))
     helpers: list[threading.Thread] = []
+    if span is None:  # a function-scoped fixture: no span, no threads of its own
+        return World(roots, helpers)
     for thread in threading.enumerate():
         rec = _records.threads.get(thread)
         if rec is None or rec.serial <= span.since:
@@ -167,6 +169,29 @@ class FixtureSpans:
             for kind, key, _, _ in asks:
                 if (kind, key) not in held and kind in entry.span.probes:
                     entry.span.disowned.setdefault(kind, set()).add(key)
+        return held
+
+    def _held_by_fixtures(self, item: pytest.Item, objs: list[Any]) -> set[int]:
+        """The ids of ``objs`` that a fixture the test uses holds, whatever its
+        scope (a function-scoped server's in-flight request tasks, which its
+        teardown finishes)."""
+        held: set[int] = set()
+        info = getattr(item, "_fixtureinfo", None)
+        for defs in getattr(info, "name2fixturedefs", {}).values():
+            if not defs or len(held) == len(objs):
+                continue
+            fixturedef = defs[-1]
+            entry = self.fixtures.get(fixturedef)
+            try:
+                world = _world(fixturedef, entry.span if entry is not None else None)
+            except Exception:
+                continue
+            try:
+                if world.roots:
+                    rest = [o for o in objs if id(o) not in held]
+                    held |= world.holds(rest, budget=_WORLD_BUDGET)
+            finally:
+                world.close()
         return held
 
     def _claims(self, leftovers: list[tuple[str, Hashable, Any]]) -> dict[int, str]:

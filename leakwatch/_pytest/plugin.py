@@ -27,6 +27,7 @@ from _pytest.runner import runtestprotocol
 
 from leakwatch._base.model import group_resources
 from leakwatch._engine import collect as _collect
+from leakwatch._probes import tasks as _tasks
 from leakwatch._pytest.calls import Found, instrument
 from leakwatch._pytest.escapes import Escapes
 from leakwatch._pytest.findings import Finding, attach, split
@@ -63,6 +64,9 @@ class LeakwatchPlugin(PerTest):
         #: a later gc pass finalised (see ``_collect.made_during``).
         self.test_starts: list[tuple[int, str]] = []
         _collect.made_during = self._made_during
+        # A task a wider fixture's world holds as its loop shuts down is that
+        # fixture's machinery, not a leak of the test whose window made it.
+        _tasks.holders = lambda tasks: self._claims([("task", id(t), t) for t in tasks])
         self.test_policy = TestPolicy(self.run_policy, first_use=self.first_use)
         # Heap, per test, is what should have died with it (escapes), never
         # tracemalloc around every test; tracing runs only for repeat=N.
@@ -152,7 +156,9 @@ class LeakwatchPlugin(PerTest):
         state = item.stash.get(_TEST, None)
         undo = None
         if state is not None and state.plan is not None:
-            undo = instrument(item, state.plan, state.found)
+            undo = instrument(
+                item, state.plan, state.found, lambda tasks: self._held_by_fixtures(item, tasks)
+            )
         try:
             return (yield)
         finally:
@@ -263,6 +269,7 @@ class LeakwatchPlugin(PerTest):
     @pytest.hookimpl(trylast=True)  # after pytest tears down what is left of the fixtures
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         _collect.made_during = None
+        _tasks.holders = None
         for entry in self.fixtures.values():
             entry.span.abort()  # never finalised (an interrupted run): nothing to judge
         self.fixtures.clear()

@@ -130,32 +130,52 @@ class SpanWatcher(Watcher):
         probe = self.probes[kind]
         rec = self._creation(probe, key, value)
         if rec is not None:
-            if rec.owner and rec.thread == self.home:
-                # Made for a coroutine handed to another thread's loop: the
-                # window of the hand-over, or someone older than this span's.
-                if rec.owner > self._since:
-                    return self._window_at(rec.owner), None
-                if self.wider is None:
-                    return ELSEWHERE, None
-                # Handed over before this span (a wider fixture's portal runs
-                # every request through the coroutine it handed over once):
-                # made in this span's windows, whose it is depends on what holds it.
-                return self._window_at(rec.serial), rec
-            if rec.thread and rec.thread != self.home:
-                if self.wider is None:
-                    # A wider fixture's own span: what its threads made, unless
-                    # a test took it as its own (``disowned``).
-                    label = self.thread_window(rec.thread)
-                    if label is not None:
-                        return label, None
-                return self._window_at(rec.serial), rec
-            return self._window_at(rec.serial), None
+            return self._place_record(rec)
         # No record (C code made it): the first window whose light mark held it.
         for label, mark, _ in self.marks:
             held = mark.get(kind)
             if held is not None and _held(kind, key, held):
                 return label, None
         return self.tail, None
+
+    def _place_record(self, rec: Any) -> tuple[str, Any]:
+        """The window a creation record falls in, and the record again when
+        another thread made it (see :meth:`_placed`)."""
+        if rec.owner and rec.thread == self.home:
+            # Made for a coroutine handed to another thread's loop: the
+            # window of the hand-over, or someone older than this span's.
+            if rec.owner > self._since:
+                return self._window_at(rec.owner), None
+            if self.wider is None:
+                return ELSEWHERE, None
+            # Handed over before this span (a wider fixture's portal runs
+            # every request through the coroutine it handed over once):
+            # made in this span's windows, whose it is depends on what holds it.
+            return self._window_at(rec.serial), rec
+        if rec.thread and rec.thread != self.home:
+            if self.wider is None:
+                # A wider fixture's own span: what its threads made, unless
+                # a test took it as its own (``disowned``).
+                label = self.thread_window(rec.thread)
+                if label is not None:
+                    return label, None
+            return self._window_at(rec.serial), rec
+        return self._window_at(rec.serial), None
+
+    def _keeps_departed(self, kind: str, item: Any) -> bool:
+        """A resource that ended as a leak (a task pending when its loop shut
+        down) is this span's when made in a window it keeps, by its thread or
+        another, and nothing wider held it as it ended (a fixture's world, a
+        library's service object bound to a module global)."""
+        if item.key in self.exclude.get(kind, ()):
+            return False
+        if item.holder is not None:
+            return False
+        label, _ = self._place_record(item.record)
+        if label == ELSEWHERE or (self.keep is not None and label not in self.keep):
+            return False
+        self._phases[(kind, item.key)] = label
+        return True
 
     def mark(self) -> dict[str, Any]:
         """A window's end, lightly: the serial (in :meth:`close_window`) places

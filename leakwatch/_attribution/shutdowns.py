@@ -1,0 +1,106 @@
+"""Loop shutdowns: the tasks still pending when an event loop is shut down.
+
+``asyncio.run``, ``asyncio.Runner`` (pytest-asyncio's loops, anyio's and a
+``TestClient`` portal's, uvloop's ``run``) cancel every task left on their
+loop before closing it, and ``loop.close()`` drops what is left.  A task
+pending at that moment was never finished by whoever made it: goleak's and
+pyleak's leak, invisible afterwards.  So the runners' ``_cancel_all_tasks``
+and ``BaseEventLoop.close`` are wrapped once asyncio (or anyio's backport of
+the runner) is imported, and each listener is told of the pending tasks
+before they are cancelled -- only while a watch is on.
+
+A wrapper calls the original with the same arguments and returns or raises
+what it does; a listener that fails is ignored.  Must not describe or judge:
+listeners (the task probe) do.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from leakwatch._attribution import recording
+from leakwatch._attribution.recording import _install_lock, _local
+
+#: ``listener(loop, pending_tasks)``, called before they are cancelled.
+listeners: list[Callable[[Any, list[Any]], None]] = []
+
+#: Where a runner's ``_cancel_all_tasks(loop)`` lives: asyncio's, and anyio's
+#: own backport of ``asyncio.Runner`` on Python 3.10.
+_RUNNER_MODULES = ("asyncio.runners", "anyio._backends._asyncio")
+
+
+def _tell(loop: Any) -> None:
+    if not recording._active or getattr(_local, "quiet", False) or not listeners:
+        return
+    try:
+        import asyncio
+
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+    except Exception:
+        return
+    if not pending:
+        return
+    for listener in list(listeners):
+        try:
+            listener(loop, pending)
+        except Exception:  # a listener must never change the program's shutdown
+            continue
+
+
+def _wrap_cancel_all(module: Any) -> None:
+    orig = getattr(module, "_cancel_all_tasks", None)
+    if orig is None or getattr(orig, "__leakwatch__", False):
+        return
+
+    @functools.wraps(orig)
+    def _cancel_all_tasks(loop: Any) -> Any:
+        _tell(loop)
+        return orig(loop)
+
+    _cancel_all_tasks.__leakwatch__ = True  # type: ignore[attr-defined]
+    module._cancel_all_tasks = _cancel_all_tasks
+
+
+def _wrap_close(loop_cls: Any) -> None:
+    orig = loop_cls.close
+    if getattr(orig, "__leakwatch__", False):
+        return
+
+    @functools.wraps(orig)
+    def close(self: Any) -> Any:
+        try:
+            ending = not self.is_running() and not self.is_closed()
+        except Exception:
+            ending = False
+        if ending:
+            _tell(self)
+        return orig(self)
+
+    close.__leakwatch__ = True  # type: ignore[attr-defined]
+    loop_cls.close = close
+
+
+def install() -> None:
+    """Wrap what is imported and not yet wrapped (cheap when all is done)."""
+    modules = [sys.modules.get(name) for name in _RUNNER_MODULES]
+    base_events = sys.modules.get("asyncio.base_events")
+    loop_cls = getattr(base_events, "BaseEventLoop", None)
+    todo = [m for m in modules if m is not None and _unwrapped(m)]
+    if loop_cls is not None and not getattr(loop_cls.close, "__leakwatch__", False):
+        todo.append(loop_cls)
+    if not todo:
+        return
+    with _install_lock:
+        for module in modules:
+            if module is not None:
+                _wrap_cancel_all(module)
+        if loop_cls is not None:
+            _wrap_close(loop_cls)
+
+
+def _unwrapped(module: Any) -> bool:
+    orig = getattr(module, "_cancel_all_tasks", None)
+    return orig is not None and not getattr(orig, "__leakwatch__", False)
