@@ -90,6 +90,8 @@ class SpanWatcher(Watcher):
         #: see ``ownership``).  None on a wider fixture's own span.
         self.wider: Wider | None = None
         self._wider_held: dict[tuple[str, Hashable], bool] = {}
+        #: The thread (ident) that made a leftover, where not this span's own.
+        self._makers: dict[tuple[str, Hashable], int] = {}
         #: Leftovers its threads made that a test judged as its own (a wider
         #: fixture's span leaves them out).
         self.disowned: dict[str, set[Hashable]] = {}
@@ -175,6 +177,8 @@ class SpanWatcher(Watcher):
         if label == ELSEWHERE or (self.keep is not None and label not in self.keep):
             return False
         self._phases[(kind, item.key)] = label
+        if item.record.thread and item.record.thread != self.home:
+            self._makers[(kind, item.key)] = item.record.thread
         return True
 
     def mark(self) -> dict[str, Any]:
@@ -238,8 +242,10 @@ class SpanWatcher(Watcher):
                 label, foreign = self._placed(kind, key, value)
                 if label == ELSEWHERE or (self.keep is not None and label not in self.keep):
                     continue
-                if foreign is not None and (kind, key) not in self._wider_held:
-                    asks.append((kind, key, value, foreign))
+                if foreign is not None:
+                    self._makers[(kind, key)] = foreign.thread
+                    if (kind, key) not in self._wider_held:
+                        asks.append((kind, key, value, foreign))
                 placed.append((kind, key, value, label, foreign))
         if asks:
             # Another thread made these: a wider fixture's machinery, or the window's.
@@ -261,11 +267,22 @@ class SpanWatcher(Watcher):
         for res in resources:
             phase = self._phases.get((res.kind, res.key), self.tail)
             details = {**res.details, "phase": phase}
+            maker = self._makers.get((res.kind, res.key))
+            if maker:
+                details["made_in_thread"] = _thread_name(maker)
             # Keep the kind's own group (it is part of a leak's baseline
             # signature) while never folding two phases into one leak.
             details.setdefault("group", "" if res.group is None else res.group)
             out.append(dataclasses.replace(res, details=details, group=(res.group, phase)))
         return out
+
+
+def _thread_name(ident: int) -> str:
+    """A thread's name by ident, while it runs."""
+    for thread in threading.enumerate():
+        if thread.ident == ident:
+            return thread.name
+    return f"a thread that has ended (ident {ident})"
 
 
 def light_mark(kinds: tuple[str, ...]) -> dict[str, Any]:
