@@ -99,6 +99,7 @@ def test_no_slow_callback_warning_for_leakwatchs_own_sampling(
     # and the records read as heap growth of a clean function.  Make the
     # sampling slow on purpose.
     from leakwatch._watch import growth as _growth
+
     clear = _growth.clear_caches
 
     def slow_clear() -> None:

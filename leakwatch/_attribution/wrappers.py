@@ -289,27 +289,41 @@ _asyncio_wrapped = False
 
 
 def _wrap_asyncio() -> None:
-    """Wrap ``BaseEventLoop.create_task`` once asyncio is imported (never import it)."""
+    """Wrap ``create_task`` of asyncio's loops, and of uvloop's once it is
+    imported (never import either): called as each watch starts."""
     global _asyncio_wrapped
     base_events = sys.modules.get("asyncio.base_events")
-    loop_cls = getattr(base_events, "BaseEventLoop", None)
-    if loop_cls is None:
+    classes = [getattr(base_events, "BaseEventLoop", None)]
+    uvloop = sys.modules.get("uvloop")
+    classes.append(getattr(uvloop, "Loop", None))  # a Python subclass of uvloop's C loop
+    todo = [c for c in classes if c is not None and not _task_wrapped(c)]
+    if not todo:
+        _asyncio_wrapped = classes[0] is not None and classes[1] is not None
         return
     with _install_lock:
-        _asyncio_wrapped = True
-        orig = loop_cls.create_task
-        if getattr(orig, "__leakwatch__", False):
-            return
+        for loop_cls in todo:
+            _wrap_create_task(loop_cls)
+        _asyncio_wrapped = classes[0] is not None and classes[1] is not None
 
-        @functools.wraps(orig)
-        def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
-            task = orig(self, coro, *args, **kwargs)
-            if recording._active and not getattr(_local, "quiet", False):
-                try:
-                    tasks[task] = _record()
-                except Exception:
-                    pass
-            return task
 
-        create_task.__leakwatch__ = True  # type: ignore[attr-defined]
-        loop_cls.create_task = create_task
+def _task_wrapped(loop_cls: Any) -> bool:
+    return bool(getattr(loop_cls.create_task, "__leakwatch__", False))
+
+
+def _wrap_create_task(loop_cls: Any) -> None:
+    if _task_wrapped(loop_cls):
+        return
+    orig = loop_cls.create_task
+
+    @functools.wraps(orig)
+    def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
+        task = orig(self, coro, *args, **kwargs)
+        if recording._active and not getattr(_local, "quiet", False):
+            try:
+                tasks[task] = _record()
+            except Exception:
+                pass
+        return task
+
+    create_task.__leakwatch__ = True  # type: ignore[attr-defined]
+    loop_cls.create_task = create_task

@@ -7,11 +7,18 @@ walking its coroutine's ``cr_await`` chain.
 
 A task belongs to its loop, and a loop to the thread that runs it.  A server
 running its own loop in another thread (a session fixture's uvicorn, a
-library's background loop) makes tasks all the time; they are that thread's,
-never the watching block's.  So a task on a loop running in another thread
-is left out, unless its coroutine was made in a thread with origin tracking
-on (the watching thread: ``asyncio.run_coroutine_threadsafe(coro, loop)``
-from the block hands its own coroutine over).
+library's background loop) makes tasks all the time.  For a plain watch they
+are that thread's, never the watching block's: a task on a loop running in
+another thread is left out, unless its coroutine was made in a thread with
+origin tracking on (the watching thread: ``asyncio.run_coroutine_threadsafe(coro,
+loop)`` from the block hands its own coroutine over).  The pytest plugin's
+test spans see every loop's tasks (``TaskProbe.foreign``) and decide whose
+each is by what holds it.
+
+A task still pending when its loop shut down is a leak all the same, gone by
+the time the watch looks: :mod:`leakwatch._attribution.shutdowns` tells this
+module of them before they are cancelled, and :func:`departed` hands them to
+the engine, described as they were.
 """
 
 from __future__ import annotations

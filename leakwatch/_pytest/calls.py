@@ -1,12 +1,17 @@
-"""The call phase: asyncio tasks judged inside the test's loop, and ``repeat=N``.
+"""The call phase: asyncio tasks as the test returns, and ``repeat=N``.
 
-pytest-asyncio, anyio and ``IsolatedAsyncioTestCase`` cancel whatever is
-still pending when they close a test's loop, which happens after the call
-(pytest-asyncio, at fixture teardown) or even inside it (anyio, unittest).
-A task the test leaked is only visible before that.  So the test function is
-wrapped for the call: the wrapper runs inside the loop, watches tasks from
-the test's first line to its return and settles while the loop still turns.
-The tasks it judged are left out of the test's own span.
+A test's tasks are judged by its span after teardown: what a function-scoped
+fixture's teardown finishes (an async server's in-flight request tasks) is
+not a leak, and what the loop's shutdown cancels is
+(:mod:`leakwatch._attribution.shutdowns`).  As the test returns, inside its
+loop, the tasks it left that no fixture holds are given the loop until they
+end, within the settle budget: one that finishes a moment later is not
+reported, and a fixture's in-flight tasks cost no wait.
+
+``IsolatedAsyncioTestCase`` closes its loop inside the call, cancelling
+what is left without asyncio's runner on Python 3.10: its tasks are still
+judged inside the loop as the test method returns, and the span leaves them
+out.
 
 ``repeat=N`` (the marker) makes the same wrapper call the test body N more
 times after the real call, under the growth rule of :func:`leakwatch.check`:

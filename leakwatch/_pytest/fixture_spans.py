@@ -26,6 +26,7 @@ from leakwatch._pytest.ownership import (
     generator_locals,
     generators_in,
     local_values,
+    loopback_peers,
 )
 from leakwatch._pytest.spans import SpanWatcher, Stack
 from leakwatch._report.errors import internal_error
@@ -165,11 +166,48 @@ class FixtureSpans:
                 for _, world in worlds:
                     world.close()
                 del objs
+        held |= self._connected_elsewhere(span, [a for a in asks if (a[0], a[1]) not in held])
         for entry in self.fixtures.values():
             for kind, key, _, _ in asks:
                 if (kind, key) not in held and kind in entry.span.probes:
                     entry.span.disowned.setdefault(kind, set()).add(key)
         return held
+
+    def _connected_elsewhere(
+        self, span: SpanWatcher, asks: list[tuple[str, Hashable, Any, Any]]
+    ) -> set[tuple[str, Hashable]]:
+        """Connections a wider fixture's server accepted whose other end is
+        not the test's: open before the test began, or held by a wider
+        fixture's world (a session-scoped keep-alive client).  The two ends
+        of one connection share an owner, and the client's end says whose."""
+        fds = {value: key for kind, key, value, _ in asks if kind == "fd"}
+        peers = loopback_peers(list(fds))
+        if not peers:
+            return set()
+        before = {key[0] for key in span.before("fd")}  # type: ignore[index]
+        out: set[tuple[str, Hashable]] = set()
+        fresh: dict[int, Any] = {}
+        for fd, peer in peers.items():
+            if peer in before:
+                out.add(("fd", fds[fd]))
+            else:
+                found = _records.find_socket(peer)
+                if found is not None:
+                    fresh[fd] = found[0]
+        if fresh:
+            worlds = self._worlds(span)
+            try:
+                for entry, world in worlds:
+                    ids = world.holds(list(fresh.values()), budget=_WORLD_BUDGET)
+                    for fd, obj in list(fresh.items()):
+                        if id(obj) in ids:
+                            out.add(("fd", fds[fd]))
+                            entry.span.adopted.setdefault("fd", set()).add(fds[fd])
+                            del fresh[fd]
+            finally:
+                for _, world in worlds:
+                    world.close()
+        return out
 
     def _held_by_fixtures(self, item: pytest.Item, objs: list[Any]) -> set[int]:
         """The ids of ``objs`` that a fixture the test uses holds, whatever its

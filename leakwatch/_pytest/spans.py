@@ -215,6 +215,10 @@ class SpanWatcher(Watcher):
             ident = rec.thread
         return None
 
+    def before(self, kind: str) -> Snapshot:
+        """The span's first snapshot of ``kind`` (empty if not watched)."""
+        return self._before.get(kind, {})
+
     def window_of(self, serial: int) -> str:
         """The label of the window creation serial ``serial`` falls in."""
         return self._window_at(serial)
@@ -278,11 +282,11 @@ class SpanWatcher(Watcher):
 
 
 def _thread_name(ident: int) -> str:
-    """A thread's name by ident, while it runs."""
+    """A thread's name by ident while it runs; "" once it has ended."""
     for thread in threading.enumerate():
         if thread.ident == ident:
             return thread.name
-    return f"a thread that has ended (ident {ident})"
+    return ""
 
 
 def light_mark(kinds: tuple[str, ...]) -> dict[str, Any]:

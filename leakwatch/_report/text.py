@@ -170,8 +170,10 @@ def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
         lines.extend(text_lines(details, verbose=verbose))
     if details.get("held_by"):
         lines.append(f"{_INDENT}held by {details['held_by']}")
-    if details.get("made_in_thread"):
-        lines.append(f"{_INDENT}made in another thread: {details['made_in_thread']}")
+    if "made_in_thread" in details and not made:
+        name = details["made_in_thread"]
+        who = f"thread {name!r}" if name else "another thread, ended since"
+        lines.append(f"{_INDENT}made in {who}, not the test's own")
     stack = details.get("stack") or details.get("suspended_at")
     if stack and verbose:
         lines.append(f"{_INDENT}now at:")
