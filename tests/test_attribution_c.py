@@ -54,3 +54,33 @@ def test_reading_a_database_and_closing_it_is_silent(tmp_path: Path) -> None:
         with os.scandir(tmp_path) as entries:
             list(entries)
     assert w.report is not None and w.report.clean, str(w.report)
+
+
+def test_a_pipe_c_code_makes_on_a_reused_number_does_not_take_the_old_pipes_line() -> None:
+    # os.pipe() filed its line under two numbers; os.close() (no hook) frees
+    # them and C code (libc's pipe, as libuv or a driver would) takes them
+    # again.  The new pipe is "creation not seen", never the old line;
+    # beside it, a Python pipe kept open keeps its own line.
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    kept: list[int] = []
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            r, wr = os.pipe()  # <- creates: closed pipe
+            os.close(r)
+            os.close(wr)
+            pair = (ctypes.c_int * 2)()
+            assert libc.pipe(pair) == 0
+            kept.extend(pair)
+            kept.extend(os.pipe())  # <- creates: kept pipe
+        assert set(kept[:2]) == {r, wr}, "C code took the freed numbers"
+        leaks = of_kind(w.report, "fd")
+        c_made = [leak for leak in leaks if not leak.origin]
+        assert c_made and all("creation not seen" in leak.title for leak in c_made)
+        assert sum(leak.count for leak in c_made) == 2, str(w.report)
+        python_made = [leak for leak in leaks if leak.origin]
+        assert [created_at(leak) for leak in python_made] == [here("kept pipe")], str(w.report)
+    finally:
+        for fd in kept:
+            os.close(fd)

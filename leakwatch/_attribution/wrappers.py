@@ -61,7 +61,9 @@ def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...
                     if not getattr(_local, "quiet", False):
                         rec = _record(made_by=made_by)
                         for fd in new_fds:
-                            fds[fd] = rec
+                            # What the number is now (``pipe:[ino]``): a C-made
+                            # descriptor reusing it later must not take this line.
+                            fds[fd] = replace(rec, extra=fd_target(fd) or "")
             except Exception:  # recording must never break the watched program
                 pass
         return result

@@ -94,7 +94,11 @@ def _fits(rec: _records.Record, ftype: str, target: str) -> bool:
     if made == "socket":  # a detached socket's: the same one, when it is known
         return ftype == "socket" and (not rec.extra or rec.extra == target)
     if made in ("pipe", "pipe2"):
-        return ftype == "pipe"
+        return ftype == "pipe" and (not rec.extra or rec.extra == target)
+    if not made.startswith(os.sep) and rec.extra:
+        # A wrapped call's (dup, eventfd, openpty, ...): the very descriptor
+        # it made, told by what it was (``anon_inode:[eventfd]``, ``pipe:[ino]``).
+        return rec.extra == target
     if made.startswith(os.sep):  # an open of this path
         if ftype in ("socket", "pipe"):
             return False
