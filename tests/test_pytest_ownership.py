@@ -9,7 +9,7 @@ case runs beside the leak it must still catch, in the same session.
 from __future__ import annotations
 
 import pytest
-from plugin_runs import line_of, outcomes, prepare, run, write
+from plugin_runs import line_of, outcomes, prepare, read_json, run, write
 
 
 @pytest.fixture
@@ -251,7 +251,7 @@ def test_a_library_singleton_made_on_first_use_fails_nobody_but_a_second_one_ali
             mylib.restart()  # <- second alive
         """,
     )
-    result = run(lw, "--leakwatch")
+    result = run(lw, "--leakwatch", "--leakwatch-json=out.json")
     assert outcomes(result) == {
         "test_first_user": {"PASSED"},
         "test_second_user": {"PASSED"},
@@ -272,6 +272,18 @@ def test_a_library_singleton_made_on_first_use_fails_nobody_but_a_second_one_ali
             "*first made by: another is still alive, made first by *test_restarts_once: growth",
         ]
     )
+    # The summary names the test that made the first one too.
+    result.stdout.fnmatch_lines(
+        [
+            "first uses that happened again while the first was alive*",
+            "  test_first_use.py::test_restarts_once, then "
+            "test_first_use.py::test_restarts_again: thread 'mylib-loop'*",
+        ]
+    )
+    repeated = read_json(lw.path / "out.json")["first_uses_repeated"]
+    assert {(r["first"], r["again"]) for r in repeated} == {
+        ("test_first_use.py::test_restarts_once", "test_first_use.py::test_restarts_again")
+    }
 
 
 def test_watch_reports_a_singleton_made_on_first_use_as_information(

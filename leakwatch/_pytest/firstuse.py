@@ -57,7 +57,8 @@ class FirstUse:
             earlier = self.first.get(key)
             if earlier is not None and _alive(earlier):
                 note = f"another is still alive, made first by {earlier.nodeid}: growth"
-                kept.append(_noted(leak, "first_made_by", note))
+                leak = _noted(leak, "first_made_by", note)
+                kept.append(_noted(leak, "first_test", earlier.nodeid))
                 continue
             self.first[key] = _First(report.label or "?", leak.details, leak.kind)
             report.info.append(_noted(_noted(leak, "benign", _why(leak)), "first_use", True))

@@ -109,6 +109,7 @@ class SessionResults:
                 "fixtures": len({f.nodeid for f in leaky if f.fixture is not None}),
                 "by_kind": _by_kind(leaky),
             },
+            "first_uses_repeated": _repeated(leaky),
             "unmatched_ignore_rules": [rule.to_dict() for rule in self.unmatched(rules)],
             "settings": self.run.config.to_dict(),
         }
@@ -172,6 +173,13 @@ class SessionResults:
                         for leak in f.first_use
                     ]
                     lines += rows[: None if verbose else _SHOWN]
+        repeated = _repeated(leaky)
+        if repeated:
+            lines.append(
+                "first uses that happened again while the first was alive (growth: "
+                "the first test made one too):"
+            )
+            lines += [f"  {r['first']}, then {r['again']}: {r['title']}" for r in repeated]
         lines += _collected_lines(findings, verbose=verbose)
         stale = self.unmatched(self.run.config.ignore)
         if stale:
@@ -208,6 +216,17 @@ def _collected_lines(findings: Sequence[Finding], *, verbose: bool) -> list[str]
     if not verbose and len(rows) > _SHOWN:
         lines.append(f"  ... {len(rows) - _SHOWN} more (-v lists them all)")
     return lines
+
+
+def _repeated(leaky: Sequence[Finding]) -> list[dict[str, str]]:
+    """A first use that turned out to repeat: the test that made the first and
+    the test that made another while it was alive."""
+    return [
+        {"first": str(leak.details["first_test"]), "again": f.nodeid, "title": leak.title}
+        for f in leaky
+        for leak in f.leaks
+        if leak.details.get("first_test")
+    ]
 
 
 def _by_kind(findings: Sequence[Finding]) -> dict[str, int]:
