@@ -7,7 +7,8 @@ pending at that moment was never finished by whoever made it: goleak's and
 pyleak's leak, invisible afterwards.  So the runners' ``_cancel_all_tasks``
 and ``BaseEventLoop.close`` are wrapped once asyncio (or anyio's backport of
 the runner) is imported, and each listener is told of the pending tasks
-before they are cancelled -- only while a watch is on.
+before they are cancelled -- only while a watch is on, and not when the loop
+is shut down by an exception escaping it (a failed block is not judged).
 
 A wrapper calls the original with the same arguments and returns or raises
 what it does; a listener that fails is ignored.  Must not describe or judge:
@@ -34,6 +35,11 @@ _RUNNER_MODULES = ("asyncio.runners", "anyio._backends._asyncio")
 
 def _tell(loop: Any) -> None:
     if not recording._active or getattr(_local, "quiet", False) or not listeners:
+        return
+    if sys.exc_info()[0] is not None:
+        # Shut down by an exception escaping the runner (the program was
+        # interrupted, its main coroutine raised): a block that failed is
+        # not judged, and neither is what it left on its loop.
         return
     try:
         import asyncio

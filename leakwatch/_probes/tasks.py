@@ -236,39 +236,76 @@ casualties: deque[Casualty] = deque(maxlen=512)
 holders: Callable[[list[Any]], dict[int, str]] | None = None
 
 
+#: The creation serial below which no watch still running would judge a
+#: casualty (set by the pytest plugin: the running test's start); tasks made
+#: before it are not looked at when their loop shuts down.
+floor: Callable[[], int] | None = None
+
+#: Who held a task made at a given place, as found once (a library's service
+#: task, a server's machinery): the same place is not searched again.  Bounded.
+_held_at: dict[tuple[Any, ...], str] = {}
+_HELD_AT_MAX = 1024
+
+
+def _place(task: Any, rec: _records.Record) -> tuple[Any, ...]:
+    """Where a task was made, as a key: the innermost frames and its coroutine."""
+    coro = task.get_coro()
+    return (tuple(rec.stack[-4:]), getattr(coro, "__qualname__", type(coro).__name__))
+
+
+def _holders_of(known: list[tuple[Any, _records.Record]]) -> dict[int, str]:
+    """``id(task) -> who held it`` as its loop shut down: a wider fixture's
+    world (``holders``), else a module global through attributes alone (a
+    library's own service task, a test runner's, ended with the loop by
+    design; in a set or list it would be a registry)."""
+    held: dict[int, str] = {}
+    ask: list[tuple[Any, tuple[Any, ...]]] = []
+    for task, rec in known:
+        place = _place(task, rec)
+        holder = _held_at.get(place)
+        if holder is not None:
+            held[id(task)] = holder
+        else:
+            ask.append((task, place))
+    if ask and holders is not None:
+        try:
+            held.update(holders([task for task, _ in ask]))
+        except Exception:
+            pass
+    rest = [task for task, _ in ask if id(task) not in held]
+    if rest:
+        try:
+            for ident, path in singletons(rest).items():
+                held[ident] = f"the module global {path}"
+        except Exception:
+            pass
+    del rest
+    for task, place in ask:
+        if id(task) in held and len(_held_at) < _HELD_AT_MAX:
+            _held_at[place] = held[id(task)]
+    return held
+
+
 def _on_shutdown(loop: Any, pending: list[Any]) -> None:
+    lowest = 0
+    if floor is not None:
+        try:
+            lowest = floor()
+        except Exception:
+            lowest = 0
     found = [(task, _record_of(task)) for task in pending]
-    known = [(task, rec) for task, rec in found if rec is not None]
+    known = [(task, rec) for task, rec in found if rec is not None and rec.serial > lowest]
     if not known:
         return
     with _recording.quiet():
-        held: dict[int, str] = {}
-        if holders is not None:
-            try:
-                held = holders([task for task, _ in known])
-            except Exception:
-                held = {}
-        rest = [task for task, _ in known if id(task) not in held]
-        if rest:
-            # A library's own service task (a test runner's, a portal's),
-            # bound to a module global through attributes alone: its machinery,
-            # ended with the loop by design.  In a set or list: a registry.
-            try:
-                for ident, path in singletons(rest).items():
-                    held[ident] = f"the module global {path}"
-            except Exception:
-                pass
-        del rest
+        held = _holders_of(known)
         probe = TaskProbe()
         for task, rec in known:
             res = probe.describe(id(task), weakref.ref(task), 0)
             title = res.title + ", still pending when its loop shut down"
             details = {**res.details, "ended": "cancelled when its loop shut down"}
-            casualties.append(
-                Casualty(
-                    id(task), rec, replace(res, title=title, details=details), held.get(id(task))
-                )
-            )
+            res = replace(res, title=title, details=details)
+            casualties.append(Casualty(id(task), rec, res, held.get(id(task))))
 
 
 _shutdowns.listeners.append(_on_shutdown)

@@ -67,6 +67,7 @@ class LeakwatchPlugin(PerTest):
         # A task a wider fixture's world holds as its loop shuts down is that
         # fixture's machinery, not a leak of the test whose window made it.
         _tasks.holders = lambda tasks: self._claims([("task", id(t), t) for t in tasks])
+        _tasks.floor = self._oldest_judging
         self.test_policy = TestPolicy(self.run_policy, first_use=self.first_use)
         # Heap, per test, is what should have died with it (escapes), never
         # tracemalloc around every test; tracing runs only for repeat=N.
@@ -264,12 +265,18 @@ class LeakwatchPlugin(PerTest):
             if factory is not None:
                 factory.getbasetemp()
 
+    def _oldest_judging(self) -> int:
+        """The start of the oldest test span still watching (the running test's)."""
+        tests = [span.since for span in self.stack.spans if span.wider is not None]
+        return min(tests) if tests else 1 << 62
+
     # -- the end ---------------------------------------------------------------------------
 
     @pytest.hookimpl(trylast=True)  # after pytest tears down what is left of the fixtures
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         _collect.made_during = None
         _tasks.holders = None
+        _tasks.floor = None
         for entry in self.fixtures.values():
             entry.span.abort()  # never finalised (an interrupted run): nothing to judge
         self.fixtures.clear()
