@@ -38,8 +38,9 @@ from typing import Any
 
 import pytest
 
+from leakwatch._base.model import group_resources
 from leakwatch._engine.options import Options
-from leakwatch._probes.tasks import owned_tasks
+from leakwatch._probes.tasks import TaskProbe, owned_tasks
 from leakwatch._pytest.spans import SpanWatcher
 from leakwatch._report.errors import internal_error
 from leakwatch._report.report import Report
@@ -122,7 +123,7 @@ def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..
         if watcher is not None:
             try:
                 if plan.held is not None:
-                    await _let_finish(before, plan.held, plan.tasks.settle_budget)
+                    await _let_finish(before, plan.held, plan.tasks)
                     watcher.abort()
                 else:
                     found.tasks = await watcher.stop_async()
@@ -140,12 +141,13 @@ def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..
 
 
 async def _let_finish(
-    before: dict[int, weakref.ref[Any]], held: Callable[[list[Any]], set[int]], budget: float
+    before: dict[int, weakref.ref[Any]], held: Callable[[list[Any]], set[int]], options: Options
 ) -> None:
-    """Give the tasks the test left pending, and no fixture holds, the loop
-    until they end or ``budget`` runs out; judge none (the span does, after
-    the fixtures' teardown).  What a fixture holds ends with its teardown:
-    no wait for it."""
+    """Give the tasks the test left pending the loop until they end or the
+    settle budget runs out; judge none (the span does, after the fixtures'
+    teardown).  No wait for what a fixture holds (its teardown ends it) nor
+    for what the rules expect (a known library leak, an ignored task:
+    anyio's process pool keeps a task for the loop's lifetime)."""
     import asyncio
 
     for _ in range(3):  # callbacks scheduled by the test's last awaits
@@ -154,14 +156,27 @@ async def _let_finish(
     if not pending:
         return
     kept = held(pending)
-    waiting = [weakref.ref(t) for t in pending if id(t) not in kept]
-    del pending
-    deadline = time.perf_counter() + budget
+    waiting = [t for t in pending if id(t) not in kept and not _expected(t, options)]
+    refs = [weakref.ref(t) for t in waiting]
+    del pending, waiting
+    deadline = time.perf_counter() + options.settle_budget
     delay = 0.001
-    while waiting and time.perf_counter() < deadline:
+    while refs and time.perf_counter() < deadline:
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
-        waiting = [r for r in waiting if (t := r()) is not None and not t.done()]
+        refs = [r for r in refs if (t := r()) is not None and not t.done()]
+
+
+def _expected(task: Any, options: Options) -> bool:
+    """Whether the run's rules take this task out (known or ignored)."""
+    expected = getattr(options.policy, "expected", None)
+    if expected is None:
+        return False
+    try:
+        res = TaskProbe().describe(id(task), weakref.ref(task), 0)
+        return bool(expected(group_resources([res])[0]))
+    except Exception:  # judged as usual by the span
+        return False
 
 
 def _in_asyncio() -> bool:
