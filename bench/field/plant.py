@@ -63,8 +63,8 @@ def run_planted(
         argv = [a for a in argv if a not in recipe.paths] + paths
     env = field.run_env(recipe, python)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PLANTED.parent), env.get("PYTHONPATH")]))
-    env["LEAKWATCH_PLANT"] = spec
-    env["LEAKWATCH_PLANT_LOG"] = str(log)
+    env["FIELD_PLANT"] = spec
+    env["FIELD_PLANT_LOG"] = str(log)
     print(f"[{recipe.suite}] planted {spec}, {mode} ...", end=" ", flush=True)
     with out.with_suffix(".log").open("w") as text:
         proc = subprocess.run(

@@ -3,14 +3,14 @@
 Loaded by ``plant.py`` as ``-p planted`` (this folder on ``PYTHONPATH``) and
 configured by the environment:
 
-``LEAKWATCH_PLANT``
+``FIELD_PLANT``
     ``module:Qualname=kind`` -- the function to wrap (a module-level function
     or a class's method, sync or async) and the kind of leak: ``socket`` (a
     UDP socket appended to a module list), ``thread`` (a daemon thread
     waiting 60 s on an event nothing sets), ``task`` (a task sleeping an hour,
     kept in a module set; only where an asyncio loop runs in the calling
     thread) or ``tempdir`` (``mkdtemp`` never removed).
-``LEAKWATCH_PLANT_LOG``
+``FIELD_PLANT_LOG``
     a file each planted leak is recorded in, one JSON line: the test that was
     running (its setup to its teardown), the kind, the thread, and the line
     that made it.
@@ -46,7 +46,7 @@ _lock = threading.Lock()
 
 
 def _log(kind: str, line: int) -> None:
-    path = os.environ.get("LEAKWATCH_PLANT_LOG")
+    path = os.environ.get("FIELD_PLANT_LOG")
     if not path:
         return
     record = {
@@ -123,7 +123,7 @@ def _install(spec: str) -> None:
     target, _, kind = spec.partition("=")
     module_name, _, qualname = target.partition(":")
     if kind not in ("socket", "thread", "task", "tempdir") or not qualname:
-        raise pytest.UsageError(f"LEAKWATCH_PLANT={spec!r}: want module:Qualname=kind")
+        raise pytest.UsageError(f"FIELD_PLANT={spec!r}: want module:Qualname=kind")
     owner = importlib.import_module(module_name)
     *path, name = qualname.split(".")
     for part in path:
@@ -137,7 +137,7 @@ def _install(spec: str) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    spec = os.environ.get("LEAKWATCH_PLANT")
+    spec = os.environ.get("FIELD_PLANT")
     if spec:
         _install(spec)
 

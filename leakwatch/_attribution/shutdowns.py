@@ -28,9 +28,14 @@ from leakwatch._attribution.recording import _install_lock, _local
 #: ``listener(loop, pending_tasks)``, called before they are cancelled.
 listeners: list[Callable[[Any, list[Any]], None]] = []
 
-#: Where a runner's ``_cancel_all_tasks(loop)`` lives: asyncio's, and anyio's
-#: own backport of ``asyncio.Runner`` on Python 3.10.
-_RUNNER_MODULES = ("asyncio.runners", "anyio._backends._asyncio")
+#: Where a runner's ``_cancel_all_tasks(loop)`` lives: asyncio's, and the
+#: backports of ``asyncio.Runner`` that run Python 3.10's loops (anyio's own;
+#: ``backports.asyncio.runner``, pytest-asyncio's).
+_RUNNER_MODULES = (
+    "asyncio.runners",
+    "anyio._backends._asyncio",
+    "backports.asyncio.runner.runner",
+)
 
 
 def _tell(loop: Any) -> None:
