@@ -5,6 +5,7 @@
     settings.py   the run's settings (file < ini < env < command line) and a test's marker
     spans.py      watches whose leftovers are charged to the window (phase, fixture) that made them
     ownership.py  whose is what another thread made: a wider fixture's world, or the window's
+    connections.py  the two ends of this process's own TCP connections, and their listeners
     calls.py      the call phase: asyncio tasks judged inside the test's loop, ``repeat=N``
     findings.py   what one test phase or fixture left behind, as text and plain data
     session.py    the run's findings: terminal summary, JSON, baseline, xdist

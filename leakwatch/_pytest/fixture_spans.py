@@ -19,6 +19,7 @@ import pytest
 
 from leakwatch._attribution import records as _records
 from leakwatch._engine.options import Options
+from leakwatch._pytest.connections import Connections
 from leakwatch._pytest.findings import Finding, split
 from leakwatch._pytest.ownership import (
     World,
@@ -26,7 +27,6 @@ from leakwatch._pytest.ownership import (
     generator_locals,
     generators_in,
     local_values,
-    loopback_peers,
 )
 from leakwatch._pytest.spans import SpanWatcher, Stack
 from leakwatch._report.errors import internal_error
@@ -176,21 +176,26 @@ class FixtureSpans:
     def _connected_elsewhere(
         self, span: SpanWatcher, asks: list[tuple[str, Hashable, Any, Any]]
     ) -> set[tuple[str, Hashable]]:
-        """Connections a wider fixture's server accepted whose other end is
-        not the test's: open before the test began, or held by a wider
-        fixture's world (a session-scoped keep-alive client).  The two ends
-        of one connection share an owner, and the client's end says whose."""
+        """Connections a server older than the test accepted (a wider
+        fixture's: it closes them when it sees the client go, maybe after the
+        test), and connections whose other end is not the test's (open before
+        the test began, or held by a wider fixture's world, a session-scoped
+        keep-alive client).  The two ends of one connection share an owner."""
         fds = {value: key for kind, key, value, _ in asks if kind == "fd"}
-        peers = loopback_peers(list(fds))
-        if not peers:
+        if not fds:
             return set()
+        conns = Connections()
         before = {key[0] for key in span.before("fd")}  # type: ignore[index]
         out: set[tuple[str, Hashable]] = set()
         fresh: dict[int, Any] = {}
-        for fd, peer in peers.items():
-            if peer in before:
-                out.add(("fd", fds[fd]))
-            else:
+        for fd, key in fds.items():
+            listener = conns.listener(fd)
+            peer = conns.peer(fd)
+            if (listener is not None and listener in before) or (
+                peer is not None and peer in before
+            ):
+                out.add(("fd", key))
+            elif peer is not None:
                 found = _records.find_socket(peer)
                 if found is not None:
                     fresh[fd] = found[0]

@@ -84,7 +84,7 @@ def reachable_from(
     roots: list[Any],
     targets: list[Any],
     *,
-    max_depth: int = 16,
+    max_depth: int = 40,
     budget: float = 0.1,
 ) -> dict[int, int]:
     """``id(target) -> index of the first root that reaches it`` through
@@ -245,29 +245,6 @@ def thread_parts(thread: threading.Thread) -> list[Any]:
     except Exception:
         attrs = {}
     out.extend(v for k, v in attrs.items() if k not in _THREAD_OWN)
-    return out
-
-
-def loopback_peers(fds: list[int]) -> dict[int, int]:
-    """``fd -> fd of the other end`` for TCP connections of this process
-    whose both ends are this process's (a test's client and the server a
-    fixture runs): one read of the process's connections."""
-    if not fds:
-        return {}
-    try:
-        import psutil
-
-        conns = psutil.Process().net_connections(kind="inet")
-    except Exception:
-        return {}
-    by_ends = {(c.laddr, c.raddr): c.fd for c in conns if c.raddr and c.fd >= 0}
-    wanted = set(fds)
-    out: dict[int, int] = {}
-    for (laddr, raddr), fd in by_ends.items():
-        if fd in wanted:
-            peer = by_ends.get((raddr, laddr))
-            if peer is not None:
-                out[fd] = peer
     return out
 
 
