@@ -122,7 +122,7 @@ def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..
             raise
         if watcher is not None:
             try:
-                if plan.held is not None:
+                if plan.held is not None and plan.tasks is not None:
                     await _let_finish(before, plan.held, plan.tasks)
                     watcher.abort()
                 else:

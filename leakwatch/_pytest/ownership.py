@@ -302,14 +302,13 @@ class World:
         if rest:
             # What the world's helper threads and tasks hold in their frames
             # (the connection a handler thread serves).
-            workers = [t for t in self.helpers if self.works_for(t)]
-            workers += [t for t in targets if id(t) in held and hasattr(t, "get_coro")]
             roots: list[Any] = []
-            for worker in workers:
-                if isinstance(worker, threading.Thread):
-                    roots.extend(local_values(frames_of(worker.ident)))
-                else:
-                    roots.extend(local_values(coroutine_frames(worker)))
+            for thread in self.helpers:
+                if self.works_for(thread):
+                    roots.extend(local_values(frames_of(thread.ident)))
+            for task in targets:
+                if id(task) in held and hasattr(task, "get_coro"):
+                    roots.extend(local_values(coroutine_frames(task)))
             if roots:
                 held.update(reachable_from(roots, rest, max_depth=8, budget=budget))
         return held
