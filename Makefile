@@ -10,7 +10,7 @@ PYTEST_FLAGS ?= -W error::ResourceWarning -p no:cacheprovider
 # PYTHONS="3.12 3.13" limits it to those minors.
 PYTHONS ?=
 
-.PHONY: help install test test-fast lint demo bench bench-pytest field clean
+.PHONY: help install test test-fast lint demo bench bench-pytest field plant clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
@@ -60,6 +60,13 @@ FIELD_ARGS ?= --modes plain,default,all
 field: $(STAMP)  ## SUITE=name|all [FIELD_ARGS=--runs 2]: outside suites plain vs leakwatch (long)
 	@test -n "$(SUITE)" || { echo "usage: make field SUITE=<$$(ls bench/field/*.toml | xargs -n1 basename | sed 's/.toml//' | paste -sd'|')|all>"; exit 2; }
 	$(PY) bench/field/run.py $(SUITE) $(FIELD_ARGS)
+
+# Recall on a field suite: plant a known leak in a function it runs (bench/field/plant.py).
+TARGET ?=
+KIND ?= socket
+plant: $(STAMP)  ## SUITE=name TARGET=module:Qualname KIND=socket|thread|task|tempdir: count the tests that catch it
+	@test -n "$(SUITE)" -a -n "$(TARGET)" || { echo "usage: make plant SUITE=<suite> TARGET=module:Qualname KIND=socket|thread|task|tempdir"; exit 2; }
+	$(PY) bench/field/plant.py $(SUITE) --target $(TARGET) --kind $(KIND)
 
 clean:  ## remove the virtualenv and generated files
 	rm -rf $(VENV) .venv-3.* build *.egg-info demo-report.* artifacts .mypy_cache .ruff_cache

@@ -24,13 +24,14 @@ def lw(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pyt
 
 
 APP = """
-import asyncio, socket, tempfile, threading
+import asyncio, socket, subprocess, tempfile, threading
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 SOCKS = []
 BG = set()
+CHILDREN = []
 
 async def forever():
     await asyncio.sleep(3600)
@@ -64,11 +65,15 @@ async def clean(request):
 def clean_sync(request):
     return PlainTextResponse("ok")
 
+def leak_process(request):
+    CHILDREN.append(subprocess.Popen(["sleep", "3"]))  # <- process
+    return PlainTextResponse("ok")
+
 app = Starlette(routes=[
     Route("/leak-thread", leak_thread), Route("/leak-socket", leak_socket),
     Route("/leak-task", leak_task), Route("/leak-tempdir", leak_tempdir),
     Route("/leak-sync-socket", leak_sync_socket), Route("/clean", clean),
-    Route("/clean-sync", clean_sync),
+    Route("/clean-sync", clean_sync), Route("/leak-process", leak_process),
 ])
 """
 
@@ -99,12 +104,14 @@ def test_a_module_scoped_testclients_handler_leaks_fail_the_test_that_sent_the_r
         def test_leaks_from_a_sync_endpoint(client): client.get("/leak-sync-socket")
         def test_clean_sync_again(client): client.get("/clean-sync")
         def test_leaks_a_tempdir(client): client.get("/leak-tempdir")
+        def test_leaks_a_process(client): client.get("/leak-process")
         def test_last(client): client.get("/clean")
         """,
     )
     result = run(lw, "--leakwatch", "--leakwatch-json=out.json")
     assert outcomes(result) == {
         "test_clean_first": {"PASSED"},
+        "test_leaks_a_process": {"FAILED"},
         "test_leaks_a_thread": {"FAILED"},
         "test_leaks_a_socket": {"FAILED"},
         "test_clean": {"PASSED"},
@@ -125,6 +132,7 @@ def test_a_module_scoped_testclients_handler_leaks_fail_the_test_that_sent_the_r
         "test_leaks_a_task": ("task", "# <- task"),
         "test_leaks_from_a_sync_endpoint": ("fd", "# <- sync socket"),
         "test_leaks_a_tempdir": ("tempfile", "# <- tempdir"),
+        "test_leaks_a_process": ("process", "# <- process"),
     }
     assert set(by_test) == set(expected), "no fixture and no other test is charged"
     for name, (kind, marker) in expected.items():
