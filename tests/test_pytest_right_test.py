@@ -537,3 +537,36 @@ def test_a_session_scoped_uvicorn_servers_handler_leaks_fail_the_test(
         "test_leaks_from_a_sync_endpoint": [line_of(app, "# <- sync socket")],
         "test_leaks_a_tempdir": [line_of(app, "# <- tempdir")],
     }
+
+
+def test_a_failing_test_lists_every_leak_it_made_of_every_kind(lw: pytest.Pytester) -> None:
+    path = write(
+        lw,
+        "test_all_kinds.py",
+        """
+        import asyncio, socket, threading
+        import pytest
+
+        KEEP = []
+
+        @pytest.mark.asyncio
+        async def test_leaks_a_task_a_socket_and_a_thread():
+            KEEP.append(asyncio.get_running_loop().create_task(asyncio.sleep(3600)))  # <- task
+            KEEP.append(socket.socket())  # <- socket
+            never = threading.Event()
+            waiter = threading.Thread(target=never.wait, args=(30,), daemon=True)
+            waiter.start()  # <- thread
+
+        @pytest.mark.asyncio
+        async def test_clean():
+            await asyncio.sleep(0)
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {
+        "test_leaks_a_task_a_socket_and_a_thread": {"FAILED"},
+        "test_clean": {"PASSED"},
+    }, result.stdout.str()
+    result.stdout.fnmatch_lines(["leakwatch: 3 leaks (fd, thread, task) in call: *"])
+    for marker in ("# <- task", "# <- socket", "# <- thread"):
+        result.stdout.fnmatch_lines([f"*created at test_all_kinds.py:{line_of(path, marker)} *"])
