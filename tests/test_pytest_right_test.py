@@ -238,12 +238,22 @@ def test_a_session_servers_thread_handler_leaks_and_its_keep_alive_machinery(
         def test_again(conn): get(conn, "/")
         def test_leaks_a_thread_in_the_handler(conn): get(conn, "/leak-thread")
         def test_one_shot_connection(server): fetch(server, "/")
+        def test_pool_thread_keeps_its_connection(server):
+            from concurrent.futures import ThreadPoolExecutor
+            def call():
+                c = http.client.HTTPConnection(*server)
+                get(c, "/")  # <- pool client
+                SOCKS.append(c)
+            with ThreadPoolExecutor(1) as ex:
+                ex.submit(call).result()
         def test_wsgi_clean(wsgi): fetch(wsgi, "/")
         def test_wsgi_leaks_a_socket(wsgi): fetch(wsgi, "/leak-socket")
         def test_wsgi_leaks_a_thread(wsgi): fetch(wsgi, "/leak-thread")
         def test_last(conn, wsgi):
             get(conn, "/")
             fetch(wsgi, "/")
+            for kept in SOCKS:  # the server's end of the pool client's connection ends too
+                kept.close()
         """,
     )
     result = run(lw, "--leakwatch")
@@ -253,6 +263,7 @@ def test_a_session_servers_thread_handler_leaks_and_its_keep_alive_machinery(
         "test_again": {"PASSED"},
         "test_leaks_a_thread_in_the_handler": {"FAILED"},
         "test_one_shot_connection": {"PASSED"},
+        "test_pool_thread_keeps_its_connection": {"FAILED"},
         "test_wsgi_clean": {"PASSED"},
         "test_wsgi_leaks_a_socket": {"FAILED"},
         "test_wsgi_leaks_a_thread": {"FAILED"},
@@ -268,6 +279,14 @@ def test_a_session_servers_thread_handler_leaks_and_its_keep_alive_machinery(
         result.stdout.fnmatch_lines(
             [f"leakwatch: 1 thread leak in call: thread * at test_wsgi.py:{thread_line}"]
         )
+    # The client a pool thread of the test kept, not the server's end of it.
+    result.stdout.fnmatch_lines(
+        [
+            "leakwatch: 1 fd leak in call: socket 127.0.0.1:* -> 127.0.0.1:* at test_wsgi.py:*",
+            "*created at test_wsgi.py:* in get",
+            f"*called from test_wsgi.py:{line_of(path, '<- pool client')} in call",
+        ]
+    )
     assert "ERROR" not in result.stdout.str(), "no fixture is charged with a test's leak"
 
 

@@ -10,6 +10,8 @@ listener the server end was accepted from) says whose.  Must not judge:
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class Connections:
     """This process's TCP connections and listeners, read once (psutil):
@@ -37,11 +39,17 @@ class Connections:
     def listener(self, fd: int) -> int | None:
         """The listening descriptor a connection was accepted from, if it is ours."""
         c = self.by_fd.get(fd)
-        if c is None or not c.raddr:
-            return None
-        ip, port = c.laddr.ip, c.laddr.port
-        for any_ip in (ip, "0.0.0.0", "::"):
-            found = self._listeners.get((any_ip, port))
+        return self._listening_at(c.laddr) if c is not None and c.raddr else None
+
+    def server(self, fd: int) -> int | None:
+        """The listening descriptor of ours a connection was made to (its
+        other end may be closed already)."""
+        c = self.by_fd.get(fd)
+        return self._listening_at(c.raddr) if c is not None and c.raddr else None
+
+    def _listening_at(self, addr: Any) -> int | None:
+        for any_ip in (addr.ip, "0.0.0.0", "::"):
+            found = self._listeners.get((any_ip, addr.port))
             if found is not None:
                 return found
         return None

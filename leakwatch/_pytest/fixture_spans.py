@@ -99,6 +99,12 @@ def _world(fixturedef: Any, span: SpanWatcher | None) -> World:
     return World(roots, helpers)
 
 
+def _made_by_a_fixture(spans: list[SpanWatcher], ident: int) -> bool:
+    """Whether a live wider fixture started the thread ``ident`` (or the
+    thread that started it): its server, proxy or portal."""
+    return any(other.thread_window(ident) == other.own for other in spans)
+
+
 class FixtureSpans:
     """Spans of wider fixtures: from setup to finalisation, and what their values hold."""
 
@@ -178,10 +184,18 @@ class FixtureSpans:
     ) -> set[tuple[str, Hashable]]:
         """Connections a server older than the test accepted (a wider
         fixture's: it closes them when it sees the client go, maybe after the
-        test), and connections whose other end is not the test's (open before
-        the test began, or held by a wider fixture's world, a session-scoped
-        keep-alive client).  The two ends of one connection share an owner."""
-        fds = {value: key for kind, key, value, _ in asks if kind == "fd"}
+        test), and connections whose other end is not the test's (accepted by
+        such a server, open before the test began, or held by a wider
+        fixture's world, a session-scoped keep-alive client).  The two ends
+        of one connection share an owner.  Asked only of what a wider
+        fixture's threads made: the test's own client socket, or one a pool
+        thread of the test made, is the test's."""
+        spans = [entry.span for entry in self.fixtures.values() if entry.span is not span]
+        fds = {
+            value: key
+            for kind, key, value, rec in asks
+            if kind == "fd" and _made_by_a_fixture(spans, rec.thread)
+        }
         if not fds:
             return set()
         conns = Connections()
@@ -189,11 +203,11 @@ class FixtureSpans:
         out: set[tuple[str, Hashable]] = set()
         fresh: dict[int, Any] = {}
         for fd, key in fds.items():
-            listener = conns.listener(fd)
-            peer = conns.peer(fd)
-            if (listener is not None and listener in before) or (
-                peer is not None and peer in before
-            ):
+            listener, peer, upstream = conns.listener(fd), conns.peer(fd), conns.server(fd)
+            # Accepted by a server older than the test; or this process's own
+            # connection to such a server, made by another thread (a proxy a
+            # fixture runs, calling the upstream server another one runs).
+            if listener in before or upstream in before or peer in before:
                 out.add(("fd", key))
             elif peer is not None:
                 found = _records.find_socket(peer)
