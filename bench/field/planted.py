@@ -11,9 +11,9 @@ configured by the environment:
     kept in a module set; only where an asyncio loop runs in the calling
     thread) or ``tempdir`` (``mkdtemp`` never removed).
 ``FIELD_PLANT_LOG``
-    a file each planted leak is recorded in, one JSON line: the test that was
-    running (its setup to its teardown), the kind, the thread, and the line
-    that made it.
+    a file each planted leak is recorded in (written at the end), one JSON
+    line: the test that was running (its setup to its teardown), the kind,
+    the thread, and the line that made it.
 
 Only the first call in each test's window leaks, whichever thread makes it;
 calls made while a wider fixture is being set up, or between tests, plant
@@ -45,10 +45,12 @@ _leaked: set[str] = set()
 _lock = threading.Lock()
 
 
+#: The leaks planted, kept in memory and written at the end: no file I/O in
+#: the watched code (a suite may forbid blocking calls in its event loop).
+_planted: list[dict[str, object]] = []
+
+
 def _log(kind: str, line: int) -> None:
-    path = os.environ.get("FIELD_PLANT_LOG")
-    if not path:
-        return
     record = {
         "test": _state["test"],
         "kind": kind,
@@ -56,8 +58,15 @@ def _log(kind: str, line: int) -> None:
         "file": __file__,
         "line": line,
     }
-    with _lock, open(path, "a", encoding="utf-8") as out:
-        out.write(json.dumps(record) + "\n")
+    with _lock:
+        _planted.append(record)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    path = os.environ.get("FIELD_PLANT_LOG")
+    if path and _planted:
+        with open(path, "w", encoding="utf-8") as out:
+            out.writelines(json.dumps(record) + "\n" for record in _planted)
 
 
 def _line() -> int:
