@@ -148,13 +148,17 @@ class FixtureSpans:
         live wider fixture's world holds or works for (see ``ownership``):
         adopted by that fixture's span.  The others are the test's: every
         wider span leaves them out."""
+        # The connection rules first: one read of the process's connections,
+        # where a world's search walks a server's whole runtime.
+        held = self._connected_elsewhere(span, asks)
         probes = span.probes
         objs: list[tuple[str, Hashable, Any]] = []
         for kind, key, value, _ in asks:
+            if (kind, key) in held:
+                continue
             obj = _object_of(probes.get(kind), key, value)
             if obj is not None:
                 objs.append((kind, key, obj))
-        held: set[tuple[str, Hashable]] = set()
         if objs:
             worlds = self._worlds(span)
             try:
@@ -172,7 +176,6 @@ class FixtureSpans:
                 for _, world in worlds:
                     world.close()
                 del objs
-        held |= self._connected_elsewhere(span, [a for a in asks if (a[0], a[1]) not in held])
         for entry in self.fixtures.values():
             for kind, key, _, _ in asks:
                 if (kind, key) not in held and kind in entry.span.probes:
