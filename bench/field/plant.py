@@ -176,8 +176,10 @@ def main() -> None:
     result.update(score(plain_xml, lw_xml, lw_json, plain_log, lw_log))
     out = field.ARTIFACTS / recipe.suite / f"plant-{opts.kind}-{opts.target.replace(':', '.')}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
+    threads = result["threads"]
+    shown = ", ".join(threads[:3]) + (f" and {len(threads) - 3} more" if len(threads) > 3 else "")
     print(
-        f"[{opts.suite}] {opts.kind} at {opts.target} (threads: {', '.join(result['threads'])}): "
+        f"[{opts.suite}] {opts.kind} at {opts.target} (made in threads: {shown}): "
         f"caught {result['caught']}/{result['reached']} at their own test, "
         f"missed {len(result['missed'])}, misplaced {len(result['misplaced'])}, "
         f"other changes {len(result['other_changes'])}"
