@@ -589,3 +589,60 @@ def test_a_failing_test_lists_every_leak_it_made_of_every_kind(lw: pytest.Pytest
     result.stdout.fnmatch_lines(["leakwatch: 3 leaks (fd, thread, task) in call: *"])
     for marker in ("# <- task", "# <- socket", "# <- thread"):
         result.stdout.fnmatch_lines([f"*created at test_all_kinds.py:{line_of(path, marker)} *"])
+
+
+def test_connections_a_class_scoped_server_keeps_are_not_its_first_tests(
+    lw: pytest.Pytester,
+) -> None:
+    # A class-scoped server (set up inside the class's first test) keeps each
+    # connection it accepts, where no search through the fixture's world sees
+    # it (a callback's closure); the connection was accepted from the
+    # fixture's listener, so it is the fixture's -- for the first test too.
+    write(
+        lw,
+        "test_class_server.py",
+        """
+        import socket, threading
+        import pytest
+
+        KEPT = []
+
+        class TestAgainstAServer:
+            @classmethod
+            def setup_class(cls):
+                cls.srv = socket.create_server(("127.0.0.1", 0))
+                def serve():
+                    while True:
+                        try:
+                            conn, _ = cls.srv.accept()
+                        except OSError:
+                            return
+                        conn.sendall(b"hi")
+                        KEPT.append(lambda conn=conn: conn)  # closed at teardown
+                        del conn
+                cls.thread = threading.Thread(target=serve, name="keeper", daemon=True)
+                cls.thread.start()
+
+            @classmethod
+            def teardown_class(cls):
+                cls.srv.shutdown(socket.SHUT_RDWR)  # wakes accept()
+                cls.srv.close()
+                for get in KEPT:
+                    get().close()
+                cls.thread.join(5)
+
+            def talk(self):
+                with socket.create_connection(self.srv.getsockname()) as c:
+                    assert c.recv(2) == b"hi"
+
+            def test_first(self):
+                self.talk()
+
+            def test_second(self):
+                self.talk()
+        """,
+    )
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {"test_first": {"PASSED"}, "test_second": {"PASSED"}}, (
+        result.stdout.str()
+    )

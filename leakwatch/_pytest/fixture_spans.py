@@ -99,6 +99,24 @@ def _world(fixturedef: Any, span: SpanWatcher | None) -> World:
     return World(roots, helpers)
 
 
+def _not_the_tests(span: SpanWatcher, before: set[int], fd: int | None) -> bool:
+    """Whether a descriptor is older than the test's own windows: open before
+    the test began, or made while a wider fixture was being set up inside it
+    (a class-scoped server set up by the class's first test)."""
+    if fd is None:
+        return False
+    if fd in before:
+        return True
+    found = _records.find_socket(fd)
+    rec = found[1] if found is not None else _records.fds.get(fd)
+    return (
+        rec is not None
+        and rec.serial > span.since
+        and span.keep is not None
+        and span.window_of(rec.serial) not in span.keep
+    )
+
+
 def _made_by_a_fixture(spans: list[SpanWatcher], ident: int) -> bool:
     """Whether a live wider fixture started the thread ``ident`` (or the
     thread that started it): its server, proxy or portal."""
@@ -210,7 +228,7 @@ class FixtureSpans:
             # Accepted by a server older than the test; or this process's own
             # connection to such a server, made by another thread (a proxy a
             # fixture runs, calling the upstream server another one runs).
-            if listener in before or upstream in before or peer in before:
+            if any(_not_the_tests(span, before, end) for end in (listener, upstream, peer)):
                 out.add(("fd", key))
             elif peer is not None:
                 found = _records.find_socket(peer)
