@@ -27,7 +27,7 @@ import sys
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -49,9 +49,9 @@ def _iter_tasks() -> Iterable[Any]:
     return all_tasks()
 
 
-def _suspended_at(coro: Any) -> list[Frame]:
-    """Innermost-last chain of frames the task is awaiting in."""
-    frames: list[Frame] = []
+def await_frames(coro: Any) -> Iterator[Any]:
+    """The frames of a coroutine (or generator) and of what it awaits,
+    outermost first (at most 64)."""
     seen = 0
     while coro is not None and seen < 64:
         seen += 1
@@ -59,16 +59,23 @@ def _suspended_at(coro: Any) -> list[Frame]:
         if frame is None:
             frame = getattr(coro, "ag_frame", None)
         if frame is not None:
-            code = frame.f_code
-            frames.append(
-                Frame(
-                    code.co_filename,
-                    frame.f_lineno,
-                    getattr(code, "co_qualname", code.co_name),
-                    source_line(code.co_filename, frame.f_lineno),
-                )
-            )
+            yield frame
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+
+
+def _suspended_at(coro: Any) -> list[Frame]:
+    """Innermost-last chain of frames the task is awaiting in."""
+    frames: list[Frame] = []
+    for frame in await_frames(coro):
+        code = frame.f_code
+        frames.append(
+            Frame(
+                code.co_filename,
+                frame.f_lineno,
+                getattr(code, "co_qualname", code.co_name),
+                source_line(code.co_filename, frame.f_lineno),
+            )
+        )
     return frames
 
 

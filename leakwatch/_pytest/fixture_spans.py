@@ -145,7 +145,7 @@ class FixtureSpans:
             return False
         return True
 
-    def _worlds(self, span: SpanWatcher) -> list[tuple[FixtureSpan, World]]:
+    def _worlds(self, span: SpanWatcher | None) -> list[tuple[FixtureSpan, World]]:
         """The worlds of the live wider fixtures other than ``span``'s."""
         out = []
         for fixturedef, entry in self.fixtures.items():
@@ -157,6 +157,25 @@ class FixtureSpans:
                 continue
             if world.roots:
                 out.append((entry, world))
+        return out
+
+    def _holders(self, span: SpanWatcher | None, objs: list[Any]) -> dict[int, FixtureSpan]:
+        """``id(obj) -> the live wider fixture`` whose world holds or works for
+        it (the first that does), for fixtures other than ``span``'s."""
+        out: dict[int, FixtureSpan] = {}
+        if not objs:
+            return out
+        worlds = self._worlds(span)
+        try:
+            for entry, world in worlds:
+                rest = [obj for obj in objs if id(obj) not in out]
+                if not rest:
+                    break
+                for ident in world.holds(rest, budget=_WORLD_BUDGET):
+                    out.setdefault(ident, entry)
+        finally:
+            for _, world in worlds:
+                world.close()
         return out
 
     def _wider(
@@ -177,23 +196,14 @@ class FixtureSpans:
             obj = _object_of(probes.get(kind), key, value)
             if obj is not None:
                 objs.append((kind, key, obj))
-        if objs:
-            worlds = self._worlds(span)
-            try:
-                for entry, world in worlds:
-                    rest = [(k, key, o) for k, key, o in objs if (k, key) not in held]
-                    if not rest:
-                        break
-                    ids = world.holds([o for _, _, o in rest], budget=_WORLD_BUDGET)
-                    for kind, key, obj in rest:
-                        if id(obj) in ids:
-                            held.add((kind, key))
-                            if kind in entry.span.probes:
-                                entry.span.adopted.setdefault(kind, set()).add(key)
-            finally:
-                for _, world in worlds:
-                    world.close()
-                del objs
+        holders = self._holders(span, [obj for _, _, obj in objs])
+        for kind, key, obj in objs:
+            entry = holders.get(id(obj))
+            if entry is not None:
+                held.add((kind, key))
+                if kind in entry.span.probes:
+                    entry.span.adopted.setdefault(kind, set()).add(key)
+        del objs, holders
         for entry in self.fixtures.values():
             for kind, key, _, _ in asks:
                 if (kind, key) not in held and kind in entry.span.probes:
@@ -234,19 +244,12 @@ class FixtureSpans:
                 found = _records.find_socket(peer)
                 if found is not None:
                     fresh[fd] = found[0]
-        if fresh:
-            worlds = self._worlds(span)
-            try:
-                for entry, world in worlds:
-                    ids = world.holds(list(fresh.values()), budget=_WORLD_BUDGET)
-                    for fd, obj in list(fresh.items()):
-                        if id(obj) in ids:
-                            out.add(("fd", fds[fd]))
-                            entry.span.adopted.setdefault("fd", set()).add(fds[fd])
-                            del fresh[fd]
-            finally:
-                for _, world in worlds:
-                    world.close()
+        holders = self._holders(span, list(fresh.values()))
+        for fd, obj in fresh.items():
+            entry = holders.get(id(obj))
+            if entry is not None:
+                out.add(("fd", fds[fd]))
+                entry.span.adopted.setdefault("fd", set()).add(fds[fd])
         return out
 
     def _held_by_fixtures(self, item: pytest.Item, objs: list[Any]) -> set[int]:
@@ -277,25 +280,15 @@ class FixtureSpans:
         a session fixture's value): that fixture's, adopted by its span, judged
         when it is finalised.  ``id(obj) -> "the session fixture 'name'"``."""
         out: dict[int, str] = {}
-        if not leftovers:
-            return out
-        worlds = self._worlds(None)  # type: ignore[arg-type]
-        try:
-            for entry, world in worlds:
-                rest = [item for item in leftovers if id(item[2]) not in out]
-                if not rest:
-                    break
-                ids = world.holds([obj for _, _, obj in rest], budget=_WORLD_BUDGET)
-                for kind, key, obj in rest:
-                    if id(obj) not in ids:
-                        continue
-                    if kind in entry.span.probes:
-                        entry.span.adopted.setdefault(kind, set()).add(key)
-                        entry.span.disowned.get(kind, set()).discard(key)
-                    out[id(obj)] = f"the {entry.scope} fixture {entry.name!r}"
-        finally:
-            for _, world in worlds:
-                world.close()
+        holders = self._holders(None, [obj for _, _, obj in leftovers])
+        for kind, key, obj in leftovers:
+            entry = holders.get(id(obj))
+            if entry is None:
+                continue
+            if kind in entry.span.probes:
+                entry.span.adopted.setdefault(kind, set()).add(key)
+                entry.span.disowned.get(kind, set()).discard(key)
+            out[id(obj)] = f"the {entry.scope} fixture {entry.name!r}"
         return out
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -42,6 +42,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from leakwatch._base.pyversion import frame_locals
+from leakwatch._probes.tasks import await_frames
 
 #: What a search never walks into: code, modules, classes and functions reach
 #: the whole program through their globals; frames only through the explicit
@@ -137,16 +138,7 @@ def frames_of(thread_ident: int | None) -> Iterator[types.FrameType]:
 def coroutine_frames(task: Any) -> Iterator[types.FrameType]:
     """The frames of a task's coroutine and of what it awaits, outermost first."""
     get_coro = getattr(task, "get_coro", None)
-    coro = get_coro() if get_coro is not None else None
-    count = 0
-    while coro is not None and count < 64:
-        count += 1
-        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-        if frame is None:
-            frame = getattr(coro, "ag_frame", None)
-        if frame is not None:
-            yield frame
-        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return await_frames(get_coro() if get_coro is not None else None)
 
 
 def local_values(frames: Iterable[types.FrameType]) -> list[Any]:
