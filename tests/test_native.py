@@ -211,7 +211,7 @@ def test_c_extension_scratch_buffer_and_reused_buffer_are_silent(leakext: Module
     assert report.clean, str(report)
 
 
-@pytest.mark.skipif(not memray_installed(), reason="needs the leakwatch[native] extra")
+@pytest.mark.skipif(not memray_installed(), reason="needs the pyleakwatch[native] extra")
 def test_native_frames_are_folded_in_text_and_all_shown_with_verbose(
     leakext: ModuleType,
 ) -> None:
@@ -248,7 +248,7 @@ def test_without_memray_the_report_says_how_to_turn_it_on(
     found = native_leaks(report)
     assert len(found) == 1, str(report)
     assert called_at(found[0]) == here("extension call without memray")
-    assert "pip install 'leakwatch[native]'" in str(report)
+    assert "pip install 'pyleakwatch[native]'" in str(report)
     assert "native_frames" not in found[0].details
 
 

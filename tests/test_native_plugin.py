@@ -129,7 +129,7 @@ def _run(tmp_path: Path, extension: Path, body: str) -> tuple[int, dict, Path]:
     return result.returncode, load(tmp_path / "out.json"), path
 
 
-@pytest.mark.skipif(not memray_installed(), reason="needs the leakwatch[native] extra")
+@pytest.mark.skipif(not memray_installed(), reason="needs the pyleakwatch[native] extra")
 def test_run_finds_an_extension_leak_with_its_line_and_native_frames(
     tmp_path: Path, extension: Path
 ) -> None:

@@ -4,7 +4,7 @@
 
     counters.py  allocator bytes in use (glibc mallinfo2, macOS zones, RSS), less tracemalloc's
     growth.py    check() / the repeat marker: judge growth per call, then attribute it
-    stacks.py    memray (the leakwatch[native] extra): native stacks of what each call kept
+    stacks.py    memray (the pyleakwatch[native] extra): native stacks of what each call kept
     lines.py     a line tracer: the Python line that grew the allocator, without memray
     run.py       leakwatch run: the allocator's series over the run, judged by the trend rule
 

@@ -8,7 +8,7 @@
    floor for the allocator's own caches.
 2. Attribute, only when something grew: :data:`ATTRIBUTION_CALLS` more calls
    under memray (native stacks and the Python line above them, when the
-   ``leakwatch[native]`` extra is installed), then, for growth memray did not
+   ``pyleakwatch[native]`` extra is installed), then, for growth memray did not
    see, as many under a line tracer (the Python line alone).  A clean
    function never pays for either.
 

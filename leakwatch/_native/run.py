@@ -6,7 +6,7 @@ memory keeps growing when that series does, by the trend rule and RSS's
 margins (:mod:`leakwatch._run.trend`: three rising medians, the last third
 at least ``max(1 MiB, 5 %)`` above the first).  The series holds Python's
 large objects too, so it is only native growth when Python does not
-explain it: memray's native stacks (``leakwatch[native]``), recorded in the
+explain it: memray's native stacks (``pyleakwatch[native]``), recorded in the
 same trace windows as tracemalloc and kept for the late one, show
 allocations outside Python's allocators that the window kept; without
 memray, native growth is said when no traced heap site grew.

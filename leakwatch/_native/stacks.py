@@ -1,4 +1,4 @@
-"""Native allocation stacks, per call, from memray (the ``leakwatch[native]`` extra).
+"""Native allocation stacks, per call, from memray (the ``pyleakwatch[native]`` extra).
 
 memray records every ``malloc``/``free`` with its native and Python stacks.
 leakwatch runs it only around a few attribution calls, after the counters
@@ -29,7 +29,7 @@ from typing import Any
 from leakwatch._base.paths import is_own
 
 #: How to turn native stacks on, for reports.
-HOW_TO = "native allocation stacks need memray: pip install 'leakwatch[native]' (Linux, macOS)"
+HOW_TO = "native allocation stacks need memray: pip install 'pyleakwatch[native]' (Linux, macOS)"
 
 #: Cut marks: the i-th is bytearray(MARK + i * _STEP), a size nobody else asks for; the
 #: allocator sees a few bytes more (the NUL, debug hooks' guards), less than _SLACK.
@@ -213,7 +213,7 @@ def _own_pipes(before: dict[int, str]) -> None:
     for fd, target in _pipes().items():
         if before.get(fd) != target:
             OWN[(fd, target)] = (
-                "memray's unwinder pipe, opened once per process (leakwatch[native])"
+                "memray's unwinder pipe, opened once per process (pyleakwatch[native])"
             )
 
 
