@@ -106,6 +106,25 @@ def test_bad_settings_are_a_one_line_usage_error(lw: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*--leakwatch-settle: must be a number of seconds, got 'soon'"])
 
 
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p.joinpath("bad.json").write_text("x{"), "not a baseline, invalid JSON"),
+        (lambda p: p.joinpath("bad.json").mkdir(), "cannot read baseline"),
+    ],
+)
+def test_a_baseline_that_cannot_be_read_is_a_one_line_usage_error(
+    lw: pytest.Pytester, make: object, message: str
+) -> None:
+    write(lw, "test_x.py", "def test_x():\n    pass\n")
+    make(lw.path)  # type: ignore[operator]
+    result = run(lw, "--leakwatch", "--leakwatch-baseline=bad.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "INTERNALERROR" not in result.stderr.str() + result.stdout.str()
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(errors) == 1 and "bad.json" in errors[0] and message in errors[0], errors
+
+
 def test_strict_state_fails_a_test_that_changes_global_state(lw: pytest.Pytester) -> None:
     write(
         lw,

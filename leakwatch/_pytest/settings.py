@@ -83,10 +83,16 @@ class RunSettings:
         return self.config.baseline or DEFAULT_BASELINE
 
     def engine_options(self) -> Options:
-        """Engine options for a test (its label and policy are set per test)."""
+        """Engine options for a test (its label and policy are set per test).
+
+        The files they read (baseline, ignore rules) are read here: a mistake in
+        one is a :class:`pytest.UsageError`, one line, as for the settings."""
         from leakwatch._rules.settings import engine_options
 
-        options = engine_options(self.config, scope="test")
+        try:
+            options = engine_options(self.config, scope="test")
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
         if self.config.strict_state and "state" not in options.kinds:
             options = options.with_(kinds=(*options.kinds, "state"))
         return options
