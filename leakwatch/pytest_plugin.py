@@ -160,8 +160,8 @@ def _stop_stacks_at_hook_dispatch(config: pytest.Config) -> None:
     dispatch = getattr(sys.modules.get("pluggy._callers"), "_multicall", None)
     code = getattr(dispatch, "__code__", None)
     if isinstance(code, types.CodeType):
-        stacks.stop_at(code)
-        config.add_cleanup(functools.partial(stacks.stop_at, None))
+        previous = stacks.stop_at(code)
+        config.add_cleanup(functools.partial(stacks.stop_at, previous))
 
 
 @pytest.fixture

@@ -36,15 +36,21 @@ DEFAULT_DEPTH = 32
 _stop: CodeType | None = None
 
 
-def stop_at(code: CodeType | None) -> None:
-    """Stop every capture at a frame running ``code``, and keep none past it.
+def stop_at(code: CodeType | None) -> CodeType | None:
+    """Stop every capture at a frame running ``code``, and keep none past it;
+    return the code it stopped at before (to put back).
 
     The pytest plugin passes pluggy's hook dispatcher: whatever a test or a
     fixture makes, the frames past the innermost dispatch are pytest's own
     runner (twenty and more of them), read for every record and never shown.
+    ``leakwatch run`` passes the function that runs the program: whatever
+    started leakwatch (a console script, ``python -m``, a CI wrapper) is not
+    the program's, and a stack that named it would not match the same leak's
+    stack on another machine.
     """
     global _stop
-    _stop = code
+    previous, _stop = _stop, code
+    return previous
 
 
 def capture(frame: FrameType | None = None, limit: int = DEFAULT_DEPTH) -> RawStack:

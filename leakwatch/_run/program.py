@@ -38,6 +38,7 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+from leakwatch._attribution import stacks
 from leakwatch._base.frames import Origin
 
 #: Exit status after an uncaught KeyboardInterrupt, as a shell reports python's.
@@ -219,8 +220,12 @@ def install(prepared: Prepared) -> None:
 
 
 def run(prepared: Prepared) -> Outcome:
-    """Run the program to its end; never raises (except BaseExceptions of leakwatch's own)."""
+    """Run the program to its end; never raises (except BaseExceptions of leakwatch's own).
+
+    Creation stacks end here: the frames that started leakwatch are not the
+    program's (see :func:`stacks.stop_at`)."""
     kept: Any = prepared.module
+    previous = stacks.stop_at(run.__code__)
     try:
         if prepared.run_path is not None:
             kept = runpy.run_path(prepared.run_path, run_name="__main__")
@@ -238,6 +243,8 @@ def run(prepared: Prepared) -> Outcome:
     except BaseException as exc:
         _print_uncaught(exc)
         return Outcome(1, "exception", kept)
+    finally:
+        stacks.stop_at(previous)
     return Outcome(0, "returned", kept)
 
 
