@@ -85,3 +85,35 @@ def test_a_socket_accepted_in_a_server_thread_names_the_accept_and_the_thread_st
         ]
     )
     assert "created at conftest.py" not in result.stdout.str()
+
+
+def test_control_characters_in_a_leaked_name_reach_the_terminal_escaped(
+    lw: pytest.Pytester,
+) -> None:
+    # A file name is the program's text: ESC and BEL in it would recolour or
+    # ring the user's terminal.  The clean test beside it prints its own name raw.
+    write(
+        lw,
+        "test_names.py",
+        """
+import os, tempfile
+
+KEEP = []
+
+def test_leaky():
+    KEEP.append(open(os.path.join(tempfile.gettempdir(), "lw-\\x1b[31mred\\x07.txt"), "w"))
+
+def test_clean():
+    with open(os.path.join(tempfile.gettempdir(), "lw-\\x1b[32mok.txt"), "w"):
+        pass
+    print("clean: \\x1b[0m")
+""",
+    )
+    result = run(lw, "--leakwatch", "-s", "-rfp")
+    assert outcomes(result) == {"test_leaky": {"FAILED"}, "test_clean": {"PASSED"}}
+    out = result.stdout.str()
+    assert "clean: \x1b[0m" in out  # the test's own output is the test's business
+    leakwatch_text = out.replace("clean: \x1b[0m", "")
+    assert "\x1b" not in leakwatch_text and "\x07" not in leakwatch_text
+    # escaped in the failure, the session summary and the short summary alike
+    assert leakwatch_text.count("lw-\\x1b[31mred\\x07.txt") >= 3, leakwatch_text

@@ -19,7 +19,7 @@ from leakwatch._base.frames import short_path
 from leakwatch._base.model import Leak
 from leakwatch._base.paths import is_user_file
 from leakwatch._report.report import Report
-from leakwatch._report.text import format_leak
+from leakwatch._report.text import escape, format_leak
 
 #: Report fields a finding lists, besides its leaks.  ``collected``: objects
 #: leakwatch's own gc passes finalised (their warnings kept out of the test).
@@ -186,7 +186,9 @@ def attach(
     failing = [f for f in findings if f.leaks]
     if not failing:
         return
-    text = "\n\n".join(f.text(verbose=verbose) for f in failing)
+    # A path or a thread name is the program's text: control characters in it
+    # are shown as escapes, never sent to the terminal raw.
+    text = escape("\n\n".join(f.text(verbose=verbose) for f in failing))
     if fail and report.passed:
         report.outcome = "failed"
         report.longrepr = text

@@ -23,6 +23,7 @@ from leakwatch._base.model import KINDS, Leak
 from leakwatch._pytest.findings import Finding, location
 from leakwatch._pytest.settings import RunSettings
 from leakwatch._report.report import SESSION_SCHEMA
+from leakwatch._report.text import escape
 from leakwatch._rules.baseline import write_baseline
 from leakwatch._rules.ignore import IgnoreRule
 
@@ -68,7 +69,7 @@ class SessionResults:
             return
         terminalreporter.write_sep("=", "leakwatch")
         for line in self.summary_lines(verbose=self.verbose):
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(escape(line))
 
     def finish(
         self, session: pytest.Session, orphans: list[dict[str, Any]], matched: set[int]
