@@ -152,9 +152,14 @@ def test_descriptors_that_keep_growing_are_reported(tmp_path: Path) -> None:
     )
     result = leakwatch("run", "--interval", "0.2", "--json", "out.json", prog, cwd=tmp_path)
     assert result.returncode == EXIT_LEAKS, result.stderr
-    (leak,) = of_kind(load(tmp_path / "out.json"), "fd")
+    data = load(tmp_path / "out.json")
+    (leak,) = of_kind(data, "fd")
     assert leak["title"].startswith("open descriptors kept growing over the run")
     assert leak["origin"] == [] and "creation not seen" in leak["title"]
+    # The figures are the ones the summary's "over time" line shows: first and last sample.
+    fds = [n for n in data["timeseries"]["fds"] if n is not None]
+    assert f"over the run: {fds[0]:g} -> {fds[-1]:g} (" in leak["title"], (fds, leak["title"])
+    assert f"fds {fds[0]:g} -> {fds[-1]:g}" in result.stderr + result.stdout
 
 
 def test_demo_leaks_a_socket_a_thread_and_a_temp_file(tmp_path: Path, own_tmpdir: Path) -> None:

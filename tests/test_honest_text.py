@@ -274,3 +274,17 @@ def test_library_frames_saved_as_strings_load_as_frames_and_render() -> None:
     assert 'socket.py:851</span> in <span class="fn">create_connection' in page.getvalue()
     # Unreadable entries are skipped, not fatal.
     assert Leak.from_dict({**old, "details": {"library_frames": ["??", 3]}}).library_frames == ()
+
+
+@pytest.mark.parametrize(
+    ("library", "said"), [(1, "(1 library frame folded"), (2, "(2 library frames folded")]
+)
+def test_folded_library_frames_are_counted_in_words_that_agree(library: int, said: str) -> None:
+    from leakwatch._report.text import format_frames
+
+    user = Frame("/srv/app/client.py", 40, "connect", "s = make()")
+    stdlib = os.path.dirname(os.__file__)
+    libs = [Frame(f"{stdlib}/lib{i}.py", 10 + i, f"f{i}") for i in range(library)]
+    # The innermost library frame is named on a "->" line too; all are folded.
+    lines = format_frames([user, *libs])
+    assert said in lines[-1], lines

@@ -107,9 +107,7 @@ class Finding:
         if self.leaks:
             first = self.leaks[0]
             head += f": {first.title}"
-            where = location(first)
-            if where:
-                head += f" at {where}"
+            head += created_at(first)
             if len(self.leaks) > 1:
                 head += f" (+{len(self.leaks) - 1} more)"
         return head
@@ -154,6 +152,15 @@ def location(leak: Leak) -> str:
         return ""
     frame = frames[-1]
     return f"{short_path(frame.filename)}:{frame.lineno}"
+
+
+def created_at(leak: Leak) -> str:
+    """``, created at file.py:LINE`` for a one-line form, or nothing.
+
+    Named, never a bare "at": a title may say where a thread waits or a task
+    is suspended, and a second "at" would read as the same place."""
+    where = location(leak)
+    return f", created at {where}" if where else ""
 
 
 def split(report: Report, nodeid: str, default: str, **extra: Any) -> list[Finding]:

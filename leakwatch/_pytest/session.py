@@ -20,7 +20,7 @@ import pytest
 
 from leakwatch._base.files import display, write_whole
 from leakwatch._base.model import KINDS, Leak
-from leakwatch._pytest.findings import Finding, location
+from leakwatch._pytest.findings import Finding, created_at
 from leakwatch._pytest.settings import RunSettings
 from leakwatch._report.report import SESSION_SCHEMA
 from leakwatch._report.text import escape
@@ -168,8 +168,7 @@ class SessionResults:
                 lines.append(f"{n} {title}, in {where} test{'s' if where != 1 else ''}")
                 if name == "first_use":  # worth a look: each would fail if it happened again
                     rows = [
-                        f"  {f.nodeid}: {leak.title}"
-                        + (f" at {location(leak)}" if leak.origin else "")
+                        f"  {f.nodeid}: {leak.title}{created_at(leak)}"
                         for f in findings
                         for leak in f.first_use
                     ]
@@ -202,10 +201,8 @@ def _collected_lines(findings: Sequence[Finding], *, verbose: bool) -> list[str]
                 who = f"left by {left_by}"
             else:
                 who = "left by earlier code"
-            where = location(leak)
-            text = f"{finding.nodeid}: {leak.details.get('category', '?')}: "
-            text += f"{leak.details.get('message', leak.title)} ({who}"
-            rows.append(text + (f", created at {where})" if where else ")"))
+            what = f"{leak.details.get('category', '?')}: {leak.details.get('message', leak.title)}"
+            rows.append(f"{finding.nodeid}: {what} ({who}{created_at(leak)})")
     if not rows:
         return []
     lines = [
@@ -243,9 +240,8 @@ def _rows_by_kind(findings: Sequence[Finding]) -> dict[str, list[str]]:
     for finding in findings:
         what = f"{finding.scope} fixture" if finding.fixture is not None else finding.phase
         for leak in finding.leaks:
-            where = location(leak)
-            text = f"{finding.nodeid} ({what}) x{leak.count}: {leak.title}"
-            rows.setdefault(leak.kind, []).append(text + (f" at {where}" if where else ""))
+            text = f"{finding.nodeid} ({what}) x{leak.count}: {leak.title}{created_at(leak)}"
+            rows.setdefault(leak.kind, []).append(text)
     order = {kind: i for i, kind in enumerate(KINDS)}
     return dict(sorted(rows.items(), key=lambda kv: order.get(kv[0], len(order))))
 

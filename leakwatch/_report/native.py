@@ -57,7 +57,8 @@ def text_lines(details: Mapping[str, Any], *, verbose: bool = False) -> list[str
             lines.append(f"{_INDENT}    {function} at {_where(filename, lineno)}")
         hidden = len(frames) - count
         if hidden > 0:
-            lines.append(f"{_INDENT}    ({hidden} interpreter frames folded; -v shows them)")
+            frames_ = "interpreter frame" if hidden == 1 else "interpreter frames"
+            lines.append(f"{_INDENT}    ({hidden} {frames_} folded; -v shows them)")
     note = details.get("native_note")
     if note:
         lines.append(f"{_INDENT}{note}")

@@ -92,7 +92,7 @@ def format_frames(
         if users and users[-1] != len(origin) - 1:
             via = f"{short_path(innermost.filename)}:{innermost.lineno} in {innermost.function}"
             lines.insert(2 if origin[users[-1]].line else 1, f"{_INDENT}    -> {via}")
-        lines.append(f"{_INDENT}({hidden} library frames folded; -v shows them)")
+        lines.append(f"{_INDENT}({_plural(hidden, 'library frame')} folded; -v shows them)")
     return lines
 
 

@@ -8,7 +8,7 @@ Must not sample anything itself: the sampler and the windows hand it series.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from leakwatch._base.model import Resource
@@ -49,9 +49,10 @@ def judge(
         trend = keeps_growing(series.get(name) or (), name, series.get("t"))
         if trend is None or kind not in kinds:
             continue
+        ends = _ends(series.get(name) or (), lambda v: f"{v:g}")
         title = (
-            f"{what} kept growing over the run: {trend.first:g} -> {trend.last:g} "
-            f"(medians of the first and last thirds of {trend.samples} samples), creation not seen"
+            f"{what} kept growing over the run: {ends} "
+            f"(rising through each third of {trend.samples} samples), creation not seen"
         )
         details = {
             "series": name,
@@ -119,8 +120,15 @@ def _while_importing(site: GrowthSite) -> bool:
 def _heap_evidence(series: Mapping[str, Sequence[Any]]) -> str | None:
     rss = keeps_growing(series.get("rss") or (), "rss", series.get("t"))
     if rss is not None:
-        return f"RSS {format_size(rss.first)} -> {format_size(rss.last)} over the run"
+        return f"RSS {_ends(series['rss'], format_size)} over the run"
     blocks = keeps_growing(series.get("blocks") or (), "blocks", series.get("t"))
     if blocks is not None:
-        return f"allocated blocks {blocks.first:,.0f} -> {blocks.last:,.0f} over the run"
+        return f"allocated blocks {_ends(series['blocks'], lambda v: f'{v:,.0f}')} over the run"
     return None
+
+
+def _ends(values: Sequence[Any], fmt: Callable[[float], str]) -> str:
+    """``first -> last`` sample: the figures the run's summary shows (the
+    medians of the thirds that make it a trend are in the details)."""
+    seen = [v for v in values if v is not None]
+    return f"{fmt(seen[0])} -> {fmt(seen[-1])}"
