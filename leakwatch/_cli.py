@@ -43,6 +43,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from leakwatch._base.model import kinds_help
 from leakwatch._report.text import escape
 from leakwatch._rules.baseline import PROGRAM_SCOPE
 from leakwatch._rules.config import load_config
@@ -138,7 +139,7 @@ class RunCommand:
         judge.add_argument(
             "--kinds",
             metavar="LIST",
-            help="resource kinds to check, comma-separated (fd,thread,task,process,tempfile,state)",
+            help=f"kinds to check, {kinds_help()}",
         )
         watch = parser.add_argument_group("watching")
         watch.add_argument(
@@ -264,7 +265,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``leakwatch command [options]``; returns the exit status."""
     parser = get_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:  # a command's own usage, not the top level's, names what it takes
+            (getattr(args, "command_parser", None) or parser).error(
+                f"unrecognized arguments: {' '.join(unknown)}"
+            )
         return args.command.run(args, args.command_parser)  # type: ignore[no-any-return]
     except SystemExit as exc:  # --help, --version and usage errors: argparse's status
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE

@@ -57,6 +57,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from leakwatch._base.model import kinds_help
 from leakwatch._pytest.settings import INI, MARKER_HELP, load_run_settings
 
 if TYPE_CHECKING:
@@ -88,8 +89,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--leakwatch-kinds",
         metavar="KINDS",
         default=None,
-        help="kinds to check, comma-separated: fd,thread,task,process,tempfile (default), "
-        "heap, native, state, or 'all'",
+        help=f"kinds to check, {kinds_help()}",
     )
     group.addoption(
         "--leakwatch-json",

@@ -134,6 +134,7 @@ def test_missing_script_and_module_fail_as_python_does(tmp_path: Path) -> None:
         (("-m",), "expected a module name"),
         (("--interval", "soon", "x.py"), "argument --interval"),
         (("--interval", "0", "x.py"), "argument --interval"),
+        (("--bogus", "x.py"), "unrecognized arguments: --bogus"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(
@@ -144,6 +145,15 @@ def test_usage_errors_exit_2_with_one_line(
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("leakwatch run: error:") and message in last
     assert "Traceback" not in result.stderr
+    # the usage shown is run's, which names what run takes
+    assert result.stderr.startswith("usage: leakwatch run [options] script.py")
+
+
+def test_an_option_after_the_script_is_the_programs(tmp_path: Path) -> None:
+    script(tmp_path, "args.py", "import sys\nprint(sys.argv[1:])\n")
+    result = leakwatch("run", "-q", "args.py", "--bogus", "-v", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['--bogus', '-v']"
 
 
 def test_bad_config_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from leakwatch._base.model import KINDS
 from leakwatch._base.trend import MIN_SAMPLES, keeps_growing
 from leakwatch._cli import EXIT_LEAKS, EXIT_WRITE_FAILED, exit_status, main
 from leakwatch._run.output import format_text
@@ -154,5 +155,7 @@ def test_help_and_version_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run", "--help"]) == 0
     out = capsys.readouterr().out
     assert "-m module" in out and "--trace-window" in out and "--exit-zero" in out
+    kinds_help = " ".join(out.split("--kinds LIST", 1)[1].split("--", 1)[0].split())
+    assert all(kind in kinds_help for kind in KINDS) and "'all'" in kinds_help, kinds_help
     assert main(["frobnicate"]) == 2
     assert "invalid choice: 'frobnicate'" in capsys.readouterr().err

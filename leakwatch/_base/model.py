@@ -46,6 +46,12 @@ KINDS: tuple[str, ...] = (
 RESOURCE_KINDS: tuple[str, ...] = ("fd", "thread", "task", "process", "tempfile")
 
 
+def kinds_help() -> str:
+    """Every kind, for an option's help: the defaults, the others, and 'all'."""
+    others = ", ".join(kind for kind in KINDS if kind not in RESOURCE_KINDS)
+    return f"comma-separated: {','.join(RESOURCE_KINDS)} (default), {others}, or 'all'"
+
+
 @dataclass(frozen=True)
 class Resource:
     """One live thing a probe saw, described in plain data.
