@@ -57,8 +57,12 @@ def text_lines(details: Mapping[str, Any], *, verbose: bool = False) -> list[str
             lines.append(f"{_INDENT}    {function} at {_where(filename, lineno)}")
         hidden = len(frames) - count
         if hidden > 0:
-            frames_ = "interpreter frame" if hidden == 1 else "interpreter frames"
-            lines.append(f"{_INDENT}    ({hidden} {frames_} folded; -v shows them)")
+            what = (
+                "interpreter frame folded; -v shows it"
+                if hidden == 1
+                else ("interpreter frames folded; -v shows them")
+            )
+            lines.append(f"{_INDENT}    ({hidden} {what})")
     note = details.get("native_note")
     if note:
         lines.append(f"{_INDENT}{note}")

@@ -92,7 +92,8 @@ def format_frames(
         if users and users[-1] != len(origin) - 1:
             via = f"{short_path(innermost.filename)}:{innermost.lineno} in {innermost.function}"
             lines.insert(2 if origin[users[-1]].line else 1, f"{_INDENT}    -> {via}")
-        lines.append(f"{_INDENT}({_plural(hidden, 'library frame')} folded; -v shows them)")
+        them = "it" if hidden == 1 else "them"
+        lines.append(f"{_INDENT}({_plural(hidden, 'library frame')} folded; -v shows {them})")
     return lines
 
 
@@ -121,7 +122,7 @@ def _library_lines(leak: Leak, verbose: bool) -> list[str]:
         return [f"{_INDENT}    -> {t}" for t in tail]
     return [
         f"{_INDENT}    -> {tail[0]}"
-        + (f" (+{len(tail) - 1} library frames)" if len(tail) > 1 else "")
+        + (f" (+{_plural(len(tail) - 1, 'library frame')})" if len(tail) > 1 else "")
     ]
 
 
