@@ -117,3 +117,56 @@ def test_clean():
     assert "\x1b" not in leakwatch_text and "\x07" not in leakwatch_text
     # escaped in the failure, the session summary and the short summary alike
     assert leakwatch_text.count("lw-\\x1b[31mred\\x07.txt") >= 3, leakwatch_text
+
+
+README_CONFTEST = """
+import socket
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def server():
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        yield listener.getsockname()
+"""
+
+README_TESTS = """
+import socket
+
+OPEN = []
+
+
+def test_upload(server):
+    conn = socket.create_connection(server)
+    OPEN.append(conn)  # never closed
+
+
+def test_download(server):
+    with socket.create_connection(server):
+        pass
+"""
+
+
+def test_the_readme_sample_failure_is_what_the_plugin_prints(lw: pytest.Pytester) -> None:
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = readme.split("`pytest --leakwatch`", 1)[1].split("```\n", 2)[1]
+    sample = [line for line in block.splitlines() if line.strip()]
+    write(lw, "tests/conftest.py", README_CONFTEST)
+    write(lw, "tests/test_api.py", README_TESTS)
+    result = run(lw, "--leakwatch", "-rf")
+    assert outcomes(result) == {"test_upload": {"FAILED"}}
+
+    def shape(line: str) -> str:  # ports, descriptors and widths vary
+        line = re.sub(r"\d+", "N", line.rstrip())
+        line = re.sub(r"[ _=]{2,}", " ", line).strip()
+        # pytest cuts the short summary to the terminal's width
+        return line[:60] if line.startswith("FAILED") else line
+
+    printed = [shape(line) for line in result.outlines]
+    for line in sample:
+        want = shape(line)
+        assert any(got.startswith(want) for got in printed), (want, printed)
