@@ -161,7 +161,11 @@ def _stop_stacks_at_hook_dispatch(config: pytest.Config) -> None:
     code = getattr(dispatch, "__code__", None)
     if isinstance(code, types.CodeType):
         previous = stacks.stop_at(code)
-        config.add_cleanup(functools.partial(stacks.stop_at, previous))
+
+        def put_back() -> None:
+            stacks.stop_at(previous)
+
+        config.add_cleanup(put_back)
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ def test_no_file_and_no_environment_gives_the_defaults(tmp_path: Path) -> None:
     config = load_config(tmp_path, env={})
     assert config == Config()
     assert config.config_file is None
-    assert config.kinds == ("fd", "thread", "task", "process", "tempfile")
+    assert config.kinds == ("fd", "thread", "task", "timer", "process", "tempfile")
     assert (config.settle_attempts, config.settle_budget, config.repeat) == (20, 0.5, 5)
     assert (config.enabled, config.on_leak, config.scope) == (False, "raise", "test")
 

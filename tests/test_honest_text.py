@@ -277,7 +277,8 @@ def test_library_frames_saved_as_strings_load_as_frames_and_render() -> None:
 
 
 @pytest.mark.parametrize(
-    ("library", "said"), [(1, "(1 library frame folded; -v shows it)"), (2, "(2 library frames folded; -v shows them)")]
+    ("library", "said"),
+    [(1, "(1 library frame folded; -v shows it)"), (2, "(2 library frames folded; -v shows them)")],
 )
 def test_folded_library_frames_are_counted_in_words_that_agree(library: int, said: str) -> None:
     from leakwatch._report.text import format_frames

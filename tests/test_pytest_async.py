@@ -218,3 +218,66 @@ def test_anyio_process_pool_service_task_and_workers_are_known_not_leaks(
         "test_leaks_a_task_beside_the_pool": {"FAILED"},
     }, result.stdout.str()
     result.stdout.fnmatch_lines(["*known library leaks (not failing)*"])
+
+
+TIMERS = """
+import asyncio
+import threading
+
+import pytest
+
+
+def tick():
+    pass
+
+
+@pytest.fixture(scope="module")
+def loop():
+    made = asyncio.new_event_loop()  # outlives each test
+    yield made
+    made.close()
+
+
+def test_leaves_a_timer(loop):
+    loop.call_later(30, tick)  # <- timer leak
+
+
+def test_cancels_its_timer(loop):
+    loop.call_later(30, tick).cancel()
+
+
+def test_lets_its_timer_run(loop):
+    loop.call_later(0.001, tick)
+    loop.run_until_complete(asyncio.sleep(0.05))
+
+
+def test_leaves_a_threading_timer():
+    timer = threading.Timer(60, tick)
+    timer.daemon = True  # the run must not wait a minute for it at exit
+    timer.start()  # <- threading timer
+
+
+def test_sleeps_on_its_own_loop():
+    asyncio.run(asyncio.wait_for(asyncio.sleep(0.01), 30))
+"""
+
+
+def test_a_timer_a_test_leaves_on_a_loop_that_outlives_it_fails_that_test(
+    lw: pytest.Pytester,
+) -> None:
+    path = write(lw, "test_timers.py", TIMERS)
+    result = run(lw, "--leakwatch", "--leakwatch-settle=0.3", "-rf")
+    assert outcomes(result) == {
+        "test_leaves_a_timer": {"FAILED"},
+        "test_leaves_a_threading_timer": {"FAILED"},
+    }
+    result.stdout.fnmatch_lines(
+        [f"*1 timer leak in call: timer calling *tick(), due in * created at test_timers.py:"
+         f"{line_of(path, '# <- timer leak')}"]
+    )  # fmt: skip
+    result.stdout.fnmatch_lines(
+        [f"*1 timer leak in call: timer threading.Timer(60 s) calling *tick()*"
+         f"created at test_timers.py:{line_of(path, '# <- threading timer')}"]
+    )  # fmt: skip
+    # The module fixture's loop closes with the module: nothing left to charge it.
+    assert "fixture 'loop'" not in result.stdout.str()

@@ -96,7 +96,7 @@ def test_fixture_values_piling_up_fail_from_the_third_test(lw: pytest.Pytester) 
         [
             "*ERROR at teardown of test_registry[[]2[]]*",
             "*1 heap leak in setup: fixture 'client' value test_fixtures.Client outlived its "
-            f"test (3 of its values alive) at test_fixtures.py:{line}*",
+            f"test (3 of its values alive), created at test_fixtures.py:{line}*",
             "*like values of earlier tests: growth across tests*",
             "*held by test_fixtures.REGISTRY[[]2[]]*",
         ]
@@ -155,7 +155,7 @@ def test_unittest_instances_kept_by_a_registry_fail(lw: pytest.Pytester) -> None
     result.stdout.fnmatch_lines(
         [
             "*unittest test_cases.TestSubscribes instance outlived its test (3 instances alive)"
-            f" at test_cases.py:{line}*",
+            f", created at test_cases.py:{line}*",
             "*held by test_cases.HANDLERS[[]2[]] -> bound method TestSubscribes.on_event*",
         ]
     )

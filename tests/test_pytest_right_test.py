@@ -396,7 +396,7 @@ def test_tasks_left_on_a_loop_that_shuts_down_with_the_test(lw: pytest.Pytester)
     result.stdout.fnmatch_lines(
         [
             "leakwatch: 1 task leak in call: task * running forever(), *still pending when its"
-            f" loop shut down at test_shutdown.py:{line_of(path, '# <- run')}",
+            f" loop shut down, created at test_shutdown.py:{line_of(path, '# <- run')}",
             "  (created in call and still pending when its loop shut down)",
         ]
     )

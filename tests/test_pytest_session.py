@@ -91,7 +91,7 @@ def test_header_lists_the_active_settings(lw: pytest.Pytester) -> None:
     )
     result.stdout.fnmatch_lines(
         [
-            "leakwatch: kinds fd,thread,task,process,tempfile, settle 0.5s, "
+            "leakwatch: kinds fd,thread,task,timer,process,tempfile, settle 0.5s, "
             "failed tests not judged, strict state, baseline base.json, json out*lw.json",
         ]
     )

@@ -48,7 +48,11 @@ def test_a_baseline_from_the_console_script_matches_under_python_m_elsewhere(
     assert data["leaks"] == [] and len(data["baselined"]) == 1
 
     # The look-alike: a leak made elsewhere, which the baseline does not list, fails.
-    script(second, "leaky.py", LEAKY + "\n\ndef pair():\n    return socket.socketpair()\n\n\nMORE = pair()\n")
+    script(
+        second,
+        "leaky.py",
+        LEAKY + "\n\ndef pair():\n    return socket.socketpair()\n\n\nMORE = pair()\n",
+    )
     worse = leakwatch("run", "--json", "c.json", "--baseline", "base.json", "leaky.py", cwd=second)
     assert worse.returncode == EXIT_LEAKS
     (new,) = load(second / "c.json")["leaks"]

@@ -44,6 +44,8 @@ from leakwatch._attribution.records import (
     tasks,
     thread_inits,
     threads,
+    timer_loops,
+    timers,
 )
 from leakwatch._attribution.stacks import DEFAULT_DEPTH, capture
 from leakwatch._base.pyversion import running_thread
@@ -291,6 +293,8 @@ def deactivate() -> None:
         handovers.clear()
         thread_inits.clear()
         tasks.clear()
+        timers.clear()
+        timer_loops.clear()
         _sock_by_fd.clear()
         _unindexed.clear()
 

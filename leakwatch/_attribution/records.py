@@ -91,6 +91,16 @@ thread_inits: weakref.WeakKeyDictionary[threading.Thread, Record] = weakref.Weak
 tasks: weakref.WeakKeyDictionary[Any, Record] = weakref.WeakKeyDictionary()
 
 
+#: Where each asyncio timer handle (``call_later``/``call_at``) was scheduled;
+#: ``extra`` is its callback's name.  Only timers that serve no future: a
+#: ``sleep``'s or a timeout's timer is its task's business.
+timers: weakref.WeakKeyDictionary[Any, Record] = weakref.WeakKeyDictionary()
+
+
+#: The loop of each recorded timer (uvloop's handles do not say).
+timer_loops: weakref.WeakKeyDictionary[Any, weakref.ref[Any]] = weakref.WeakKeyDictionary()
+
+
 native_threads: dict[int, Record] = {}
 
 

@@ -32,6 +32,7 @@ KINDS: tuple[str, ...] = (
     "fd",
     "thread",
     "task",
+    "timer",
     "process",
     "tempfile",
     "heap",
@@ -43,7 +44,7 @@ KINDS: tuple[str, ...] = (
 #: The kinds a plain ``watch()`` judges.  ``heap`` and ``state`` are only
 #: information after one call; they become leaks through growth (``check``),
 #: as ``native`` (allocator memory Python's tracing does not explain) does.
-RESOURCE_KINDS: tuple[str, ...] = ("fd", "thread", "task", "process", "tempfile")
+RESOURCE_KINDS: tuple[str, ...] = ("fd", "thread", "task", "timer", "process", "tempfile")
 
 
 def kinds_help() -> str:

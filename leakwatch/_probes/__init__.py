@@ -24,7 +24,8 @@ def all_probes() -> dict[str, Probe]:
         from leakwatch._probes.tasks import TaskProbe
         from leakwatch._probes.tempfiles import TempfileProbe
         from leakwatch._probes.threads import ThreadProbe
+        from leakwatch._probes.timers import TimerProbe
 
-        _classes = (FdProbe, ThreadProbe, TaskProbe, ProcessProbe, TempfileProbe)
+        _classes = (FdProbe, ThreadProbe, TaskProbe, TimerProbe, ProcessProbe, TempfileProbe)
     probes: list[Probe] = [cls() for cls in _classes]
     return {p.kind: p for p in probes}

@@ -62,6 +62,10 @@ def _executor_of(thread: threading.Thread) -> Any:
     return ref() if isinstance(ref, weakref.ref) else None
 
 
+def _pending_timer(thread: threading.Thread) -> bool:
+    return isinstance(thread, threading.Timer) and not thread.finished.is_set()
+
+
 #: ``threading``'s stand-in for a thread it did not start.
 _DUMMY: type = getattr(threading, "_DummyThread", type(None))
 
@@ -79,7 +83,8 @@ class ThreadProbe:
                 # whether that thread lives, and cannot be joined.  The native
                 # listing below sees the thread itself while it runs.
                 continue
-            if _name_of(t).startswith(INTERNAL_PREFIX):
+            if _name_of(t).startswith(INTERNAL_PREFIX) or _pending_timer(t):
+                # A Timer not yet fired nor cancelled is the timer probe's.
                 py_native.add(t.native_id)
                 continue
             snap[("py", t.ident, t.native_id, id(t))] = weakref.ref(t)

@@ -35,7 +35,7 @@ from leakwatch._report.report import Report
 #: Kinds a fixture's span watches.  Tasks die with their loop (and their span
 #: would change coroutine origin tracking out of order); heap and state are
 #: whole-process views that cannot be split between overlapping spans.
-FIXTURE_KINDS = ("fd", "thread", "process", "tempfile")
+FIXTURE_KINDS = ("fd", "thread", "timer", "process", "tempfile")
 
 
 @dataclass

@@ -92,20 +92,23 @@ def reachable_from(
     references (at most ``max_depth`` hops, within ``budget`` seconds; an
     attribute is two hops, through its object's ``__dict__``).  Never walks
     into modules, classes, functions or frames (globals), nor through the
-    wake-up callbacks by which a future holds the task awaiting it."""
+    wake-up callbacks by which a future holds the task awaiting it, nor
+    through a loop's queues, which hold every callback and timer scheduled
+    on it whoever scheduled them."""
     wanted = {id(t) for t in targets}
     found: dict[int, int] = {}
     if not wanted:
         return found
     deadline = time.perf_counter() + budget
     seen: set[int] = {id(roots), id(targets)}
+    loop_cls = getattr(sys.modules.get("asyncio.events"), "AbstractEventLoop", None)
     for index, root in enumerate(roots):
         if id(root) in wanted:
             found.setdefault(id(root), index)
         if id(root) in seen or _opaque(root):
             continue
         seen.add(id(root))
-        level = [root]
+        level = _loop_parts(root) if loop_cls is not None and isinstance(root, loop_cls) else [root]
         for _ in range(max_depth):
             if not level or len(found) == len(wanted) or time.perf_counter() > deadline:
                 break
@@ -116,11 +119,26 @@ def reachable_from(
                 seen.add(id(obj))
                 if id(obj) in wanted:
                     found.setdefault(id(obj), index)
-                if not _opaque(obj):
+                if loop_cls is not None and isinstance(obj, loop_cls):
+                    nxt.extend(_loop_parts(obj))
+                elif not _opaque(obj):
                     nxt.append(obj)
             level = nxt
         level = []
     return found
+
+
+#: A loop's queues: what is scheduled on it, by anyone.
+_LOOP_QUEUES = frozenset({"_ready", "_scheduled"})
+
+
+def _loop_parts(loop: Any) -> list[Any]:
+    """A loop's parts but its queues (its selector, its executor, its servers)."""
+    try:
+        attrs = object.__getattribute__(loop, "__dict__")
+    except Exception:
+        return []  # a loop in C (uvloop): its parts are not walked
+    return [value for name, value in attrs.items() if name not in _LOOP_QUEUES]
 
 
 def frames_of(thread_ident: int | None) -> Iterator[types.FrameType]:

@@ -1,0 +1,182 @@
+"""Timers: asyncio timer handles still scheduled, and ``threading.Timer`` threads.
+
+An asyncio timer (``loop.call_later``/``loop.call_at``) is seen through the
+record its scheduling left (``records.timers``, kept only while a watch is
+on), by weak reference.  It is a leftover while it is still scheduled on a
+loop that is not closed: not cancelled, not yet run.  A timer on a closed
+loop never runs and holds nothing, so it is not one.  A timer that wakes or
+times out a future (``asyncio.sleep``, ``wait_for``, ``asyncio.timeout``) is
+never recorded: the task awaiting it is the leftover, reported as a task.
+
+A ``threading.Timer`` is a timer too, with its interval and function, while
+it has neither fired nor been cancelled; the thread probe leaves it to this
+one.
+
+Like every probe, it lists and describes; it must not judge.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Hashable
+from typing import Any
+
+from leakwatch._attribution import records as _records
+from leakwatch._attribution.stacks import during_import, to_origin
+from leakwatch._base.model import Resource
+from leakwatch._base.pyversion import running_thread
+from leakwatch._probes.protocol import Snapshot
+
+#: How often settling looks again at timers due within its budget.
+_POLL = 0.005
+
+
+def _loop_of(handle: Any) -> Any:
+    loop = getattr(handle, "_loop", None)  # asyncio's handles say; uvloop's do not
+    if loop is None:
+        ref = _records.timer_loops.get(handle)
+        loop = ref() if ref is not None else None
+    return loop
+
+
+def scheduled(handle: Any) -> bool:
+    """Still to run: not cancelled, not run yet, on a loop that is not closed."""
+    try:
+        if handle.cancelled():
+            return False
+        loop = _loop_of(handle)
+        if loop is None or loop.is_closed():
+            return False
+        flag = getattr(handle, "_scheduled", None)  # asyncio unsets it as the timer runs
+        if flag is not None:
+            return bool(flag)
+        return bool(handle.when() > loop.time())  # uvloop: a timer that ran is not marked
+    except Exception:  # a loop of another kind that answers differently: not ours to list
+        return False
+
+
+def pending_timer_threads() -> list[threading.Timer]:
+    """``threading.Timer`` threads that have neither fired nor been cancelled."""
+    return [
+        t
+        for t in threading.enumerate()
+        if isinstance(t, threading.Timer) and not t.finished.is_set()
+    ]
+
+
+class TimerProbe:
+    kind = "timer"
+
+    def snapshot(self) -> Snapshot:
+        snap: dict[Hashable, Any] = {}
+        try:
+            handles = list(_records.timers.keys())
+        except RuntimeError:  # changed by another thread meanwhile: once more
+            handles = list(_records.timers.keys())
+        for handle in handles:
+            if scheduled(handle):
+                snap[("call_at", id(handle))] = weakref.ref(handle)
+        for t in pending_timer_threads():
+            snap[("Timer", t.ident, id(t))] = weakref.ref(t)
+        return snap
+
+    def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
+        return key not in before
+
+    def settle(self, new: Snapshot, timeout: float) -> None:
+        """Let what is due within ``timeout`` run: join a ``Timer`` thread; wait
+        for a handle whose loop another thread runs.  A handle on a loop that
+        is not running (or that this thread runs) cannot run while we wait."""
+        deadline = time.monotonic() + timeout
+        current = running_thread()
+        events = sys.modules.get("asyncio.events")
+        own_loop = events._get_running_loop() if events is not None else None
+        for value in new.values():
+            item = value()
+            remaining = deadline - time.monotonic()
+            if item is None or remaining <= 0:
+                continue
+            if isinstance(item, threading.Thread):
+                if item is not current:
+                    item.join(remaining)
+                continue
+            loop = _loop_of(item)
+            try:
+                if loop is own_loop or not loop.is_running():
+                    continue
+                if item.when() - loop.time() > remaining:
+                    continue  # not due within the budget: waiting changes nothing
+            except Exception:
+                continue
+            while scheduled(item) and time.monotonic() < deadline:
+                time.sleep(_POLL)
+            del item
+
+    def describe(self, key: Hashable, value: Any, since: int) -> Resource:
+        item = value()
+        if item is None:
+            return Resource("timer", key, "timer (ran or was cancelled while being described)")
+        if isinstance(item, threading.Thread):
+            return _describe_thread(key, item)
+        rec = _records.timers.get(item)
+        loop = _loop_of(item)
+        callback = rec.extra if rec is not None and rec.extra else "?"
+        details: dict[str, Any] = {"callback": callback, "scheduler": "asyncio"}
+        try:
+            due = item.when() - loop.time()
+            details["due_in_seconds"] = round(due, 3)
+            state = "running" if loop.is_running() else "stopped"
+        except Exception:
+            due, state = None, "unknown"
+        details["loop"] = state
+        when = f"due in {due:.3g} s" if due is not None and due >= 0 else "due, not yet run"
+        title = f"timer calling {callback}(), {when} on a {state} loop, never cancelled"
+        origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
+        if rec is not None and during_import(rec.stack):
+            details["benign"] = "scheduled while importing a module: one-time initialisation"
+        del item, loop
+        return Resource("timer", key, title, origin, details, group=callback)
+
+    def creation(self, key: Hashable, value: Any, since: int) -> _records.Record | None:
+        """When the timer was scheduled (or its thread started), and by which thread."""
+        item = value()
+        if item is None:
+            return None
+        table: Any = _records.threads if isinstance(item, threading.Thread) else _records.timers
+        rec: _records.Record | None = table.get(item)
+        return rec if rec is not None and rec.serial > since else None
+
+    def owner(self, key: Hashable, value: Any) -> Any:
+        return value()
+
+
+def _describe_thread(key: Hashable, timer: threading.Thread) -> Resource:
+    function = getattr(timer, "function", None)
+    name = _name(function)
+    interval = getattr(timer, "interval", None)
+    details: dict[str, Any] = {
+        "callback": name,
+        "interval_seconds": interval,
+        "scheduler": "threading.Timer",
+        "thread": timer.name,
+        "daemon": timer.daemon,
+    }
+    every = f"{interval:g} s" if isinstance(interval, (int, float)) else "?"
+    title = f"timer threading.Timer({every}) calling {name}(), never cancelled"
+    rec = _records.threads.get(timer)
+    origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
+    if rec is None:
+        title += ", start not seen"
+    return Resource("timer", key, title, origin, details, group=name)
+
+
+def _name(obj: Any) -> str:
+    try:
+        module = getattr(obj, "__module__", None) or ""
+        name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
+        return f"{module}.{name}" if module else str(name)
+    except Exception:
+        return "?"
