@@ -63,6 +63,7 @@ _SERIES: tuple[tuple[str, str, bool, str, str], ...] = (
     ("children", "Child processes", False, "#bc4c00", "Child processes not yet reaped."),
 )
 
+_TIME_STEPS = (30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 _WIDTH, _HEIGHT, _RIGHT, _TOP, _BOTTOM = 360, 184, 16, 50, 26
 _CHAR = 6.4  # width of one 11 px digit or letter, a little over the real one
 
@@ -147,13 +148,20 @@ def chart(
         parts.append(
             f'<text class="yl" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>'
         )
-    xticks = [tx for tx in _ticks(x0, x1, integer=not timed, count=5) if x0 <= tx <= x1]
+    xticks = [
+        tx for tx in _ticks(x0, x1, integer=not timed, count=5, timed=timed) if x0 <= tx <= x1
+    ]
     xticks = xticks if x1 > x0 else [x0]
-    # The run's end is labelled too, where it does not crowd the last tick.
-    if xticks and x1 > xticks[-1]:
-        gap = xy(x1, ylo)[0] - xy(xticks[-1], ylo)[0]
-        if gap >= (len(xfmt(x1)) + len(xfmt(xticks[-1]))) * _CHAR / 2 + 8:
-            xticks.append(x1)
+
+    # The first and last sample are labelled too, where they do not crowd a tick.
+    def room(a: float, b: float) -> bool:
+        gap = abs(xy(a, ylo)[0] - xy(b, ylo)[0])
+        return gap >= (len(xfmt(a)) + len(xfmt(b))) * _CHAR / 2 + 8
+
+    if xticks and x1 > xticks[-1] and room(x1, xticks[-1]):
+        xticks.append(x1)
+    if xticks and x0 < xticks[0] and room(x0, xticks[0]):
+        xticks.insert(0, x0)
     for tx in xticks:
         px = xy(tx, ylo)[0]
         label = xfmt(tx)
@@ -200,20 +208,26 @@ def chart(
     return f'<figure class="plot">{svg}{"".join(parts)}</svg>{cap}</figure>'
 
 
-def _ticks(lo: float, hi: float, *, integer: bool, count: int = 3, base: int = 10) -> list[float]:
+def _ticks(
+    lo: float, hi: float, *, integer: bool, count: int = 3, base: int = 10, timed: bool = False
+) -> list[float]:
     """Round values from ``lo`` (or below it) to ``hi`` (or above it), about ``count``
     of them: 1, 2 or 5 times a power of ten apart, whole numbers for counts.
-    With ``base=1024`` (sizes) the power of ten is of the size's unit (KiB, MiB)."""
+    With ``base=1024`` (sizes) the power of ten is of the size's unit (KiB, MiB);
+    ``timed`` steps past half a minute are whole minutes or hours."""
     if hi <= lo:
         pad = max(abs(hi) * 0.1, 1.0 if base == 10 else 1024.0)
         # A flat line is centred, but a count or a size never dips below zero.
         lo, hi = (max(lo - pad, 0.0) if lo >= 0 else lo - pad), hi + pad
     raw = (hi - lo) / max(count - 1, 1)
-    unit = float(base ** max(math.floor(math.log(raw, base)), 0)) if base != 10 else 1.0
+    top = max(abs(lo), abs(hi))  # ticks in the unit of the largest label: 1.0 MiB, not 1000 KiB
+    unit = float(base ** max(math.floor(math.log(top, base)), 0)) if base != 10 else 1.0
     power = unit * 10 ** math.floor(math.log10(raw / unit))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
     if integer:
         step = max(step, 1.0)
+    if timed and raw > 30:  # whole minutes and hours, not "1 min 40 s"
+        step = next((m for m in _TIME_STEPS if m >= raw), math.ceil(raw / 86400) * 86400)
     first = math.floor(lo / step) * step
     ticks = [first]
     while ticks[-1] < hi - 1e-9 * step:
