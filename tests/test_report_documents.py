@@ -222,3 +222,4 @@ def test_report_help_names_the_exit_statuses(tmp_path: Path) -> None:
 )
 def test_one_size_formatter_picks_the_unit(size: float, text: str) -> None:
     assert format_size(size) == text
+

@@ -39,7 +39,9 @@ def _list(data: Mapping[str, Any], key: str) -> list[Any]:
 
 
 def _count(leaks: Sequence[Any]) -> int:
-    return sum(max(int(x.get("count", 1) or 0), 0) for x in leaks if isinstance(x, Mapping))
+    """Leaks counted by their ``count`` (one where it is left out or null)."""
+    counts = (x.get("count") for x in leaks if isinstance(x, Mapping))
+    return sum(1 if c is None else max(int(c), 0) for c in counts)
 
 
 def leak_count(data: Mapping[str, Any]) -> int | None:
