@@ -30,7 +30,15 @@ N       the program failed with status N (uncaught exception: 1, Ctrl-C:
 ======  ====================================================================
 
 ``--exit-zero`` returns the program's own status whatever was found.
-``leakwatch report`` exits 0, or 2 when the file is not a leakwatch report.
+
+``leakwatch report FILE`` exits as the run it reads did, decided in
+:func:`report_status`, so a saved report can gate CI: 23 when the file lists
+leaks (a report's, a session's tests' and fixtures', a service's routes'), 0
+when it lists none (a baseline lists accepted leaks: 0); a run that was not
+judged (the program raised or was interrupted) exits with the program's own
+status as recorded, or 1 for a watched block that raised (nothing recorded);
+a run whose program failed with status N exits N; 2 when the file cannot be
+read or is not a leakwatch document, or the HTML cannot be written.
 
 Must not watch anything itself: it parses arguments, hands over to
 :mod:`leakwatch._run`, and owns the exit statuses.
@@ -41,9 +49,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from leakwatch._base.model import kinds_help
+from leakwatch._report.documents import leak_count
 from leakwatch._report.text import escape
 from leakwatch._rules.baseline import PROGRAM_SCOPE
 from leakwatch._rules.config import load_config
@@ -63,6 +73,7 @@ EXIT_CLEAN = 0
 EXIT_USAGE = 2
 EXIT_WRITE_FAILED = 4
 EXIT_LEAKS = 23
+EXIT_NOT_JUDGED = 1  # a saved watch whose block raised: no program status recorded
 DEFAULT_BASELINE = "leakwatch-baseline.json"
 
 
@@ -73,6 +84,35 @@ def exit_status(result: session.RunResult, *, exit_zero: bool = False) -> int:
     if result.write_failed:
         return EXIT_WRITE_FAILED
     return EXIT_LEAKS if result.leaks else EXIT_CLEAN
+
+
+def report_status(data: Mapping[str, Any]) -> int:
+    """The exit status of ``leakwatch report`` for a saved document: the status
+    ``leakwatch run`` had for it (without ``--exit-zero``)."""
+    program = data.get("program")
+    status = program.get("exit_status") if isinstance(program, Mapping) else None
+    failed = status if isinstance(status, int) and not isinstance(status, bool) else 0
+    if failed and not 0 < failed < 256:  # no process exits so; still a failure
+        failed = EXIT_NOT_JUDGED
+    leaks = leak_count(data)
+    if leaks is None or failed:
+        return failed or EXIT_NOT_JUDGED
+    return EXIT_LEAKS if leaks else EXIT_CLEAN
+
+
+_REPORT_EPILOG = """\
+FILE is any JSON leakwatch writes: a report (leakwatch run --json,
+Report.to_dict()), a pytest session (--leakwatch-json), a baseline, or a
+service's requests.json.
+
+exit status:
+  0   no leaks listed (a baseline's accepted leaks do not count)
+  23  leaks listed: the status leakwatch run gives for leaks
+  N   the run's program failed with status N, or was not judged because it
+      raised or was interrupted (Ctrl-C: 130): the status leakwatch run had
+  1   a watched block raised (not judged) and no program status is recorded
+  2   FILE missing, unreadable or not a leakwatch document; --html not written
+"""
 
 
 def _seconds(text: str) -> float:
@@ -214,11 +254,15 @@ class RunCommand:
 
 
 class ReportCommand:
-    """Render a saved JSON report again: text on stdout, HTML if asked."""
+    """Render any saved leakwatch JSON again: text on stdout, HTML if asked; exit 23 on leaks."""
 
     def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
+        parser.formatter_class = argparse.RawDescriptionHelpFormatter
+        parser.epilog = _REPORT_EPILOG
         parser.add_argument(
-            "file", metavar="FILE.json", help="a report written by leakwatch run --json"
+            "file",
+            metavar="FILE.json",
+            help="a report, pytest session, baseline or requests JSON written by leakwatch",
         )
         parser.add_argument(
             "--html", metavar="OUT", help="also write it as a self-contained HTML page"
@@ -237,7 +281,7 @@ class ReportCommand:
             write_text(sys.stderr, escape(str(exc)))
             return EXIT_USAGE
         write_text(sys.stdout, text)
-        return EXIT_CLEAN
+        return report_status(data)
 
 
 COMMANDS: dict[str, RunCommand | ReportCommand] = {"run": RunCommand(), "report": ReportCommand()}

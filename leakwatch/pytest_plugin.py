@@ -45,7 +45,7 @@ Marker and fixture::
 
 The marker only acts when leakwatch is enabled; the fixture always works.
 Under pytest-xdist each worker checks its own tests and the controller
-combines the terminal summary, ``--leakwatch-json`` and the baseline.
+combines the terminal summary, ``--leakwatch-json``, ``--leakwatch-html`` and the baseline.
 """
 
 from __future__ import annotations
@@ -96,6 +96,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         default=None,
         help="write the session's leaks as JSON (schema leakwatch.session/1), whole or not at all",
+    )
+    group.addoption(
+        "--leakwatch-html",
+        metavar="PATH",
+        default=None,
+        help="write the session's leaks as a self-contained HTML page (the tests and "
+        "fixtures that leaked, each leak's stack and holder), whole or not at all",
     )
     group.addoption(
         "--leakwatch-baseline",

@@ -73,7 +73,7 @@ def test_report_round_trip_text_and_html(tmp_path: Path) -> None:
     path = EXAMPLES / "leaky_fd.py"
     leakwatch("run", "--json", "saved.json", path, cwd=tmp_path)
     result = leakwatch("report", "saved.json", "--html", "again.html", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == EXIT_LEAKS, result.stderr  # as the run itself
     assert result.stdout.startswith("leakwatch: 1 leak in ")
     assert f"leaky_fd.py:{marked_line(path)} in connect" in result.stdout
     assert "exit status 0" in result.stdout  # the run's summary comes along
@@ -88,7 +88,8 @@ def test_report_rejects_what_is_not_a_report(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == (
         "leakwatch: other.json: not a leakwatch report: "
-        "expected schema 'leakwatch.report/1', got 'something/1'"
+        "expected schema 'leakwatch.report/1', 'leakwatch.session/1', "
+        "'leakwatch.baseline/1' or 'leakwatch.requests/1', got 'something/1'"
     )
 
 

@@ -175,9 +175,13 @@ def test_one_svg_per_series_with_humanised_axes() -> None:
     assert page.count("<svg") == 6
     for title in ("RSS", "Heap (traced)", "File descriptors", "Threads", "Asyncio tasks"):
         assert f">{title}</text>" in page
-    assert ">98.5 MiB</text>" in page and ">40.0 MiB</text>" in page  # rss max and min
-    assert ">14</text>" in page and ">5</text>" in page  # fds as plain integers
-    assert ">19.5 s</text>" in page  # time axis end
+    # Round ticks on both axes; the last value and the peak above the plot.
+    rss = page[page.index(">RSS<") :].split("</svg>")[0]
+    assert ">last 98.5 MiB · peak 98.5 MiB</text>" in rss
+    assert re.findall(r'class="yl"[^>]*>([^<]*)<', rss) == ["0 B", "50.0 MiB", "100.0 MiB"]
+    fds = page[page.index(">File descriptors<") :].split("</svg>")[0]
+    assert re.findall(r'class="yl"[^>]*>([^<]*)<', fds) == ["5", "10", "15"]  # plain integers
+    assert re.findall(r'class="xl"[^>]*>([^<]*)<', fds) == ["0 s", "5 s", "10 s", "15 s", "19.5 s"]
     # The children series has a gap of nulls, so its line is drawn in two pieces.
     children = page[page.index(">Child processes<") :].split("</svg>")[0]
     assert children.count("<polyline") == 2
@@ -231,7 +235,7 @@ def test_bad_and_partial_data_does_not_break_the_page() -> None:
     )
     assert "Creation was not seen" in page and "k-other" in page
     assert page.count("<svg") == 3 and "no samples" in page
-    assert ">#1</text>" in page  # the x axis of the series plotted by index
+    assert "1 at sample 1|2 at sample 2" in page  # the series plotted by index
     assert "Growing" not in page and "Duration" not in page
     assert "<dt>Exit status</dt><dd>—</dd>" in page
 
@@ -252,7 +256,8 @@ def test_huge_lists_are_capped() -> None:
     assert "+50 more leaks not shown" in page and "+30 more items not shown" in page
     polyline = re.search(r'<polyline[^>]*points="([^"]*)"', page)
     assert polyline and len(polyline.group(1).split()) <= MAX_POINTS
-    assert ">96</text>" in page  # the peak survives the thinning
+    assert "peak 96</text>" in page  # the peak survives the thinning
+    assert re.search(r'class="line"[^>]*points="[^"]*,54\.3 ', page)  # and is drawn
 
 
 def test_session_schema_renders_a_table_per_test() -> None:
@@ -267,13 +272,24 @@ def test_session_schema_renders_a_table_per_test() -> None:
                 ],
             },
             {"nodeid": "tests/test_api.py::test_clean", "leaks": []},
+            {
+                "nodeid": "db",
+                "phase": "teardown",
+                "fixture": "db",
+                "scope": "session",
+                "leaks": [Leak("fd", "socket fd 9", origin=user_frames()).to_dict()],
+            },
         ],
     }
     page = render(data)
-    assert "2 leaks: 1 fd, 1 thread in 1 of 2 tests" in page
-    assert page.count('<section class="test">') == 2
+    # The session JSON lists findings, not every test: no "of N tests".
+    assert ">3 leaks: 2 fd, 1 thread in 1 test and 1 fixture</p>" in page
+    assert page.count('<section class="test">') == 3
     assert "<code>tests/test_api.py::test_upload</code>" in page
-    assert page.count("No leaks found") == 1  # the clean test's table
+    assert "<code>db</code><span class=\"phase\">session fixture &#x27;db&#x27;</span>" in page
+    assert page.count("No leaks found") == 1  # the clean test's tag
+    # Those that leaked come first, the clean one last.
+    assert page.index("test_upload") < page.index("<code>db</code>") < page.index("test_clean")
 
 
 def test_page_renders_in_headless_chromium(tmp_path: Path) -> None:

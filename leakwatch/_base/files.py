@@ -46,13 +46,14 @@ def write_whole(path: str | os.PathLike[str], text: str, *, mode: int = 0o644) -
 def read_json(
     path: str | os.PathLike[str],
     *,
-    schema: str,
+    schema: str | tuple[str, ...],
     noun: str,
     error: Callable[[str], Exception],
     missing: str | None,
     unreadable: str = "cannot read",
 ) -> dict[str, Any] | None:
-    """A saved JSON document of ``schema``; every problem raises ``error(one line)``.
+    """A saved JSON document of ``schema`` (or of any of several); every problem
+    raises ``error(one line)``.
 
     ``noun`` names what the file should be ("a baseline"); ``missing`` is the
     message for a file that does not exist, or None to return None for it.
@@ -73,9 +74,12 @@ def read_json(
         raise error(f"{where}: not {noun}: nested too deeply") from None
     except ValueError as exc:  # NaN, Infinity, an integer of thousands of digits
         raise error(f"{where}: not {noun}: {exc}") from None
-    if not isinstance(data, dict) or data.get("schema") != schema:
+    schemas = (schema,) if isinstance(schema, str) else schema
+    if not isinstance(data, dict) or data.get("schema") not in schemas:
         got = data.get("schema") if isinstance(data, dict) else type(data).__name__
-        raise error(f"{where}: not {noun}: expected schema {schema!r}, got {got!r}")
+        names = [repr(name) for name in schemas]
+        wanted = " or ".join(filter(None, (", ".join(names[:-1]), names[-1])))
+        raise error(f"{where}: not {noun}: expected schema {wanted}, got {got!r}")
     return data
 
 

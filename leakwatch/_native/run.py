@@ -23,9 +23,9 @@ from typing import Any
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
+from leakwatch._base.sizes import format_size
 from leakwatch._native import stacks
 from leakwatch._native.counters import NOTE, SOURCE, allocator_in_use
-from leakwatch._probes.heap import format_size
 
 #: A native site must hold this much of what the late window kept, and this share.
 MIN_SITE = 4096

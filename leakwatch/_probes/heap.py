@@ -32,6 +32,7 @@ from leakwatch._attribution.stacks import tracemalloc_origin
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_own, is_user_file
 from leakwatch._base.pyversion import TRACEMALLOC_STOP_LEAKS
+from leakwatch._base.sizes import format_size
 
 Site = tuple[tuple[str, int], ...]  # tracemalloc traceback, most recent first
 
@@ -249,11 +250,3 @@ def _where(origin: Sequence[object]) -> str:
     if f is None:
         return "?"
     return f"{getattr(f, 'filename', '?')}:{getattr(f, 'lineno', '?')}"
-
-
-def format_size(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(size) < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"

@@ -4,13 +4,14 @@ Findings arrive through ``pytest_runtest_logreport``, so under pytest-xdist
 the controller receives every worker's (they ride on the reports).  Fixture
 leaks found outside any test, and which ignore rules matched, come from each
 worker's ``workeroutput``.  Only the controller (or a run without workers)
-writes the JSON report and the baseline, each whole or not at all.
+writes the JSON and HTML reports and the baseline, each whole or not at all.
 
 Must not judge a test: it only gathers what the tests' reports carry.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Sequence
@@ -84,8 +85,12 @@ class SessionResults:
         leaked = any(o.get("leaks") for o in self.orphans)
         if leaked and not self.run.update_baseline and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if self.run.config.json:
-            self.write_json(self.run.config.json)
+        if self.run.config.json or self.run.config.html:
+            data = self.to_dict()
+            if self.run.config.json:
+                self.write_json(self.run.config.json, data)
+            if self.run.config.html:
+                self.write_html(self.run.config.html, data)
         if self.run.update_baseline:
             self.write_baseline(self.run.baseline_out)
 
@@ -115,13 +120,25 @@ class SessionResults:
             "settings": self.run.config.to_dict(),
         }
 
-    def write_json(self, path: str) -> None:
+    def write_json(self, path: str, data: dict[str, Any] | None = None) -> None:
+        data = self.to_dict() if data is None else data
+        self._write(path, json.dumps(data, indent=2, sort_keys=True) + "\n", "JSON report")
+
+    def write_html(self, path: str, data: dict[str, Any] | None = None) -> None:
+        """The session as the page ``leakwatch run --html`` makes for a run."""
+        from leakwatch._report.html import render_html  # only sessions that ask pay its import
+
+        page = io.StringIO()
+        render_html(self.to_dict() if data is None else data, page)
+        self._write(path, page.getvalue(), "HTML report")
+
+    def _write(self, path: str, text: str, what: str) -> None:
         try:
-            atomic_write(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+            atomic_write(path, text)
         except OSError as exc:
-            self.errors.append(f"cannot write the JSON report {display(path)}: {exc}")
+            self.errors.append(f"cannot write the {what} {display(path)}: {exc}")
         else:
-            self.written.append(f"JSON report: {display(path)}")
+            self.written.append(f"{what}: {display(path)}")
 
     def write_baseline(self, path: str) -> None:
         by_scope: dict[str, list[Leak]] = {}

@@ -40,6 +40,7 @@ INI: dict[str, tuple[str, str, str]] = {
     "leakwatch": ("enabled", "bool", "check every test for leaks (like --leakwatch)"),
     "leakwatch_kinds": ("kinds", "string", "kinds to check, comma-separated, or 'all'"),
     "leakwatch_json": ("json", "string", "write a JSON report of the session's leaks here"),
+    "leakwatch_html": ("html", "string", "write an HTML report of the session's leaks here"),
     "leakwatch_baseline": ("baseline", "string", "baseline file: leaks listed there don't fail"),
     "leakwatch_update_baseline": (
         "update_baseline",
@@ -60,6 +61,7 @@ CLI: dict[str, str] = {
     "leakwatch": "enabled",
     "leakwatch_kinds": "kinds",
     "leakwatch_json": "json",
+    "leakwatch_html": "html",
     "leakwatch_baseline": "baseline",
     "leakwatch_update_baseline": "update_baseline",
     "leakwatch_check_failed": "check_failed",
@@ -67,7 +69,7 @@ CLI: dict[str, str] = {
     "leakwatch_settle": "settle_budget",
 }
 
-_PATHS = ("json", "baseline")
+_PATHS = ("json", "html", "baseline")
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,8 @@ class RunSettings:
             parts.append(f"baseline {display(cfg.baseline)}")
         if cfg.json:
             parts.append(f"json {display(cfg.json)}")
+        if cfg.html:
+            parts.append(f"html {display(cfg.html)}")
         lines = ["leakwatch: " + ", ".join(parts)]
         if cfg.config_file:
             lines.append(f"leakwatch: settings from {display(cfg.config_file)}")

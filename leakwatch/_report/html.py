@@ -23,31 +23,44 @@ import shlex
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from leakwatch._report import html_docs
+from leakwatch._report.documents import BASELINE_SCHEMA, REQUESTS_SCHEMA
 from leakwatch._report.html_charts import _charts, _growth
+from leakwatch._report.html_docs import baseline_summary
 from leakwatch._report.html_leaks import _leak_table, _sections, _summary
 from leakwatch._report.html_parts import MAX_ROWS, _card, _duration, _e, _kv, _list, _more, _num
 from leakwatch._report.report import SESSION_SCHEMA
 
 
 def render_html(data: Mapping[str, Any], out: TextIO) -> None:
-    """Render a leakwatch report dict as one HTML page.
+    """Render any leakwatch JSON document as one HTML page.
 
     ``data`` has the ``Report.to_dict()`` shape, optionally with the run's
     extra keys (``program``, ``timeseries``, ``growth``), or the pytest
-    session shape; missing keys are left out of the page.
+    session, baseline or requests shape (:mod:`leakwatch._report.documents`);
+    missing keys are left out of the page.
     """
-    session = data.get("schema") == SESSION_SCHEMA or ("tests" in data and "leaks" not in data)
-    tests = [t for t in _list(data, "tests") if isinstance(t, Mapping)]
-    leaks = [x for t in tests for x in _list(t, "leaks")] if session else _list(data, "leaks")
+    schema = data.get("schema")
+    session = schema == SESSION_SCHEMA or ("tests" in data and "leaks" not in data)
+    other = session or schema in (BASELINE_SCHEMA, REQUESTS_SCHEMA)
     program: Mapping[str, Any] = data["program"] if isinstance(data.get("program"), Mapping) else {}
     argv = [str(a) for a in program.get("argv") or ()]
     heading = str(data.get("label") or (os.path.basename(argv[0]) if argv else "")) or (
-        "pytest session" if session else "Leak report"
+        _HEADINGS.get(str(schema), "pytest session" if session else "Leak report")
     )
-    summary = _summary(leaks)
-    if session:
-        failing = sum(1 for t in tests if _list(t, "leaks"))
-        summary += f" in {failing} of {len(tests)} test{'s' if len(tests) != 1 else ''}"
+    if schema == BASELINE_SCHEMA:
+        badge, tone = baseline_summary(data), "ok"
+    elif other:
+        badge, bad = html_docs.summary(data)
+        tone = "bad" if bad else "ok"
+    else:
+        leaks = _list(data, "leaks")
+        badge, tone = _summary(leaks), "bad" if leaks else "ok"
+        if data.get("block_failed"):
+            # Listed, not judged: no red verdict beside "not judged".
+            left = badge.replace(" leak", " leftover") if leaks else "nothing left"
+            badge = f"Not judged: the code raised · {left}"
+            tone = "unjudged"
     w = out.write
     w(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{_CSP}{_HEAD}')
     w(f"<title>leakwatch: {_e(heading)}</title><style>{_CSS}</style></head>\n")
@@ -56,30 +69,32 @@ def render_html(data: Mapping[str, Any], out: TextIO) -> None:
     if argv:
         w(f'<div class="cmd"><span>$</span> python {_e(shlex.join(argv))}</div>')
     w(_meta(program))
-    w(f'<p class="summary {"bad" if leaks else "ok"}">{_e(summary)}</p></header>\n')
+    w(f'<p class="summary {tone}">{_e(badge)}</p></header>\n')
     if data.get("block_failed"):
         w('<p class="banner">The watched code raised: its leftovers are listed, not judged.</p>')
-    if session:
-        for test in tests[:MAX_ROWS]:
-            got = _list(test, "leaks")
-            w(f'<section class="test"><h2><code>{_e(test.get("nodeid", "?"))}</code>')
-            w(f'<span class="tag {"bad" if got else "ok"}">{_e(_summary(got))}</span></h2>')
-            # A clean test needs no empty table: its tag already says so.
-            table = _leak_table(got, open_first=True) if got else ""
-            w(f"{table}{_sections(test)}</section>\n")
-        w(_more(len(tests), "tests"))
+    if other:
+        w(html_docs.body(data))
     else:
-        w(f"<section><h2>Leaks</h2>{_leak_table(leaks, open_first=True)}</section>\n")
-        w(_sections(data))
+        title = "Leftovers (not judged)" if data.get("block_failed") else "Leaks"
+        w(f"<section><h2>{title}</h2>{_leak_table(_list(data, 'leaks'), open_first=True)}")
+        w("</section>\n" + _sections(data))
     notes = _list(data, "notes")
     if notes:
         items = "".join(f"<li>{_e(n)}</li>" for n in notes[:MAX_ROWS])
         w(_card("Notes", f'<ul class="notes">{items}</ul>{_more(len(notes), "notes")}'))
-    w(_charts(data.get("timeseries")) + _growth(_list(data, "growth")))
-    if isinstance(data.get("stats"), Mapping) and data["stats"]:
+    stats: Mapping[str, Any] = data["stats"] if isinstance(data.get("stats"), Mapping) else {}
+    w(_charts(data.get("timeseries")) + _growth(_list(data, "growth"), stats))
+    if stats:
         w('<section><details class="card fold"><summary>Run statistics</summary>')
-        w(f"{_kv(data['stats'])}</details></section>\n")
-    w(f"<footer>leakwatch · {_e(data.get('schema') or '')}</footer></main>{_JS}</body></html>\n")
+        w(f"{_kv(stats)}</details></section>\n")
+    w(f"<footer>leakwatch · {_e(schema or '')}</footer></main>{_JS}</body></html>\n")
+
+
+_HEADINGS = {
+    SESSION_SCHEMA: "pytest session",
+    BASELINE_SCHEMA: "Baseline",
+    REQUESTS_SCHEMA: "Requests",
+}
 
 
 def _meta(program: Mapping[str, Any]) -> str:
@@ -229,15 +244,22 @@ header.top { padding: 18px 24px 20px; margin-bottom: 22px; }
 .empty { margin: 0; padding: 16px; color: var(--green); font-weight: 600; }
 .fold > summary { cursor: pointer; font-weight: 600; padding: 10px 16px; }
 .fold .tag { margin-left: 8px; }
+h2 .phase { font-size: 12px; font-weight: 400; color: var(--muted); }
 .fold .card { border: 0; border-radius: 0; border-top: 1px solid var(--line); }
 .why { margin: 0; padding: 0 16px 10px; color: var(--muted); }
+.why.top { padding: 10px 16px; border-bottom: 1px solid var(--line); }
+.summary.unjudged, .tag.unjudged { background: #fff8c5; color: #7d4e00; border: 1px solid #d4a72c; }
 .notes { margin: 0; padding: 10px 16px 10px 34px; }
 .charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 14px; }
-.chart { width: 100%; height: auto; display: block; background: var(--card);
-  border: 1px solid var(--line); border-radius: 10px; }
+.plot { margin: 0; background: var(--card); border: 1px solid var(--line); border-radius: 10px;
+  overflow: hidden; }
+.plot figcaption { font-size: 12px; color: var(--muted); padding: 0 12px 10px; }
+.body .plot { max-width: 420px; margin: 4px 0; }
+.chart { width: 100%; height: auto; display: block; }
 .chart text { font: 11px var(--sans); fill: var(--muted); font-variant-numeric: tabular-nums; }
 .chart .ct { font-size: 13px; font-weight: 600; fill: var(--fg); }
 .chart .tip { fill: var(--fg); font-weight: 600; }
+.chart .tick { stroke: #afb8c1; }
 .chart .axis { stroke: #afb8c1; } .chart .grid { stroke: #eaeef2; stroke-dasharray: 3 3; }
 .chart .line { fill: none; stroke-width: 1.8; stroke-linejoin: round; stroke-linecap: round; }
 .chart .area { opacity: .08; }

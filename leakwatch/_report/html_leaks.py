@@ -24,6 +24,7 @@ from leakwatch._report.html_parts import (
     _list,
     _more,
     _num,
+    _site,
     _size,
     _text,
 )
@@ -33,7 +34,13 @@ _SECTIONS = (
     ("ignored", "Ignored", "Matched an ignore rule."),
     ("known", "Known library leaks", "Leaks of third-party code that leakwatch knows about."),
     ("baselined", "Baselined", "Listed in the baseline file: existing leaks that do not fail."),
+    ("first_use", "First uses", "Made once, like a library's one-time initialisation."),
+    ("collected", "Closed by the garbage collector", "Finalised in leakwatch's gc passes."),
 )
+
+#: Details that hold bytes, whatever the kind; for heap and native, these too.
+_BYTES = frozenset({"early_size", "late_size", "growth", "growth_per_call", "size", "bytes"})
+_BYTES_OF_MEMORY = frozenset({"series", "first", "middle", "last", "floor"})
 
 
 _SPECIAL_DETAILS = (
@@ -111,7 +118,28 @@ def _leak(leak: Mapping[str, Any], is_open: bool = False) -> str:
         lis = "".join(f"<li>{_e(_text(i))}</li>" for i in items[:MAX_ITEMS])
         more = _more(len(items), "items", MAX_ITEMS)
         body.append(f'<h3>Items</h3><ul class="items">{lis}</ul>{more}')
-    rest = {k: v for k, v in details.items() if k not in _SPECIAL_DETAILS}
+    series = details.get("series")
+    if isinstance(series, list) and len(series) > 1 and all(_num(v) is not None for v in series):
+        from leakwatch._report.html_charts import chart
+
+        memory = kind in ("heap", "native")
+        body.append(
+            "<h3>Per call</h3>"
+            + chart(
+                "Kept after each call" if memory else "After each call",
+                None,
+                series,
+                is_bytes=memory,
+                colour="#cf222e" if kind == "heap" else "#9a3412",
+                caption="What the repeated calls kept, measured after each judged call "
+                "(warm-up calls not counted): a line that keeps rising is a leak.",
+                per_call=True,
+            )
+        )
+    rest = _readable(details, kind)
+    if origin:  # a growth site's own place: the stack above already shows it
+        for key in ("filename", "lineno", "function", "line"):
+            rest.pop(key, None)
     if rest:
         body.append("<h3>Details</h3>" + _kv(rest))
     cells = [
@@ -127,6 +155,29 @@ def _leak(leak: Mapping[str, Any], is_open: bool = False) -> str:
     )
 
 
+def _readable(details: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """Details as a person reads them: sizes with units, empty values left out,
+    ``early_size`` as "early size"."""
+    sizes = _BYTES | (_BYTES_OF_MEMORY if kind in ("heap", "native") else frozenset())
+    out: dict[str, Any] = {}
+    for key, value in details.items():
+        if key in _SPECIAL_DETAILS or value in (None, "", [], {}):
+            continue
+        if key in sizes and _num(value) is not None:
+            value = _size(_num(value))
+        elif key in sizes and isinstance(value, list):
+            value = ", ".join(_size(_num(v)) for v in value[:MAX_ITEMS])
+        elif key == "types" and isinstance(value, Mapping):
+            value = ", ".join(f"{n} {t}" for t, n in value.items())
+        elif isinstance(value, Mapping) and all(_num(v) is not None for v in value.values()):
+            value = ", ".join(
+                f"{k.replace('_', ' ')} {_size(_num(v)) if k in sizes else f'{v:,}'}"
+                for k, v in value.items()
+            )
+        out[str(key).replace("_", " ")] = value
+    return out
+
+
 def _stack(frames: Sequence[tuple[str, str, str, str]]) -> str:
     """A traceback, oldest first; the innermost user frame is the one to read."""
     hidden = max(len(frames) - MAX_FRAMES, 0)
@@ -137,13 +188,6 @@ def _stack(frames: Sequence[tuple[str, str, str, str]]) -> str:
         cls = "lib" if _is_lib(filename) else "user here" if i == user[-1] else "user"
         rows.append(f'<li class="{cls}">{_site(filename, lineno, function, line)}</li>')
     return f'<ol class="stack">{"".join(rows)}</ol>'
-
-
-def _site(filename: str, lineno: Any, function: Any, line: Any) -> str:
-    loc = f"{filename}:{lineno}" if lineno not in ("", None) else filename
-    src = str(line or "").strip()
-    code = f'<code class="src">{_e(src)}</code>' if src else ""
-    return f'<span class="loc">{_e(loc)}</span> in <span class="fn">{_e(function)}</span>{code}'
 
 
 def _sections(data: Mapping[str, Any]) -> str:

@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from leakwatch._base.sizes import format_size
 from leakwatch._report.text import escape
 
 #: Caps that keep the page of a pathological run small enough to open.
@@ -75,21 +76,8 @@ def _int(value: Any, default: int) -> int:
 
 
 def _size(n: float | None) -> str:
-    """Bytes for a person: 512 B, 1.5 KiB, 12.0 MiB."""
-    if n is None:
-        return "—"
-    sign, n = ("-" if n < 0 else ""), abs(n)
-    if n < 1024:
-        return f"{sign}{int(n)} B"
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        n /= 1024
-        if n < 1024 or unit == "TiB":
-            break
-    return f"{sign}{n:.1f} {unit}"
-
-
-def _mib(n: float) -> str:
-    return f"{n / _MIB:,.1f} MiB"
+    """Bytes for a person (512 B, 1.5 KiB, 12.0 MiB), or a dash for no number."""
+    return "—" if n is None else format_size(n)
 
 
 def _plain(n: float) -> str:
@@ -102,6 +90,13 @@ def _duration(seconds: float) -> str:
     minutes, sec = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {sec:02d} s"
+
+
+def _site(filename: str, lineno: Any, function: Any, line: Any) -> str:
+    loc = f"{filename}:{lineno}" if lineno not in ("", None) else filename
+    src = str(line or "").strip()
+    code = f'<code class="src">{_e(src)}</code>' if src else ""
+    return f'<span class="loc">{_e(loc)}</span> in <span class="fn">{_e(function)}</span>{code}'
 
 
 def _e(value: Any) -> str:

@@ -35,10 +35,17 @@ class _Bad(Exception):
 
 
 def problem(data: dict[str, Any]) -> str | None:
-    """The first way ``data`` is not a leakwatch report, or None."""
+    """The first way ``data`` is not the leakwatch document its ``schema`` names, or None.
+
+    A document without a schema leakwatch knows is checked as a report.
+    """
     try:
         _values(data)
-        _report(data)
+        {
+            "leakwatch.session/1": _session,
+            "leakwatch.baseline/1": _baseline,
+            "leakwatch.requests/1": _requests,
+        }.get(str(data.get("schema")), _report)(data)
     except _Bad as bad:
         return str(bad)
     return None
@@ -154,6 +161,47 @@ def _report(data: dict[str, Any]) -> None:
         for key in _SERIES:
             _list_of(series, key, "timeseries", _sample)
     _list_of(data, "growth", "", _site)
+
+
+def _session(data: dict[str, Any]) -> None:
+    def test(value: Any, where: str) -> None:
+        entry = _object(value, where)
+        if not isinstance(entry.get("nodeid"), str):
+            raise _fail(_join(where, "nodeid"), "a string", entry.get("nodeid"))
+        for key in ("phase", "judged", "fixture", "scope"):
+            _opt(entry, key, where, _str, "a string")
+        for key in (*_LEAK_LISTS, "collected", "first_use"):
+            _list_of(entry, key, where, _leak)
+
+    _list_of(data, "tests", "", test)
+    _object(_or_empty(data.get("summary")), "summary")
+    _object(_or_empty(data.get("settings")), "settings")
+    _list_of(data, "unmatched_ignore_rules", "", lambda v, w: None)
+
+
+def _baseline(data: dict[str, Any]) -> None:
+    entries = _object(_or_empty(data.get("entries")), "entries")
+    for scope, rows in entries.items():
+        at = _join("entries", scope)
+        if not isinstance(rows, list):
+            raise _fail(at, "a list", rows)
+        for i, row in enumerate(rows):
+            entry = _object(row, f"{at}[{i}]")
+            if not isinstance(entry.get("signature"), str):
+                raise _fail(_join(f"{at}[{i}]", "signature"), "a string", entry.get("signature"))
+            for key in ("kind", "title"):
+                _opt(entry, key, f"{at}[{i}]", _str, "a string")
+
+
+def _requests(data: dict[str, Any]) -> None:
+    def route(value: Any, where: str) -> None:
+        entry = _object(value, where)
+        for key in ("route", "method"):
+            _opt(entry, key, where, _str, "a string")
+        _opt(entry, "requests", where, lambda v: _is_int(v) and v >= 0, "a count")
+        _list_of(entry, "leaks", where, _leak)
+
+    _list_of(data, "routes", "", route)
 
 
 def _leak(value: Any, where: str) -> None:

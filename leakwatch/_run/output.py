@@ -17,7 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leakwatch._base.files import display, read_json, write_whole
-from leakwatch._probes.heap import format_size
+from leakwatch._base.sizes import format_size
+from leakwatch._report.documents import SCHEMAS, text_lines
 from leakwatch._report.report import SCHEMA, Report
 from leakwatch._report.schema import problem
 from leakwatch._report.text import escape
@@ -62,10 +63,10 @@ def to_html(data: Mapping[str, Any]) -> str:
 
 
 def load_report(path: str) -> dict[str, Any]:
-    """Read a saved report, checked whole (``leakwatch._report.schema``); any problem
-    is a one-line :class:`OutputError`."""
+    """Read any JSON leakwatch writes (``leakwatch._report.documents``), checked whole
+    (``leakwatch._report.schema``); any problem is a one-line :class:`OutputError`."""
     data = read_json(
-        path, schema=SCHEMA, noun="a leakwatch report", error=OutputError, missing="no such file"
+        path, schema=SCHEMAS, noun="a leakwatch report", error=OutputError, missing="no such file"
     )
     assert data is not None  # a missing file raised
     bad = problem(data)
@@ -77,8 +78,11 @@ def load_report(path: str) -> dict[str, Any]:
 
 
 def format_text(data: Mapping[str, Any], *, verbose: bool = False) -> str:
-    """The report as a person reads it: the leaks, then how the run went."""
+    """The document as a person reads it: a report's leaks, then how the run went;
+    a session's leaks per test; a baseline's accepted leaks; a service's per route."""
     try:
+        if data.get("schema", SCHEMA) != SCHEMA:
+            return "\n".join(text_lines(data, verbose=verbose))
         report = Report.from_dict(data)
     except (KeyError, TypeError, ValueError) as exc:
         raise OutputError(f"leakwatch: malformed report: {exc}") from None
