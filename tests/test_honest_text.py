@@ -289,3 +289,22 @@ def test_folded_library_frames_are_counted_in_words_that_agree(library: int, sai
     # The innermost library frame is named on a "->" line too; all are folded.
     lines = format_frames([user, *libs])
     assert said in lines[-1], lines
+
+
+def test_a_group_of_unlike_sized_leaks_says_its_total_size() -> None:
+    from leakwatch._base.model import Resource, group_resources
+
+    line = (Frame(HERE, 10, "grow", "CACHE.append(make())"),)
+    grows = [
+        Resource("heap", ("g", 1), "heap grows 195.4 KiB per call (13 blocks)", line, {}, 200_000),
+        Resource("heap", ("g", 2), "heap grows 72.3 KiB per call (6 list)", line, {}, 74_000),
+    ]
+    (leak,) = group_resources(grows)
+    assert leak.count == 2 and leak.size == 274_000
+    assert leak.title.endswith("(267.6 KiB in all)"), leak.title
+    # Alike members keep their one title: nothing was lost to a glob.
+    same = [
+        Resource("heap", ("s", i), "heap grows 1.0 KiB per call", line, {}, 1024) for i in (1, 2)
+    ]
+    (alike,) = group_resources(same)
+    assert alike.title == "heap grows 1.0 KiB per call"

@@ -26,6 +26,7 @@ from leakwatch._base.frames import (
     short_path,
     split_origin,
 )
+from leakwatch._base.sizes import format_size
 
 #: Every kind leakwatch knows, in the order reports list them.
 KINDS: tuple[str, ...] = (
@@ -161,10 +162,14 @@ def group_resources(resources: Iterable[Resource]) -> list[Leak]:
             details.setdefault("group", first.group)
         if len(members) > 1:
             details["items"] = [m.title for m in members[:50]]
+        title = group_title([m.title for m in members])
+        if sizes and len({m.title for m in members}) > 1:
+            # Unlike members' sizes became globs or an ellipsis: say the total.
+            title += f" ({format_size(sum(sizes))} in all)"
         leaks.append(
             Leak(
                 kind=first.kind,
-                title=group_title([m.title for m in members]),
+                title=title,
                 count=len(members),
                 size=sum(sizes) if sizes else None,
                 origin=first.origin,
