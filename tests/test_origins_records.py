@@ -373,9 +373,10 @@ def test_timer_says_what_it_runs() -> None:
                 timer = threading.Timer(30, fire)  # <- creates: timer made
                 time.sleep(0)
                 timer.start()
-            (leak,) = of_kind(w.report, "thread")
+            (leak,) = of_kind(w.report, "timer")
             assert user_line(leak.details["constructed_at"]) == here("timer made")
-            assert "to run " in leak.title and "fire" in leak.title
+            assert "calling " in leak.title and "fire()" in leak.title
+            assert of_kind(w.report, "thread") == []
         finally:
             timer.cancel()
 

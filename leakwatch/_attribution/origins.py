@@ -14,7 +14,8 @@ to the descriptor number, which outlives the object.  ``Thread.__init__``
 records where a thread was made, beside where it was started; asyncio's
 ``BaseEventLoop.create_task`` (which ``create_task``, ``ensure_future``,
 ``gather``, ``as_completed`` and task groups all reach) records where a task
-was made, wrapped once asyncio is imported; coroutine origin tracking
+was made, wrapped once asyncio is imported, as is ``call_at`` (and
+uvloop's ``call_later``), where a timer was scheduled; coroutine origin tracking
 (``cr_origin``) remains for the rest.
 
 The counter that gates it all is changed under a lock (watches start and

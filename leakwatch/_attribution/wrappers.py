@@ -42,6 +42,7 @@ from leakwatch._attribution.records import (
     thread_inits,
     threads,
 )
+from leakwatch._attribution.timer_wrappers import wrap_timer
 from leakwatch._base.platform import fd_target
 
 # -- wrappers for creations without an audit event ------------------------------
@@ -308,7 +309,7 @@ def _wrap_asyncio() -> None:
             # asyncio's call_later goes through call_at; uvloop's does not.
             names = ("call_at",) if loop_cls is classes[0] else ("call_at", "call_later")
             for name in names:
-                _wrap_timer(loop_cls, name)
+                wrap_timer(loop_cls, name)
         _asyncio_wrapped = classes[0] is not None and classes[1] is not None
 
 
@@ -333,53 +334,3 @@ def _wrap_create_task(loop_cls: Any) -> None:
 
     create_task.__leakwatch__ = True  # type: ignore[attr-defined]
     loop_cls.create_task = create_task
-
-
-def _wrap_timer(loop_cls: Any, name: str) -> None:
-    """Record where a timer was scheduled (``call_later``, ``call_at``)."""
-    orig = getattr(loop_cls, name)
-    if getattr(orig, "__leakwatch__", False):
-        return
-
-    @functools.wraps(orig)
-    def schedule(self: Any, when: Any, callback: Any, *args: Any, **kwargs: Any) -> Any:
-        handle = orig(self, when, callback, *args, **kwargs)
-        if recording._active and not getattr(_local, "quiet", False):
-            try:
-                if not _serves_a_future(callback, args):
-                    records.timers[handle] = _record(_callable_name(callback))
-                    records.timer_loops[handle] = weakref.ref(self)
-            except Exception:
-                pass
-        return handle
-
-    schedule.__leakwatch__ = True  # type: ignore[attr-defined]
-    setattr(loop_cls, name, schedule)
-
-
-def _is_future(obj: Any) -> bool:
-    """``asyncio.isfuture``, without importing asyncio."""
-    return getattr(type(obj), "_asyncio_future_blocking", None) is not None and (
-        getattr(obj, "_asyncio_future_blocking", None) is not None
-    )
-
-
-def _serves_a_future(callback: Any, args: tuple[Any, ...]) -> bool:
-    """A timer that wakes or times out a future (``asyncio.sleep``,
-    ``wait_for``, ``asyncio.timeout``): it lives and dies with what awaits it,
-    a task the task probe reports."""
-    owner = getattr(callback, "__self__", None)
-    if owner is not None and (_is_future(owner) or _is_future(getattr(owner, "_task", None))):
-        return True
-    return any(_is_future(arg) for arg in args)
-
-
-def _callable_name(obj: Any) -> str:
-    try:
-        func = getattr(obj, "func", None)  # functools.partial
-        target = func if func is not None else obj
-        module = getattr(target, "__module__", None) or ""
-        name = getattr(target, "__qualname__", None) or type(target).__qualname__
-        return f"{module}.{name}" if module else str(name)
-    except Exception:
-        return "?"

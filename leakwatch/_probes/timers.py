@@ -168,6 +168,9 @@ def _describe_thread(key: Hashable, timer: threading.Thread) -> Resource:
     title = f"timer threading.Timer({every}) calling {name}(), never cancelled"
     rec = _records.threads.get(timer)
     origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
+    made = _records.thread_inits.get(timer)
+    if made is not None and (rec is None or made.stack != rec.stack):
+        details["constructed_at"] = [f.to_dict() for f in to_origin(made.stack, made.parent)]
     if rec is None:
         title += ", start not seen"
     return Resource("timer", key, title, origin, details, group=name)

@@ -155,12 +155,20 @@ def location(leak: Leak) -> str:
 
 
 def created_at(leak: Leak) -> str:
-    """``, created at file.py:LINE`` for a one-line form, or nothing.
+    """``, created at file.py:LINE`` for a one-line form, or nothing; ``, made
+    in thread 'x' started at file.py:LINE`` when that line started the thread
+    that made it.
 
     Named, never a bare "at": a title may say where a thread waits or a task
     is suspended, and a second "at" would read as the same place."""
     where = location(leak)
-    return f", created at {where}" if where else ""
+    if not where:
+        return ""
+    if leak.details.get("made_at"):  # the user's line started the thread that made it
+        name = leak.details.get("made_in_thread")
+        thread = f"thread {name!r}" if name else "a thread"
+        return f", made in {thread} started at {where}"
+    return f", created at {where}"
 
 
 def split(report: Report, nodeid: str, default: str, **extra: Any) -> list[Finding]:
