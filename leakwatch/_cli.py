@@ -42,6 +42,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from leakwatch._base.model import kinds_help
 from leakwatch._report.text import escape
@@ -229,8 +230,12 @@ class ReportCommand:
 
     def run(self, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         try:
-            data = load_report(args.file)
-            text = format_text(data, verbose=args.verbose)
+            data = _load_session(args.file)
+            if data is not None:
+                text = _session_text(args.file, data, verbose=args.verbose)
+            else:
+                data = load_report(args.file)
+                text = format_text(data, verbose=args.verbose)
             if args.html:
                 write_atomic(args.html, to_html(data), "HTML report")
         except OutputError as exc:
@@ -238,6 +243,29 @@ class ReportCommand:
             return EXIT_USAGE
         write_text(sys.stdout, text)
         return EXIT_CLEAN
+
+
+def _load_session(path: str) -> dict[str, Any] | None:
+    """A saved session (``leakwatch.session/1``), or None for anything else."""
+    from leakwatch._base.files import read_json
+    from leakwatch._report.report import SESSION_SCHEMA
+
+    try:
+        return read_json(
+            path, schema=SESSION_SCHEMA, noun="a session", error=OutputError, missing=None
+        )
+    except OutputError:
+        return None  # read again as a report: its errors name what a report needs
+
+
+def _session_text(path: str, data: dict[str, Any], *, verbose: bool) -> str:
+    from leakwatch._base.files import display
+    from leakwatch._suite.session_text import session_text
+
+    try:
+        return session_text(data, verbose=verbose)
+    except ValueError as exc:
+        raise OutputError(f"leakwatch: {display(path)}: not a valid session: {exc}") from None
 
 
 COMMANDS: dict[str, RunCommand | ReportCommand] = {"run": RunCommand(), "report": ReportCommand()}
