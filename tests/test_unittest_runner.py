@@ -119,6 +119,13 @@ class Clean(unittest.TestCase):
 Run = subprocess.CompletedProcess[str]
 
 
+def _d(cls: str, name: str) -> str:
+    """unittest's description of a test: ``name (module.Class.name)`` (3.11+)."""
+    if sys.version_info >= (3, 11):
+        return f"{name} (test_leaky.{cls}.{name})"
+    return f"{name} (test_leaky.{cls})"
+
+
 def _line(source: str, text: str, nth: int = 1) -> int:
     """The line number of the ``nth`` line of ``source`` holding ``text``."""
     hits = [i for i, line in enumerate(source.splitlines(), 1) if text in line]
@@ -163,17 +170,17 @@ def test_a_leaky_test_fails_in_unittests_terms(leaky) -> None:
     _, run = leaky
     assert run.returncode == 1, run.stderr
     blocks = _blocks(run.stderr)
-    text = blocks["FAIL: test_leaks_socket (test_leaky.Leaky.test_leaks_socket)"]
+    text = blocks[f"FAIL: {_d('Leaky', 'test_leaks_socket')}"]
     assert "leakwatch: 1 fd leak in call: socket" in text
     assert f"created at test_leaky.py:{_line(LEAKY, 'KEEP.append')}" in text
     assert "KEEP.append(socket.socket())" in text
-    assert "test_clean (test_leaky.Leaky.test_clean) ... ok" in run.stderr
+    assert f"{_d('Leaky', 'test_clean')} ... ok" in run.stderr
 
 
 def test_class_fixture_resources_are_the_classs(leaky) -> None:
     _, run = leaky
-    assert "test_uses_it (test_leaky.ClassOwned.test_uses_it) ... ok" in run.stderr
-    assert "test_first (test_leaky.ClassLeaks.test_first) ... ok" in run.stderr
+    assert f"{_d('ClassOwned', 'test_uses_it')} ... ok" in run.stderr
+    assert f"{_d('ClassLeaks', 'test_first')} ... ok" in run.stderr
     text = _blocks(run.stderr)["ERROR: tearDownClass (test_leaky.ClassLeaks)"]
     assert "from class fixture 'ClassLeaks.setUpClass'" in text
     assert f"created at test_leaky.py:{_line(LEAKY, 'KEEP.append', 2)}" in text
@@ -184,9 +191,9 @@ def test_subtest_skip_and_expected_failure(leaky) -> None:
     _, run = leaky
     blocks = _blocks(run.stderr)
     where = f"created at test_leaky.py:{_line(LEAKY, 'KEEP.append', 3)}"
-    assert where in blocks["FAIL: test_sub (test_leaky.Sub.test_sub)"]
-    assert "test_skipped (test_leaky.Sub.test_skipped) ... skipped 'not today'" in run.stderr
-    assert "test_xfail (test_leaky.Sub.test_xfail) ... expected failure" in run.stderr
+    assert where in blocks[f"FAIL: {_d('Sub', 'test_sub')}"]
+    assert f"{_d('Sub', 'test_skipped')} ... skipped 'not today'" in run.stderr
+    assert f"{_d('Sub', 'test_xfail')} ... expected failure" in run.stderr
     assert not [h for h in blocks if "test_xfail" in h or "test_skipped" in h]
     assert "tearDownClass (test_leaky.Sub)" not in run.stderr  # nobody else's
 
@@ -194,13 +201,13 @@ def test_subtest_skip_and_expected_failure(leaky) -> None:
 def test_isolated_asyncio_test_case(leaky) -> None:
     _, run = leaky
     blocks = _blocks(run.stderr)
-    task = blocks["FAIL: test_task_leak (test_leaky.Async.test_task_leak)"]
+    task = blocks[f"FAIL: {_d('Async', 'test_task_leak')}"]
     assert "task leak in call" in task and "still pending when its loop shut down" in task
     assert f"created at test_leaky.py:{_line(LEAKY, 'create_task(asyncio.sleep(100))')}" in task
-    thread = blocks["FAIL: test_thread_leak (test_leaky.Async.test_thread_leak)"]
+    thread = blocks[f"FAIL: {_d('Async', 'test_thread_leak')}"]
     assert "thread leak" in thread
     assert f"test_leaky.py:{_line(LEAKY, 'threading.Thread(')}" in thread
-    assert "test_task_clean (test_leaky.Async.test_task_clean) ... ok" in run.stderr
+    assert f"{_d('Async', 'test_task_clean')} ... ok" in run.stderr
 
 
 def test_json_is_a_session_report_leakwatch_report_reads(leaky) -> None:
