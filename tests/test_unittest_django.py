@@ -40,7 +40,8 @@ def test_manage_py_test_fails_the_leaky_view_test(tmp_path: Path) -> None:
     assert "leakwatch: 1 fd leak in call: socket" in err
     assert f"created at notes/views.py:{SOCKET_LINE}" in err
     assert "test_add_then_list (notes.tests.NoteViews" in err
-    assert err.count(" ... ok") == 2
+    assert "test_list_over_http (notes.tests.LiveServer" in err
+    assert err.count(" ... ok") == 3
     assert "FAILED (failures=1)" in err
     data = json.loads((project / "out.json").read_text())
     assert data["schema"] == "leakwatch.session/1"

@@ -1,4 +1,7 @@
-from django.test import TestCase
+import json
+import urllib.request
+
+from django.test import LiveServerTestCase, TestCase
 
 
 class NoteViews(TestCase):
@@ -14,3 +17,11 @@ class NoteViews(TestCase):
 class StatusView(TestCase):
     def test_status(self):
         self.assertEqual(self.client.get("/status/").json(), {"ok": True})
+
+
+class LiveServer(LiveServerTestCase):
+    """The server thread is the class's (setUpClass); the request is the test's."""
+
+    def test_list_over_http(self):
+        with urllib.request.urlopen(self.live_server_url + "/notes/") as response:
+            self.assertEqual(json.loads(response.read()), {"notes": []})
