@@ -83,6 +83,35 @@ class Async(unittest.IsolatedAsyncioTestCase):
         threading.Thread(target=stop.wait, daemon=True).start()
 """
 
+MODULES = {
+    "test_modclean": """
+import socket, unittest
+
+def setUpModule():
+    global SERVER
+    SERVER = socket.socket()
+
+def tearDownModule():
+    SERVER.close()
+
+class First(unittest.TestCase):
+    def test_first(self):
+        self.assertIsNotNone(SERVER)
+""",
+    "test_modleak": """
+import socket, unittest
+
+KEEP = []
+
+def setUpModule():
+    KEEP.append(socket.socket())
+
+class First(unittest.TestCase):
+    def test_first(self):
+        pass
+""",
+}
+
 CLEAN = """
 import socket, unittest
 
@@ -161,8 +190,10 @@ def _blocks(err: str) -> dict[str, str]:
 def leaky(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Run]:
     where = tmp_path_factory.mktemp("leaky")
     (where / "test_leaky.py").write_text(LEAKY)
+    for name, source in MODULES.items():
+        (where / f"{name}.py").write_text(source)
     report = where / "out" / "leaks.json"
-    run = _run(where, "--leakwatch-json", str(report), "-v", "test_leaky")
+    run = _run(where, "--leakwatch-json", str(report), "-v", "test_leaky", *MODULES)
     return where, run
 
 
@@ -185,6 +216,16 @@ def test_class_fixture_resources_are_the_classs(leaky) -> None:
     assert "from class fixture 'ClassLeaks.setUpClass'" in text
     assert f"created at test_leaky.py:{_line(LEAKY, 'KEEP.append', 2)}" in text
     assert "tearDownClass (test_leaky.ClassOwned)" not in run.stderr
+
+
+def test_module_fixture_resources_are_the_modules(leaky) -> None:
+    _, run = leaky
+    assert "test_first (test_modclean.First" in run.stderr
+    assert "tearDownModule (test_modclean)" not in run.stderr
+    assert "FAIL: test_first" not in run.stderr
+    text = _blocks(run.stderr)["ERROR: tearDownModule (test_modleak)"]
+    assert "from module fixture 'setUpModule'" in text
+    assert "in setUpModule" in text
 
 
 def test_subtest_skip_and_expected_failure(leaky) -> None:
@@ -221,9 +262,10 @@ def test_json_is_a_session_report_leakwatch_report_reads(leaky) -> None:
         "test_leaky.Sub.test_sub",
         "test_leaky.Async.test_task_leak",
         "test_leaky.Async.test_thread_leak",
+        "test_modleak",
     }
-    assert data["summary"]["tests"] == 4 and data["summary"]["fixtures"] == 1
-    assert "leakwatch: 5 leaks found in 4 tests and 1 fixture:" in run.stderr
+    assert data["summary"]["tests"] == 4 and data["summary"]["fixtures"] == 2
+    assert "leakwatch: 6 leaks found in 4 tests and 2 fixtures:" in run.stderr
     shown = subprocess.run(
         [sys.executable, "-m", "leakwatch", "report", str(where / "out" / "leaks.json")],
         capture_output=True,
