@@ -313,3 +313,35 @@ def test_a_bad_option_is_one_line(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert run.stderr.count("\n") == 1 and run.stderr.startswith("leakwatch: ")
     assert "Traceback" not in run.stderr
+
+
+BASELINED = """
+import socket, unittest
+
+KEEP = []
+
+class T(unittest.TestCase):
+    def test_leak(self):
+        KEEP.append(socket.socket())
+
+    def test_clean(self):
+        pass
+"""
+
+
+def test_baseline_and_ignore_rules_from_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "test_b.py").write_text(BASELINED)
+    rec = _run(tmp_path, "--leakwatch-update-baseline", "--leakwatch-baseline", "b.json", "test_b")
+    assert rec.returncode == 0, rec.stderr
+    assert "leakwatch: 1 leak recorded in 1 test:" in rec.stderr
+    assert "baseline written: b.json" in rec.stderr
+    again = _run(tmp_path, "--leakwatch-baseline=b.json", "test_b")
+    assert again.returncode == 0, again.stderr
+    assert "1 in the baseline (not failing), in 1 test" in again.stderr
+    assert _run(tmp_path, "test_b").returncode == 1
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.leakwatch]\n[[tool.leakwatch.ignore]]\nreason = "kept on purpose"\nkind = "fd"\n'
+    )
+    ignored = _run(tmp_path, "test_b")
+    assert ignored.returncode == 0, ignored.stderr
+    assert "1 ignored by rules" in ignored.stderr

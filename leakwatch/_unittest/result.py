@@ -130,17 +130,10 @@ def watched_result(base: type[unittest.TestResult], session: Session) -> type[An
                 if name == "success":
                     if text and session.fail:
                         base.addFailure(self, args[0], _err(text))
-                    else:
-                        if text:  # recording a baseline: reported, not failing
-                            self.stream_note(text)
+                    else:  # recording a baseline: in the summary, not failing
                         base.addSuccess(self, args[0])
                 else:
                     base.stopTest(self, args[0])
-
-        def stream_note(self, text: str) -> None:
-            stream = getattr(self, "stream", None)
-            if stream is not None:
-                stream.write(text + "\n")
 
     WatchedResult.__name__ = WatchedResult.__qualname__ = f"Watched{base.__name__}"
     return WatchedResult
@@ -180,13 +173,9 @@ def _report_fixture(result: Any, findings: list[Finding], description: str, fail
     text = _text(findings, bool(session and session.verbose))
     if not text:
         return
-    if fail:
+    if fail:  # recording a baseline: in the summary, not failing
         holder = _suite._ErrorHolder(description)  # type: ignore[attr-defined]
         result.addError(holder, _err(text))
-    else:
-        note = getattr(result, "stream_note", None)
-        if note is not None:
-            note(text)
 
 
 @contextlib.contextmanager
