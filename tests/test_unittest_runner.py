@@ -232,7 +232,9 @@ def test_subtest_skip_and_expected_failure(leaky) -> None:
     _, run = leaky
     blocks = _blocks(run.stderr)
     where = f"created at test_leaky.py:{_line(LEAKY, 'KEEP.append', 3)}"
-    assert where in blocks[f"FAIL: {_d('Sub', 'test_sub')}"]
+    # the subtest that made it fails, as a failing subtest does under unittest
+    assert where in blocks[f"FAIL: {_d('Sub', 'test_sub')} (i=1)"]
+    assert f"FAIL: {_d('Sub', 'test_sub')}\n" not in run.stderr
     assert f"{_d('Sub', 'test_skipped')} ... skipped 'not today'" in run.stderr
     assert f"{_d('Sub', 'test_xfail')} ... expected failure" in run.stderr
     assert not [h for h in blocks if "test_xfail" in h or "test_skipped" in h]
@@ -259,7 +261,7 @@ def test_json_is_a_session_report_leakwatch_report_reads(leaky) -> None:
     assert leaky_ids == {
         "test_leaky.Leaky.test_leaks_socket",
         "test_leaky.ClassLeaks",
-        "test_leaky.Sub.test_sub",
+        "test_leaky.Sub.test_sub (i=1)",
         "test_leaky.Async.test_task_leak",
         "test_leaky.Async.test_thread_leak",
         "test_modleak",

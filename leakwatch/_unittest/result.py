@@ -125,15 +125,27 @@ def watched_result(base: type[unittest.TestResult], session: Session) -> type[An
                 return
             self.__watch = None
             findings = session.judge_test(watch)
-            text = _text(findings, session.verbose)
             for name, args in watch.held:
                 if name == "success":
-                    if text and session.fail:
-                        base.addFailure(self, args[0], _err(text))
-                    else:  # recording a baseline: in the summary, not failing
-                        base.addSuccess(self, args[0])
+                    self._leakwatch_verdict(args[0], findings)
                 else:
                     base.stopTest(self, args[0])
+
+        def _leakwatch_verdict(self, test: Any, findings: list[tuple[Finding, Any]]) -> None:
+            """A passing test's verdict: a leak made in a ``subTest`` fails that
+            subtest, one made outside any fails the test; recording a baseline,
+            none fails (the summary lists them)."""
+            by_subtest: dict[int, tuple[Any, list[Finding]]] = {}
+            for finding, subtest in findings:
+                if finding.leaks and session.fail:
+                    by_subtest.setdefault(id(subtest), (subtest, []))[1].append(finding)
+            own = by_subtest.pop(id(None), None)
+            for subtest, found in by_subtest.values():
+                base.addSubTest(self, test, subtest, _err(_text(found, session.verbose)))
+            if own is not None:
+                base.addFailure(self, test, _err(_text(own[1], session.verbose)))
+            elif not by_subtest:
+                base.addSuccess(self, test)
 
     WatchedResult.__name__ = WatchedResult.__qualname__ = f"Watched{base.__name__}"
     return WatchedResult
@@ -276,6 +288,19 @@ def watching(session: Session) -> Iterator[None]:
             if result is not None:
                 session_deliver(result)
 
+    case = unittest.TestCase
+    saved_subtest = case.__dict__["subTest"]
+
+    @contextlib.contextmanager
+    def subTest(self: Any, *args: Any, **params: Any) -> Iterator[None]:
+        with saved_subtest(self, *args, **params):
+            parent = session.subtest(getattr(self, "_subtest", None))
+            try:
+                yield
+            finally:
+                if parent is not None:
+                    session.subtest_end(parent)
+
     patches = {
         "_handleClassSetUp": _handleClassSetUp,
         "_tearDownPreviousClass": _tearDownPreviousClass,
@@ -285,6 +310,7 @@ def watching(session: Session) -> Iterator[None]:
     }
     for name, fn in patches.items():
         setattr(suite, name, fn)
+    case.subTest = subTest  # type: ignore[method-assign]
     # Creation stacks end at the innermost suite's run: past it is unittest's
     # runner, the same for every record.
     stop = stacks.stop_at(_suite.TestSuite.run.__code__)
@@ -292,6 +318,7 @@ def watching(session: Session) -> Iterator[None]:
     try:
         yield
     finally:
+        case.subTest = saved_subtest  # type: ignore[method-assign]
         stacks.stop_at(stop)
         for name, value in saved.items():
             if value is None:

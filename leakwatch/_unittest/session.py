@@ -44,7 +44,8 @@ class TestWatch:
     failed: bool = False
     #: Outcome calls held back until the test's run has returned: (name, args).
     held: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-    stopped: bool = False
+    #: Window label -> the ``subTest`` it was (the object unittest reports).
+    subtests: dict[str, Any] = field(default_factory=dict)
 
 
 def _no_wider(span: SpanWatcher, asks: list[Any]) -> set[Any]:
@@ -119,9 +120,7 @@ class Session:
     # -- a test ----------------------------------------------------------------------
 
     def begin_test(self, test_id: str) -> TestWatch:
-        span = SpanWatcher(
-            self.test_options, label=test_id, own="call", other="fixture", keep=("call",)
-        )
+        span = SpanWatcher(self.test_options, label=test_id, own="call", other="fixture", keep=None)
         span.wider = _no_wider
         tasks = span.probes.get("task")
         if tasks is not None:
@@ -132,11 +131,13 @@ class Session:
         self.current = watch
         return watch
 
-    def judge_test(self, watch: TestWatch) -> list[Finding]:
-        """The test's findings (none when it failed and failed tests are not judged)."""
+    def judge_test(self, watch: TestWatch) -> list[tuple[Finding, Any]]:
+        """The test's findings, each with the ``subTest`` it was made in (or
+        None); none when it failed and failed tests are not judged."""
         span, watch.span = watch.span, None
         if self.current is watch:
             self.current = None
+        subtests, watch.subtests = watch.subtests, {}
         if span is None:
             return []
         self.stack.discard(span)
@@ -144,9 +145,33 @@ class Session:
             span.abort()
             return []
         report = _stop(span, watch.test_id)
-        findings = split(report, watch.test_id, default="call")
-        self.results.entries.extend(f.to_dict() for f in findings)
-        return findings
+        out: list[tuple[Finding, Any]] = []
+        for finding in split(report, watch.test_id, default="call"):
+            subtest = subtests.get(finding.phase)
+            if subtest is not None:  # a subtest's window: its own id, worded as a call
+                finding.nodeid, finding.phase = subtest.id(), "call"
+            elif finding.phase not in ("call", "fixture"):
+                finding.phase = "call"
+            out.append((finding, subtest))
+        self.results.entries.extend(f.to_dict() for f, _ in out)
+        return out
+
+    def subtest(self, subtest: Any) -> str | None:
+        """A ``subTest`` of the running test begins: its window's label, or None."""
+        watch = self.current
+        if watch is None or watch.span is None or subtest is None:
+            return None
+        label = f"subtest {id(subtest)}"
+        watch.subtests[label] = subtest
+        self.stack.transition()
+        parent, watch.span.own = watch.span.own, label
+        return parent
+
+    def subtest_end(self, parent: str) -> None:
+        watch = self.current
+        if watch is not None and watch.span is not None:
+            self.stack.transition()
+            watch.span.own = parent
 
     # -- classes and modules ------------------------------------------------------------
 
