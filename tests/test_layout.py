@@ -28,10 +28,14 @@ LAYERS: dict[str, int] = {
     "leakwatch._engine": 4,  # snapshot, settle, diff, describe
     "leakwatch._rules": 5,  # config, settings, ignore rules, known leaks, policy
     "leakwatch._watch": 6,  # the Python API shell: watch() and check()
+    "leakwatch._suite": 6,  # what the test-runner shells share: spans, findings, results
     "leakwatch._pytest": 7,  # the pytest plugin shell
     "leakwatch._run": 7,  # the leakwatch run shell
+    "leakwatch._unittest": 7,  # the unittest runner shell (and Django's)
     "leakwatch._cli": 8,
     "leakwatch.pytest_plugin": 8,
+    "leakwatch.unittest": 8,  # python -m leakwatch.unittest: runs the shell only
+    "leakwatch.django": 8,  # Django's DiscoverRunner, watched: re-exports only
     "leakwatch.__main__": 9,
     "leakwatch": 10,  # the public facade: re-exports only
 }

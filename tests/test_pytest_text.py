@@ -85,7 +85,9 @@ def test_a_socket_accepted_in_a_server_thread_names_the_accept_and_the_thread_st
         ]
     )
     assert "created at conftest.py" not in result.stdout.str()
-    result.stdout.fnmatch_lines([f"*: socket * -> *, made in a thread started at conftest.py:{start}"])
+    result.stdout.fnmatch_lines(
+        [f"*: socket * -> *, made in a thread started at conftest.py:{start}"]
+    )
 
 
 def test_control_characters_in_a_leaked_name_reach_the_terminal_escaped(

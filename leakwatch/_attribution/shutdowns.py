@@ -61,6 +61,13 @@ def _tell(loop: Any) -> None:
             continue
 
 
+def closing(loop: Any) -> None:
+    """Tell the listeners of the tasks still pending on ``loop``, which is
+    about to cancel them itself (a runner that does not go through
+    ``_cancel_all_tasks``: unittest's ``IsolatedAsyncioTestCase`` on 3.10)."""
+    _tell(loop)
+
+
 def _wrap_cancel_all(module: Any) -> None:
     orig = getattr(module, "_cancel_all_tasks", None)
     if orig is None or getattr(orig, "__leakwatch__", False):

@@ -19,23 +19,19 @@ import pytest
 
 from leakwatch._attribution import records as _records
 from leakwatch._engine.options import Options
-from leakwatch._pytest.connections import Connections
-from leakwatch._pytest.findings import Finding, split
-from leakwatch._pytest.ownership import (
+from leakwatch._report.errors import internal_error
+from leakwatch._report.report import Report
+from leakwatch._suite.connections import Connections
+from leakwatch._suite.findings import Finding, split
+from leakwatch._suite.ownership import (
     World,
     frames_of,
     generator_locals,
     generators_in,
     local_values,
 )
-from leakwatch._pytest.spans import SpanWatcher, Stack
-from leakwatch._report.errors import internal_error
-from leakwatch._report.report import Report
-
-#: Kinds a fixture's span watches.  Tasks die with their loop (and their span
-#: would change coroutine origin tracking out of order); heap and state are
-#: whole-process views that cannot be split between overlapping spans.
-FIXTURE_KINDS = ("fd", "thread", "timer", "process", "tempfile")
+from leakwatch._suite.settings import FIXTURE_KINDS as FIXTURE_KINDS
+from leakwatch._suite.spans import SpanWatcher, Stack
 
 
 @dataclass

@@ -16,10 +16,7 @@ import pytest
 from leakwatch._engine.options import Options
 from leakwatch._pytest.calls import GROWTH_KINDS, Found, Plan
 from leakwatch._pytest.escapes import Watched
-from leakwatch._pytest.findings import Finding
-from leakwatch._pytest.firstuse import FirstUse
 from leakwatch._pytest.fixture_spans import FixtureSpans
-from leakwatch._pytest.policy import TestPolicy
 from leakwatch._pytest.settings import (
     NO_MARKER,
     MarkerError,
@@ -27,7 +24,10 @@ from leakwatch._pytest.settings import (
     TestSettings,
     marker_settings,
 )
-from leakwatch._pytest.spans import SpanWatcher
+from leakwatch._suite.findings import Finding
+from leakwatch._suite.firstuse import FirstUse
+from leakwatch._suite.policy import TestPolicy
+from leakwatch._suite.spans import SpanWatcher
 
 TEST_PHASES = ("setup", "call", "teardown")
 

@@ -30,19 +30,20 @@ from leakwatch._engine import collect as _collect
 from leakwatch._probes import tasks as _tasks
 from leakwatch._pytest.calls import Found, instrument
 from leakwatch._pytest.escapes import Escapes
-from leakwatch._pytest.findings import Finding, attach, split
-from leakwatch._pytest.firstuse import FirstUse
+from leakwatch._pytest.findings import attach
 from leakwatch._pytest.fixture_spans import FIXTURE_KINDS, FixtureSpan, _stop
 from leakwatch._pytest.per_test import _DEFERRED, _TEST, PerTest, TestState, _split_heap
-from leakwatch._pytest.policy import TestPolicy
 from leakwatch._pytest.session import SessionResults
 from leakwatch._pytest.settings import (
     NO_MARKER,
     RunSettings,
 )
-from leakwatch._pytest.spans import Stack
 from leakwatch._report.errors import internal_error
 from leakwatch._report.report import Report
+from leakwatch._suite.findings import Finding, split
+from leakwatch._suite.firstuse import FirstUse
+from leakwatch._suite.policy import TestPolicy
+from leakwatch._suite.spans import Stack
 
 
 class LeakwatchPlugin(PerTest):

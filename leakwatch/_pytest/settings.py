@@ -28,11 +28,11 @@ from leakwatch._base.model import KINDS
 from leakwatch._rules.config import Config, _from_env, load_config
 from leakwatch._rules.ignore import IgnoreRule
 from leakwatch._rules.reading import ConfigError
+from leakwatch._suite.settings import DEFAULT_BASELINE as DEFAULT_BASELINE
+from leakwatch._suite.settings import RunSettings as _RunSettings
 
 if TYPE_CHECKING:  # the engine loads only when the plugin is on
     from leakwatch._engine.options import Options
-
-DEFAULT_BASELINE = "leakwatch-baseline.json"
 
 #: ini name -> (Config key, ini type, help).  ``update_baseline`` is the
 #: plugin's own, not a Config setting.
@@ -72,56 +72,14 @@ CLI: dict[str, str] = {
 _PATHS = ("json", "html", "baseline")
 
 
-@dataclass(frozen=True)
-class RunSettings:
-    """Everything the plugin decided for the whole run."""
-
-    config: Config
-    update_baseline: bool = False
-
-    @property
-    def baseline_out(self) -> str:
-        """Where ``--leakwatch-update-baseline`` writes."""
-        return self.config.baseline or DEFAULT_BASELINE
+class RunSettings(_RunSettings):
+    """The run's settings; a mistake in a file they read is a :class:`pytest.UsageError`."""
 
     def engine_options(self) -> Options:
-        """Engine options for a test (its label and policy are set per test).
-
-        The files they read (baseline, ignore rules) are read here: a mistake in
-        one is a :class:`pytest.UsageError`, one line, as for the settings."""
-        from leakwatch._rules.settings import engine_options
-
         try:
-            options = engine_options(self.config, scope="test")
+            return super().engine_options()
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
-        if self.config.strict_state and "state" not in options.kinds:
-            options = options.with_(kinds=(*options.kinds, "state"))
-        return options
-
-    def header(self) -> list[str]:
-        cfg = self.config
-        parts = [
-            "kinds " + ",".join(cfg.kinds),
-            f"settle {cfg.settle_budget:g}s",
-            "failed tests " + ("judged" if cfg.check_failed else "not judged"),
-        ]
-        if cfg.strict_state:
-            parts.append("strict state")
-        if cfg.ignore:
-            parts.append(f"{len(cfg.ignore)} ignore rule{'s' if len(cfg.ignore) != 1 else ''}")
-        if self.update_baseline:
-            parts.append(f"updating baseline {display(self.baseline_out)}")
-        elif cfg.baseline:
-            parts.append(f"baseline {display(cfg.baseline)}")
-        if cfg.json:
-            parts.append(f"json {display(cfg.json)}")
-        if cfg.html:
-            parts.append(f"html {display(cfg.html)}")
-        lines = ["leakwatch: " + ", ".join(parts)]
-        if cfg.config_file:
-            lines.append(f"leakwatch: settings from {display(cfg.config_file)}")
-        return lines
 
 
 def load_run_settings(config: pytest.Config, env: Mapping[str, str] | None = None) -> RunSettings:

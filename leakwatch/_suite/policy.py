@@ -15,10 +15,10 @@ import tempfile
 from typing import Any
 
 from leakwatch._base.model import Leak
-from leakwatch._pytest.firstuse import FirstUse
 from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule
 from leakwatch._rules.policy import Policy
+from leakwatch._suite.firstuse import FirstUse
 
 # pytest makes ``<tmp>/pytest-of-<user>`` the first time any test on the
 # machine asks for tmp_path and keeps it across runs on purpose.
