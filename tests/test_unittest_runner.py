@@ -275,7 +275,7 @@ def test_json_is_a_session_report_leakwatch_report_reads(leaky) -> None:
         timeout=TIMEOUT,
         stdin=subprocess.DEVNULL,
     )
-    assert shown.returncode == 0, shown.stderr
+    assert shown.returncode == 23, shown.stderr  # leaks listed: the status leakwatch run gives
     assert "test_leaky.Leaky.test_leaks_socket" in shown.stdout
 
 
