@@ -170,6 +170,8 @@ def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
         lines.extend(text_lines(details, verbose=verbose))
     if details.get("held_by"):
         lines.append(f"{_INDENT}held by {details['held_by']}")
+    if details.get("owned_by") and not details.get("benign"):
+        lines.append(f"{_INDENT}part of {details['owned_by']}")
     if "made_in_thread" in details and not made:
         name = details["made_in_thread"]
         who = f"thread {name!r}" if name else "another thread, ended since"
