@@ -161,9 +161,25 @@ class RunCommand:
             help="trace the heap for the whole run: exact growth, much slower",
         )
         watch.add_argument(
+            "--join-timeout",
+            type=_seconds,
+            default=2.0,
+            metavar="SECONDS",
+            help="how long non-daemon threads may take to end after the main module "
+            "returns before they are judged (default 2.0)",
+        )
+        watch.add_argument(
             "--wait",
             action="store_true",
-            help="after the report, wait for non-daemon threads as python would",
+            default=True,
+            help="after the report, wait for non-daemon threads as python would (the default)",
+        )
+        watch.add_argument(
+            "--no-wait",
+            dest="wait",
+            action="store_false",
+            help="after the report, end at once: no waiting for non-daemon threads, "
+            "no atexit handlers",
         )
 
     def run(self, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -197,6 +213,7 @@ class RunCommand:
                 json_path=_absolute(args.json),
                 html_path=_absolute(args.html),
                 update_baseline=_absolute(baseline),
+                join_timeout=args.join_timeout,
             )
             session.check_outputs(settings)
             policy = Policy.from_config(config, scope=PROGRAM_SCOPE)
