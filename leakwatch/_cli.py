@@ -27,6 +27,8 @@ N       the program failed with status N (uncaught exception: 1, Ctrl-C:
         cannot be written (all checked before the program starts), or a
         script that cannot be opened (as python)
 1       ``-m module`` not found (as python)
+143     killed by SIGTERM (the reports written first, not judged): the
+        process dies of the signal as python would (``leakwatch._run.terminate``)
 ======  ====================================================================
 
 ``--exit-zero`` returns the program's own status whatever was found.

@@ -58,7 +58,9 @@ def render_html(data: Mapping[str, Any], out: TextIO) -> None:
     w(_meta(program))
     w(f'<p class="summary {"bad" if leaks else "ok"}">{_e(summary)}</p></header>\n')
     if data.get("block_failed"):
-        w('<p class="banner">The watched code raised: its leftovers are listed, not judged.</p>')
+        stats = data.get("stats") if isinstance(data.get("stats"), dict) else {}
+        why = str((stats or {}).get("not_judged") or "The watched code raised").capitalize()
+        w(f'<p class="banner">{_e(why)}: its leftovers are listed, not judged.</p>')
     if session:
         for test in tests[:MAX_ROWS]:
             got = _list(test, "leaks")

@@ -204,7 +204,8 @@ def format_report(report: Report, *, verbose: bool = False, color: bool = False)
     else:
         head = f"leakwatch: no leaks{where}"
     if report.block_failed:
-        head += " (it raised: reported, not judged)"
+        why = report.stats.get("not_judged") or "it raised"
+        head += f" ({why}: reported, not judged)"
     lines = [head]
     for leak in report.leaks:
         lines.append("")

@@ -62,6 +62,8 @@ def install(
     signal.signal(signal.SIGUSR1, on_usr1)
 
     def remove() -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # the reports after a SIGTERM: the process dies with it in place
         if signal.getsignal(signal.SIGUSR1) is on_usr1:
             signal.signal(signal.SIGUSR1, signal.SIG_DFL)
 

@@ -39,7 +39,7 @@ from leakwatch._report.text import escape
 from leakwatch._rules.baseline import PROGRAM_SCOPE, write_baseline
 from leakwatch._rules.config import Config
 from leakwatch._rules.policy import Policy
-from leakwatch._run import dump, program, shutdown, trend
+from leakwatch._run import dump, program, shutdown, terminate, trend
 from leakwatch._run.output import (
     OutputError,
     check_writable,
@@ -117,33 +117,61 @@ def run(settings: RunSettings, prepared: program.Prepared, policy: Policy) -> Ru
         sampler.erase,
     )
     exits = shutdown.ExitHandlers()
+    started = time.perf_counter()
+
+    def finish(outcome: program.Outcome, stats: dict[str, Any], duration: float) -> RunResult:
+        try:
+            sampler.stop()
+            report = watcher.stop(block_failed=outcome.raised)
+            remove_handler()  # after the final state snapshot, which saw it installed
+            sites = windows.growth()
+            _judge(report, settings, policy, sampler, sites, kinds)
+            report.stats["trace_mode"] = windows.mode + (
+                " (already running)" if windows.external else ""
+            )
+            report.stats["trace_windows"] = windows.spans()
+            report.stats["growth_measured"] = windows.when()
+            report.stats["shutdown"] = stats
+            if outcome.how == "terminated":
+                report.stats["not_judged"] = "terminated by SIGTERM"
+            data = _data(report, target, outcome, duration, pid, sampler, sites)
+        except Exception as exc:  # leakwatch failed; the program did not
+            sampler.erase()
+            _say(err, f"leakwatch: internal error, no report: {type(exc).__name__}: {exc}")
+            return RunResult(outcome.status)
+        return _report(settings, report, data, outcome, err)
+
+    term = terminate.Terminate(
+        lambda: finish(
+            program.Outcome(terminate.TERMINATED, "terminated"), {}, time.perf_counter() - started
+        ),
+        pid,
+    )
+    term.install()
     sampler.start()
     watcher.start()
     exits.install()
     started = time.perf_counter()
     outcome = program.run(prepared)
-    duration = time.perf_counter() - started
+    ran = time.perf_counter() - started
     if os.getpid() != pid:  # a forked child ran the rest of the program: not ours to judge
         return RunResult(outcome.status)
     exit_stats = _program_shutdown(exits, settings.join_timeout)
+    term.judging = True
     _flush(sys.stdout)  # the program's last words come before the report
-    try:
-        sampler.stop()
-        report = watcher.stop(block_failed=outcome.raised)
-        remove_handler()  # after the final state snapshot, which saw it installed
-        sites = windows.growth()
-        _judge(report, settings, policy, sampler, sites, kinds)
-        report.stats["trace_mode"] = windows.mode + (
-            " (already running)" if windows.external else ""
-        )
-        report.stats["trace_windows"] = windows.spans()
-        report.stats["growth_measured"] = windows.when()
-        report.stats["shutdown"] = exit_stats
-        data = _data(report, target, outcome, duration, pid, sampler, sites)
-    except Exception as exc:  # leakwatch failed; the program did not
-        sampler.erase()
-        _say(err, f"leakwatch: internal error, no report: {type(exc).__name__}: {exc}")
-        return RunResult(outcome.status)
+    result = finish(outcome, exit_stats, ran)
+    term.finished()
+    return result
+
+
+def _report(
+    settings: RunSettings,
+    report: Report,
+    data: dict[str, Any],
+    outcome: program.Outcome,
+    err: TextIO,
+) -> RunResult:
+    """Print the report and write its files."""
     result = RunResult(outcome.status, leaks=sum(leak.count for leak in report.leaks), data=data)
     if report.leaks or not settings.quiet:
         text = "\n".join([report.format(verbose=settings.verbose), *summary_lines(data)])
