@@ -206,4 +206,8 @@ def _unraisable_args_type() -> type | None:
         _Raises()
     finally:
         sys.unraisablehook = old
-    return type(seen[0]) if seen else None
+    kind = type(seen[0]) if seen else None
+    # Its traceback reaches this frame and the callers': let go of it now, not
+    # at a gc pass (the program's __main__ would outlive its place in shutdown).
+    seen.clear()
+    return kind

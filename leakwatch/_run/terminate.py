@@ -13,6 +13,10 @@ waits for it at most :data:`BUDGET` seconds: the main thread may have been
 stopped holding a lock the report needs, and a hang is worse than no
 report.
 
+A forked child (a pool's worker) gets the default action back as it is
+forked, as under python: ``Pool.terminate()`` kills its workers with SIGTERM,
+and one stuck in C code must still die of it, without a report of its own.
+
 A SIGTERM that comes while leakwatch judges a finished program is kept until
 the reports are written; one that comes after them, while python waits for
 the threads still running, finds the default action back.  The handler is
@@ -56,6 +60,11 @@ class Terminate:
             return  # ignored, or handled by whoever started leakwatch: theirs
         signal.signal(signal.SIGTERM, self._on_term)
         self._installed = True
+        global _CURRENT
+        _CURRENT = self
+        if hasattr(os, "register_at_fork") and not _AT_FORK:
+            os.register_at_fork(after_in_child=_default_in_child)
+            _AT_FORK.append(True)
 
     def uninstall(self) -> None:
         """Put back the default action if leakwatch's handler is still the one."""
@@ -71,7 +80,7 @@ class Terminate:
 
     def _on_term(self, signum: int, frame: FrameType | None) -> None:
         if os.getpid() != self._pid:  # a forked child (a pool's worker): python's death, no report
-            die()
+            _default()
         if self.judging:
             self.pending = True
             return
@@ -92,6 +101,30 @@ class Terminate:
             _say(f"leakwatch: terminated (SIGTERM); no report: {type(exc).__name__}: {exc}")
 
 
+#: The run whose handler is installed, for :func:`_default_in_child`.
+_CURRENT: Terminate | None = None
+_AT_FORK: list[bool] = []
+
+
+def _default_in_child() -> None:
+    """A forked child (a pool's worker) gets SIGTERM's default action back, as
+    under python: a worker stuck in C code must still die of it, and no child
+    writes a report."""
+    run = _CURRENT
+    if run is not None and run._installed:
+        try:
+            if signal.getsignal(signal.SIGTERM) == run._on_term:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        except (ValueError, OSError):  # not the main thread: the handler checks the pid
+            pass
+
+
+def _default() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+    os._exit(TERMINATED)
+
+
 def die() -> None:
     """End the process as SIGTERM's default action would, so the parent sees the signal."""
     for stream in (sys.stderr, sys.__stderr__):
@@ -100,9 +133,7 @@ def die() -> None:
                 stream.flush()
         except Exception:
             pass
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGTERM)
-    os._exit(TERMINATED)  # where a signal cannot end the process (Windows)
+    _default()  # os._exit where a signal cannot end the process (Windows)
 
 
 def _say(text: str) -> None:
