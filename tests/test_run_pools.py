@@ -3,10 +3,13 @@ workers and all its pipes are a leak together, or none of them is."""
 
 from __future__ import annotations
 
+from multiprocessing.pool import ThreadPool
 from pathlib import Path
 
 import pytest
 from cli_support import EXIT_LEAKS, leakwatch, load, script
+
+import leakwatch as lw
 
 WITH_POOL = """\
 import multiprocessing as mp
@@ -122,3 +125,28 @@ def test_main_module_globals_are_the_programs_own_once_multiprocessing_is_import
     )
     assert status == EXIT_LEAKS
     assert [leak["kind"] for leak in data["leaks"]] == ["fd"]
+
+
+def test_watch_judges_a_thread_pool_whole_and_a_closed_one_not_at_all() -> None:
+    with lw.watch(on_leak="report") as w:
+        pool = ThreadPool(2)
+        pool.map(abs, [-1, -2])
+    try:
+        leaks = w.report.leaks
+        assert {leak.kind for leak in leaks} == {"fd", "thread"}
+        assert all(
+            "ThreadPool (2 workers), still running" in leak.details["owned_by"] for leak in leaks
+        )
+        assert w.report.known == []
+    finally:
+        pool.terminate()
+        pool.join()
+    del pool
+
+    with lw.watch(on_leak="report") as w:
+        closed = ThreadPool(2)
+        closed.map(abs, [-1, -2])
+        closed.close()
+        closed.join()
+    assert w.report.leaks == [] and w.report.known == []
+    del closed
