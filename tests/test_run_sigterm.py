@@ -125,7 +125,8 @@ def test_pool_terminated_by_the_program_is_not_disturbed(tmp_path: Path) -> None
         "prog.py",
         "import multiprocessing as mp, signal\n"
         "def handler(_):\n"
-        "    return signal.getsignal(signal.SIGTERM) == signal.SIG_DFL\n"
+        "    return all(signal.getsignal(s) == signal.SIG_DFL\n"
+        "               for s in (signal.SIGTERM, signal.SIGUSR1))\n"
         "if __name__ == '__main__':\n"
         "    with mp.get_context('fork').Pool(2) as p:\n"
         "        print(p.map(handler, [1, 2]))\n",

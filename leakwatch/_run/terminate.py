@@ -68,9 +68,12 @@ class Terminate:
 
     def uninstall(self) -> None:
         """Put back the default action if leakwatch's handler is still the one."""
+        global _CURRENT
         if self._installed and signal.getsignal(signal.SIGTERM) == self._on_term:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
         self._installed = False
+        if _CURRENT is self:
+            _CURRENT = None  # the fork hook keeps nothing of the run
 
     def finished(self) -> None:
         """The reports are written: a SIGTERM kept meanwhile ends the process now."""
