@@ -27,6 +27,8 @@ N       the program failed with status N (uncaught exception: 1, Ctrl-C:
         cannot be written (all checked before the program starts), or a
         script that cannot be opened (as python)
 1       ``-m module`` not found (as python)
+143     killed by SIGTERM (the reports written first, not judged): the
+        process dies of the signal as python would (``leakwatch._run.terminate``)
 ======  ====================================================================
 
 ``--exit-zero`` returns the program's own status whatever was found.
@@ -202,9 +204,25 @@ class RunCommand:
             help="trace the heap for the whole run: exact growth, much slower",
         )
         watch.add_argument(
+            "--join-timeout",
+            type=_seconds,
+            default=2.0,
+            metavar="SECONDS",
+            help="how long non-daemon threads may take to end after the main module "
+            "returns before they are judged (default 2.0)",
+        )
+        watch.add_argument(
             "--wait",
             action="store_true",
-            help="after the report, wait for non-daemon threads as python would",
+            default=True,
+            help="after the report, wait for non-daemon threads as python would (the default)",
+        )
+        watch.add_argument(
+            "--no-wait",
+            dest="wait",
+            action="store_false",
+            help="after the report, end at once: no waiting for non-daemon threads, "
+            "no atexit handlers",
         )
 
     def run(self, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -238,6 +256,7 @@ class RunCommand:
                 json_path=_absolute(args.json),
                 html_path=_absolute(args.html),
                 update_baseline=_absolute(baseline),
+                join_timeout=args.join_timeout,
             )
             session.check_outputs(settings)
             policy = Policy.from_config(config, scope=PROGRAM_SCOPE)

@@ -46,6 +46,7 @@ _MACHINERY = (
     "socket",
     "_thread",
     "__main__",
+    "__mp_main__",  # multiprocessing's name for the same main module
 )
 _SKIP = (
     types.ModuleType,

@@ -21,6 +21,9 @@ operating systems.
   ``_thread.start_new_thread`` or C code), never removed on 3.10-3.12: the
   program's ``threading.active_count()`` and ``enumerate()`` would change.
   CPython keeps its table of started threads in ``threading._active``.
+- :func:`atexit_unraisable` -> the message and object ``atexit`` hands to
+  ``sys.unraisablehook`` for a handler that raised: 3.10-3.12 pass the
+  handler as the object, 3.13 puts it in the message.
 """
 
 from __future__ import annotations
@@ -32,7 +35,14 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["TRACEMALLOC_STOP_LEAKS", "all_tasks", "frame_locals", "running_thread", "tomllib"]
+__all__ = [
+    "TRACEMALLOC_STOP_LEAKS",
+    "all_tasks",
+    "atexit_unraisable",
+    "frame_locals",
+    "running_thread",
+    "tomllib",
+]
 
 _V = sys.version_info[:3]
 
@@ -181,3 +191,21 @@ def running_thread() -> threading.Thread | None:
         if thread.ident == ident:
             return thread
     return None
+
+
+def _atexit_object(func: Any) -> tuple[str, Any]:
+    return "Exception ignored in atexit callback", func
+
+
+def _atexit_message(func: Any) -> tuple[str, Any]:
+    try:
+        shown = repr(func)
+    except Exception:
+        shown = f"<{type(func).__name__} object>"
+    return f"Exception ignored in atexit callback {shown}", None
+
+
+#: ``(err_msg, object)`` for ``sys.unraisablehook`` when an atexit handler raised.
+atexit_unraisable: Callable[[Any], tuple[str, Any]] = (
+    _atexit_message if sys.version_info >= (3, 13) else _atexit_object
+)

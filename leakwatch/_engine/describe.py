@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any
 
+from leakwatch._attribution.owners import Owner, pools
 from leakwatch._attribution.singletons import singletons
 from leakwatch._base.model import Resource
 from leakwatch._engine.options import Options
@@ -175,7 +176,37 @@ class Describing(Snapshots):
                     res = resources[index]
                     resources[index] = replace(res, details={**res.details, "held_by": chain})
             owners.clear()
+        resources = self._owned(resources, new)
         resources.extend(self._departed({(r.kind, r.key) for r in resources}))
+        return resources
+
+    def _owned(
+        self, resources: list[Resource], new: dict[str, dict[Hashable, Any]]
+    ) -> list[Resource]:
+        """One verdict for the parts of one owner (a pool: see ``_attribution.owners``)."""
+        try:
+            owners = pools() if resources else []
+        except Exception:  # a refinement: without it each part is judged alone
+            owners = []
+        if not owners:
+            return resources
+        parts: dict[int, list[int]] = {}
+        for index, res in enumerate(resources):
+            owner_of = getattr(self.probes.get(res.kind), "owner", None)
+            value = new.get(res.kind, {}).get(res.key)
+            obj = None
+            try:
+                obj = owner_of(res.key, value) if owner_of is not None else None
+                hit = next((o for o in owners if o.has(res.kind, value, obj)), None)
+            except Exception:
+                hit = None
+            del obj
+            if hit is not None:
+                parts.setdefault(id(hit), []).append(index)
+        for owner in owners:
+            indexes = parts.get(id(owner), [])
+            if indexes:
+                _one_verdict(owner, [resources[i] for i in indexes], resources, indexes)
         return resources
 
     def _departed(self, alive: set[tuple[str, Hashable]]) -> list[Resource]:
@@ -207,3 +238,27 @@ class Describing(Snapshots):
             return probe.snapshot()
         except Exception:
             return None
+
+
+def _one_verdict(owner: Owner, members: list[Resource], out: list[Resource], at: list[int]) -> None:
+    """Give every part of ``owner`` the same details: its name, and one verdict.
+
+    A wider owner's claim on any part (a fixture's value holding the pool)
+    or a singleton path to the pool object decides for all parts; else a
+    running pool is a leak, all of it, and a shut-down one is not.
+    """
+    kept = next((m.details for m in members if m.details.get("kept_by")), None)
+    pool = owner.ref()
+    found = singletons([pool]) if pool is not None and owner.running else {}
+    path = found.get(id(pool))
+    del pool
+    for index, res in zip(at, members, strict=True):
+        details = {k: v for k, v in res.details.items() if k not in ("benign", "singleton")}
+        details["owned_by"] = owner.verdict
+        if kept is not None:
+            details["benign"], details["kept_by"] = kept["benign"], kept["kept_by"]
+        elif path:
+            details["singleton"] = path
+        elif not owner.running:
+            details["benign"] = f"part of {owner.verdict}"
+        out[index] = replace(res, details=details)

@@ -32,6 +32,13 @@ from leakwatch._report.html_parts import MAX_ROWS, _card, _duration, _e, _kv, _l
 from leakwatch._report.report import SESSION_SCHEMA
 
 
+def _not_judged(data: Mapping[str, Any], default: str) -> str:
+    """Why a run's leftovers were not judged (``stats["not_judged"]``), in words."""
+    stats = data.get("stats")
+    why = stats.get("not_judged") if isinstance(stats, Mapping) else None
+    return str(why or default)
+
+
 def render_html(data: Mapping[str, Any], out: TextIO) -> None:
     """Render any leakwatch JSON document as one HTML page.
 
@@ -59,7 +66,7 @@ def render_html(data: Mapping[str, Any], out: TextIO) -> None:
         if data.get("block_failed"):
             # Listed, not judged: no red verdict beside "not judged".
             left = badge.replace(" leak", " leftover") if leaks else "nothing left"
-            badge = f"Not judged: the code raised · {left}"
+            badge = f"Not judged: {_not_judged(data, 'the code raised')} · {left}"
             tone = "unjudged"
     w = out.write
     w(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{_CSP}{_HEAD}')
@@ -71,7 +78,11 @@ def render_html(data: Mapping[str, Any], out: TextIO) -> None:
     w(_meta(program))
     w(f'<p class="summary {tone}">{_e(badge)}</p></header>\n')
     if data.get("block_failed"):
-        w('<p class="banner">The watched code raised: its leftovers are listed, not judged.</p>')
+        stats = data.get("stats") if isinstance(data.get("stats"), dict) else {}
+        why = str((stats or {}).get("not_judged") or "the watched code raised")
+        w(
+            f'<p class="banner">{_e(why[:1].upper() + why[1:])}: its leftovers are listed, not judged.</p>'
+        )
     if other:
         w(html_docs.body(data))
     else:

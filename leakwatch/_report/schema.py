@@ -26,7 +26,14 @@ MAX_DEPTH = 64
 #: Integers beyond this are not counts, sizes or line numbers leakwatch writes.
 MAX_INT = 2**63
 _LEAK_LISTS = ("leaks", "info", "ignored", "known", "baselined")
-_DETAIL_TEXT = ("held_by", "origin_note", "ignored_because", "known_because", "benign")
+_DETAIL_TEXT = (
+    "held_by",
+    "origin_note",
+    "ignored_because",
+    "known_because",
+    "benign",
+    "owned_by",
+)
 _SERIES = ("t", "rss", "fds", "threads", "tasks", "children")
 
 

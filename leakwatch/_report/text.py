@@ -171,6 +171,8 @@ def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
         lines.extend(text_lines(details, verbose=verbose))
     if details.get("held_by"):
         lines.append(f"{_INDENT}held by {details['held_by']}")
+    if details.get("owned_by") and not details.get("benign"):
+        lines.append(f"{_INDENT}part of {details['owned_by']}")
     if "made_in_thread" in details and not made:
         name = details["made_in_thread"]
         who = f"thread {name!r}" if name else "another thread, ended since"
@@ -203,7 +205,8 @@ def format_report(report: Report, *, verbose: bool = False, color: bool = False)
     else:
         head = f"leakwatch: no leaks{where}"
     if report.block_failed:
-        head += " (it raised: reported, not judged)"
+        why = report.stats.get("not_judged") or "it raised"
+        head += f" ({why}: reported, not judged)"
     lines = [head]
     for leak in report.leaks:
         lines.append("")

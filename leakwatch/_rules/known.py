@@ -94,7 +94,9 @@ def apply_known(leaks: Sequence[Leak], known: Sequence[KnownLeak]) -> tuple[list
     kept: list[Leak] = []
     matched: list[Leak] = []
     for leak in leaks:
-        entry = next((k for k in known if k.matches(leak)), None)
+        # A part of an owner (a pool's pipe) has its owner's verdict, not a library's.
+        owned = bool(leak.details.get("owned_by"))
+        entry = None if owned else next((k for k in known if k.matches(leak)), None)
         if entry is None:
             kept.append(leak)
         else:

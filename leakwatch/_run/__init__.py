@@ -8,6 +8,8 @@ One concern per module, in the order a run uses them::
     windows.py   tracemalloc in windows opened when memory grows, growing allocation sites
     trend.py     what a run's series conclude, by the keeps-growing rule of ``_base.trend``
     dump.py      SIGUSR1: print the current state, with stacks, on demand
+    shutdown.py  the program's own shutdown as python's: threads ended, its atexit handlers
+    terminate.py SIGTERM: the reports, not judged, then the death python would die
     output.py    text summary, atomic JSON/HTML writes, reading a saved report
     session.py   ties them to a :class:`leakwatch._engine.watcher.Watcher` and decides the status
 

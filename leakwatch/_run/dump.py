@@ -9,7 +9,8 @@ retried (PEP 475), so the program does not notice.  So the state is printed
 at once when the main thread sleeps, waits on a lock or does I/O, and only
 after a long computation in C code returns.
 
-The handler is installed only when SIGUSR1 still has its default action: a
+A forked child gets the default action back (SIGUSR1 kills it, as under
+python).  The handler is installed only when SIGUSR1 still has its default action: a
 program started with it ignored, or one that installs its own handler later,
 keeps its own (leakwatch's handler is then simply replaced, and it is not
 put back at the end).  Unix only; elsewhere nothing is installed.
@@ -60,8 +61,19 @@ def install(
             pass
 
     signal.signal(signal.SIGUSR1, on_usr1)
+    pid, live = os.getpid(), [on_usr1]  # emptied by remove(): the hook keeps nothing
+
+    def in_child() -> None:  # a forked child (a pool's worker) dies of it, as under python
+        if os.getpid() != pid and live and signal.getsignal(signal.SIGUSR1) is live[0]:
+            signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=in_child)
 
     def remove() -> None:
+        live.clear()
+        if threading.current_thread() is not threading.main_thread():
+            return  # the reports after a SIGTERM: the process dies with it in place
         if signal.getsignal(signal.SIGUSR1) is on_usr1:
             signal.signal(signal.SIGUSR1, signal.SIG_DFL)
 

@@ -81,12 +81,12 @@ class Outcome:
     """How the program ended."""
 
     status: int
-    how: str  # "returned", "exit", "exception" or "interrupt"
+    how: str  # "returned", "exit", "exception", "interrupt" or "terminated" (SIGTERM)
     main: Any = field(default=None, repr=False)  # the __main__ module or globals, kept alive
 
     @property
     def raised(self) -> bool:
-        return self.how in ("exception", "interrupt")
+        return self.how in ("exception", "interrupt", "terminated")
 
 
 @dataclass

@@ -6,14 +6,18 @@ The order matters and is this::
     sampler.start()  -- first sample, trace windows armed, sampler thread on
     watcher.start()  -- creation stacks on, snapshot of everything
     run the program  -- as python would (leakwatch._run.program)
+    its shutdown     -- non-daemon threads end, its own atexit handlers run
+                        (leakwatch._run.shutdown)
     sampler.stop()   -- last sample, trace window closed, thread joined
     watcher.stop()   -- settle, diff: what the program left behind
     judge the series (leakwatch._run.trend), apply the policy, write the reports
+    return the status -- python's own shutdown goes on: threads still running,
+                        the atexit handlers left (libraries' safety nets)
 
-It all happens when the main module returns and before interpreter shutdown,
-so what the program's atexit handlers would close still counts as left
-behind.  leakwatch never costs the program its exit status: an internal
-error after the run is printed as one line and the program's status stands.
+So the final look is where the program's own clean-up is done and before
+the safety nets that would close what it forgot.  leakwatch never costs the
+program its exit status: an internal error after the run is printed as one
+line and the program's status stands.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import threading
 import time
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
@@ -31,13 +34,12 @@ from leakwatch._base.model import KINDS, Leak, group_resources
 from leakwatch._engine.options import Options
 from leakwatch._engine.watcher import Watcher
 from leakwatch._native import run as native_run
-from leakwatch._probes.threads import INTERNAL_PREFIX
 from leakwatch._report.report import Report
 from leakwatch._report.text import escape
 from leakwatch._rules.baseline import PROGRAM_SCOPE, write_baseline
 from leakwatch._rules.config import Config
 from leakwatch._rules.policy import Policy
-from leakwatch._run import dump, program, trend
+from leakwatch._run import dump, program, shutdown, terminate, trend
 from leakwatch._run.output import (
     OutputError,
     check_writable,
@@ -65,6 +67,7 @@ class RunSettings:
     json_path: str | None = None
     html_path: str | None = None
     update_baseline: str | None = None  # the baseline file to (re)write, if asked
+    join_timeout: float = 2.0  # how long non-daemon threads may take to end before judging
 
 
 @dataclass
@@ -113,36 +116,86 @@ def run(settings: RunSettings, prepared: program.Prepared, policy: Policy) -> Ru
         lambda frame: dump.describe_state(target.label, sampler.elapsed(), sampler.counts(), frame),
         sampler.erase,
     )
+    exits = shutdown.ExitHandlers()
+    started = time.perf_counter()
+
+    def finish(outcome: program.Outcome, stats: dict[str, Any], duration: float) -> RunResult:
+        try:
+            sampler.stop()
+            report = watcher.stop(block_failed=outcome.raised)
+            remove_handler()  # after the final state snapshot, which saw it installed
+            sites = windows.growth()
+            _judge(report, settings, policy, sampler, sites, kinds)
+            report.stats["trace_mode"] = windows.mode + (
+                " (already running)" if windows.external else ""
+            )
+            report.stats["trace_windows"] = windows.spans()
+            report.stats["growth_measured"] = windows.when()
+            report.stats["shutdown"] = stats
+            if outcome.how == "terminated":
+                report.stats["not_judged"] = "terminated by SIGTERM"
+            data = _data(report, target, outcome, duration, pid, sampler, sites)
+        except Exception as exc:  # leakwatch failed; the program did not
+            sampler.erase()
+            _say(err, f"leakwatch: internal error, no report: {type(exc).__name__}: {exc}")
+            return RunResult(outcome.status)
+        return _report(settings, report, data, outcome, err)
+
+    term = terminate.Terminate(
+        lambda: finish(
+            program.Outcome(terminate.TERMINATED, "terminated"), {}, time.perf_counter() - started
+        ),
+        pid,
+    )
+    term.install()
     sampler.start()
     watcher.start()
+    exits.install()
     started = time.perf_counter()
     outcome = program.run(prepared)
-    duration = time.perf_counter() - started
+    ran = time.perf_counter() - started
     if os.getpid() != pid:  # a forked child ran the rest of the program: not ours to judge
         return RunResult(outcome.status)
+    exit_stats = _program_shutdown(exits, settings.join_timeout)
+    term.judging = True
     _flush(sys.stdout)  # the program's last words come before the report
-    try:
-        sampler.stop()
-        report = watcher.stop(block_failed=outcome.raised)
-        remove_handler()  # after the final state snapshot, which saw it installed
-        sites = windows.growth()
-        _judge(report, settings, policy, sampler, sites, kinds)
-        report.stats["trace_mode"] = windows.mode + (
-            " (already running)" if windows.external else ""
-        )
-        report.stats["trace_windows"] = windows.spans()
-        report.stats["growth_measured"] = windows.when()
-        data = _data(report, target, outcome, duration, pid, sampler, sites)
-    except Exception as exc:  # leakwatch failed; the program did not
-        sampler.erase()
-        _say(err, f"leakwatch: internal error, no report: {type(exc).__name__}: {exc}")
-        return RunResult(outcome.status)
+    result = finish(outcome, exit_stats, ran)
+    term.finished()
+    return result
+
+
+def _report(
+    settings: RunSettings,
+    report: Report,
+    data: dict[str, Any],
+    outcome: program.Outcome,
+    err: TextIO,
+) -> RunResult:
+    """Print the report and write its files."""
     result = RunResult(outcome.status, leaks=sum(leak.count for leak in report.leaks), data=data)
     if report.leaks or not settings.quiet:
         text = "\n".join([report.format(verbose=settings.verbose), *summary_lines(data)])
         _say(err, escape(text))
     _write(settings, report, data, result, err)
     return result
+
+
+def _program_shutdown(exits: shutdown.ExitHandlers, patience: float) -> dict[str, Any]:
+    """The part of python's shutdown that is the program's: its non-daemon
+    threads ending, then its own atexit handlers (see ``_run.shutdown``)."""
+    began = time.perf_counter()
+    stats: dict[str, Any] = {"threads_running": [], "atexit_run": 0}
+    try:
+        stuck = shutdown.join_threads(patience)
+        stats["threads_running"] = [t.name for t in stuck]
+        if not stuck:
+            stats["atexit_run"] = exits.run_programs()
+    except Exception as exc:  # leakwatch's part failed: python's shutdown still runs them
+        stats["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        exits.uninstall()
+    stats["waited"] = round(time.perf_counter() - began, 3)
+    return stats
 
 
 def _judge(
@@ -225,31 +278,30 @@ def _data(
 
 
 def end(status: int, *, wait: bool) -> int:
-    """Return ``status``, or end the process now if a thread would hang python's exit.
+    """Return ``status`` for python's own shutdown to exit with, or end now.
 
-    Python waits for non-daemon threads when the main module returns; one
-    blocked forever would keep ``leakwatch run`` from ever ending.  It was
-    reported already; unless ``--wait`` asked to wait as python would, the
-    process ends here with :func:`os._exit` (no atexit handlers) after
-    flushing, and says so.
+    Non-daemon threads still running were reported; python's shutdown waits
+    for them as it would without leakwatch, then runs the atexit handlers
+    left (said on stderr).  ``wait=False`` (``--no-wait``) ends the process
+    here instead, with :func:`os._exit` (no atexit handlers) after flushing.
     """
-    main = threading.main_thread()
-    stuck = [
-        t
-        for t in threading.enumerate()
-        if t is not main
-        and not t.daemon
-        and t.is_alive()
-        and not t.name.startswith(INTERNAL_PREFIX)
-    ]
-    if not stuck or wait:
+    stuck = shutdown.running_non_daemon()
+    if not stuck:
         return status
     names = ", ".join(repr(t.name) for t in stuck[:5]) + (" ..." if len(stuck) > 5 else "")
+    err = sys.__stderr__ or sys.stderr
+    if wait:
+        _say(
+            err,
+            f"leakwatch: python waits for {len(stuck)} non-daemon thread(s) still running "
+            f"({names}) before it exits, and so does this run (--no-wait ends it now)",
+        )
+        return status
     _say(
-        sys.__stderr__ or sys.stderr,
+        err,
         f"leakwatch: {len(stuck)} non-daemon thread(s) still running ({names}) would keep python "
         f"from exiting; ending now with status {status}, without waiting for them or running "
-        "atexit handlers (--wait waits, as python would)",
+        "atexit handlers (--no-wait)",
     )
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         _flush(stream)
