@@ -78,11 +78,9 @@ def render_html(data: Mapping[str, Any], out: TextIO) -> None:
     w(_meta(program))
     w(f'<p class="summary {tone}">{_e(badge)}</p></header>\n')
     if data.get("block_failed"):
-        stats = data.get("stats") if isinstance(data.get("stats"), dict) else {}
-        why = str((stats or {}).get("not_judged") or "the watched code raised")
-        w(
-            f'<p class="banner">{_e(why[:1].upper() + why[1:])}: its leftovers are listed, not judged.</p>'
-        )
+        why = _not_judged(data, "the watched code raised")
+        why = why[:1].upper() + why[1:]
+        w(f'<p class="banner">{_e(why)}: its leftovers are listed, not judged.</p>')
     if other:
         w(html_docs.body(data))
     else:
