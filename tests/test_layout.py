@@ -30,8 +30,10 @@ LAYERS: dict[str, int] = {
     "leakwatch._watch": 6,  # the Python API shell: watch() and check()
     "leakwatch._pytest": 7,  # the pytest plugin shell
     "leakwatch._run": 7,  # the leakwatch run shell
+    "leakwatch._service": 7,  # the running-service shell: middleware, debug pages, diff
     "leakwatch._cli": 8,
     "leakwatch.pytest_plugin": 8,
+    "leakwatch.service": 8,  # re-exports of leakwatch._service
     "leakwatch.__main__": 9,
     "leakwatch": 10,  # the public facade: re-exports only
 }

@@ -18,6 +18,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from leakwatch._attribution import records
@@ -71,15 +72,31 @@ _local = threading.local()  # .quiet: leakwatch's own calls, not recorded
 depth = DEFAULT_DEPTH
 
 
+#: The sampled request the running code serves (``leakwatch.service``'s
+#: middleware sets it; it follows into tasks and ``asyncio.to_thread``).
+#: 0: none.  Read only while ``tagging`` is non-zero.
+request_tag: ContextVar[int] = ContextVar("leakwatch_request_tag", default=0)
+
+
+#: How many sampled requests are being watched: while 0 (no request sampled)
+#: the tag costs nothing, not even the context variable's read.
+tagging = 0
+
+
 def _record(extra: str = "", made_by: str = "") -> Record:
     stack = capture(sys._getframe(1), depth)
     here = running_thread()  # never threading.current_thread(): see running_thread
     parent_rec = threads.get(here) if here is not None else None
     parent = parent_rec.stack if parent_rec is not None else ()
+    tag = 0
+    if tagging:
+        # A thread a request started serves that request: what it makes is
+        # the request's, though the thread does not carry the context.
+        tag = request_tag.get() or (parent_rec.tag if parent_rec is not None else 0)
     handed = _handed_over()
     if handed is None:
-        return Record(next(_serials), stack, parent, extra, threading.get_ident(), made_by)
-    return Record(next(_serials), stack, parent, extra, handed[0], made_by, handed[1])
+        return Record(next(_serials), stack, parent, extra, threading.get_ident(), made_by, 0, tag)
+    return Record(next(_serials), stack, parent, extra, handed[0], made_by, handed[1], tag)
 
 
 def _handed_over() -> tuple[int, int] | None:

@@ -1,0 +1,218 @@
+"""The judge: what each sampled request left alive, found off the request's path.
+
+A sampled request gets a tag (``recording.request_tag``, a context variable
+that follows into tasks and ``asyncio.to_thread``; a thread the request
+starts passes it on to what it makes).  While any sampled request is in
+flight or waiting to be judged, creation recording is on and the tag is
+read; when none is, recording goes back off (unless the debug pages keep it
+on) and costs nothing.
+
+When a request's response is done, :meth:`Monitor.end` queues it; a
+background thread (``leakwatch-service-judge``) waits :data:`SETTLE`
+seconds, then, for every request whose settle is over -- one batch, one
+look at each probe -- finds the live resources whose creation record
+carries the request's tag.  Those are the request's leftovers.  A gc pass
+runs only when there are some, and they are looked at again after it.  What
+was made without any of the user's code on the stack (a server's worker
+thread started by the first request that needed it) is the server's
+machinery, not the request's, and is not charged.
+
+The probes are used generically: any kind ``all_probes()`` has whose probe
+can say where a resource was made (``creation``) is judged.  A probe that
+fails is left out of that batch; the host never sees the error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import recording as _recording
+from leakwatch._attribution import records as _records
+from leakwatch._attribution.stacks import has_user_frame
+from leakwatch._base.model import Resource, group_resources
+from leakwatch._engine.collect import collect
+from leakwatch._engine.snapshot import _OWN_IO
+from leakwatch._probes import all_probes
+from leakwatch._probes.protocol import Probe
+from leakwatch._probes.threads import INTERNAL_PREFIX
+from leakwatch._service.ledger import Ledger
+
+#: Seconds after a response before its request is judged: a thread or task
+#: that finishes a moment later is not a leak.
+SETTLE = 0.5
+
+#: Requests waiting to be judged, at most; past it a sampled request is served
+#: unwatched (the judge is behind: the cost stays bounded).
+MAX_PENDING = 10_000
+
+#: The judge's thread ends after this many idle seconds (and starts again on need).
+IDLE_EXIT = 5.0
+
+JUDGE_THREAD = INTERNAL_PREFIX + "service-judge"
+
+
+@dataclass(frozen=True)
+class Pending:
+    tag: int
+    since: int  # the creation serial when the request began
+    method: str
+    route: str
+    ended: float  # time.monotonic() when its response was done
+
+
+@dataclass
+class Ticket:
+    """One sampled request in flight: what the middleware hands back at its end."""
+
+    tag: int
+    since: int
+    method: str
+    route: str
+
+
+class Monitor:
+    """The process-wide state of leaks per request: the queue, the judge, the ledger."""
+
+    def __init__(self) -> None:
+        self.ledger = Ledger()
+        self.settle = SETTLE
+        self._lock = threading.Condition(threading.Lock())
+        self._pending: deque[Pending] = deque()
+        self._watching = 0  # sampled requests in flight or queued
+        self._tags = itertools.count(1)
+        self._thread: threading.Thread | None = None
+        self.notes: deque[str] = deque(maxlen=20)
+
+    # -- the middleware's side ---------------------------------------------------
+
+    def begin(self, method: str, route: str) -> Ticket | None:
+        """A sampled request starts: its tag, or None when the judge is too far behind."""
+        with self._lock:
+            if self._watching >= MAX_PENDING:
+                return None
+            if self._watching == 0:
+                _origins.activate()
+                _recording.tagging += 1
+            self._watching += 1
+            tag = next(self._tags)
+        return Ticket(tag, _records.current_serial(), method, route)
+
+    def end(self, ticket: Ticket) -> None:
+        """Its response is done: judged after the settle, in the judge's thread."""
+        item = Pending(ticket.tag, ticket.since, ticket.method, ticket.route, time.monotonic())
+        with self._lock:
+            self._pending.append(item)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=JUDGE_THREAD, daemon=True)
+                self._thread.start()
+            self._lock.notify()
+
+    def _release(self, n: int) -> None:
+        with self._lock:
+            self._watching -= n
+            if self._watching == 0:
+                _recording.tagging -= 1
+                _recording.deactivate()
+
+    # -- the judge's thread ---------------------------------------------------------
+
+    def _run(self) -> None:
+        idle_since = time.monotonic()
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                if not self._pending:
+                    if now - idle_since > IDLE_EXIT:
+                        self._thread = None
+                        return
+                    self._lock.wait(IDLE_EXIT)
+                    continue
+                wait = self._pending[0].ended + self.settle - now
+                if wait > 0:
+                    self._lock.wait(wait)
+                    continue
+                ready = []
+                while self._pending and self._pending[0].ended + self.settle <= now:
+                    ready.append(self._pending.popleft())
+            try:
+                self.judge(ready)
+            except Exception as exc:  # the host never sees leakwatch's errors
+                self.notes.append(f"judging {len(ready)} request(s) failed: {exc!r}")
+            finally:
+                self._release(len(ready))
+            idle_since = time.monotonic()
+
+    def judge(self, ready: list[Pending]) -> None:
+        """Find and record what each request in ``ready`` left alive."""
+        tags = {p.tag: p for p in ready}
+        since = min(p.since for p in ready)
+        probes = _probes()
+        found = _leftovers(probes, tags, since, self.notes)
+        if found:
+            with _recording.quiet():
+                collect()  # objects in cycles close here, not as leaks
+            found = _leftovers(probes, tags, since, self.notes)
+        per_tag: dict[int, list[Resource]] = {}
+        with _OWN_IO, _recording.quiet():
+            for (kind, key), (value, rec) in found.items():
+                try:
+                    res = probes[kind].describe(key, value, since)
+                except Exception as exc:
+                    self.notes.append(f"{kind}: describing a leftover failed: {exc!r}")
+                    continue
+                if "benign" in res.details or not has_user_frame(rec.stack + rec.parent):
+                    continue  # the server's or a library's machinery
+                per_tag.setdefault(rec.tag, []).append(res)
+        now = time.time()
+        for p in ready:
+            got = per_tag.get(p.tag, [])
+            self.ledger.add(p.method, p.route, group_resources(got) if got else [], now)
+
+
+def _probes() -> dict[str, Probe]:
+    probes = all_probes()
+    for probe in probes.values():
+        if hasattr(probe, "foreign"):
+            probe.foreign = True  # tasks of every loop, whatever thread runs it
+    return probes
+
+
+def _leftovers(
+    probes: dict[str, Probe], tags: dict[int, Pending], since: int, notes: deque[str]
+) -> dict[tuple[str, Hashable], tuple[Any, Any]]:
+    """``(kind, key) -> (value, record)`` of live resources made by the tagged requests."""
+    out: dict[tuple[str, Hashable], tuple[Any, Any]] = {}
+    with _OWN_IO, _recording.quiet():
+        for kind, probe in probes.items():
+            creation = getattr(probe, "creation", None)
+            if creation is None:
+                continue
+            try:
+                for key, value in probe.snapshot().items():
+                    rec = creation(key, value, since)
+                    if rec is not None and getattr(rec, "tag", 0) in tags:
+                        out[(kind, key)] = (value, rec)
+            except Exception as exc:
+                notes.append(f"{kind}: the probe failed while judging requests: {exc!r}")
+    return out
+
+
+_monitor: Monitor | None = None
+_monitor_lock = threading.Lock()
+
+
+def monitor() -> Monitor:
+    """The process's one monitor (made on first use)."""
+    global _monitor
+    if _monitor is None:
+        with _monitor_lock:
+            if _monitor is None:
+                _monitor = Monitor()
+    return _monitor
