@@ -26,6 +26,7 @@ from urllib.parse import parse_qs
 from leakwatch._service import html, metrics, pages
 from leakwatch._service.diff import diff, diff_doc
 from leakwatch._service.judge import monitor
+from leakwatch._service.middleware import DEBUG_PAGE
 
 Response = tuple[int, list[tuple[str, str]], bytes]
 
@@ -222,6 +223,7 @@ class DebugASGI:
                     return
         if scope.get("type") != "http":
             return
+        scope[DEBUG_PAGE] = True
         root, full = str(scope.get("root_path") or ""), str(scope.get("path") or "")
         path = full[len(root) :] if root and full.startswith(root) else full
         headers = {
@@ -254,6 +256,7 @@ class DebugWSGI:
         self.pages = Pages(token)
 
     def __call__(self, environ: Any, start_response: Callable[..., Any]) -> list[bytes]:
+        environ[DEBUG_PAGE] = True
         headers = {
             k[5:].replace("_", "-").lower(): str(v)
             for k, v in environ.items()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass
@@ -35,13 +36,14 @@ from typing import Any
 from leakwatch._attribution import origins as _origins
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
+from leakwatch._attribution.singletons import singletons
 from leakwatch._attribution.stacks import has_user_frame
 from leakwatch._base.model import Resource, group_resources
 from leakwatch._engine.collect import collect
 from leakwatch._engine.snapshot import _OWN_IO
 from leakwatch._probes import all_probes
 from leakwatch._probes.protocol import Probe
-from leakwatch._probes.threads import INTERNAL_PREFIX
+from leakwatch._probes.threads import INTERNAL_PREFIX, _executor_of
 from leakwatch._service.ledger import Ledger
 
 #: Seconds after a response before its request is judged: a thread or task
@@ -104,8 +106,12 @@ class Monitor:
             tag = next(self._tags)
         return Ticket(tag, _records.current_serial(), method, route)
 
-    def end(self, ticket: Ticket) -> None:
-        """Its response is done: judged after the settle, in the judge's thread."""
+    def end(self, ticket: Ticket, *, judge: bool = True) -> None:
+        """Its response is done: judged after the settle, in the judge's thread
+        (``judge=False``: a request to the debug pages, not judged)."""
+        if not judge:
+            self._release(1)
+            return
         item = Pending(ticket.tag, ticket.since, ticket.method, ticket.route, time.monotonic())
         with self._lock:
             self._pending.append(item)
@@ -167,13 +173,44 @@ class Monitor:
                 except Exception as exc:
                     self.notes.append(f"{kind}: describing a leftover failed: {exc!r}")
                     continue
-                if "benign" in res.details or not has_user_frame(rec.stack + rec.parent):
-                    continue  # the server's or a library's machinery
+                if "benign" in res.details or not _made_by_user(rec) or _shared_pool(value):
+                    continue  # the server's or a library's machinery, or a shared pool's
                 per_tag.setdefault(rec.tag, []).append(res)
         now = time.time()
         for p in ready:
             got = per_tag.get(p.tag, [])
             self.ledger.add(p.method, p.route, group_resources(got) if got else [], now)
+
+
+def _made_by_user(rec: Any) -> bool:
+    """Whether the user's code made it: its own stack has a user frame, or it
+    was made in a thread the same request started from the user's code (a
+    library call in a thread the request started).  A pool's worker thread
+    started by the first request that needed it has neither."""
+    if has_user_frame(rec.stack):
+        return True
+    for thread in threading.enumerate():
+        if thread.ident == rec.thread:
+            start = _records.threads.get(thread)
+            return start is not None and start.tag == rec.tag and has_user_frame(start.stack)
+    return False
+
+
+def _shared_pool(value: Any) -> bool:
+    """Whether a thread is an idle worker of a pool that outlives requests: a
+    loop's default executor (``asyncio.to_thread``), or an executor a module
+    global holds.  The first request to need a worker starts it; later ones
+    reuse it.  (A pool made per request and never shut down is not shared.)"""
+    thread = value() if isinstance(value, weakref.ref) else None
+    executor = _executor_of(thread) if thread is not None else None
+    if executor is None:
+        return False
+    if thread is not None and thread.name.startswith(("asyncio_", "uvloop_")):
+        return True
+    try:
+        return bool(singletons([executor]))
+    except Exception:
+        return False
 
 
 def _probes() -> dict[str, Probe]:

@@ -22,6 +22,10 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._service.judge import Monitor, Ticket, monitor
 
 
+#: Set in the scope (environ) of a request the debug pages answer: not judged.
+DEBUG_PAGE = "leakwatch.debug_page"
+
+
 def check_sample(sample: Any) -> float:
     """The sample rate as a float in [0, 1], or one clear error."""
     if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not 0 <= sample <= 1:
@@ -45,9 +49,14 @@ def asgi_route(scope: Mapping[str, Any]) -> str:
     FastAPI: ``scope["route"].path``), else its path."""
     route = scope.get("route")
     path = getattr(route, "path", None) or getattr(route, "path_format", None)
+    root = str(scope.get("root_path", "") or "")
+    full = str(scope.get("path", "") or "")
     if isinstance(path, str) and path:
-        return str(scope.get("root_path", "") or "") + path
-    return str(scope.get("root_path", "") or "") + str(scope.get("path", "") or "")
+        template = root + path
+        if not full.startswith(template.split("{", 1)[0]) and root.endswith(path):
+            template = root  # a mount: the root path names it already
+        return template
+    return full if full.startswith(root) else root + full
 
 
 class ASGIMiddleware(_Sampling):
@@ -68,7 +77,7 @@ class ASGIMiddleware(_Sampling):
         finally:
             _recording.request_tag.reset(token)
             ticket.route = asgi_route(scope)
-            self.monitor.end(ticket)
+            self.monitor.end(ticket, judge=not scope.get(DEBUG_PAGE))
 
 
 def wsgi_route(environ: Mapping[str, Any]) -> str:
@@ -116,7 +125,7 @@ class WSGIMiddleware(_Sampling):
 
     def _end(self, ticket: Ticket, environ: Any) -> None:
         ticket.route = wsgi_route(environ)
-        self.monitor.end(ticket)
+        self.monitor.end(ticket, judge=not environ.get(DEBUG_PAGE))
 
 
 class _Body:
