@@ -46,9 +46,8 @@ def test_asgi_leaky_routes_are_named_with_their_lines_and_counts() -> None:
 def test_asgi_concurrent_mixed_load_charges_only_the_leaky_routes() -> None:
     leaky = ["/leak-all"] * 4 + ["/leak-in-thread"] * 3 + ["/leak-to-thread"] * 3
     clean = ["/clean", "/clean-sync", "/clean-background", "/clean-slow", "/items/7"] * 4
-    paths = [p for pair in zip(leaky + clean[10:], clean[:10] + clean[10:]) for p in pair]
-    paths = (leaky + clean)[::1]
-    paths = [paths[i] for i in sorted(range(len(paths)), key=lambda i: (i * 7) % len(paths))]
+    mixed = leaky + clean  # 30 requests; 7 is prime to 30: every one, interleaved
+    paths = [mixed[(i * 7) % len(mixed)] for i in range(len(mixed))]
     with running(ASGI) as base:
         statuses = _send(base, paths, workers=20)
         assert statuses == [200] * len(paths)
@@ -166,7 +165,7 @@ def test_wsgi_leaky_routes_are_named_with_their_lines_and_counts() -> None:
         statuses = _send(base, paths, workers=10)
         assert statuses == [200] * len(paths)
         doc = judged(base, len(paths))
-        status, body, headers = get(base + "/clean-generator")
+        status, body, _headers = get(base + "/clean-generator")
     routes = by_route(doc)
     assert set(routes) == {"/leak-socket", "/leak-thread", "/leak-generator"}
     assert creating_lines(routes["/leak-socket"]) == {("fd", marker_line(WSGI, "LEAK-SOCKET")): 3}
