@@ -5,6 +5,7 @@
     leakwatch run [options] script.py [args ...]
     leakwatch run [options] -m module [args ...]
     leakwatch report FILE.json [--html OUT] [-v]
+    leakwatch diff A.json B.json [--json] [-v]
     python -m leakwatch ...                       # the same
 
 Options after the script (or after ``-m module``) belong to the program.
@@ -31,6 +32,7 @@ N       the program failed with status N (uncaught exception: 1, Ctrl-C:
 
 ``--exit-zero`` returns the program's own status whatever was found.
 ``leakwatch report`` exits 0, or 2 when the file is not a leakwatch report.
+``leakwatch diff`` exits 0 (nothing new), 1 (something new) or 2 (bad input).
 
 Must not watch anything itself: it parses arguments, hands over to
 :mod:`leakwatch._run`, and owns the exit statuses.
@@ -58,6 +60,7 @@ from leakwatch._run.output import (
     write_atomic,
     write_text,
 )
+from leakwatch._service.cli import DiffCommand, host_port
 
 EXIT_CLEAN = 0
 EXIT_USAGE = 2
@@ -162,6 +165,12 @@ class RunCommand:
             help="trace the heap for the whole run: exact growth, much slower",
         )
         watch.add_argument(
+            "--serve",
+            type=host_port,
+            metavar="HOST:PORT",
+            help="serve the debug pages (threads, tasks, descriptors, ...) there while it runs",
+        )
+        watch.add_argument(
             "--wait",
             action="store_true",
             help="after the report, wait for non-daemon threads as python would",
@@ -209,7 +218,24 @@ class RunCommand:
         except program.TargetError as exc:
             print(f"leakwatch run: {exc}", file=sys.stderr)
             return exc.status
-        result = session.run(settings, prepared, policy)
+        server = None
+        if args.serve:
+            from leakwatch._service.server import serve
+
+            try:
+                server = serve(*args.serve)
+            except OSError as exc:
+                print(
+                    f"leakwatch run: --serve {args.serve[0]}:{args.serve[1]}: {exc}",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            print(f"leakwatch: debug pages at {server.url}", file=sys.stderr, flush=True)
+        try:
+            result = session.run(settings, prepared, policy)
+        finally:
+            if server is not None:
+                server.close()
         return session.end(exit_status(result, exit_zero=args.exit_zero), wait=args.wait)
 
 
@@ -240,7 +266,11 @@ class ReportCommand:
         return EXIT_CLEAN
 
 
-COMMANDS: dict[str, RunCommand | ReportCommand] = {"run": RunCommand(), "report": ReportCommand()}
+COMMANDS: dict[str, RunCommand | ReportCommand | DiffCommand] = {
+    "run": RunCommand(),
+    "report": ReportCommand(),
+    "diff": DiffCommand(),
+}
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,6 @@ from typing import Any
 from leakwatch._attribution import recording as _recording
 from leakwatch._service.judge import Monitor, Ticket, monitor
 
-
 #: Set in the scope (environ) of a request the debug pages answer: not judged.
 DEBUG_PAGE = "leakwatch.debug_page"
 

@@ -22,7 +22,9 @@ from leakwatch._service.app import DebugASGI, DebugWSGI, Pages, handle
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
+    # One request per connection: no connection outlives its answer (a
+    # program watched by ``leakwatch run --serve`` must not see one left open).
+    protocol_version = "HTTP/1.0"
 
     def _serve(self) -> None:
         path, _, query = self.path.partition("?")
