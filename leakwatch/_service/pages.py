@@ -27,6 +27,9 @@ SNAPSHOT_SCHEMA = "leakwatch.snapshot/1"
 RESOURCES_SCHEMA = "leakwatch.resources/1"
 HEAP_SCHEMA = "leakwatch.heap/1"
 
+#: Descriptors of the pages' own connections (``serve()``): never listed.
+OWN_FDS: set[int] = set()
+
 #: At most this many resources of one kind are described on a page.
 MAX_RESOURCES = 5_000
 
@@ -57,6 +60,21 @@ def _key(key: Hashable) -> str:
         return f"<{type(key).__name__}>"
 
 
+def _snapshot(kind: str, probe: Probe) -> dict[Hashable, Any]:
+    """The probe's snapshot, tried again when another thread changed what it
+    walks meanwhile (a loop's task set); the pages' own connections left out."""
+    for attempt in range(3):
+        try:
+            snap = dict(probe.snapshot())
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
+    if kind == "fd" and OWN_FDS:
+        snap = {k: v for k, v in snap.items() if v not in OWN_FDS}
+    return snap
+
+
 def resource_dict(res: Resource) -> dict[str, Any]:
     """One resource in the leak objects' shape (origin frames, details), with its key."""
     out = group_resources([res])[0].to_dict()
@@ -73,7 +91,7 @@ def resources(wanted: set[str] | None = None) -> tuple[dict[str, list[dict[str, 
             if wanted is not None and kind not in wanted:
                 continue
             try:
-                snap = probe.snapshot()
+                snap = _snapshot(kind, probe)
             except Exception as exc:
                 notes.append(f"{kind}: the probe failed ({exc!r}); not listed")
                 continue
@@ -133,7 +151,7 @@ def counts() -> dict[str, int]:
     with _OWN_IO, _recording.quiet():
         for kind, probe in _probes().items():
             try:
-                out[kind] = len(probe.snapshot())
+                out[kind] = len(_snapshot(kind, probe))
             except Exception:
                 continue
     return out

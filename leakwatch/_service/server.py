@@ -18,6 +18,7 @@ from leakwatch._attribution import origins as _origins
 from leakwatch._attribution import recording as _recording
 from leakwatch._probes.threads import INTERNAL_PREFIX
 from leakwatch._service.app import DebugASGI, DebugWSGI, Pages, handle
+from leakwatch._service.pages import OWN_FDS
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -49,6 +50,15 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     pages: Pages
+
+    def get_request(self) -> tuple[Any, Any]:
+        conn, addr = super().get_request()
+        OWN_FDS.add(conn.fileno())  # the pages' own connection: never listed
+        return conn, addr
+
+    def shutdown_request(self, request: Any) -> None:
+        OWN_FDS.discard(request.fileno())
+        super().shutdown_request(request)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         t = threading.Thread(
