@@ -83,6 +83,23 @@ request_tag: ContextVar[int] = ContextVar("leakwatch_request_tag", default=0)
 tagging = 0
 
 
+#: Only sampled requests asked for recording (no watch, no debug pages): a
+#: creation is recorded only if it is a sampled request's (see ``_untagged``).
+tag_only = False
+
+
+_full = 0  # how many of the ``_active`` asked for every creation
+
+
+def _untagged() -> bool:
+    """In tag-only mode, whether this creation is no sampled request's: not recorded."""
+    if not tag_only or request_tag.get():
+        return False
+    here = running_thread()
+    rec = threads.get(here) if here is not None else None
+    return rec is None or not rec.tag
+
+
 def _record(extra: str = "", made_by: str = "") -> Record:
     stack = capture(sys._getframe(1), depth)
     here = running_thread()  # never threading.current_thread(): see running_thread
@@ -122,7 +139,7 @@ def _handed_over() -> tuple[int, int] | None:
 
 
 def _recording() -> bool:
-    return _active > 0 and not getattr(_local, "quiet", False)
+    return _active > 0 and not getattr(_local, "quiet", False) and not _untagged()
 
 
 class quiet:
@@ -256,7 +273,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     if handler is None:
         return
     _epoch += 1
-    if getattr(_local, "quiet", False):
+    if getattr(_local, "quiet", False) or _untagged():
         return
     try:
         handler(args)
@@ -267,13 +284,16 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 _CLAIMING = object()  # in _local.opened: a wrapper waits for the open's record
 
 
-def count_on() -> None:
-    """One more watch is on (the hooks are installed by ``origins.activate``)."""
-    global _active, _epoch
+def count_on(full: bool = True) -> None:
+    """One more watch is on (the hooks are installed by ``origins.activate``).
+    ``full=False``: only sampled requests' creations are wanted."""
+    global _active, _epoch, _full, tag_only
     with _active_lock:
         if _active == 0:
             _epoch += 1  # what happened while the hooks were off was not counted
         _active += 1
+        _full += full
+        tag_only = _full == 0
 
 
 def fd_epoch() -> int:
@@ -286,12 +306,14 @@ def fd_epoch() -> int:
     return _epoch
 
 
-def deactivate() -> None:
-    global _active
+def deactivate(full: bool = True) -> None:
+    global _active, _full, tag_only
     with _active_lock:
         if _active == 0:
             return
         _active -= 1
+        _full -= full
+        tag_only = _full == 0
         if _active:
             return
         # Records only serve the watches that were on; drop them so a long

@@ -58,7 +58,7 @@ def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...
                 new_fds = fds_of(result)
                 if new_fds:
                     recording._epoch += 1
-                    if not getattr(_local, "quiet", False):
+                    if not getattr(_local, "quiet", False) and not recording._untagged():
                         rec = _record(made_by=made_by)
                         for fd in new_fds:
                             # What the number is now (``pipe:[ino]``): a C-made
@@ -200,7 +200,7 @@ def _wrap_thread_start() -> None:
     @functools.wraps(orig_init)
     def __init__(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
         orig_init(self, *args, **kwargs)
-        if recording._active and not getattr(_local, "quiet", False):
+        if recording._active and _recording():
             try:
                 thread_inits[self] = _record()
             except Exception:
@@ -320,7 +320,7 @@ def _wrap_create_task(loop_cls: Any) -> None:
     @functools.wraps(orig)
     def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
         task = orig(self, coro, *args, **kwargs)
-        if recording._active and not getattr(_local, "quiet", False):
+        if recording._active and _recording():
             try:
                 tasks[task] = _record()
             except Exception:

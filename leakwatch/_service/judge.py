@@ -3,9 +3,10 @@
 A sampled request gets a tag (``recording.request_tag``, a context variable
 that follows into tasks and ``asyncio.to_thread``; a thread the request
 starts passes it on to what it makes).  While any sampled request is in
-flight or waiting to be judged, creation recording is on and the tag is
-read; when none is, recording goes back off (unless the debug pages keep it
-on) and costs nothing.
+flight or waiting to be judged, creation recording is on for sampled
+requests' creations only (``tag_only``: another request's creation costs a
+context variable's read); when none is, recording goes back off (unless a
+watch or the debug pages keep it on) and costs nothing.
 
 When a request's response is done, :meth:`Monitor.end` queues it; a
 background thread (``leakwatch-service-judge``) waits :data:`SETTLE`
@@ -54,6 +55,10 @@ SETTLE = 0.5
 #: unwatched (the judge is behind: the cost stays bounded).
 MAX_PENDING = 10_000
 
+#: Seconds between two batches, at least: the judge's cost stays bounded
+#: (one look at each probe per batch) however many requests are sampled.
+BATCH_EVERY = 1.0
+
 #: The judge's thread ends after this many idle seconds (and starts again on need).
 IDLE_EXIT = 5.0
 
@@ -85,6 +90,7 @@ class Monitor:
     def __init__(self) -> None:
         self.ledger = Ledger()
         self.settle = SETTLE
+        self.batch_every = BATCH_EVERY
         self._lock = threading.Condition(threading.Lock())
         self._pending: deque[Pending] = deque()
         self._watching = 0  # sampled requests in flight or queued
@@ -100,7 +106,7 @@ class Monitor:
             if self._watching >= MAX_PENDING:
                 return None
             if self._watching == 0:
-                _origins.activate()
+                _origins.activate(full=False)
                 _recording.tagging += 1
             self._watching += 1
             tag = next(self._tags)
@@ -125,12 +131,12 @@ class Monitor:
             self._watching -= n
             if self._watching == 0:
                 _recording.tagging -= 1
-                _recording.deactivate()
+                _recording.deactivate(full=False)
 
     # -- the judge's thread ---------------------------------------------------------
 
     def _run(self) -> None:
-        idle_since = time.monotonic()
+        idle_since = last = time.monotonic() - BATCH_EVERY
         while True:
             with self._lock:
                 now = time.monotonic()
@@ -140,13 +146,15 @@ class Monitor:
                         return
                     self._lock.wait(IDLE_EXIT)
                     continue
-                wait = self._pending[0].ended + self.settle - now
+                start = max(self._pending[0].ended + self.settle, last + self.batch_every)
+                wait = start - now
                 if wait > 0:
                     self._lock.wait(wait)
                     continue
                 ready = []
                 while self._pending and self._pending[0].ended + self.settle <= now:
                     ready.append(self._pending.popleft())
+            last = time.monotonic()
             try:
                 self.judge(ready)
             except Exception as exc:  # the host never sees leakwatch's errors
