@@ -20,7 +20,7 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODES = ("none", "0.01", "1.0")
+MODES = tuple(os.environ.get("MODES", "none 0.01 1.0").split())
 CONNECTIONS = 16
 
 
@@ -58,6 +58,13 @@ async def _client(port: int, path: str, n: int, latencies: list[float]) -> None:
         await writer.wait_closed()
 
 
+def cpu_seconds(pid: int) -> float:
+    """The server's CPU time so far (user + system, all its threads)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(port: int, path: str, total: int) -> tuple[float, float]:
     """(requests per second, p99 latency in ms) for ``total`` requests."""
     latencies: list[float] = []
@@ -83,21 +90,30 @@ def main() -> None:
                 load(servers[mode][1], path, total // 4)
             rps: dict[str, list[float]] = {m: [] for m in MODES}
             p99: dict[str, list[float]] = {m: [] for m in MODES}
+            cpu: dict[str, list[float]] = {m: [] for m in MODES}
             for r in range(rounds):
                 order = MODES if r % 2 == 0 else MODES[::-1]
                 for mode in order:
-                    a, b = load(servers[mode][1], path, total)
+                    proc, port = servers[mode]
+                    before = cpu_seconds(proc.pid)
+                    a, b = load(port, path, total)
+                    # The judge's last batch: settle and one batch interval.
+                    time.sleep(1.6 if mode != "none" else 0)
+                    cpu[mode].append((cpu_seconds(proc.pid) - before) / total * 1e6)
                     rps[mode].append(a)
                     p99[mode].append(b)
             base = statistics.median(rps["none"])
+            base_cpu = statistics.median(cpu["none"])
             print(f"{path}: {rounds} rounds of {total} requests, {CONNECTIONS} connections")
             for mode in MODES:
                 got = statistics.median(rps[mode])
+                used = statistics.median(cpu[mode])
                 label = "no middleware" if mode == "none" else f"sample {float(mode):.0%}"
                 cost = "" if mode == "none" else f"  cost {(1 - got / base):+6.1%}"
+                cpu_cost = "" if mode == "none" else f"  cost {(used / base_cpu - 1):+6.1%}"
                 print(
-                    f"  {label:<14} {got:8.0f} req/s  p99 {statistics.median(p99[mode]):6.2f} ms"
-                    f"{cost}"
+                    f"  {label:<14} {got:8.0f} req/s{cost:<15}  p99 "
+                    f"{statistics.median(p99[mode]):6.2f} ms   server CPU {used:6.1f} us/req{cpu_cost}"
                 )
     finally:
         for proc, _ in servers.values():

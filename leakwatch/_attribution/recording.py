@@ -91,13 +91,15 @@ tag_only = False
 _full = 0  # how many of the ``_active`` asked for every creation
 
 
+#: ident -> tag of the threads sampled requests started (filled as each starts).
+thread_tags: dict[int, int] = {}
+
+
 def _untagged() -> bool:
     """In tag-only mode, whether this creation is no sampled request's: not recorded."""
     if not tag_only or request_tag.get():
         return False
-    here = running_thread()
-    rec = threads.get(here) if here is not None else None
-    return rec is None or not rec.tag
+    return not thread_tags.get(threading.get_ident())
 
 
 def _record(extra: str = "", made_by: str = "") -> Record:
@@ -318,6 +320,7 @@ def deactivate(full: bool = True) -> None:
             return
         # Records only serve the watches that were on; drop them so a long
         # program doesn't accumulate stacks.
+        thread_tags.clear()
         fds.clear()
         paths.clear()
         created_paths.clear()

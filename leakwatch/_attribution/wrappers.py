@@ -182,14 +182,20 @@ def _wrap_thread_start() -> None:
         return
 
     def start(self: threading.Thread) -> None:
+        rec = None
         if _recording():
             try:
                 target = getattr(self, "_target", None)
                 name = getattr(target, "__qualname__", "") if target is not None else ""
-                threads[self] = _record(name)
+                rec = threads[self] = _record(name)
             except Exception:
                 pass
         orig_start(self)
+        if rec is not None and rec.tag and self.ident is not None:
+            # What this thread makes is the request's: see recording._untagged.
+            if len(recording.thread_tags) >= 4096:
+                recording.thread_tags.pop(next(iter(recording.thread_tags)))
+            recording.thread_tags[self.ident] = rec.tag
 
     start.__leakwatch__ = True  # type: ignore[attr-defined]
     start.__doc__ = orig_start.__doc__

@@ -124,7 +124,11 @@ class Monitor:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=JUDGE_THREAD, daemon=True)
                 self._thread.start()
-            self._lock.notify()
+            elif len(self._pending) == 1:
+                # Only an idle judge needs waking: a busy one already waits
+                # for the first request's settle.  (Waking it costs the
+                # server's thread a handover of the GIL.)
+                self._lock.notify()
 
     def _release(self, n: int) -> None:
         with self._lock:
