@@ -111,9 +111,10 @@ def main() -> None:
                 label = "no middleware" if mode == "none" else f"sample {float(mode):.0%}"
                 cost = "" if mode == "none" else f"  cost {(1 - got / base):+6.1%}"
                 cpu_cost = "" if mode == "none" else f"  cost {(used / base_cpu - 1):+6.1%}"
+                tail = statistics.median(p99[mode])
                 print(
-                    f"  {label:<14} {got:8.0f} req/s{cost:<15}  p99 "
-                    f"{statistics.median(p99[mode]):6.2f} ms   server CPU {used:6.1f} us/req{cpu_cost}"
+                    f"  {label:<14} {got:8.0f} req/s{cost:<15}  p99 {tail:6.2f} ms"
+                    f"   server CPU {used:6.1f} us/req{cpu_cost}"
                 )
     finally:
         for proc, _ in servers.values():

@@ -76,6 +76,21 @@ def test_asgi_concurrent_mixed_load_charges_only_the_leaky_routes() -> None:
     assert doc["judged"] == len(paths)
 
 
+def test_asgi_server_run_from_the_users_main_is_not_charged_to_requests() -> None:
+    # uvicorn.run() in the user's own script: its frames are under every stack,
+    # and still the server's worker threads are not the requests' leaks.
+    paths = ["/clean-sync", "/leak-to-thread", "/clean", "/leak-socket"] * 3
+    with running(ASGI, MAIN_THREAD="1") as base:
+        assert _send(base, paths, workers=6) == [200] * len(paths)
+        doc = judged(base, len(paths))
+    routes = by_route(doc)
+    assert set(routes) == {"/leak-to-thread", "/leak-socket"}
+    assert creating_lines(routes["/leak-socket"]) == {("fd", marker_line(ASGI, "LEAK-SOCKET")): 3}
+    assert creating_lines(routes["/leak-to-thread"]) == {
+        ("fd", marker_line(ASGI, "TO-THREAD-PIPE")): 6
+    }
+
+
 def test_asgi_responses_and_errors_are_the_apps_own() -> None:
     with running(ASGI) as base:
         status, body, headers = get(base + "/leak-socket")

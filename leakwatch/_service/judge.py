@@ -96,6 +96,7 @@ class Monitor:
         self._watching = 0  # sampled requests in flight or queued
         self._tags = itertools.count(1)
         self._thread: threading.Thread | None = None
+        self._idle = False  # the judge waits for work (not for a settle)
         self.notes: deque[str] = deque(maxlen=20)
 
     # -- the middleware's side ---------------------------------------------------
@@ -124,10 +125,11 @@ class Monitor:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=JUDGE_THREAD, daemon=True)
                 self._thread.start()
-            elif len(self._pending) == 1:
+            elif self._idle:
                 # Only an idle judge needs waking: a busy one already waits
                 # for the first request's settle.  (Waking it costs the
                 # server's thread a handover of the GIL.)
+                self._idle = False
                 self._lock.notify()
 
     def _release(self, n: int) -> None:
@@ -148,7 +150,9 @@ class Monitor:
                     if now - idle_since > IDLE_EXIT:
                         self._thread = None
                         return
+                    self._idle = True
                     self._lock.wait(IDLE_EXIT)
+                    self._idle = False
                     continue
                 start = max(self._pending[0].ended + self.settle, last + self.batch_every)
                 wait = start - now
@@ -199,12 +203,37 @@ def _made_by_user(rec: Any) -> bool:
     was made in a thread the same request started from the user's code (a
     library call in a thread the request started).  A pool's worker thread
     started by the first request that needed it has neither."""
-    if has_user_frame(rec.stack):
+    if _user_frame_inside(rec.stack):
         return True
     for thread in threading.enumerate():
         if thread.ident == rec.thread:
             start = _records.threads.get(thread)
-            return start is not None and start.tag == rec.tag and has_user_frame(start.stack)
+            return start is not None and start.tag == rec.tag and _user_frame_inside(start.stack)
+    return False
+
+
+#: Frames that run a task or a thread: what is older than the newest of them
+#: is the server's own start (a user's ``main()`` calling ``uvicorn.run``), not
+#: the request's code.
+_DISPATCH = {
+    ("events.py", "_run"),
+    ("base_events.py", "_run_once"),
+    ("base_events.py", "run_forever"),
+    ("base_events.py", "run_until_complete"),
+    ("runners.py", "run"),
+    ("threading.py", "_bootstrap_inner"),
+}
+
+
+def _user_frame_inside(raw: Any) -> bool:
+    """Whether the user's code is on a raw stack (innermost first) inside the
+    task or thread that made it, not only in what started the server."""
+    for frame in raw:
+        name = frame[0].rsplit("/", 1)[-1]
+        if (name, frame[2]) in _DISPATCH and ("asyncio" in frame[0] or name == "threading.py"):
+            return False
+        if has_user_frame((frame,)):
+            return True
     return False
 
 

@@ -124,10 +124,25 @@ routes = [
 app = ASGIMiddleware(Starlette(routes=routes), sample=float(os.environ.get("SAMPLE", "1.0")))
 
 
+def _stop_on_eof(server, sock) -> None:
+    while not server.started:
+        threading.Event().wait(0.02)
+    print("PORT", sock.getsockname()[1], flush=True)
+    sys.stdin.read()
+    server.should_exit = True
+    STOP.set()
+
+
 def main() -> None:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off"))
+    if os.environ.get("MAIN_THREAD"):
+        # As ``uvicorn.run(app)`` in a user's script: the user's frames are
+        # under every request's stack.
+        threading.Thread(target=_stop_on_eof, args=(server, sock), daemon=True).start()
+        server.run(sockets=[sock])
+        return
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     while not server.started:
