@@ -203,3 +203,21 @@ def test_wsgi_debug_pages_mounted_under_a_path() -> None:
         assert get(base + PAGES + "/requests")[0] == 200
         assert "/leak-socket" in get(base + PAGES + "/requests")[1]
         assert json.loads(get(base + PAGES + "/fds.json")[1])["kind"] == "fd"
+
+
+def test_tag_only_recording_never_charges_a_reused_path_or_number() -> None:
+    import subprocess
+    import sys
+
+    from service_support import SUPPORT
+
+    out = subprocess.run(
+        [sys.executable, str(SUPPORT / "service_tag_only.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    (route,) = doc["routes"]
+    assert creating_lines(route) == {("fd", marker_line("service_tag_only.py", "LEAK")): 1}

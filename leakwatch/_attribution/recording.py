@@ -103,6 +103,10 @@ def _untagged() -> bool:
 
 
 def _record(extra: str = "", made_by: str = "") -> Record:
+    if tag_only and _untagged():
+        # No stack, but it supersedes older records of the same descriptor
+        # number or path: a sampled request's closed file is not this one.
+        return Record(next(_serials), (), (), extra, threading.get_ident(), made_by)
     stack = capture(sys._getframe(1), depth)
     here = running_thread()  # never threading.current_thread(): see running_thread
     parent_rec = threads.get(here) if here is not None else None
@@ -275,7 +279,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     if handler is None:
         return
     _epoch += 1
-    if getattr(_local, "quiet", False) or _untagged():
+    if getattr(_local, "quiet", False):
         return
     try:
         handler(args)
