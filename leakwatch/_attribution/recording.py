@@ -145,7 +145,10 @@ def _handed_over() -> tuple[int, int] | None:
 
 
 def _recording() -> bool:
-    return _active > 0 and not getattr(_local, "quiet", False) and not _untagged()
+    if not _active or getattr(_local, "quiet", False):
+        return False
+    # ``not _untagged()``, inlined: it runs on every task a server makes.
+    return not tag_only or bool(request_tag.get() or thread_tags.get(threading.get_ident()))
 
 
 class quiet:

@@ -65,7 +65,8 @@ class ASGIMiddleware(_Sampling):
         super().__init__(app, sample)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope.get("type") != "http" or not self._sampled():
+        rate = self.sample
+        if (rate < 1.0 and (rate <= 0.0 or random.random() >= rate)) or scope.get("type") != "http":
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
         ticket = self.monitor.begin(str(scope.get("method", "")), "")
         if ticket is None:
