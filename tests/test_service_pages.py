@@ -225,3 +225,30 @@ def test_debug_app_is_an_asgi_or_wsgi_app() -> None:
     finally:
         asgi.pages.close()
         wsgi.pages.close()
+
+
+def test_heap_page_shows_growth_by_site_over_a_window(pages) -> None:
+    import tracemalloc
+
+    kept: list[bytes] = []
+    stop = threading.Event()
+
+    def grow() -> None:
+        while not stop.is_set():
+            kept.append(bytes(bytearray(4096)))  # the growing site
+            time.sleep(0.002)
+
+    t = threading.Thread(target=grow)
+    t.start()
+    try:
+        doc = get_json(pages.url + "heap.json?seconds=0.5")
+    finally:
+        stop.set()
+        t.join()
+    assert doc["schema"] == "leakwatch.heap/1" and doc["seconds"] == 0.5
+    lines = [s["origin"][-1]["line"] for s in doc["sites"] if s["origin"]]
+    assert "kept.append(bytes(bytearray(4096)))  # the growing site" in lines
+    assert not tracemalloc.is_tracing()  # only while asked for
+    assert get(pages.url + "heap.json?seconds=abc")[0] == 400
+    status, page, _ = get(pages.url + "heap?seconds=0.05")
+    assert status == 200 and "Heap growth" in page

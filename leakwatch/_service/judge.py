@@ -46,6 +46,7 @@ from leakwatch._probes import all_probes
 from leakwatch._probes.protocol import Probe
 from leakwatch._probes.threads import INTERNAL_PREFIX, _executor_of
 from leakwatch._service.ledger import Ledger
+from leakwatch._service.pages import _snapshot
 
 #: Seconds after a response before its request is judged: a thread or task
 #: that finishes a moment later is not a leak.
@@ -273,7 +274,7 @@ def _leftovers(
             if creation is None:
                 continue
             try:
-                for key, value in probe.snapshot().items():
+                for key, value in _snapshot(kind, probe).items():
                     rec = creation(key, value, since)
                     if rec is not None and getattr(rec, "tag", 0) in tags:
                         out[(kind, key)] = (value, rec)
