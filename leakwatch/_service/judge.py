@@ -31,8 +31,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Hashable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from leakwatch._attribution import origins as _origins
 from leakwatch._attribution import recording as _recording
@@ -66,8 +65,9 @@ IDLE_EXIT = 5.0
 JUDGE_THREAD = INTERNAL_PREFIX + "service-judge"
 
 
-@dataclass(frozen=True)
-class Pending:
+class Pending(NamedTuple):
+    """A request whose response is done, waiting to be judged (a tuple: cheap to make)."""
+
     tag: int
     since: int  # the creation serial when the request began
     method: str
@@ -75,14 +75,13 @@ class Pending:
     ended: float  # time.monotonic() when its response was done
 
 
-@dataclass
 class Ticket:
     """One sampled request in flight: what the middleware hands back at its end."""
 
-    tag: int
-    since: int
-    method: str
-    route: str
+    __slots__ = ("method", "route", "since", "tag")
+
+    def __init__(self, tag: int, since: int, method: str, route: str) -> None:
+        self.tag, self.since, self.method, self.route = tag, since, method, route
 
 
 class Monitor:
