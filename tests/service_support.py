@@ -26,10 +26,10 @@ def marker_line(script: str, marker: str) -> int:
 
 
 @contextmanager
-def running(script: str, **env: str) -> Iterator[str]:
+def running(script: str, *args: str, **env: str) -> Iterator[str]:
     """Start ``tests/support/<script>``; yield its base URL; stop it and reap it."""
     proc = subprocess.Popen(
-        [sys.executable, str(SUPPORT / script)],
+        [sys.executable, str(SUPPORT / script), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -104,8 +104,15 @@ class WSGIMiddleware(_Sampling):
         if ticket is None:
             return self.app(environ, start_response)  # type: ignore[no-any-return]
         token = _recording.request_tag.set(ticket.tag)
+
+        def start(*args: Any) -> Any:
+            # The route while the framework still knows it (Flask forgets
+            # its request when the app returns, before the body is sent).
+            ticket.route = wsgi_route(environ)
+            return start_response(*args)
+
         try:
-            body: Any = self.app(environ, start_response)
+            body: Any = self.app(environ, start)
         except BaseException:
             _recording.request_tag.reset(token)
             self._end(ticket, environ)
@@ -124,7 +131,7 @@ class WSGIMiddleware(_Sampling):
         return kind(body, ticket, lambda: self._end(ticket, environ))
 
     def _end(self, ticket: Ticket, environ: Any) -> None:
-        ticket.route = wsgi_route(environ)
+        ticket.route = ticket.route or wsgi_route(environ)
         self.monitor.end(ticket, judge=not environ.get(DEBUG_PAGE))
 
 
