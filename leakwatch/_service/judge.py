@@ -91,7 +91,9 @@ class Monitor:
         self.ledger = Ledger()
         self.settle = SETTLE
         self.batch_every = BATCH_EVERY
-        self._lock = threading.Condition(threading.Lock())
+        # Reentrant: a WSGI body finalised by a gc pass inside begin() or end()
+        # ends its request from the same thread.
+        self._lock = threading.Condition(threading.RLock())
         self._pending: deque[Pending] = deque()
         self._watching = 0  # sampled requests in flight or queued
         self._tags = itertools.count(1)
