@@ -37,7 +37,7 @@ from leakwatch._attribution import origins as _origins
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.singletons import singletons
-from leakwatch._attribution.stacks import has_user_frame
+from leakwatch._attribution.stacks import capture, has_user_frame
 from leakwatch._base.model import Resource, group_resources
 from leakwatch._engine.collect import collect
 from leakwatch._engine.snapshot import _OWN_IO
@@ -73,15 +73,18 @@ class Pending(NamedTuple):
     method: str
     route: str
     ended: float  # time.monotonic() when its response was done
+    #: The stack below the middleware (the server's): see ``_made_by_user``.
+    entry: tuple[Any, ...] = ()
 
 
 class Ticket:
     """One sampled request in flight: what the middleware hands back at its end."""
 
-    __slots__ = ("method", "route", "since", "tag")
+    __slots__ = ("entry", "method", "route", "since", "tag")
 
-    def __init__(self, tag: int, since: int, method: str, route: str) -> None:
+    def __init__(self, tag: int, since: int, method: str, route: str, entry: Any = ()) -> None:
         self.tag, self.since, self.method, self.route = tag, since, method, route
+        self.entry: tuple[Any, ...] = entry
 
 
 class Monitor:
@@ -103,8 +106,9 @@ class Monitor:
 
     # -- the middleware's side ---------------------------------------------------
 
-    def begin(self, method: str, route: str) -> Ticket | None:
-        """A sampled request starts: its tag, or None when the judge is too far behind."""
+    def begin(self, method: str, route: str, caller: Any = None) -> Ticket | None:
+        """A sampled request starts: its tag, or None when the judge is too far behind.
+        ``caller``: the frame that called the middleware (the server's)."""
         with self._lock:
             if self._watching >= MAX_PENDING:
                 return None
@@ -113,7 +117,7 @@ class Monitor:
                 _recording.tagging += 1
             self._watching += 1
             tag = next(self._tags)
-        return Ticket(tag, _records.current_serial(), method, route)
+        return Ticket(tag, _records.current_serial(), method, route, _entry(caller))
 
     def end(self, ticket: Ticket, *, judge: bool = True) -> None:
         """Its response is done: judged after the settle, in the judge's thread
@@ -121,7 +125,9 @@ class Monitor:
         if not judge:
             self._release(1)
             return
-        item = Pending(ticket.tag, ticket.since, ticket.method, ticket.route, time.monotonic())
+        item = Pending(
+            ticket.tag, ticket.since, ticket.method, ticket.route, time.monotonic(), ticket.entry
+        )
         with self._lock:
             self._pending.append(item)
             if self._thread is None:
@@ -191,7 +197,8 @@ class Monitor:
                 except Exception as exc:
                     self.notes.append(f"{kind}: describing a leftover failed: {exc!r}")
                     continue
-                if "benign" in res.details or not _made_by_user(rec) or _shared_pool(value):
+                entry = tags[rec.tag].entry
+                if "benign" in res.details or not _made_by_user(rec, entry) or _shared_pool(value):
                     continue  # the server's or a library's machinery, or a shared pool's
                 per_tag.setdefault(rec.tag, []).append(res)
         now = time.time()
@@ -200,18 +207,47 @@ class Monitor:
             self.ledger.add(p.method, p.route, group_resources(got) if got else [], now)
 
 
-def _made_by_user(rec: Any) -> bool:
-    """Whether the user's code made it: its own stack has a user frame, or it
-    was made in a thread the same request started from the user's code (a
-    library call in a thread the request started).  A pool's worker thread
-    started by the first request that needed it has neither."""
-    if _user_frame_inside(rec.stack):
+def _made_by_user(rec: Any, entry: tuple[Any, ...] = ()) -> bool:
+    """Whether the user's code made it: its own stack has a user frame inside the
+    request (not in ``entry``, the server's stack below the middleware, nor
+    below the task or thread that made it), or it was made in a thread the
+    same request started from the user's code (a library call in a thread the
+    request started).  A pool's worker thread started by the first request that
+    needed it has neither, even when the server runs from the user's ``main()``."""
+    if _user_frame_inside(_above(rec.stack, entry)):
         return True
     for thread in threading.enumerate():
         if thread.ident == rec.thread:
             start = _records.threads.get(thread)
-            return start is not None and start.tag == rec.tag and _user_frame_inside(start.stack)
+            if start is None or start.tag != rec.tag:
+                return False
+            return _user_frame_inside(_above(start.stack, entry))
     return False
+
+
+def _above(raw: tuple[Any, ...], entry: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``raw`` (innermost first) without the outer frames it shares with ``entry``."""
+    n = 0
+    while n < len(raw) and n < len(entry) and raw[-1 - n][::2] == entry[-1 - n][::2]:
+        n += 1
+    return raw[: len(raw) - n]
+
+
+#: (thread, the caller's code) -> the stack below the middleware, captured once:
+#: a server calls its app from the same place.  Bounded.
+_entries: dict[tuple[int, Any], tuple[Any, ...]] = {}
+
+
+def _entry(caller: Any) -> tuple[Any, ...]:
+    if caller is None:
+        return ()
+    key = (threading.get_ident(), caller.f_code)
+    found = _entries.get(key)
+    if found is None:
+        if len(_entries) >= 256:
+            _entries.clear()
+        found = _entries[key] = capture(caller, _recording.depth)
+    return found
 
 
 #: Frames that run a task or a thread: what is older than the newest of them

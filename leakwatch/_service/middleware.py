@@ -15,6 +15,7 @@ runs tagged); the wrapper passes ``close()`` on as PEP 3333 asks.
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -68,7 +69,7 @@ class ASGIMiddleware(_Sampling):
         rate = self.sample
         if (rate < 1.0 and (rate <= 0.0 or random.random() >= rate)) or scope.get("type") != "http":
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
-        ticket = self.monitor.begin(str(scope.get("method", "")), "")
+        ticket = self.monitor.begin(str(scope.get("method", "")), "", sys._getframe(1))
         if ticket is None:
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
         token = _recording.request_tag.set(ticket.tag)
@@ -100,7 +101,7 @@ class WSGIMiddleware(_Sampling):
     def __call__(self, environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not self._sampled():
             return self.app(environ, start_response)  # type: ignore[no-any-return]
-        ticket = self.monitor.begin(str(environ.get("REQUEST_METHOD", "")), "")
+        ticket = self.monitor.begin(str(environ.get("REQUEST_METHOD", "")), "", sys._getframe(1))
         if ticket is None:
             return self.app(environ, start_response)  # type: ignore[no-any-return]
         token = _recording.request_tag.set(ticket.tag)
