@@ -5,6 +5,7 @@
     leakwatch run [options] script.py [args ...]
     leakwatch run [options] -m module [args ...]
     leakwatch report FILE.json [--html OUT] [-v]
+    leakwatch diff A.json B.json [--json] [-v]
     python -m leakwatch ...                       # the same
 
 Options after the script (or after ``-m module``) belong to the program.
@@ -41,6 +42,7 @@ judged (the program raised or was interrupted) exits with the program's own
 status as recorded, or 1 for a watched block that raised (nothing recorded);
 a run whose program failed with status N exits N; 2 when the file cannot be
 read or is not a leakwatch document, or the HTML cannot be written.
+``leakwatch diff`` exits 0 (nothing new), 1 (something new) or 2 (bad input).
 
 Must not watch anything itself: it parses arguments, hands over to
 :mod:`leakwatch._run`, and owns the exit statuses.
@@ -51,12 +53,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from leakwatch._base.model import kinds_help
-from leakwatch._report.documents import leak_count
-from leakwatch._report.text import escape
 from leakwatch._rules.baseline import PROGRAM_SCOPE
 from leakwatch._rules.config import load_config
 from leakwatch._rules.policy import Policy
@@ -64,18 +63,16 @@ from leakwatch._rules.reading import ConfigError
 from leakwatch._run import program, session
 from leakwatch._run.output import (
     OutputError,
-    format_text,
-    load_report,
-    to_html,
-    write_atomic,
-    write_text,
 )
+from leakwatch._run.report_command import (
+    EXIT_CLEAN,
+    EXIT_LEAKS,
+    EXIT_USAGE,
+    EXIT_WRITE_FAILED,
+    ReportCommand,
+)
+from leakwatch._service.cli import DiffCommand, host_port
 
-EXIT_CLEAN = 0
-EXIT_USAGE = 2
-EXIT_WRITE_FAILED = 4
-EXIT_LEAKS = 23
-EXIT_NOT_JUDGED = 1  # a saved watch whose block raised: no program status recorded
 DEFAULT_BASELINE = "leakwatch-baseline.json"
 
 
@@ -86,35 +83,6 @@ def exit_status(result: session.RunResult, *, exit_zero: bool = False) -> int:
     if result.write_failed:
         return EXIT_WRITE_FAILED
     return EXIT_LEAKS if result.leaks else EXIT_CLEAN
-
-
-def report_status(data: Mapping[str, Any]) -> int:
-    """The exit status of ``leakwatch report`` for a saved document: the status
-    ``leakwatch run`` had for it (without ``--exit-zero``)."""
-    program = data.get("program")
-    status = program.get("exit_status") if isinstance(program, Mapping) else None
-    failed = status if isinstance(status, int) and not isinstance(status, bool) else 0
-    if failed and not 0 < failed < 256:  # no process exits so; still a failure
-        failed = EXIT_NOT_JUDGED
-    leaks = leak_count(data)
-    if leaks is None or failed:
-        return failed or EXIT_NOT_JUDGED
-    return EXIT_LEAKS if leaks else EXIT_CLEAN
-
-
-_REPORT_EPILOG = """\
-FILE is any JSON leakwatch writes: a report (leakwatch run --json,
-Report.to_dict()), a pytest session (--leakwatch-json), a baseline, or a
-service's requests.json.
-
-exit status:
-  0   no leaks listed (a baseline's accepted leaks do not count)
-  23  leaks listed: the status leakwatch run gives for leaks
-  N   the run's program failed with status N, or was not judged because it
-      raised or was interrupted (Ctrl-C: 130): the status leakwatch run had
-  1   a watched block raised (not judged) and no program status is recorded
-  2   FILE missing, unreadable or not a leakwatch document; --html not written
-"""
 
 
 def _seconds(text: str) -> float:
@@ -212,6 +180,12 @@ class RunCommand:
             "returns before they are judged (default 2.0)",
         )
         watch.add_argument(
+            "--serve",
+            type=host_port,
+            metavar="HOST:PORT",
+            help="serve the debug pages (threads, tasks, descriptors, ...) there while it runs",
+        )
+        watch.add_argument(
             "--wait",
             action="store_true",
             default=True,
@@ -268,42 +242,32 @@ class RunCommand:
         except program.TargetError as exc:
             print(f"leakwatch run: {exc}", file=sys.stderr)
             return exc.status
-        result = session.run(settings, prepared, policy)
+        server = None
+        if args.serve:
+            from leakwatch._service.server import serve
+
+            try:
+                server = serve(*args.serve)
+            except OSError as exc:
+                print(
+                    f"leakwatch run: --serve {args.serve[0]}:{args.serve[1]}: {exc}",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            print(f"leakwatch: debug pages at {server.url}", file=sys.stderr, flush=True)
+        try:
+            result = session.run(settings, prepared, policy)
+        finally:
+            if server is not None:
+                server.close()
         return session.end(exit_status(result, exit_zero=args.exit_zero), wait=args.wait)
 
 
-class ReportCommand:
-    """Render any saved leakwatch JSON again: text on stdout, HTML if asked; exit 23 on leaks."""
-
-    def prepare_parser(self, parser: argparse.ArgumentParser) -> None:
-        parser.formatter_class = argparse.RawDescriptionHelpFormatter
-        parser.epilog = _REPORT_EPILOG
-        parser.add_argument(
-            "file",
-            metavar="FILE.json",
-            help="a report, pytest session, baseline or requests JSON written by leakwatch",
-        )
-        parser.add_argument(
-            "--html", metavar="OUT", help="also write it as a self-contained HTML page"
-        )
-        parser.add_argument(
-            "-v", "--verbose", action="store_true", help="show every frame of every stack"
-        )
-
-    def run(self, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-        try:
-            data = load_report(args.file)
-            text = format_text(data, verbose=args.verbose)
-            if args.html:
-                write_atomic(args.html, to_html(data), "HTML report")
-        except OutputError as exc:
-            write_text(sys.stderr, escape(str(exc)))
-            return EXIT_USAGE
-        write_text(sys.stdout, text)
-        return report_status(data)
-
-
-COMMANDS: dict[str, RunCommand | ReportCommand] = {"run": RunCommand(), "report": ReportCommand()}
+COMMANDS: dict[str, RunCommand | ReportCommand | DiffCommand] = {
+    "run": RunCommand(),
+    "report": ReportCommand(),
+    "diff": DiffCommand(),
+}
 
 
 def get_parser() -> argparse.ArgumentParser:

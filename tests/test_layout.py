@@ -32,10 +32,12 @@ LAYERS: dict[str, int] = {
     "leakwatch._pytest": 7,  # the pytest plugin shell
     "leakwatch._run": 7,  # the leakwatch run shell
     "leakwatch._unittest": 7,  # the unittest runner shell (and Django's)
+    "leakwatch._service": 7,  # the running-service shell: middleware, debug pages, diff
     "leakwatch._cli": 8,
     "leakwatch.pytest_plugin": 8,
     "leakwatch.unittest": 8,  # python -m leakwatch.unittest: runs the shell only
     "leakwatch.django": 8,  # Django's DiscoverRunner, watched: re-exports only
+    "leakwatch.service": 8,  # re-exports of leakwatch._service
     "leakwatch.__main__": 9,
     "leakwatch": 10,  # the public facade: re-exports only
 }

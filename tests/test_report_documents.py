@@ -12,7 +12,7 @@ from cli_support import EXIT_LEAKS, leakwatch, load, script
 from plugin_runs import outcomes, prepare, run, write
 
 from leakwatch._base.sizes import format_size
-from leakwatch._cli import report_status
+from leakwatch._run.report_command import report_status
 
 
 @pytest.fixture

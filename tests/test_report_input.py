@@ -26,10 +26,11 @@ from hypothesis import strategies as st
 
 from leakwatch import Leak, Report
 from leakwatch._base.frames import Frame
-from leakwatch._cli import main, report_status
+from leakwatch._cli import main
 from leakwatch._report.report import SCHEMA
 from leakwatch._report.text import escape
 from leakwatch._run.output import to_json
+from leakwatch._run.report_command import report_status
 
 _SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]

@@ -94,12 +94,13 @@ def install() -> None:
         _installed = True
 
 
-def activate() -> None:
-    """One more watch is on: install the hooks if needed, then count it."""
+def activate(full: bool = True) -> None:
+    """One more watch is on: install the hooks if needed, then count it.
+    ``full=False``: only sampled requests' creations are recorded for it."""
     install()
     if not wrappers._handover_wrapped:
         _wrap_handover()
     if not wrappers._asyncio_wrapped:
         _wrap_asyncio()
     shutdowns.install()
-    recording.count_on()
+    recording.count_on(full)

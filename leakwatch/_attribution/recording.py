@@ -18,6 +18,7 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from leakwatch._attribution import records
@@ -73,15 +74,54 @@ _local = threading.local()  # .quiet: leakwatch's own calls, not recorded
 depth = DEFAULT_DEPTH
 
 
+#: The sampled request the running code serves (``leakwatch.service``'s
+#: middleware sets it; it follows into tasks and ``asyncio.to_thread``).
+#: 0: none.  Read only while ``tagging`` is non-zero.
+request_tag: ContextVar[int] = ContextVar("leakwatch_request_tag", default=0)
+
+
+#: How many sampled requests are being watched: while 0 (no request sampled)
+#: the tag costs nothing, not even the context variable's read.
+tagging = 0
+
+
+#: Only sampled requests asked for recording (no watch, no debug pages): a
+#: creation is recorded only if it is a sampled request's (see ``_untagged``).
+tag_only = False
+
+
+_full = 0  # how many of the ``_active`` asked for every creation
+
+
+#: ident -> tag of the threads sampled requests started (filled as each starts).
+thread_tags: dict[int, int] = {}
+
+
+def _untagged() -> bool:
+    """In tag-only mode, whether this creation is no sampled request's: not recorded."""
+    if not tag_only or request_tag.get():
+        return False
+    return not thread_tags.get(threading.get_ident())
+
+
 def _record(extra: str = "", made_by: str = "") -> Record:
+    if tag_only and _untagged():
+        # No stack, but it supersedes older records of the same descriptor
+        # number or path: a sampled request's closed file is not this one.
+        return Record(next(_serials), (), (), extra, threading.get_ident(), made_by)
     stack = capture(sys._getframe(1), depth)
     here = running_thread()  # never threading.current_thread(): see running_thread
     parent_rec = threads.get(here) if here is not None else None
     parent = parent_rec.stack if parent_rec is not None else ()
+    tag = 0
+    if tagging:
+        # A thread a request started serves that request: what it makes is
+        # the request's, though the thread does not carry the context.
+        tag = request_tag.get() or (parent_rec.tag if parent_rec is not None else 0)
     handed = _handed_over()
     if handed is None:
-        return Record(next(_serials), stack, parent, extra, threading.get_ident(), made_by)
-    return Record(next(_serials), stack, parent, extra, handed[0], made_by, handed[1])
+        return Record(next(_serials), stack, parent, extra, threading.get_ident(), made_by, 0, tag)
+    return Record(next(_serials), stack, parent, extra, handed[0], made_by, handed[1], tag)
 
 
 def _handed_over() -> tuple[int, int] | None:
@@ -107,7 +147,10 @@ def _handed_over() -> tuple[int, int] | None:
 
 
 def _recording() -> bool:
-    return _active > 0 and not getattr(_local, "quiet", False)
+    if not _active or getattr(_local, "quiet", False):
+        return False
+    # ``not _untagged()``, inlined: it runs on every task a server makes.
+    return not tag_only or bool(request_tag.get() or thread_tags.get(threading.get_ident()))
 
 
 class quiet:
@@ -252,13 +295,16 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
 _CLAIMING = object()  # in _local.opened: a wrapper waits for the open's record
 
 
-def count_on() -> None:
-    """One more watch is on (the hooks are installed by ``origins.activate``)."""
-    global _active, _epoch
+def count_on(full: bool = True) -> None:
+    """One more watch is on (the hooks are installed by ``origins.activate``).
+    ``full=False``: only sampled requests' creations are wanted."""
+    global _active, _epoch, _full, tag_only
     with _active_lock:
         if _active == 0:
             _epoch += 1  # what happened while the hooks were off was not counted
         _active += 1
+        _full += full
+        tag_only = _full == 0
 
 
 def fd_epoch() -> int:
@@ -271,16 +317,19 @@ def fd_epoch() -> int:
     return _epoch
 
 
-def deactivate() -> None:
-    global _active
+def deactivate(full: bool = True) -> None:
+    global _active, _full, tag_only
     with _active_lock:
         if _active == 0:
             return
         _active -= 1
+        _full -= full
+        tag_only = _full == 0
         if _active:
             return
         # Records only serve the watches that were on; drop them so a long
         # program doesn't accumulate stacks.
+        thread_tags.clear()
         fds.clear()
         paths.clear()
         created_paths.clear()

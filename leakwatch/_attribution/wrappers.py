@@ -162,7 +162,7 @@ def _wrap_epoll() -> None:
         def __new__(cls, *args: Any, **kwargs: Any) -> Any:
             obj = real(*args, **kwargs)
             recording._epoch += 1
-            if _recording():
+            if recording._active and not getattr(_local, "quiet", False):
                 fds[obj.fileno()] = _record()
             return obj
 
@@ -183,14 +183,20 @@ def _wrap_thread_start() -> None:
         return
 
     def start(self: threading.Thread) -> None:
+        rec = None
         if _recording():
             try:
                 target = getattr(self, "_target", None)
                 name = getattr(target, "__qualname__", "") if target is not None else ""
-                threads[self] = _record(name)
+                rec = threads[self] = _record(name)
             except Exception:
                 pass
         orig_start(self)
+        if rec is not None and rec.tag and self.ident is not None:
+            # What this thread makes is the request's: see recording._untagged.
+            if len(recording.thread_tags) >= 4096:
+                recording.thread_tags.pop(next(iter(recording.thread_tags)))
+            recording.thread_tags[self.ident] = rec.tag
 
     start.__leakwatch__ = True  # type: ignore[attr-defined]
     start.__doc__ = orig_start.__doc__
@@ -201,7 +207,7 @@ def _wrap_thread_start() -> None:
     @functools.wraps(orig_init)
     def __init__(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
         orig_init(self, *args, **kwargs)
-        if recording._active and not getattr(_local, "quiet", False):
+        if recording._active and _recording():
             try:
                 thread_inits[self] = _record()
             except Exception:
@@ -325,7 +331,7 @@ def _wrap_create_task(loop_cls: Any) -> None:
     @functools.wraps(orig)
     def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
         task = orig(self, coro, *args, **kwargs)
-        if recording._active and not getattr(_local, "quiet", False):
+        if recording._active and _recording():
             try:
                 tasks[task] = _record()
             except Exception:

@@ -1,0 +1,188 @@
+"""The debug pages as HTML, in the look of ``leakwatch run``'s report.
+
+The report's own parts draw them: its style, its charts (inline SVG, no
+network) and its folded leak table, here listing live resources with where
+each was made and, for threads and tasks, where each is now.  Every string
+is escaped by those parts.  Pure functions of the pages' plain data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+from leakwatch._report.html import _CSP, _CSS, _HEAD, _JS, _JS_GUARD
+from leakwatch._report.html_charts import _charts
+from leakwatch._report.html_leaks import _leak_table, _summary
+from leakwatch._report.html_parts import _card, _e
+
+_EXTRA_CSS = """
+nav.pages { display: flex; flex-wrap: wrap; gap: 6px 14px; margin: 12px 0 0; font-size: 13px; }
+nav.pages a { color: #0969da; text-decoration: none; }
+nav.pages a.on { font-weight: 700; color: var(--fg); }
+table.counts { border-collapse: collapse; width: 100%; }
+.counts td, .counts th { padding: 8px 16px; border-bottom: 1px solid var(--line);
+  text-align: left; }
+.counts th { font-size: 11px; text-transform: uppercase; letter-spacing: .06em; color: var(--muted);
+  background: var(--bg); }
+.counts .num { text-align: right; }
+"""
+
+
+class Links:
+    """Relative links between the pages, carrying ``?token=`` when it came that way."""
+
+    def __init__(self, token: str | None) -> None:
+        self.suffix = f"?token={quote(token, safe='')}" if token else ""
+
+    def __call__(self, page: str, query: str = "") -> str:
+        if not self.suffix:
+            return page + (f"?{query}" if query else "")
+        return page + self.suffix + (f"&{query}" if query else "")
+
+
+def page(
+    title: str,
+    here: str,
+    kinds: Sequence[str],
+    links: Links,
+    body: str,
+    summary: str = "",
+    bad: bool = False,
+) -> str:
+    from leakwatch._service.pages import page_name
+
+    names = [("", "overview")] + [(page_name(k), page_name(k)) for k in kinds]
+    names += [
+        ("heap", "heap"),
+        ("requests", "requests"),
+        ("snapshot.json", "snapshot.json"),
+        ("metrics", "metrics"),
+    ]
+    nav = "".join(
+        f'<a href="{_e(links(href or "./"))}"{" class=on" if href == here else ""}>{_e(name)}</a>'
+        for href, name in names
+    )
+    head = (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{_CSP}{_HEAD}'
+        f"<title>leakwatch: {_e(title)}</title><style>{_CSS}{_EXTRA_CSS}</style></head>\n"
+        f'<body>{_JS_GUARD}<main>\n<header class="top"><div class="brand">leakwatch · '
+        f"process {os.getpid()}</div><h1>{_e(title)}</h1><nav class=pages>{nav}</nav>"
+    )
+    if summary:
+        head += f'<p class="summary {"bad" if bad else "ok"}">{_e(summary)}</p>'
+    return (
+        f"{head}</header>\n{body}<footer>leakwatch · read-only debug pages</footer></main>"
+        f"{_JS}</body></html>\n"
+    )
+
+
+def overview(
+    counts: Mapping[str, int],
+    series: Mapping[str, Any],
+    requests: Mapping[str, Any],
+    kinds: Sequence[str],
+    links: Links,
+) -> str:
+    from leakwatch._service.pages import page_name
+
+    rows = "".join(
+        f'<tr><td><a href="{_e(links(page_name(k)))}">{_e(k)}</a></td>'
+        f'<td class="num">{counts.get(k, 0):,}</td></tr>'
+        for k in kinds
+    )
+    table = (
+        f'<table class="counts"><tr><th>Kind</th><th class="num">Live now</th></tr>{rows}</table>'
+    )
+    leaky = [r for r in requests.get("routes", []) if r.get("leaks")]
+    judged = requests.get("judged", 0)
+    said = _summary([x for r in leaky for x in r["leaks"]])
+    req = (
+        f'<p class="why" style="padding-top:10px">{judged:,} sampled requests judged; '
+        f'{len(leaky)} route(s) left resources alive. <a href="{_e(links("requests"))}">'
+        "Leaks per request</a></p>"
+    )
+    body = _card("Live resources", table) + _charts(series) + _card("Requests", req)
+    return page("Overview", "", kinds, links, body, f"Sampled requests: {said}", bool(leaky))
+
+
+def resources(
+    kind: str, title: str, doc: Mapping[str, Any], kinds: Sequence[str], links: Links
+) -> str:
+    from leakwatch._service.pages import page_name
+
+    items = doc.get("resources") or []
+    table = (
+        _leak_table(items, open_first=False)
+        if items
+        else f'<div class="card"><p class="empty">No {_e(title.lower())} alive</p></div>'
+    )
+    notes = "".join(f"<li>{_e(n)}</li>" for n in doc.get("notes") or [])
+    body = f"<section>{table}</section>" + (
+        _card("Notes", f'<ul class="notes">{notes}</ul>') if notes else ""
+    )
+    return page(title, page_name(kind), kinds, links, body, f"{len(items):,} alive now")
+
+
+def requests(doc: Mapping[str, Any], kinds: Sequence[str], links: Links) -> str:
+    parts = []
+    for route in doc.get("routes") or []:
+        head = f"{route.get('method', '')} {route.get('route', '')}"
+        tag = f"{route.get('leaky_requests', 0):,} of {route.get('requests', 0):,} requests leaked"
+        parts.append(
+            f'<section><h2><code>{_e(head)}</code><span class="tag bad">{_e(tag)}</span></h2>'
+            f"{_leak_table(route.get('leaks') or [], open_first=True)}</section>"
+        )
+    clean = doc.get("clean") or []
+    if clean:
+        rows = "".join(
+            f"<tr><td><code>{_e(c.get('method', ''))} {_e(c.get('route', ''))}</code></td>"
+            f'<td class="num">{c.get("requests", 0):,}</td></tr>'
+            for c in clean
+        )
+        parts.append(
+            _card(
+                "Clean routes",
+                f'<table class="counts"><tr><th>Route</th>'
+                f'<th class="num">Requests judged</th></tr>{rows}</table>',
+            )
+        )
+    if not parts:
+        parts.append(_card("Requests", '<p class="empty">No sampled request judged yet</p>'))
+    leaks = [x for r in doc.get("routes") or [] for x in r.get("leaks") or []]
+    return page(
+        "Leaks per request", "requests", kinds, links, "".join(parts), _summary(leaks), bool(leaks)
+    )
+
+
+def heap(doc: Mapping[str, Any], kinds: Sequence[str], links: Links) -> str:
+    sites = doc.get("sites") or []
+    table = (
+        _leak_table(sites) if sites else '<div class="card"><p class="empty">No growth</p></div>'
+    )
+    note = f'<p class="why">{_e(doc["note"])}</p>' if doc.get("note") else ""
+    body = f"<section>{table}{note}</section>"
+    return page(
+        f"Heap growth over {doc.get('seconds')} s",
+        "heap",
+        kinds,
+        links,
+        body,
+        f"{len(sites)} allocation sites grew",
+    )
+
+
+def diff(doc: Mapping[str, Any], kinds: Sequence[str], links: Links) -> str:
+    new = doc.get("new") or []
+    table = _leak_table(new) if new else '<div class="card"><p class="empty">Nothing new</p></div>'
+    return page(
+        f"New since snapshot {doc.get('base')}",
+        "diff",
+        kinds,
+        links,
+        f"<section>{table}</section>",
+        _summary(new).replace("leak", "new resource"),
+        bool(new),
+    )

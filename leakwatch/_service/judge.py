@@ -1,0 +1,334 @@
+"""The judge: what each sampled request left alive, found off the request's path.
+
+A sampled request gets a tag (``recording.request_tag``, a context variable
+that follows into tasks and ``asyncio.to_thread``; a thread the request
+starts passes it on to what it makes).  While any sampled request is in
+flight or waiting to be judged, creation recording is on for sampled
+requests' creations only (``tag_only``: another request's creation costs a
+context variable's read); when none is, recording goes back off (unless a
+watch or the debug pages keep it on) and costs nothing.
+
+When a request's response is done, :meth:`Monitor.end` queues it; a
+background thread (``leakwatch-service-judge``) waits :data:`SETTLE`
+seconds, then, for every request whose settle is over -- one batch, one
+look at each probe -- finds the live resources whose creation record
+carries the request's tag.  Those are the request's leftovers.  A gc pass
+runs only when there are some, and they are looked at again after it.  What
+was made without any of the user's code on the stack (a server's worker
+thread started by the first request that needed it) is the server's
+machinery, not the request's, and is not charged.
+
+The probes are used generically: any kind ``all_probes()`` has whose probe
+can say where a resource was made (``creation``) is judged.  A probe that
+fails is left out of that batch; the host never sees the error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Hashable
+from typing import Any, NamedTuple
+
+from leakwatch._attribution import origins as _origins
+from leakwatch._attribution import recording as _recording
+from leakwatch._attribution import records as _records
+from leakwatch._attribution.singletons import singletons
+from leakwatch._attribution.stacks import capture, has_user_frame
+from leakwatch._base.model import Resource, group_resources
+from leakwatch._engine.collect import collect
+from leakwatch._engine.snapshot import _OWN_IO
+from leakwatch._probes import all_probes
+from leakwatch._probes.protocol import Probe
+from leakwatch._probes.threads import INTERNAL_PREFIX, _executor_of
+from leakwatch._service.ledger import Ledger
+from leakwatch._service.pages import _snapshot
+
+#: Seconds after a response before its request is judged: a thread or task
+#: that finishes a moment later is not a leak.
+SETTLE = 0.5
+
+#: Requests waiting to be judged, at most; past it a sampled request is served
+#: unwatched (the judge is behind: the cost stays bounded).
+MAX_PENDING = 10_000
+
+#: Seconds between two batches, at least: the judge's cost stays bounded
+#: (one look at each probe per batch) however many requests are sampled.
+BATCH_EVERY = 1.0
+
+#: The judge's thread ends after this many idle seconds (and starts again on need).
+IDLE_EXIT = 5.0
+
+JUDGE_THREAD = INTERNAL_PREFIX + "service-judge"
+
+
+class Pending(NamedTuple):
+    """A request whose response is done, waiting to be judged (a tuple: cheap to make)."""
+
+    tag: int
+    since: int  # the creation serial when the request began
+    method: str
+    route: str
+    ended: float  # time.monotonic() when its response was done
+    #: The stack below the middleware (the server's): see ``_made_by_user``.
+    entry: tuple[Any, ...] = ()
+
+
+class Ticket:
+    """One sampled request in flight: what the middleware hands back at its end."""
+
+    __slots__ = ("entry", "method", "route", "since", "tag")
+
+    def __init__(self, tag: int, since: int, method: str, route: str, entry: Any = ()) -> None:
+        self.tag, self.since, self.method, self.route = tag, since, method, route
+        self.entry: tuple[Any, ...] = entry
+
+
+class Monitor:
+    """The process-wide state of leaks per request: the queue, the judge, the ledger."""
+
+    def __init__(self) -> None:
+        self.ledger = Ledger()
+        self.settle = SETTLE
+        self.batch_every = BATCH_EVERY
+        # Reentrant: a WSGI body finalised by a gc pass inside begin() or end()
+        # ends its request from the same thread.
+        self._lock = threading.Condition(threading.RLock())
+        self._pending: deque[Pending] = deque()
+        self._watching = 0  # sampled requests in flight or queued
+        self._tags = itertools.count(1)
+        self._thread: threading.Thread | None = None
+        self._idle = False  # the judge waits for work (not for a settle)
+        self.notes: deque[str] = deque(maxlen=20)
+
+    # -- the middleware's side ---------------------------------------------------
+
+    def begin(self, method: str, route: str, caller: Any = None) -> Ticket | None:
+        """A sampled request starts: its tag, or None when the judge is too far behind.
+        ``caller``: the frame that called the middleware (the server's)."""
+        with self._lock:
+            if self._watching >= MAX_PENDING:
+                return None
+            if self._watching == 0:
+                _origins.activate(full=False)
+                _recording.tagging += 1
+            self._watching += 1
+            tag = next(self._tags)
+        return Ticket(tag, _records.current_serial(), method, route, _entry(caller))
+
+    def end(self, ticket: Ticket, *, judge: bool = True) -> None:
+        """Its response is done: judged after the settle, in the judge's thread
+        (``judge=False``: a request to the debug pages, not judged)."""
+        if not judge:
+            self._release(1)
+            return
+        item = Pending(
+            ticket.tag, ticket.since, ticket.method, ticket.route, time.monotonic(), ticket.entry
+        )
+        with self._lock:
+            self._pending.append(item)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=JUDGE_THREAD, daemon=True)
+                self._thread.start()
+            elif self._idle:
+                # Only an idle judge needs waking: a busy one already waits
+                # for the first request's settle.  (Waking it costs the
+                # server's thread a handover of the GIL.)
+                self._idle = False
+                self._lock.notify()
+
+    def _release(self, n: int) -> None:
+        with self._lock:
+            self._watching -= n
+            if self._watching == 0:
+                _recording.tagging -= 1
+                _recording.deactivate(full=False)
+
+    # -- the judge's thread ---------------------------------------------------------
+
+    def _run(self) -> None:
+        idle_since = last = time.monotonic() - BATCH_EVERY
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                if not self._pending:
+                    if now - idle_since > IDLE_EXIT:
+                        self._thread = None
+                        return
+                    self._idle = True
+                    self._lock.wait(IDLE_EXIT)
+                    self._idle = False
+                    continue
+                start = max(self._pending[0].ended + self.settle, last + self.batch_every)
+                wait = start - now
+                if wait > 0:
+                    self._lock.wait(wait)
+                    continue
+                ready = []
+                while self._pending and self._pending[0].ended + self.settle <= now:
+                    ready.append(self._pending.popleft())
+            last = time.monotonic()
+            try:
+                self.judge(ready)
+            except Exception as exc:  # the host never sees leakwatch's errors
+                self.notes.append(f"judging {len(ready)} request(s) failed: {exc!r}")
+            finally:
+                self._release(len(ready))
+            idle_since = time.monotonic()
+
+    def judge(self, ready: list[Pending]) -> None:
+        """Find and record what each request in ``ready`` left alive."""
+        tags = {p.tag: p for p in ready}
+        since = min(p.since for p in ready)
+        probes = _probes()
+        found = _leftovers(probes, tags, since, self.notes)
+        if found:
+            with _recording.quiet():
+                collect()  # objects in cycles close here, not as leaks
+            found = _leftovers(probes, tags, since, self.notes)
+        per_tag: dict[int, list[Resource]] = {}
+        with _OWN_IO, _recording.quiet():
+            for (kind, key), (value, rec) in found.items():
+                try:
+                    res = probes[kind].describe(key, value, since)
+                except Exception as exc:
+                    self.notes.append(f"{kind}: describing a leftover failed: {exc!r}")
+                    continue
+                entry = tags[rec.tag].entry
+                if "benign" in res.details or not _made_by_user(rec, entry) or _shared_pool(value):
+                    continue  # the server's or a library's machinery, or a shared pool's
+                per_tag.setdefault(rec.tag, []).append(res)
+        now = time.time()
+        for p in ready:
+            got = per_tag.get(p.tag, [])
+            self.ledger.add(p.method, p.route, group_resources(got) if got else [], now)
+
+
+def _made_by_user(rec: Any, entry: tuple[Any, ...] = ()) -> bool:
+    """Whether the user's code made it: its own stack has a user frame inside the
+    request (not in ``entry``, the server's stack below the middleware, nor
+    below the task or thread that made it), or it was made in a thread the
+    same request started from the user's code (a library call in a thread the
+    request started).  A pool's worker thread started by the first request that
+    needed it has neither, even when the server runs from the user's ``main()``."""
+    if _user_frame_inside(_above(rec.stack, entry)):
+        return True
+    for thread in threading.enumerate():
+        if thread.ident == rec.thread:
+            start = _records.threads.get(thread)
+            if start is None or start.tag != rec.tag:
+                return False
+            return _user_frame_inside(_above(start.stack, entry))
+    return False
+
+
+def _above(raw: tuple[Any, ...], entry: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``raw`` (innermost first) without the outer frames it shares with ``entry``."""
+    n = 0
+    while n < len(raw) and n < len(entry) and raw[-1 - n][::2] == entry[-1 - n][::2]:
+        n += 1
+    return raw[: len(raw) - n]
+
+
+#: (thread, the caller's code) -> the stack below the middleware, captured once:
+#: a server calls its app from the same place.  Bounded.
+_entries: dict[tuple[int, Any], tuple[Any, ...]] = {}
+
+
+def _entry(caller: Any) -> tuple[Any, ...]:
+    if caller is None:
+        return ()
+    key = (threading.get_ident(), caller.f_code)
+    found = _entries.get(key)
+    if found is None:
+        if len(_entries) >= 256:
+            _entries.clear()
+        found = _entries[key] = capture(caller, _recording.depth)
+    return found
+
+
+#: Frames that run a task or a thread: what is older than the newest of them
+#: is the server's own start (a user's ``main()`` calling ``uvicorn.run``), not
+#: the request's code.
+_DISPATCH = {
+    ("events.py", "_run"),
+    ("base_events.py", "_run_once"),
+    ("base_events.py", "run_forever"),
+    ("base_events.py", "run_until_complete"),
+    ("runners.py", "run"),
+    ("threading.py", "_bootstrap_inner"),
+}
+
+
+def _user_frame_inside(raw: Any) -> bool:
+    """Whether the user's code is on a raw stack (innermost first) inside the
+    task or thread that made it, not only in what started the server."""
+    for frame in raw:
+        name = frame[0].rsplit("/", 1)[-1]
+        if (name, frame[2]) in _DISPATCH and ("asyncio" in frame[0] or name == "threading.py"):
+            return False
+        if has_user_frame((frame,)):
+            return True
+    return False
+
+
+def _shared_pool(value: Any) -> bool:
+    """Whether a thread is an idle worker of a pool that outlives requests: a
+    loop's default executor (``asyncio.to_thread``), or an executor a module
+    global holds.  The first request to need a worker starts it; later ones
+    reuse it.  (A pool made per request and never shut down is not shared.)"""
+    thread = value() if isinstance(value, weakref.ref) else None
+    executor = _executor_of(thread) if thread is not None else None
+    if executor is None:
+        return False
+    if thread is not None and thread.name.startswith(("asyncio_", "uvloop_")):
+        return True
+    try:
+        return bool(singletons([executor]))
+    except Exception:
+        return False
+
+
+def _probes() -> dict[str, Probe]:
+    probes = all_probes()
+    for probe in probes.values():
+        if hasattr(probe, "foreign"):
+            probe.foreign = True  # tasks of every loop, whatever thread runs it
+    return probes
+
+
+def _leftovers(
+    probes: dict[str, Probe], tags: dict[int, Pending], since: int, notes: deque[str]
+) -> dict[tuple[str, Hashable], tuple[Any, Any]]:
+    """``(kind, key) -> (value, record)`` of live resources made by the tagged requests."""
+    out: dict[tuple[str, Hashable], tuple[Any, Any]] = {}
+    with _OWN_IO, _recording.quiet():
+        for kind, probe in probes.items():
+            creation = getattr(probe, "creation", None)
+            if creation is None:
+                continue
+            try:
+                for key, value in _snapshot(kind, probe).items():
+                    rec = creation(key, value, since)
+                    if rec is not None and getattr(rec, "tag", 0) in tags:
+                        out[(kind, key)] = (value, rec)
+            except Exception as exc:
+                notes.append(f"{kind}: the probe failed while judging requests: {exc!r}")
+    return out
+
+
+_monitor: Monitor | None = None
+_monitor_lock = threading.Lock()
+
+
+def monitor() -> Monitor:
+    """The process's one monitor (made on first use)."""
+    global _monitor
+    if _monitor is None:
+        with _monitor_lock:
+            if _monitor is None:
+                _monitor = Monitor()
+    return _monitor

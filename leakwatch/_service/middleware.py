@@ -1,0 +1,186 @@
+"""ASGI and WSGI middleware: watch a sample of requests for what they leave alive.
+
+``ASGIMiddleware(app, sample=0.01)`` and ``WSGIMiddleware(app, sample=0.01)``
+wrap an application.  A request not sampled costs one random draw.  A
+sampled one is tagged (a context variable, set only for it), served exactly
+as without the middleware, and handed to the judge once its response is
+done (:mod:`leakwatch._service.judge`); the judge never delays the response.
+
+Nothing changes what the service returns: status, headers, body and
+exceptions are the application's own.  A WSGI response's iterable is wrapped
+only for a sampled request (so the body, produced while it is iterated,
+runs tagged); the wrapper passes ``close()`` on as PEP 3333 asks.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from leakwatch._attribution import recording as _recording
+from leakwatch._service.judge import Monitor, Ticket, monitor
+
+#: Set in the scope (environ) of a request the debug pages answer: not judged.
+DEBUG_PAGE = "leakwatch.debug_page"
+
+
+def check_sample(sample: Any) -> float:
+    """The sample rate as a float in [0, 1], or one clear error."""
+    if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not 0 <= sample <= 1:
+        raise ValueError(f"leakwatch: sample must be a number from 0 to 1, got {sample!r}")
+    return float(sample)
+
+
+class _Sampling:
+    def __init__(self, app: Any, sample: float) -> None:
+        self.app = app
+        self.sample = check_sample(sample)
+        self.monitor: Monitor = monitor()
+
+    def _sampled(self) -> bool:
+        rate = self.sample
+        return rate >= 1.0 or (rate > 0.0 and random.random() < rate)
+
+
+def asgi_route(scope: Mapping[str, Any]) -> str:
+    """The route a request matched, where the framework says (Starlette,
+    FastAPI: ``scope["route"].path``), else its path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None) or getattr(route, "path_format", None)
+    root = str(scope.get("root_path", "") or "")
+    full = str(scope.get("path", "") or "")
+    if isinstance(path, str) and path:
+        template = root + path
+        if not full.startswith(template.split("{", 1)[0]) and root.endswith(path):
+            template = root  # a mount: the root path names it already
+        return template
+    return full if full.startswith(root) else root + full
+
+
+class ASGIMiddleware(_Sampling):
+    """Watch a sample of HTTP requests of an ASGI application for leftovers."""
+
+    def __init__(self, app: Any, sample: float = 0.01) -> None:
+        super().__init__(app, sample)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        rate = self.sample
+        if (rate < 1.0 and (rate <= 0.0 or random.random() >= rate)) or scope.get("type") != "http":
+            return await self.app(scope, receive, send)  # type: ignore[no-any-return]
+        ticket = self.monitor.begin(str(scope.get("method", "")), "", sys._getframe(1))
+        if ticket is None:
+            return await self.app(scope, receive, send)  # type: ignore[no-any-return]
+        token = _recording.request_tag.set(ticket.tag)
+        try:
+            return await self.app(scope, receive, send)  # type: ignore[no-any-return]
+        finally:
+            _recording.request_tag.reset(token)
+            ticket.route = asgi_route(scope)
+            self.monitor.end(ticket, judge=not scope.get(DEBUG_PAGE))
+
+
+def wsgi_route(environ: Mapping[str, Any]) -> str:
+    """The route a request matched, where the framework says (Flask's
+    ``url_rule``), else its path."""
+    request = environ.get("werkzeug.request")
+    rule = getattr(getattr(request, "url_rule", None), "rule", None)
+    root = str(environ.get("SCRIPT_NAME", "") or "")
+    if isinstance(rule, str) and rule:
+        return root + rule
+    return root + str(environ.get("PATH_INFO", "") or "")
+
+
+class WSGIMiddleware(_Sampling):
+    """Watch a sample of requests of a WSGI application for leftovers."""
+
+    def __init__(self, app: Any, sample: float = 0.01) -> None:
+        super().__init__(app, sample)
+
+    def __call__(self, environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not self._sampled():
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
+        ticket = self.monitor.begin(str(environ.get("REQUEST_METHOD", "")), "", sys._getframe(1))
+        if ticket is None:
+            return self.app(environ, start_response)  # type: ignore[no-any-return]
+        token = _recording.request_tag.set(ticket.tag)
+
+        def start(*args: Any) -> Any:
+            # The route while the framework still knows it (Flask forgets
+            # its request when the app returns, before the body is sent).
+            ticket.route = wsgi_route(environ)
+            return start_response(*args)
+
+        try:
+            body: Any = self.app(environ, start)
+        except BaseException:
+            _recording.request_tag.reset(token)
+            self._end(ticket, environ)
+            raise
+        _recording.request_tag.reset(token)
+        wrapper = environ.get("wsgi.file_wrapper")
+        result: Iterable[bytes] = body
+        if isinstance(body, (list, tuple)) or (
+            isinstance(wrapper, type) and isinstance(body, wrapper)
+        ):
+            # Made already (no code runs as it is sent), or a file the server
+            # may send its own way: returned as it is.
+            self._end(ticket, environ)
+            return result
+        kind = _SizedBody if hasattr(body, "__len__") else _Body
+        return kind(body, ticket, lambda: self._end(ticket, environ))
+
+    def _end(self, ticket: Ticket, environ: Any) -> None:
+        ticket.route = ticket.route or wsgi_route(environ)
+        self.monitor.end(ticket, judge=not environ.get(DEBUG_PAGE))
+
+
+class _Body:
+    """A sampled request's response iterable: iterated tagged, ended once at close()."""
+
+    def __init__(self, body: Iterable[bytes], ticket: Ticket, end: Callable[[], None]) -> None:
+        self._body = body
+        self._tag = ticket.tag
+        self._end: Callable[[], None] | None = end
+        self._it: Iterator[bytes] | None = None
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        token = _recording.request_tag.set(self._tag)
+        try:
+            if self._it is None:
+                self._it = iter(self._body)
+            return next(self._it)
+        finally:
+            _recording.request_tag.reset(token)
+
+    def close(self) -> None:
+        token = _recording.request_tag.set(self._tag)
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            _recording.request_tag.reset(token)
+            end, self._end = self._end, None
+            if end is not None:
+                end()
+
+    def __del__(self) -> None:
+        # A server that never calls close(): the request still gets judged.
+        end, self._end = getattr(self, "_end", None), None
+        if end is not None:
+            try:
+                end()
+            except Exception:
+                pass
+
+
+class _SizedBody(_Body):
+    """A body with a length keeps it (wsgiref sets Content-Length from it)."""
+
+    def __len__(self) -> int:
+        return len(self._body)  # type: ignore[arg-type]
