@@ -30,23 +30,14 @@ from leakwatch._attribution.records import (
     _remember_created,
     _remember_path,
     _serials,
-    _sock_by_fd,
     _unindexed,
-    created_paths,
     dir_key,
-    fds,
     forks,
     handovers,
-    native_owners,
-    native_threads,
-    paths,
     sockets,
     spawns,
     tasks,
-    thread_inits,
     threads,
-    timer_loops,
-    timers,
 )
 from leakwatch._attribution.stacks import DEFAULT_DEPTH, capture
 from leakwatch._base.pyversion import running_thread
@@ -330,22 +321,7 @@ def deactivate(full: bool = True) -> None:
         # Records only serve the watches that were on; drop them so a long
         # program doesn't accumulate stacks.
         thread_tags.clear()
-        fds.clear()
-        paths.clear()
-        created_paths.clear()
-        spawns.clear()
-        forks.clear()
-        native_threads.clear()
-        native_owners.clear()
-        sockets.clear()
-        threads.clear()
-        handovers.clear()
-        thread_inits.clear()
-        tasks.clear()
-        timers.clear()
-        timer_loops.clear()
-        _sock_by_fd.clear()
-        _unindexed.clear()
+        records.forget_all()
 
 
 def is_recording() -> bool:

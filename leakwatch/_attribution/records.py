@@ -276,3 +276,13 @@ def latest_path_record(path: str, after: int) -> Record | None:
             return None
     candidates = [r for r in bucket if r.serial > after]
     return candidates[-1] if candidates else None
+
+
+def forget_all() -> None:
+    """Drop every record: they serve only the watches that were on, and a
+    long program must not accumulate stacks."""
+    for table in (
+        fds, paths, created_paths, spawns, forks, native_threads, native_owners, sockets,
+        threads, handovers, thread_inits, tasks, timers, timer_loops, _sock_by_fd, _unindexed,
+    ):  # fmt: skip
+        table.clear()
