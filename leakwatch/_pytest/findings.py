@@ -33,6 +33,7 @@ _WHERE = {
     ("teardown", "teardown"): "created in teardown and still alive after it",
     ("call", "return"): "created in call and still pending when the test returned",
     ("call", "repeat"): "growing with every repeated call",
+    ("call", "fixture"): "found by the test's own leakwatch fixture, which failed the test",
     ("setup", "escaped"): (
         "handed to the test in setup and still alive after teardown, "
         "like values of earlier tests: growth across tests"
@@ -58,7 +59,8 @@ class Finding:
     scope: str | None = None
     #: When it was judged: "teardown" (the end of the test), "return" (tasks,
     #: as the test returned), "repeat" (growth over repeated calls),
-    #: "escaped" (objects that outlived their test, growing across tests).
+    #: "escaped" (objects that outlived their test, growing across tests),
+    #: "fixture" (the test's own ``leakwatch`` fixture raised LeakError).
     judged: str = "teardown"
 
     @property
@@ -173,6 +175,13 @@ def split(report: Report, nodeid: str, default: str, **extra: Any) -> list[Findi
     return list(by_phase.values())
 
 
+def record(report: pytest.TestReport, findings: Iterable[Finding]) -> None:
+    """Put findings on a report as data only: for the summary and the JSON."""
+    data: list[dict[str, Any]] = list(getattr(report, "leakwatch", None) or ())
+    data.extend(f.to_dict() for f in findings)
+    report.leakwatch = data  # type: ignore[attr-defined]
+
+
 def attach(
     report: pytest.TestReport, findings: Iterable[Finding], *, fail: bool, verbose: bool
 ) -> None:
@@ -180,9 +189,7 @@ def attach(
     findings = list(findings)
     if not findings:
         return
-    data: list[dict[str, Any]] = list(getattr(report, "leakwatch", None) or ())
-    data.extend(f.to_dict() for f in findings)
-    report.leakwatch = data  # type: ignore[attr-defined]
+    record(report, findings)
     failing = [f for f in findings if f.leaks]
     if not failing:
         return

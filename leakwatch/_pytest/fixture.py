@@ -50,7 +50,8 @@ class LeakwatchFixture:
     settings (command line, ini, environment, config file) are the defaults;
     otherwise the config file's and the environment's.  Keyword options
     override them, as for :func:`leakwatch.watch` and :func:`leakwatch.check`.
-    Every check's report is kept in :attr:`reports`.
+    Every watch's and check's report is kept in :attr:`reports`: the plugin
+    counts the leaks of one that failed the test in its summary and JSON.
     """
 
     ignore: Callable[..., IgnoreRule] = staticmethod(ignore)
@@ -67,7 +68,9 @@ class LeakwatchFixture:
         merged = {**self._defaults, **options}
         if kinds is not None:
             merged["kinds"] = tuple(kinds)
-        return watch(on_leak=on_leak, label=self.nodeid, **merged)
+        watcher = watch(on_leak=on_leak, label=self.nodeid, **merged)
+        watcher._sink = self.reports.append
+        return watcher
 
     def check(
         self,
@@ -118,6 +121,19 @@ class LeakwatchFixture:
         if report.leaks and policy == "warn":
             warnings.warn(LeakWarning(report), stacklevel=3)
         return report
+
+
+def failed_by(
+    item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None
+) -> Report | None:
+    """The report of the test's own fixture watch or check that failed it, if one did."""
+    exc = excinfo.value if excinfo is not None else None
+    if not isinstance(exc, LeakError):
+        return None
+    fixture = getattr(item, "funcargs", {}).get("leakwatch")
+    if isinstance(fixture, LeakwatchFixture) and any(r is exc.report for r in fixture.reports):
+        return exc.report
+    return None
 
 
 def defaults_for(config: pytest.Config) -> dict[str, Any]:

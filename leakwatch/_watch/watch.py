@@ -95,6 +95,8 @@ class watch:
         self.report = None
         self._watcher: Watcher | None = None
         self._busy = False
+        #: Told each report as the block ends (the pytest fixture keeps them).
+        self._sink: Callable[[Report], None] | None = None
 
     # -- context manager ---------------------------------------------------------
 
@@ -140,6 +142,8 @@ class watch:
             self.report = watcher.stop(block_failed=exc_type is not None)
         except Exception as err:
             self.report = internal_error_report("watch stop", err)
+        if self._sink is not None:
+            self._sink(self.report)
         if exc_type is None:
             _judge(self.report, self.on_leak)
 
@@ -160,6 +164,8 @@ class watch:
             self.report = await watcher.stop_async(block_failed=exc_type is not None)
         except Exception as err:
             self.report = internal_error_report("watch stop", err)
+        if self._sink is not None:
+            self._sink(self.report)
         if exc_type is None:
             _judge(self.report, self.on_leak)
 
@@ -169,6 +175,7 @@ class watch:
         clone: watch = object.__new__(watch)
         clone._options, clone.on_leak = self._options, self.on_leak
         clone.report, clone._watcher, clone._busy = None, None, False
+        clone._sink = self._sink
         return clone
 
     def __call__(self, fn: F) -> F:
