@@ -5,7 +5,6 @@ Must not change the run's settings: the fixture's watches are the test's own.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from leakwatch._base.model import RESOURCE_KINDS
 from leakwatch._engine.options import Options
-from leakwatch._report.errors import LeakError, LeakWarning
+from leakwatch._report.errors import LeakError, LeakWarning, warn_at_caller
 from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule, ignore
 from leakwatch._rules.settings import options_for
@@ -83,6 +82,7 @@ class LeakwatchFixture:
         **kwargs: Any,
     ) -> Report:
         """:func:`leakwatch.check` labelled with this test."""
+        __tracebackhide__ = True
         options, policy = self._options(fn, on_leak, kinds)
         report = run_check(lambda: fn(*args, **kwargs), options, repeat, warmup)
         return self._judged(report, policy)
@@ -98,6 +98,7 @@ class LeakwatchFixture:
         **kwargs: Any,
     ) -> Report:
         """:func:`leakwatch.check_async` labelled with this test."""
+        __tracebackhide__ = True
         options, policy = self._options(fn, on_leak, kinds)
         report = await run_check_async(lambda: fn(*args, **kwargs), options, repeat, warmup)
         return self._judged(report, policy)
@@ -115,11 +116,12 @@ class LeakwatchFixture:
         return options_for(overrides, label=f"{self.nodeid} ({name})")
 
     def _judged(self, report: Report, policy: str) -> Report:
+        __tracebackhide__ = True
         self.reports.append(report)
         if report.leaks and policy == "raise":
             raise LeakError(report)
         if report.leaks and policy == "warn":
-            warnings.warn(LeakWarning(report), stacklevel=3)
+            warn_at_caller(LeakWarning(report))  # at the test's line
         return report
 
 
