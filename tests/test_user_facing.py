@@ -39,7 +39,7 @@ def test_leak_warning_points_at_the_with_line_and_user_warnings_keep_theirs() ->
         warnings.simplefilter("always")
         with leakwatch.watch(on_leak="warn", kinds=("fd",)):  # <- with line
             _leak()
-            warnings.warn("the user's own", UserWarning)  # <- user's warning
+            warnings.warn("the user's own", UserWarning, stacklevel=1)  # <- user's warning
     by_category = {w.category: (w.filename, w.lineno) for w in caught}
     assert by_category[leakwatch.LeakWarning] == (__file__, marker_line(__file__, "# <- with line"))
     assert by_category[UserWarning] == (__file__, marker_line(__file__, "# <- user's warning"))
@@ -79,9 +79,8 @@ def test_public_classes_are_named_and_pickled_as_leakwatch() -> None:
     ):
         assert cls.__module__ == "leakwatch"
         assert getattr(leakwatch, cls.__name__) is cls
-    with pytest.raises(leakwatch.LeakError) as info:
-        with leakwatch.watch(kinds=("fd",)):
-            _leak()
+    with pytest.raises(leakwatch.LeakError) as info, leakwatch.watch(kinds=("fd",)):
+        _leak()
     again = pickle.loads(pickle.dumps(info.value))
     assert type(again) is leakwatch.LeakError
     assert str(again) == str(info.value)
@@ -91,16 +90,14 @@ def test_public_classes_are_named_and_pickled_as_leakwatch() -> None:
 
 
 def test_leak_error_context_is_what_python_gives() -> None:
-    with pytest.raises(leakwatch.LeakError) as info:
-        with leakwatch.watch(kinds=("fd",)):
-            _leak()
+    with pytest.raises(leakwatch.LeakError) as info, leakwatch.watch(kinds=("fd",)):
+        _leak()
     assert info.value.__context__ is None and info.value.__cause__ is None
     try:
         raise KeyError("handled")
     except KeyError as handled:
-        with pytest.raises(leakwatch.LeakError) as inner:
-            with leakwatch.watch(kinds=("fd",)):
-                _leak()
+        with pytest.raises(leakwatch.LeakError) as inner, leakwatch.watch(kinds=("fd",)):
+            _leak()
         assert inner.value.__context__ is handled  # raised while it was handled
 
 

@@ -113,7 +113,7 @@ class LeakwatchFixture:
         if on_leak is not None:
             overrides["on_leak"] = on_leak
         name = getattr(fn, "__qualname__", None) or repr(fn)
-        return options_for(overrides, label=f"{self.nodeid} ({name})")
+        return options_for(overrides, label=f"{self.nodeid} ({name})", caller="check")
 
     def _judged(self, report: Report, policy: str) -> Report:
         __tracebackhide__ = True

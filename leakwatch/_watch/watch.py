@@ -265,7 +265,7 @@ def _check_options(on_leak: OnLeak | None, kinds: Any) -> tuple[Options, str]:
         options["on_leak"] = on_leak
     growth = ("heap", "native", "state")
     options["kinds"] = tuple(kinds) if kinds is not None else (*RESOURCE_KINDS, *growth)
-    return options_for(options, label=None)
+    return options_for(options, label=None, caller="check")
 
 
 def check(
