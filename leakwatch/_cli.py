@@ -214,7 +214,7 @@ class RunCommand:
         if args.baseline:
             overrides["baseline"] = args.baseline
         try:
-            config = load_config(overrides=overrides)
+            config = load_config(overrides=overrides, overrides_from="--{key}")
             baseline = None
             if args.update_baseline:
                 baseline = args.baseline or config.baseline or DEFAULT_BASELINE

@@ -281,3 +281,35 @@ def test_to_dict_is_plain_data(tmp_path: Path) -> None:
     assert json.loads(json.dumps(data)) == data
     assert data["kinds"] == ["fd"]
     assert data["ignore"] == [{"reason": "why", "kind": "thread"}]
+
+
+def test_api_errors_name_the_keyword_the_user_typed() -> None:
+    import leakwatch
+
+    with pytest.raises(ConfigError) as info:
+        leakwatch.watch(kinds=("fd", "thred"))
+    assert str(info.value).startswith(
+        "leakwatch: watch(kinds=...): unknown kind 'thred' (did you mean 'thread'?); kinds: fd,"
+    )
+    with pytest.raises(ConfigError, match=r"^leakwatch: watch\(settle_budget=...\): must be a"):
+        leakwatch.watch(settle_budget=-1)
+    with pytest.raises(ConfigError, match=r"^leakwatch: check\(kinds=...\): unknown kind 'x';"):
+        leakwatch.check(print, kinds=("x",))
+    with pytest.raises(ConfigError, match=r"^leakwatch: watch\(setle_budget=...\): unknown option"):
+        leakwatch.watch(setle_budget=1)
+    # Config.replace() is what its callers typed: it keeps its own name.
+    with pytest.raises(ConfigError, match=r"^leakwatch: Config.replace\(\): 'kinds' must be"):
+        Config().replace(kinds=("x",))
+
+
+def test_cli_errors_name_the_option_the_user_typed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from leakwatch._cli import main
+
+    script = tmp_path / "script.py"
+    script.write_text("print('ran')\n")
+    assert main(["run", "--kinds", "fd,x", str(script)]) == 2
+    err = capsys.readouterr().err
+    assert "leakwatch: --kinds: unknown kind 'x'; kinds: fd, thread" in err, err
+    assert "override" not in err and "ran" not in err

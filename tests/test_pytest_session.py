@@ -292,3 +292,45 @@ def test_baseline_round_trip(lw: pytest.Pytester) -> None:
     )
     result = run(lw, "--leakwatch", "--leakwatch-baseline=base.json")
     assert outcomes(result) == {"test_leaky": {"PASSED"}, "test_clean": {"FAILED"}}
+
+
+FIXTURE_FAILS = """
+import socket
+
+import pytest
+
+import leakwatch as lw_api
+
+KEEP = []
+
+def test_watch_fails(leakwatch):
+    with leakwatch.watch(kinds=("fd",)):
+        KEEP.append(socket.socket())
+
+def test_check_fails(leakwatch):
+    leakwatch.check(lambda: KEEP.append(socket.socket()), repeat=2, warmup=0, kinds=("fd",))
+
+def test_watch_caught(leakwatch):
+    with pytest.raises(lw_api.LeakError):
+        with leakwatch.watch(kinds=("fd",)):
+            KEEP.append(socket.socket())
+"""
+
+
+def test_summary_counts_the_tests_the_fixture_failed(lw: pytest.Pytester) -> None:
+    write(lw, "test_own.py", FIXTURE_FAILS)
+    # Only threads for the plugin itself: what fails comes from the fixture.
+    result = run(lw, "--leakwatch", "--leakwatch-kinds=thread", "--leakwatch-json=leaks.json")
+    assert outcomes(result) == {
+        "test_watch_fails": {"FAILED"},
+        "test_check_fails": {"FAILED"},
+        "test_watch_caught": {"PASSED"},
+    }
+    result.stdout.fnmatch_lines(["*= leakwatch =*", "3 leaks found in 2 tests:", "  fd"])
+    result.stdout.no_fnmatch_line("no leaks found")
+    data = read_json(lw.path / "leaks.json")
+    assert data["summary"] == {"leaks": 3, "tests": 2, "fixtures": 0, "by_kind": {"fd": 3}}
+    by_test = {t["nodeid"].rsplit("::", 1)[-1]: t for t in data["tests"]}
+    assert set(by_test) == {"test_watch_fails", "test_check_fails"}
+    assert {t["phase"] for t in by_test.values()} == {"call"}
+    assert {t["judged"] for t in by_test.values()} == {"fixture"}

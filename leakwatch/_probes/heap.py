@@ -57,14 +57,17 @@ def _raw_traces() -> list[Any]:
     return get()  # type: ignore[no-any-return]
 
 
-#: Whether a site is leakwatch's own allocation; sites recur across samples.
-_OWN: dict[Site, bool] = {}
+#: Sites a tracker remembers as leakwatch's own or not, at most.  The memo
+#: lives with one tracker, from its start to its stop: sites recur across
+#: the samples of one check, but a memo kept across checks would hold a
+#: 16-frame tuple for every stack leakwatch was ever called from.
+OWN_MEMO = 20_000
 
 
-def _sites() -> dict[Site, SiteStat]:
+def _sites(own_cache: dict[Site, bool]) -> dict[Site, SiteStat]:
+    """Live traced blocks by site, leakwatch's own left out (``own_cache``: the memo)."""
     out: dict[Site, SiteStat] = {}
-    own_cache = _OWN
-    if len(own_cache) > 200_000:
+    if len(own_cache) > OWN_MEMO:
         own_cache.clear()
     for trace in _raw_traces():
         site = trace[2]
@@ -127,6 +130,8 @@ class HeapTracker:
         #: tracemalloc was running, started by someone else (-X tracemalloc).
         self.foreign = False
         self._base: dict[Site, SiteStat] | None = None
+        #: Whether a site is leakwatch's own allocation, while tracing (see OWN_MEMO).
+        self._own: dict[Site, bool] = {}
 
     def start(self) -> None:
         if _Stops.kept and not tracemalloc.is_tracing():
@@ -134,7 +139,7 @@ class HeapTracker:
         if tracemalloc.is_tracing():
             self.owned = _Stops.kept
             self.foreign = not _Stops.kept
-            self._base = _sites()
+            self._base = _sites(self._own)
         else:
             tracemalloc.start(self.depth)
             self.owned, self.foreign = True, False
@@ -159,7 +164,7 @@ class HeapTracker:
         """Live allocations made since :meth:`start`, by site."""
         if not tracemalloc.is_tracing():
             return {}
-        now = _sites()
+        now = _sites(self._own)
         if self._base is None:
             return now
         out = {}
@@ -179,6 +184,7 @@ class HeapTracker:
                 tracemalloc.stop()
         self.owned = False
         self._base = None
+        self._own = {}
 
 
 def stop_costs_memory() -> bool:

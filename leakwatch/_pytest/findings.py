@@ -16,6 +16,13 @@ from leakwatch._report.text import escape
 from leakwatch._suite.findings import Finding
 
 
+def record(report: pytest.TestReport, findings: Iterable[Finding]) -> None:
+    """Put findings on a report as data only: for the summary and the JSON."""
+    data: list[dict[str, Any]] = list(getattr(report, "leakwatch", None) or ())
+    data.extend(f.to_dict() for f in findings)
+    report.leakwatch = data  # type: ignore[attr-defined]
+
+
 def attach(
     report: pytest.TestReport, findings: Iterable[Finding], *, fail: bool, verbose: bool
 ) -> None:
@@ -23,9 +30,7 @@ def attach(
     findings = list(findings)
     if not findings:
         return
-    data: list[dict[str, Any]] = list(getattr(report, "leakwatch", None) or ())
-    data.extend(f.to_dict() for f in findings)
-    report.leakwatch = data  # type: ignore[attr-defined]
+    record(report, findings)
     failing = [f for f in findings if f.leaks]
     if not failing:
         return

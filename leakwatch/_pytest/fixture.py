@@ -5,7 +5,6 @@ Must not change the run's settings: the fixture's watches are the test's own.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -13,7 +12,7 @@ import pytest
 
 from leakwatch._base.model import RESOURCE_KINDS
 from leakwatch._engine.options import Options
-from leakwatch._report.errors import LeakError, LeakWarning
+from leakwatch._report.errors import LeakError, LeakWarning, warn_at_caller
 from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule, ignore
 from leakwatch._rules.settings import options_for
@@ -50,7 +49,8 @@ class LeakwatchFixture:
     settings (command line, ini, environment, config file) are the defaults;
     otherwise the config file's and the environment's.  Keyword options
     override them, as for :func:`leakwatch.watch` and :func:`leakwatch.check`.
-    Every check's report is kept in :attr:`reports`.
+    Every watch's and check's report is kept in :attr:`reports`: the plugin
+    counts the leaks of one that failed the test in its summary and JSON.
     """
 
     ignore: Callable[..., IgnoreRule] = staticmethod(ignore)
@@ -67,7 +67,9 @@ class LeakwatchFixture:
         merged = {**self._defaults, **options}
         if kinds is not None:
             merged["kinds"] = tuple(kinds)
-        return watch(on_leak=on_leak, label=self.nodeid, **merged)
+        watcher = watch(on_leak=on_leak, label=self.nodeid, **merged)
+        watcher._sink = self.reports.append
+        return watcher
 
     def check(
         self,
@@ -80,6 +82,7 @@ class LeakwatchFixture:
         **kwargs: Any,
     ) -> Report:
         """:func:`leakwatch.check` labelled with this test."""
+        __tracebackhide__ = True
         options, policy = self._options(fn, on_leak, kinds)
         report = run_check(lambda: fn(*args, **kwargs), options, repeat, warmup)
         return self._judged(report, policy)
@@ -95,6 +98,7 @@ class LeakwatchFixture:
         **kwargs: Any,
     ) -> Report:
         """:func:`leakwatch.check_async` labelled with this test."""
+        __tracebackhide__ = True
         options, policy = self._options(fn, on_leak, kinds)
         report = await run_check_async(lambda: fn(*args, **kwargs), options, repeat, warmup)
         return self._judged(report, policy)
@@ -109,15 +113,29 @@ class LeakwatchFixture:
         if on_leak is not None:
             overrides["on_leak"] = on_leak
         name = getattr(fn, "__qualname__", None) or repr(fn)
-        return options_for(overrides, label=f"{self.nodeid} ({name})")
+        return options_for(overrides, label=f"{self.nodeid} ({name})", caller="check")
 
     def _judged(self, report: Report, policy: str) -> Report:
+        __tracebackhide__ = True
         self.reports.append(report)
         if report.leaks and policy == "raise":
             raise LeakError(report)
         if report.leaks and policy == "warn":
-            warnings.warn(LeakWarning(report), stacklevel=3)
+            warn_at_caller(LeakWarning(report))  # at the test's line
         return report
+
+
+def failed_by(
+    item: pytest.Item, excinfo: pytest.ExceptionInfo[BaseException] | None
+) -> Report | None:
+    """The report of the test's own fixture watch or check that failed it, if one did."""
+    exc = excinfo.value if excinfo is not None else None
+    if not isinstance(exc, LeakError):
+        return None
+    fixture = getattr(item, "funcargs", {}).get("leakwatch")
+    if isinstance(fixture, LeakwatchFixture) and any(r is exc.report for r in fixture.reports):
+        return exc.report
+    return None
 
 
 def defaults_for(config: pytest.Config) -> dict[str, Any]:

@@ -30,7 +30,8 @@ from leakwatch._engine import collect as _collect
 from leakwatch._probes import tasks as _tasks
 from leakwatch._pytest.calls import Found, instrument
 from leakwatch._pytest.escapes import Escapes
-from leakwatch._pytest.findings import attach
+from leakwatch._pytest.findings import attach, record
+from leakwatch._pytest.fixture import failed_by
 from leakwatch._pytest.fixture_spans import FIXTURE_KINDS, FixtureSpan, _stop
 from leakwatch._pytest.per_test import _DEFERRED, _TEST, PerTest, TestState, _split_heap
 from leakwatch._pytest.session import SessionResults
@@ -245,6 +246,9 @@ class LeakwatchPlugin(PerTest):
             return report
         if report.when in ("setup", "call") and not report.passed:
             state.failed = True
+        own = failed_by(item, call.excinfo) if report.failed else None
+        if own is not None:  # the test's own watch or check failed it: count its leaks
+            record(report, split(own, state.nodeid, report.when, judged="fixture"))
         if report.when == "call":
             found = state.found
             state.found = Found(label=state.nodeid, task_keys=found.task_keys)

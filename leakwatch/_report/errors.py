@@ -29,21 +29,58 @@ from leakwatch._report.report import Report
 class LeakError(AssertionError):
     """A watched block, check or test left something behind."""
 
+    __module__ = "leakwatch"  # the public name, in tracebacks and for pickle
+
     def __init__(self, report: Report) -> None:
         self.report = report
         super().__init__(report.format())
+
+    def __reduce__(self) -> tuple[type[LeakError], tuple[Report]]:
+        return type(self), (self.report,)
 
 
 class LeakWarning(UserWarning):
     """Emitted instead of raising when ``on_leak="warn"``."""
 
+    __module__ = "leakwatch"
+
     def __init__(self, report: Report) -> None:
         self.report = report
         super().__init__(report.format())
 
+    def __reduce__(self) -> tuple[type[LeakWarning], tuple[Report]]:
+        return type(self), (self.report,)
+
 
 class LeakwatchInternalWarning(RuntimeWarning):
     """leakwatch failed internally; the watched program was not affected."""
+
+    __module__ = "leakwatch"
+
+
+def warn_at_caller(warning: Warning) -> None:
+    """``warnings.warn(warning)`` as if from the innermost frame outside leakwatch.
+
+    The user's own line, module and ``__warningregistry__``, as ``warnings.warn``
+    would take them from that frame: the filters and "once"/"default"
+    registries see the user's code, never leakwatch's.
+    """
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and _is_own(frame.f_code.co_filename):
+        frame = frame.f_back
+    if frame is None:  # pragma: no cover - leakwatch is always called from somewhere
+        warnings.warn(warning, stacklevel=2)
+        return
+    globals_ = frame.f_globals
+    warnings.warn_explicit(
+        warning,
+        type(warning),
+        frame.f_code.co_filename,
+        frame.f_lineno,
+        globals_.get("__name__", "<string>"),
+        globals_.setdefault("__warningregistry__", {}),
+        globals_,
+    )
 
 
 # The leakwatch package: this file sits one folder below it.
@@ -97,12 +134,16 @@ def _ignored(text: str) -> bool:
     return False
 
 
+def _is_own(filename: str) -> bool:
+    return os.path.abspath(filename).startswith(_OWN_DIR + os.sep)
+
+
 def _caller() -> tuple[str, int]:
     """The innermost frame outside leakwatch: where the user's code is."""
     frame: FrameType | None = sys._getframe(2)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not os.path.abspath(filename).startswith(_OWN_DIR + os.sep):
+        if not _is_own(filename):
             return filename, frame.f_lineno
         frame = frame.f_back
     return __file__, 0

@@ -115,8 +115,13 @@ class Config:
 
     def replace(self, **changes: Any) -> Config:
         """A copy with ``changes`` applied, validated like a file's settings."""
-        values = _coerce_all(changes, "Config.replace()")
-        return dataclasses.replace(self, **values)
+        return self.replace_from("Config.replace()", changes)
+
+    def replace_from(self, where: str, changes: Mapping[str, Any]) -> Config:
+        """:meth:`replace`, an error naming ``where`` the changes came from: a
+        place (``"Config.replace()"``), or what the user typed for each key,
+        with ``{key}`` in it (``"watch({key}=...)"``, ``"--{key}"``)."""
+        return dataclasses.replace(self, **_coerce_all(changes, where))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, for a report header or a JSON report."""
@@ -138,10 +143,12 @@ def load_config(
     *,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    overrides_from: str = "override",
 ) -> Config:
     """Defaults, then the nearest config file, then ``env``, then ``overrides``.
 
     ``env`` defaults to ``os.environ``; pass ``{}`` to ignore the environment.
+    ``overrides_from`` names them in errors (see :meth:`Config.replace_from`).
     """
     values: dict[str, Any] = {}
     found = _locate(start)
@@ -151,7 +158,7 @@ def load_config(
         values["config_file"] = str(path)
     values.update(_from_env(os.environ if env is None else env))
     if overrides:
-        values.update(_coerce_all(overrides, "override"))
+        values.update(_coerce_all(overrides, overrides_from))
     return Config(**values)
 
 
@@ -221,6 +228,9 @@ def _coerce_all(
     out: dict[str, Any] = {}
     for key, value in values.items():
         if key not in SETTINGS:
+            if "{key}" in where:
+                typed = _typed(where, key)
+                raise ConfigError(f"leakwatch: {typed}: unknown option{suggest(key, SETTINGS)}")
             raise ConfigError(f"leakwatch: {where}: unknown key {key!r}{suggest(key, SETTINGS)}")
         value = _coerce(key, value, where)
         if base_dir is not None and key in _PATH_KEYS and value is not None:
@@ -229,15 +239,23 @@ def _coerce_all(
     return out
 
 
+def _typed(where: str, key: str) -> str:
+    """What the user typed for ``key``: ``--settle-budget`` for ``--{key}``."""
+    return where.format(key=key.replace("_", "-") if where.startswith("--") else key)
+
+
 def _coerce(key: str, value: Any, where: str, *, text: bool = False) -> Any:
     """Check (and, for text from the environment, parse) one setting's value."""
+    # A place names the key ("pyproject.toml [tool.leakwatch]: 'kinds' must
+    # be ..."); what the user typed already is the key ("--kinds: must be ...").
+    head = f"{_typed(where, key)}:" if "{key}" in where else f"{where}: {key!r}"
 
     def bad(expected: str) -> ConfigError:
-        return ConfigError(f"leakwatch: {where}: {key!r} must be {expected}, got {value!r}")
+        return ConfigError(f"leakwatch: {head} must be {expected}, got {value!r}")
 
     default = _DEFAULTS[key]
     if key == "kinds":
-        return _kinds(value, bad)
+        return _kinds(value, bad, head if "{key}" in where else None)
     if key == "ignore":
         return _ignore_rules(value, where, bad)
     if key in _PATH_KEYS:
@@ -280,7 +298,9 @@ def _number(value: Any, kind: type[int] | type[float], text: bool) -> Any:
     return value if isinstance(value, (int, float) if kind is float else int) else None
 
 
-def _kinds(value: Any, bad: Callable[[str], ConfigError]) -> tuple[str, ...]:
+def _kinds(
+    value: Any, bad: Callable[[str], ConfigError], typed: str | None = None
+) -> tuple[str, ...]:
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
         raise bad("a list of kinds")
@@ -288,6 +308,11 @@ def _kinds(value: Any, bad: Callable[[str], ConfigError]) -> tuple[str, ...]:
     if names == ["all"]:
         return KINDS
     unknown = [n for n in names if n not in KINDS]
+    if unknown and typed is not None:  # "--kinds: unknown kind 'x'": one name, one fix
+        raise ConfigError(
+            f"leakwatch: {typed} unknown kind {unknown[0]!r}{suggest(unknown[0], KINDS)}; "
+            f"kinds: {', '.join(KINDS)}, or all"
+        )
     if unknown or not names:
         raise bad("kinds from " + ", ".join(KINDS))
     return tuple(dict.fromkeys(names))

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 class ConfigError(ValueError):
     """A setting, rule or file leakwatch cannot use; the message is one line."""
 
+    __module__ = "leakwatch"  # the public name
+
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse a TOML file; any failure is a one-line :class:`ConfigError`."""

@@ -42,9 +42,12 @@ def engine_options(config: Config, *, label: str | None = None, scope: str = "pr
     )
 
 
-def options_for(overrides: Mapping[str, Any], *, label: str | None) -> tuple[Options, str]:
-    """Engine options and the on_leak policy for an API call's arguments."""
+def options_for(
+    overrides: Mapping[str, Any], *, label: str | None, caller: str = "watch"
+) -> tuple[Options, str]:
+    """Engine options and the on_leak policy for an API call's arguments
+    (``caller``: the function they were passed to, for errors)."""
     config = base_config()
     if overrides:
-        config = config.replace(**overrides)
+        config = config.replace_from(caller + "({key}=...)", overrides)
     return engine_options(config, label=label), config.on_leak

@@ -31,6 +31,7 @@ _WHERE = {
     ("teardown", "teardown"): "created in teardown and still alive after it",
     ("call", "return"): "created in call and still pending when the test returned",
     ("call", "repeat"): "growing with every repeated call",
+    ("call", "fixture"): "found by the test's own leakwatch fixture, which failed the test",
     ("setup", "escaped"): (
         "handed to the test in setup and still alive after teardown, "
         "like values of earlier tests: growth across tests"
@@ -56,7 +57,8 @@ class Finding:
     scope: str | None = None
     #: When it was judged: "teardown" (the end of the test), "return" (tasks,
     #: as the test returned), "repeat" (growth over repeated calls),
-    #: "escaped" (objects that outlived their test, growing across tests).
+    #: "escaped" (objects that outlived their test, growing across tests),
+    #: "fixture" (the test's own ``leakwatch`` fixture raised LeakError).
     judged: str = "teardown"
 
     @property

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-import warnings
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, Literal, TypeVar
@@ -20,7 +19,12 @@ from typing import Any, Literal, TypeVar
 from leakwatch._base.model import RESOURCE_KINDS
 from leakwatch._engine.options import Options
 from leakwatch._engine.watcher import Watcher
-from leakwatch._report.errors import LeakError, LeakWarning, internal_error_report
+from leakwatch._report.errors import (
+    LeakError,
+    LeakWarning,
+    internal_error_report,
+    warn_at_caller,
+)
 from leakwatch._report.report import Report
 from leakwatch._rules.settings import options_for
 from leakwatch._watch.growth import run_check, run_check_async
@@ -31,17 +35,26 @@ T = TypeVar("T")
 _ON_LEAK = ("raise", "warn", "report")
 
 
+#: unittest leaves out of its tracebacks the frames of modules that say this.
+__unittest = True
+
 #: Entering and leaving watch objects: a watch object is entered once at a time.
 _ENTRY = threading.Lock()
 
 
-def _judge(report: Report, on_leak: str, stacklevel: int = 3) -> None:
+def _judge(report: Report, on_leak: str) -> LeakError | None:
+    """The error to raise for this report, or None; warns when ``on_leak="warn"``.
+
+    Returned, not raised: the caller raises it, so a traceback shows one
+    leakwatch frame (hidden from pytest's), at the user's ``with`` or call.
+    """
     if report.clean or report.block_failed:
-        return
+        return None
     if on_leak == "raise":
-        raise LeakError(report)
+        return LeakError(report)
     if on_leak == "warn":
-        warnings.warn(LeakWarning(report), stacklevel=stacklevel)
+        warn_at_caller(LeakWarning(report))  # at the user's line, never leakwatch's
+    return None
 
 
 class watch:
@@ -95,6 +108,8 @@ class watch:
         self.report = None
         self._watcher: Watcher | None = None
         self._busy = False
+        #: Told each report as the block ends (the pytest fixture keeps them).
+        self._sink: Callable[[Report], None] | None = None
 
     # -- context manager ---------------------------------------------------------
 
@@ -133,6 +148,7 @@ class watch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        __tracebackhide__ = True
         watcher = self._take()
         if watcher is None:
             return
@@ -140,8 +156,11 @@ class watch:
             self.report = watcher.stop(block_failed=exc_type is not None)
         except Exception as err:
             self.report = internal_error_report("watch stop", err)
-        if exc_type is None:
-            _judge(self.report, self.on_leak)
+        if self._sink is not None:
+            self._sink(self.report)
+        error = _judge(self.report, self.on_leak) if exc_type is None else None
+        if error is not None:
+            raise error
 
     async def __aenter__(self) -> watch:
         self._start()
@@ -153,6 +172,7 @@ class watch:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        __tracebackhide__ = True
         watcher = self._take()
         if watcher is None:
             return
@@ -160,8 +180,11 @@ class watch:
             self.report = await watcher.stop_async(block_failed=exc_type is not None)
         except Exception as err:
             self.report = internal_error_report("watch stop", err)
-        if exc_type is None:
-            _judge(self.report, self.on_leak)
+        if self._sink is not None:
+            self._sink(self.report)
+        error = _judge(self.report, self.on_leak) if exc_type is None else None
+        if error is not None:
+            raise error
 
     # -- decorator -----------------------------------------------------------
 
@@ -169,6 +192,7 @@ class watch:
         clone: watch = object.__new__(watch)
         clone._options, clone.on_leak = self._options, self.on_leak
         clone.report, clone._watcher, clone._busy = None, None, False
+        clone._sink = self._sink
         return clone
 
     def __call__(self, fn: F) -> F:
@@ -241,7 +265,7 @@ def _check_options(on_leak: OnLeak | None, kinds: Any) -> tuple[Options, str]:
         options["on_leak"] = on_leak
     growth = ("heap", "native", "state")
     options["kinds"] = tuple(kinds) if kinds is not None else (*RESOURCE_KINDS, *growth)
-    return options_for(options, label=None)
+    return options_for(options, label=None, caller="check")
 
 
 def check(
@@ -262,8 +286,11 @@ def check(
     """
     options, policy = _check_options(on_leak, kinds)
     call = functools.partial(fn, *args, **kwargs)  # its own exceptions pass through
+    __tracebackhide__ = True
     report = run_check(call, options.with_(label=_name(fn)), repeat, warmup)
-    _judge(report, policy)
+    error = _judge(report, policy)
+    if error is not None:
+        raise error
     return report
 
 
@@ -279,8 +306,11 @@ async def check_async(
     """:func:`check` for a coroutine function, awaited in the running loop."""
     options, policy = _check_options(on_leak, kinds)
     call = functools.partial(fn, *args, **kwargs)
+    __tracebackhide__ = True
     report = await run_check_async(call, options.with_(label=_name(fn)), repeat, warmup)
-    _judge(report, policy)
+    error = _judge(report, policy)
+    if error is not None:
+        raise error
     return report
 
 
