@@ -99,6 +99,8 @@ class Describing(Snapshots):
                     items = _made_by_block(items, self._tasks_at_end)
                 owner_of = getattr(probe, "owner", None)
                 for key, value in items.items():
+                    if isinstance(value, weakref.ref) and value() is None:
+                        continue  # gone since the last look (a task done, a thread ended)
                     if time.thread_time() > deadline:
                         cut += 1
                         resources.append(_undescribed(kind, key, "budget"))
