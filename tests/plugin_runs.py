@@ -39,8 +39,35 @@ def write(pytester: pytest.Pytester, name: str, source: str) -> Path:
     return path
 
 
+#: Plugins an inner run loads only when its files or arguments name them (the
+#: word given): importing them (hypothesis above all, through pytest-trio too)
+#: was most of an inner pytest's start-up, ~0.9 s of CPU of ~1.1 each run.
+#: anyio's always loads, as it does wherever anyio is installed (starlette and
+#: httpx need it): on 3.10 a TestClient's task left on its portal loop went
+#: unseen when anyio was first imported by the test rather than at start-up.
+_ON_DEMAND = {
+    "trio": ("trio",),
+    "hypothesispytest": ("hypothesis",),
+    "xdist": ("xdist", "-n"),
+    "xdist.looponfail": ("xdist", "-n"),
+}
+
+
+def _unused_plugins(pytester: pytest.Pytester, args: tuple[str, ...]) -> list[str]:
+    words = set(args)
+    for path in pytester.path.rglob("*"):
+        if path.is_file() and path.suffix in (".py", ".ini", ".toml", ".cfg"):
+            words.update(re.findall(r"\w+", path.read_text(encoding="utf-8", errors="replace")))
+    off = []
+    for name, needs in _ON_DEMAND.items():
+        if not any(need in words for need in needs):
+            off += ["-p", f"no:{name}"]
+    return off
+
+
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rA", *args, timeout=120)
+    off = _unused_plugins(pytester, args)
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", *off, "-rA", *args, timeout=120)
 
 
 def outcomes(result: pytest.RunResult) -> dict[str, set[str]]:

@@ -172,7 +172,10 @@ def test_pymalloc_arenas_grown_once_and_kept_are_silent() -> None:
     survivors: list[tuple[int, int]] = []
 
     def churn() -> None:
-        objects = [(i, i + 1) for i in range(200_000)]  # arenas grow on the first call
+        # Arenas grow on the first call: ~4 MB of tuples, four 1 MiB arenas.  (Each
+        # traced allocation costs ~100 us in a pytest process's deep stack: 200_000
+        # of them a call made this one test a tenth of the suite.)
+        objects = [(i, i + 1) for i in range(50_000)]
         if not survivors:
             survivors.extend(objects[::512])  # and stay, pinned by a few survivors
         del objects

@@ -80,8 +80,15 @@ for _ in range(20):
     NESTED = [NESTED]
 
 
+#: The search stops once it found its target: a test that knows the target is
+#: reachable gives it time for the whole heap, however busy the machine (the
+#: default half second is not, on a loaded one, for a pytest process's heap).
+PATIENT = 60.0
+
+
 def chain_of(obj: object, **kwargs: float) -> str | None:
     """The chain of ``obj``, with the test's own frames out of the way."""
+    kwargs.setdefault("time_budget", PATIENT)
     return find_chains([obj], exclude=[sys._getframe(), sys._getframe(1)], **kwargs).get(id(obj))
 
 
@@ -159,10 +166,10 @@ def test_ties_prefer_a_module_global_over_a_frame() -> None:
     TIE.append(Sock())
     box = [TIE[0]]  # as near as TIE[0], but from a frame
     try:
-        assert find_chains([box[0]]).get(id(box[0])) == f"{MOD}.TIE[0]"
+        assert find_chains([box[0]], time_budget=PATIENT).get(id(box[0])) == f"{MOD}.TIE[0]"
         TIE.clear()
         thread = threading.current_thread().name
-        found = find_chains([box[0]]).get(id(box[0]))
+        found = find_chains([box[0]], time_budget=PATIENT).get(id(box[0]))
         assert found is not None and found.endswith(f"(thread {thread!r}) local 'box'[0]")
     finally:
         TIE.clear()

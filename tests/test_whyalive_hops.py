@@ -24,9 +24,13 @@ class Conn:
 
 
 def chain_of(obj: object) -> str | None:
-    """The chain of ``obj``, with the test's own frames out of the way."""
+    """The chain of ``obj``, with the test's own frames out of the way.
+
+    The search stops once it found the target; the test knows it is there, so
+    it gets time for the whole heap however busy the machine (not the default
+    half second)."""
     exclude = [sys._getframe(), sys._getframe(1)]
-    return find_chains([obj], exclude=exclude).get(id(obj))
+    return find_chains([obj], exclude=exclude, time_budget=60.0).get(id(obj))
 
 
 def test_a_futures_callbacks_are_named_down_to_the_object_they_are_bound_to() -> None:

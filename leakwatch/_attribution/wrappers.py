@@ -223,18 +223,29 @@ def _wrap_thread_start() -> None:
             return orig_new(function, args, kwargs or {})
         rec = _record(getattr(function, "__qualname__", ""))
         owner = getattr(function, "__self__", None)
+        said = _thread.allocate_lock()
+        said.acquire()
 
         def run(*a: Any, **kw: Any) -> Any:
-            tid = threading.get_native_id()
-            native_threads[tid] = rec
-            if owner is not None and not isinstance(owner, type):
-                try:
-                    native_owners[tid] = weakref.ref(owner)
-                except TypeError:  # not weak-referenceable
-                    pass
+            try:
+                tid = threading.get_native_id()
+                native_threads[tid] = rec
+                if owner is not None and not isinstance(owner, type):
+                    try:
+                        native_owners[tid] = weakref.ref(owner)
+                    except TypeError:  # not weak-referenceable
+                        pass
+            finally:
+                said.release()
             return function(*a, **kw)
 
-        return orig_new(run, args, kwargs or {})
+        ident = orig_new(run, args, kwargs or {})
+        # The OS lists the thread from here on, but only it can say its native
+        # id: wait until it has (as Thread.start waits), or a look right after
+        # this, on a busy machine, finds a thread whose start was "not seen".
+        if not sys.is_finalizing():  # a thread started now may never run
+            said.acquire(timeout=30)
+        return ident
 
     _thread.start_new_thread = start_new_thread
 

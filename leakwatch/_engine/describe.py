@@ -21,7 +21,8 @@ from leakwatch._engine.settle import _made_by_block
 from leakwatch._engine.snapshot import _OWN_IO, Snapshots, _one_line
 from leakwatch._probes.protocol import Departed, Snapshot, departed
 
-#: Seconds for describing a watch's leftovers, all of them together.  What is
+#: Seconds (of this thread's CPU time, so the load does not cut it short) for
+#: describing a watch's leftovers, all of them together.  What is
 #: left when it runs out is reported by identity alone, and a note says how many.
 DESCRIBE_BUDGET = 2.0
 
@@ -89,7 +90,7 @@ class Describing(Snapshots):
         chained: set[Hashable] = set()
         failed: dict[str, list[str]] = {}
         cut = 0
-        deadline = time.perf_counter() + DESCRIBE_BUDGET
+        deadline = time.thread_time() + DESCRIBE_BUDGET  # CPU time: not cut short by load
         with _OWN_IO:
             for kind, items in new.items():
                 probe = self.probes.get(kind)
@@ -99,7 +100,9 @@ class Describing(Snapshots):
                     items = _made_by_block(items, self._tasks_at_end)
                 owner_of = getattr(probe, "owner", None)
                 for key, value in items.items():
-                    if time.perf_counter() > deadline:
+                    if isinstance(value, weakref.ref) and value() is None:
+                        continue  # gone since the last look (a task done, a thread ended)
+                    if time.thread_time() > deadline:
                         cut += 1
                         resources.append(_undescribed(kind, key, "budget"))
                         continue

@@ -61,6 +61,8 @@ class Settling(Snapshots):
     _parked: dict[str, dict[Hashable, Any]]
     #: ``(kind, key)`` of what was parked: describing skips their searches.
     _expected: set[tuple[str, Hashable]]
+    #: Tasks pending when the block ended (None: not known).
+    _tasks_at_end: Snapshot | None
 
     def _unfreeze(self) -> None:
         if self._frozen:
@@ -80,7 +82,7 @@ class Settling(Snapshots):
         """
         t0 = time.perf_counter()
         after = self.snapshot()
-        result = SettleResult(new=self._new(after))
+        result = SettleResult(new=self._blocks(self._new(after)))
         budget = self.options.settle_budget
         if result.new and not self._frozen and budget > 0 and self.options.settle_attempts:
             # One more look before the first gc pass, which here sees the whole
@@ -90,7 +92,7 @@ class Settling(Snapshots):
             # still listed by the OS (a "native" thread) for a few microseconds.
             yield 0.0
             after = self.snapshot()
-            result.new = self._new(after)
+            result.new = self._blocks(self._new(after))
         attempt = 0
         # The attempts spread over the whole budget: a budget of 6 s is not
         # cut to the ~0.7 s twenty short backoffs take.
@@ -137,7 +139,7 @@ class Settling(Snapshots):
             yield min(delay, max(0.0, budget - (time.perf_counter() - t0)))
             attempt += 1
             after = self.snapshot()
-            result.new = self._new(after)
+            result.new = self._blocks(self._new(after))
             if attempt == 1:
                 self._park_expected(result.new)
             if self._parked:
@@ -153,6 +155,21 @@ class Settling(Snapshots):
         result.attempts = attempt
         result.seconds = time.perf_counter() - t0
         return result
+
+    def _blocks(self, new: dict[str, dict[Hashable, Any]]) -> dict[str, dict[Hashable, Any]]:
+        """Without the tasks made after the block ended: describing drops them
+        (not the block's), so settling does not wait for them either.  A task
+        that keeps starting short ones (a server's, a poller's) kept every
+        attempt busy until the whole budget was spent."""
+        tasks = new.get("task")
+        at_end = getattr(self, "_tasks_at_end", None)
+        if not tasks or at_end is None:
+            return new
+        rest = {kind: items for kind, items in new.items() if kind != "task"}
+        kept = _made_by_block(tasks, at_end)
+        if kept:
+            rest["task"] = kept
+        return rest
 
     def _park_expected(self, new: dict[str, dict[Hashable, Any]]) -> None:
         """Set aside leftovers no wait will change the verdict on: information
