@@ -41,7 +41,7 @@ import os
 import sys
 import tempfile
 
-from leakwatch._attribution import recording, shutdowns, wrappers
+from leakwatch._attribution import asyncio_wrappers, recording, shutdowns, wrappers
 from leakwatch._attribution.recording import _audit, _install_lock
 from leakwatch._attribution.wrappers import (
     _fd_wrapper,
@@ -50,7 +50,6 @@ from leakwatch._attribution.wrappers import (
     _one,
     _OpenWrapper,
     _pair,
-    _wrap_asyncio,
     _wrap_detach,
     _wrap_epoll,
     _wrap_handover,
@@ -100,7 +99,7 @@ def activate(full: bool = True) -> None:
     install()
     if not wrappers._handover_wrapped:
         _wrap_handover()
-    if not wrappers._asyncio_wrapped:
-        _wrap_asyncio()
+    if not asyncio_wrappers.asyncio_wrapped:
+        asyncio_wrappers.wrap_asyncio()
     shutdowns.install()
     recording.count_on(full)

@@ -27,7 +27,6 @@ from typing import Any
 from leakwatch._attribution import recording, records
 from leakwatch._attribution.recording import (
     _CLAIMING,
-    _install_lock,
     _local,
     _record,
     _recording,
@@ -38,11 +37,9 @@ from leakwatch._attribution.records import (
     native_owners,
     native_threads,
     sockets,
-    tasks,
     thread_inits,
     threads,
 )
-from leakwatch._attribution.timer_wrappers import wrap_timer
 from leakwatch._base.platform import fd_target
 
 # -- wrappers for creations without an audit event ------------------------------
@@ -303,51 +300,3 @@ def _wrap_detach() -> None:
 
     detach.__leakwatch__ = True  # type: ignore[attr-defined]
     socket.socket.detach = detach  # type: ignore[method-assign,assignment]
-
-
-_asyncio_wrapped = False
-
-
-def _wrap_asyncio() -> None:
-    """Wrap ``create_task`` of asyncio's loops, and of uvloop's once it is
-    imported (never import either): called as each watch starts."""
-    global _asyncio_wrapped
-    base_events = sys.modules.get("asyncio.base_events")
-    classes = [getattr(base_events, "BaseEventLoop", None)]
-    uvloop = sys.modules.get("uvloop")
-    classes.append(getattr(uvloop, "Loop", None))  # a Python subclass of uvloop's C loop
-    todo = [c for c in classes if c is not None and not _task_wrapped(c)]
-    if not todo:
-        _asyncio_wrapped = classes[0] is not None and classes[1] is not None
-        return
-    with _install_lock:
-        for loop_cls in todo:
-            _wrap_create_task(loop_cls)
-            # asyncio's call_later goes through call_at; uvloop's does not.
-            names = ("call_at",) if loop_cls is classes[0] else ("call_at", "call_later")
-            for name in names:
-                wrap_timer(loop_cls, name)
-        _asyncio_wrapped = classes[0] is not None and classes[1] is not None
-
-
-def _task_wrapped(loop_cls: Any) -> bool:
-    return bool(getattr(loop_cls.create_task, "__leakwatch__", False))
-
-
-def _wrap_create_task(loop_cls: Any) -> None:
-    if _task_wrapped(loop_cls):
-        return
-    orig = loop_cls.create_task
-
-    @functools.wraps(orig)
-    def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
-        task = orig(self, coro, *args, **kwargs)
-        if recording._active and _recording():
-            try:
-                tasks[task] = _record()
-            except Exception:
-                pass
-        return task
-
-    create_task.__leakwatch__ = True  # type: ignore[attr-defined]
-    loop_cls.create_task = create_task

@@ -1,5 +1,7 @@
-"""Where asyncio timers were scheduled: ``call_at`` (and uvloop's ``call_later``)
-wrapped once, recording into ``records.timers`` while a watch is on.
+"""asyncio's loops, wrapped once asyncio (or uvloop) is imported: where a task
+was made (``create_task``, into ``records.tasks``) and where a timer was
+scheduled (``call_at``, and uvloop's ``call_later``, into ``records.timers``),
+recorded while a watch is on.
 
 A timer that wakes or times out a future (``asyncio.sleep``, ``wait_for``,
 ``asyncio.timeout``) is not recorded: it lives and dies with what awaits it.
@@ -9,11 +11,59 @@ Must not import asyncio: it wraps loop classes it is handed.
 from __future__ import annotations
 
 import functools
+import sys
 import weakref
 from typing import Any
 
 from leakwatch._attribution import recording, records
-from leakwatch._attribution.recording import _local, _record
+from leakwatch._attribution.recording import _install_lock, _record, _recording
+
+asyncio_wrapped = False
+
+
+def wrap_asyncio() -> None:
+    """Wrap ``create_task`` of asyncio's loops, and of uvloop's once it is
+    imported (never import either): called as each watch starts."""
+    global asyncio_wrapped
+    base_events = sys.modules.get("asyncio.base_events")
+    classes = [getattr(base_events, "BaseEventLoop", None)]
+    uvloop = sys.modules.get("uvloop")
+    classes.append(getattr(uvloop, "Loop", None))  # a Python subclass of uvloop's C loop
+    todo = [c for c in classes if c is not None and not _task_wrapped(c)]
+    if not todo:
+        asyncio_wrapped = classes[0] is not None and classes[1] is not None
+        return
+    with _install_lock:
+        for loop_cls in todo:
+            _wrap_create_task(loop_cls)
+            # asyncio's call_later goes through call_at; uvloop's does not.
+            names = ("call_at",) if loop_cls is classes[0] else ("call_at", "call_later")
+            for name in names:
+                wrap_timer(loop_cls, name)
+        asyncio_wrapped = classes[0] is not None and classes[1] is not None
+
+
+def _task_wrapped(loop_cls: Any) -> bool:
+    return bool(getattr(loop_cls.create_task, "__leakwatch__", False))
+
+
+def _wrap_create_task(loop_cls: Any) -> None:
+    if _task_wrapped(loop_cls):
+        return
+    orig = loop_cls.create_task
+
+    @functools.wraps(orig)
+    def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
+        task = orig(self, coro, *args, **kwargs)
+        if recording._active and _recording():
+            try:
+                records.tasks[task] = _record()
+            except Exception:
+                pass
+        return task
+
+    create_task.__leakwatch__ = True  # type: ignore[attr-defined]
+    loop_cls.create_task = create_task
 
 
 def wrap_timer(loop_cls: Any, name: str) -> None:
@@ -25,7 +75,7 @@ def wrap_timer(loop_cls: Any, name: str) -> None:
     @functools.wraps(orig)
     def schedule(self: Any, when: Any, callback: Any, *args: Any, **kwargs: Any) -> Any:
         handle = orig(self, when, callback, *args, **kwargs)
-        if recording._active and not getattr(_local, "quiet", False):
+        if recording._active and _recording():
             try:
                 if not _serves_a_future(callback, args):
                     records.timers[handle] = _record(_callable_name(callback))
