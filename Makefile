@@ -64,8 +64,8 @@ field: $(STAMP)  ## SUITE=name|all [FIELD_ARGS=--runs 2]: outside suites plain v
 # Recall on a field suite: plant a known leak in a function it runs (bench/field/plant.py).
 TARGET ?=
 KIND ?= socket
-plant: $(STAMP)  ## SUITE=name TARGET=module:Qualname KIND=socket|thread|task|tempdir: count the tests that catch it
-	@test -n "$(SUITE)" -a -n "$(TARGET)" || { echo "usage: make plant SUITE=<suite> TARGET=module:Qualname KIND=socket|thread|task|tempdir"; exit 2; }
+plant: $(STAMP)  ## SUITE=name TARGET=module:Qualname KIND=socket|thread|task|timer|tempdir: count the tests that catch it
+	@test -n "$(SUITE)" -a -n "$(TARGET)" || { echo "usage: make plant SUITE=<suite> TARGET=module:Qualname KIND=socket|thread|task|timer|tempdir"; exit 2; }
 	$(PY) bench/field/plant.py $(SUITE) --target $(TARGET) --kind $(KIND)
 
 clean:  ## remove the virtualenv and generated files

@@ -2,8 +2,8 @@
 
 Usage::
 
-    python bench/field/plant.py SUITE --target module:Qualname --kind socket|thread|task|tempdir
-        [--paths tests/x.py ...] [--timeout S]
+    python bench/field/plant.py SUITE --target module:Qualname
+        --kind socket|thread|task|timer|tempdir [--paths tests/x.py ...] [--timeout S]
 
 The function ``--target`` names (the suite's own, or a library's it runs: a
 request handler a session-scoped server thread calls, a client's send) is
@@ -157,7 +157,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("suite", help=f"one of {', '.join(field.recipe_names())}")
     parser.add_argument("--target", required=True, help="module:Qualname of the function to wrap")
-    parser.add_argument("--kind", required=True, choices=("socket", "thread", "task", "tempdir"))
+    parser.add_argument(
+        "--kind", required=True, choices=("socket", "thread", "task", "timer", "tempdir")
+    )
     parser.add_argument("--paths", nargs="*", default=[], help="test paths (default: the recipe's)")
     parser.add_argument("--timeout", type=int, help="seconds per pytest run (recipe default)")
     opts = parser.parse_args()

@@ -9,7 +9,9 @@ configured by the environment:
     UDP socket appended to a module list), ``thread`` (a daemon thread
     waiting 60 s on an event nothing sets), ``task`` (a task sleeping an hour,
     kept in a module set; only where an asyncio loop runs in the calling
-    thread) or ``tempdir`` (``mkdtemp`` never removed).
+    thread), ``timer`` (``call_later(3600, ...)`` on the running asyncio
+    loop, else a daemon ``threading.Timer(3600, ...)``, kept in a module
+    list) or ``tempdir`` (``mkdtemp`` never removed).
 ``FIELD_PLANT_LOG``
     a file each planted leak is recorded in (written at the end), one JSON
     line: the test that was running (its setup to its teardown), the kind,
@@ -39,6 +41,7 @@ import pytest
 #: What the planted leaks are held by: module globals, never released.
 SOCKETS: list[socket.socket] = []
 TASKS: set[asyncio.Task[None]] = set()
+TIMERS: list[object] = []
 
 _state = {"test": None, "wide_setup": 0}
 _leaked: set[str] = set()
@@ -105,9 +108,23 @@ def _plant(kind: str) -> None:
     elif kind == "task":
         TASKS.add(loop.create_task(asyncio.sleep(3600)))
         _log(kind, _line() - 1)  # the line above made it
+    elif kind == "timer":
+        try:
+            TIMERS.append(asyncio.get_running_loop().call_later(3600, _never))
+            _log(kind, _line() - 1)  # the line above made it
+        except RuntimeError:  # no loop here: a thread's timer
+            timer = threading.Timer(3600, _never)
+            timer.daemon = True
+            timer.start()
+            TIMERS.append(timer)
+            _log(kind, _line() - 2)  # the start made it
     elif kind == "tempdir":
         tempfile.mkdtemp(prefix="planted-")
         _log(kind, _line() - 1)  # the line above made it
+
+
+def _never() -> None:
+    """A planted timer's callback: it never comes due within a suite."""
 
 
 def _wrap(func, kind: str):  # type: ignore[no-untyped-def]
@@ -131,7 +148,7 @@ def _wrap(func, kind: str):  # type: ignore[no-untyped-def]
 def _install(spec: str) -> None:
     target, _, kind = spec.partition("=")
     module_name, _, qualname = target.partition(":")
-    if kind not in ("socket", "thread", "task", "tempdir") or not qualname:
+    if kind not in ("socket", "thread", "task", "timer", "tempdir") or not qualname:
         raise pytest.UsageError(f"FIELD_PLANT={spec!r}: want module:Qualname=kind")
     owner = importlib.import_module(module_name)
     *path, name = qualname.split(".")
