@@ -646,3 +646,74 @@ def test_connections_a_class_scoped_server_keeps_are_not_its_first_tests(
     assert outcomes(result) == {"test_first": {"PASSED"}, "test_second": {"PASSED"}}, (
         result.stdout.str()
     )
+
+
+ARGLESS = """
+import socketserver
+import threading
+
+import pytest
+
+KEPT = []
+
+
+class Handler(socketserver.BaseRequestHandler):
+    def handle(self):
+        pass
+
+
+@pytest.fixture(scope="session")
+def server():
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    thread = threading.Thread(target=srv.serve_forever)  # no arguments: holds ()
+    thread.start()
+    yield srv.server_address
+    srv.shutdown()
+    srv.server_close()
+    thread.join()
+
+
+def never():
+    pass
+
+
+def test_thread_without_arguments(server):
+    t = threading.Thread(target=threading.Event().wait, daemon=True)
+    t.start()  # <- thread
+    KEPT.append(t)
+
+
+def test_timer(server):
+    t = threading.Timer(3600, never)
+    t.daemon = True
+    t.start()  # <- timer
+    KEPT.append(t)
+
+
+def test_thread_that_ends(server):
+    t = threading.Thread(target=never)
+    t.start()
+    t.join()
+"""
+
+
+def test_a_thread_started_without_arguments_is_the_tests_not_the_servers(
+    lw: pytest.Pytester,
+) -> None:
+    # Every thread started without arguments holds the interpreter's one empty
+    # tuple, as the session server's own thread does: that says nothing of
+    # whom it works for.
+    path = write(lw, "test_argless.py", ARGLESS)
+    result = run(lw, "--leakwatch", "--leakwatch-settle=0.3", "-rfE")
+    assert outcomes(result) == {
+        "test_thread_without_arguments": {"FAILED"},
+        "test_timer": {"FAILED"},
+    }, result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [f"*1 thread leak in call: *, created at test_argless.py:{line_of(path, '# <- thread')}"]
+    )
+    result.stdout.fnmatch_lines(
+        [f"*1 timer leak in call: *, created at test_argless.py:{line_of(path, '# <- timer')}"]
+    )
+    assert "session fixture 'server'" not in result.stdout.str()

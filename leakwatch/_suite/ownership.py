@@ -198,7 +198,11 @@ def _members(obj: Any) -> list[Any]:
 def _anchor(obj: Any) -> bool:
     """Whether an object of a fixture's world can tell that a thread or task
     works for it: not a plain value, code, a class, nor an event loop (every
-    task's frames hold the loop that runs it)."""
+    task's frames hold the loop that runs it), nor an empty tuple or frozenset:
+    the interpreter shares one of each with the whole program (every thread
+    started without arguments holds the same ``()``)."""
+    if isinstance(obj, (tuple, frozenset)) and not obj:
+        return False
     return not (isinstance(obj, (*_PLAIN, *_OPAQUE)) or _is_loop(obj))
 
 
