@@ -65,10 +65,12 @@ class Owner:
         )
 
 
-def instances_of(types_: tuple[type, ...]) -> list[Any]:
-    """Every live object the collector tracks that is an instance of ``types_``
-    (one heap walk).  One ``issubclass`` per type, not per object: an ABC's
-    subclass check is Python code, and a heap holds a million objects."""
+def pools() -> list[Owner]:
+    """Every live ``multiprocessing.pool.Pool`` (``ThreadPool`` included), with its parts."""
+    module = sys.modules.get("multiprocessing.pool")
+    base = getattr(module, "Pool", None)
+    if not isinstance(base, type):
+        return []
     found: list[Any] = []
     wanted: dict[type, bool] = {}
     objects = gc.get_objects()
@@ -77,22 +79,13 @@ def instances_of(types_: tuple[type, ...]) -> list[Any]:
             cls = type(obj)
             hit = wanted.get(cls)
             if hit is None:
-                hit = wanted[cls] = issubclass(cls, types_)
+                hit = wanted[cls] = issubclass(cls, base)
             if hit:
                 found.append(obj)
     finally:
         del objects
-    return found
-
-
-def pools() -> list[Owner]:
-    """Every live ``multiprocessing.pool.Pool`` (``ThreadPool`` included), with its parts."""
-    module = sys.modules.get("multiprocessing.pool")
-    base = getattr(module, "Pool", None)
-    if not isinstance(base, type):
-        return []
     out = []
-    for pool in instances_of((base,)):
+    for pool in found:
         try:
             out.append(_owner(pool))
         except Exception:  # a half-made pool (its __init__ raised): judged part by part

@@ -9,6 +9,7 @@ fd probe does.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import selectors
@@ -18,7 +19,6 @@ import weakref
 from typing import Any
 
 from leakwatch._attribution import records as _records
-from leakwatch._attribution.owners import instances_of
 
 
 def _fd_holders() -> dict[int, weakref.ref[Any]]:
@@ -34,13 +34,26 @@ def _fd_holders() -> dict[int, weakref.ref[Any]]:
     if isinstance(base, type):
         types_ += (base,)
     out: dict[int, weakref.ref[Any]] = {}
-    for obj in instances_of(types_):
-        try:
-            fd = obj.fileno()
-            if isinstance(fd, int) and fd >= 0 and fd not in out:
-                out[fd] = weakref.ref(obj)
-        except Exception:  # closed, or not weak-referenceable
-            continue
+    # One issubclass per type, not per object: BaseSelector is an ABC, and
+    # its subclass check is Python code (a heap holds a million objects).
+    wanted: dict[type, bool] = {}
+    objects = gc.get_objects()
+    try:
+        for obj in objects:
+            cls = type(obj)
+            hit = wanted.get(cls)
+            if hit is None:
+                hit = wanted[cls] = issubclass(cls, types_)
+            if not hit:
+                continue
+            try:
+                fd = obj.fileno()
+                if isinstance(fd, int) and fd >= 0 and fd not in out:
+                    out[fd] = weakref.ref(obj)
+            except Exception:  # closed, or not weak-referenceable
+                continue
+    finally:
+        del objects
     return out
 
 
