@@ -17,7 +17,6 @@ from leakwatch._attribution.owners import Owner, pools
 from leakwatch._attribution.singletons import singletons
 from leakwatch._base.model import Resource
 from leakwatch._engine.options import Options
-from leakwatch._engine.settle import _made_by_block
 from leakwatch._engine.snapshot import _OWN_IO, Snapshots, _one_line
 from leakwatch._probes.protocol import Departed, Snapshot, departed
 
@@ -74,7 +73,6 @@ class Describing(Snapshots):
 
     options: Options
     _since: int
-    _tasks_at_end: Snapshot | None
     _expected: set[tuple[str, Hashable]]
     claims: Callable[[list[tuple[str, Hashable, Any]]], dict[int, str]] | None
 
@@ -96,8 +94,6 @@ class Describing(Snapshots):
                 probe = self.probes.get(kind)
                 if probe is None:
                     continue
-                if kind == "task" and self._tasks_at_end is not None:
-                    items = _made_by_block(items, self._tasks_at_end)
                 owner_of = getattr(probe, "owner", None)
                 for key, value in items.items():
                     if isinstance(value, weakref.ref) and value() is None:
