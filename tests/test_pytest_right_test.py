@@ -627,9 +627,9 @@ def test_connections_a_class_scoped_server_keeps_are_not_its_first_tests(
             def teardown_class(cls):
                 cls.srv.shutdown(socket.SHUT_RDWR)  # wakes accept()
                 cls.srv.close()
+                cls.thread.join(5)  # first: it may not have kept the last one yet
                 for get in KEPT:
                     get().close()
-                cls.thread.join(5)
 
             def talk(self):
                 with socket.create_connection(self.srv.getsockname()) as c:
