@@ -717,3 +717,110 @@ def test_a_thread_started_without_arguments_is_the_tests_not_the_servers(
         [f"*1 timer leak in call: *, created at test_argless.py:{line_of(path, '# <- timer')}"]
     )
     assert "session fixture 'server'" not in result.stdout.str()
+
+
+KEEPALIVE = """
+import asyncio, socket, struct, threading, time
+import pytest
+
+KEEP = []
+
+
+class State:
+    def __init__(self):
+        self.connections = set()
+
+
+class Proto(asyncio.Protocol):
+    # uvicorn's shape: a keep-alive timer per connection, bound to the
+    # connection's protocol, cancelled when the peer closes cleanly and left
+    # to fire when it resets.
+    def __init__(self, state, loop):
+        self.state, self.loop = state, loop
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.state.connections.add(self)
+        self.keepalive = self.loop.call_later(60, self.expire)
+
+    def data_received(self, data):
+        if data == b"leak":
+            self.loop.call_later(3600, KEEP.append, data)  # <- handler's timer
+        self.transport.write(b"ok")
+
+    def connection_lost(self, exc):
+        self.state.connections.discard(self)
+        if exc is None:
+            self.keepalive.cancel()
+
+    def expire(self):
+        self.transport.close()
+
+
+@pytest.fixture(scope="session")
+def server():
+    loop, state, ready, box = asyncio.new_event_loop(), State(), threading.Event(), {}
+
+    def run():
+        make = loop.create_server(lambda: Proto(state, loop), "127.0.0.1", 0)
+        box["srv"] = loop.run_until_complete(make)
+        ready.set()
+        loop.run_forever()
+        box["srv"].close()
+        loop.run_until_complete(box["srv"].wait_closed())
+        loop.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    yield box["srv"].sockets[0].getsockname(), state
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+
+
+def talk(server, msg, reset=False):
+    addr, state = server
+    c = socket.create_connection(addr)
+    c.sendall(msg)
+    assert c.recv(2) == b"ok"
+    if reset:  # close with a reset: the server's timer stays scheduled
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+    deadline = time.monotonic() + 10
+    while state.connections and time.monotonic() < deadline:
+        time.sleep(0.01)  # the server has let the connection go
+
+
+def test_reset_connection(server):
+    talk(server, b"hi", reset=True)
+
+
+def test_clean_connection(server):
+    talk(server, b"hi")
+
+
+def test_handler_leaves_a_timer(server):
+    talk(server, b"leak")
+"""
+
+
+def test_a_servers_timer_bound_to_its_connection_is_the_servers(lw: pytest.Pytester) -> None:
+    # The keep-alive timer of a connection the session server has already let
+    # go of is reachable from the fixture's world only through the loop's
+    # queue; its callback is bound to a protocol that refers to the server's
+    # state, so it works for the server (as a thread whose target does).  The
+    # timer a request handler schedules calling a module list's method is
+    # the test's that sent the request.
+    path = write(lw, "test_keepalive.py", KEEPALIVE)
+    for _ in range(2):
+        result = run(lw, "--leakwatch", "-rfE")
+        assert outcomes(result) == {"test_handler_leaves_a_timer": {"FAILED"}}, (
+            result.stdout.str()
+        )
+        result.stdout.fnmatch_lines(
+            [
+                "*1 timer leak in call: timer calling *append(*, created at "
+                f"test_keepalive.py:{line_of(path, '# <- handler')}*"
+            ]
+        )
+        assert "expire" not in result.stdout.str()

@@ -1,7 +1,9 @@
 """The timer probe: a timer still scheduled on a loop that outlives the block,
-and a ``threading.Timer`` neither fired nor cancelled, are leaks with the line
-that scheduled them; a timer cancelled, run, on a closed loop, or serving a
-future (``sleep``, ``wait_for``, ``asyncio.timeout``) is not."""
+or still scheduled when the block closes its loop, and a ``threading.Timer``
+neither fired nor cancelled, are leaks with the line that scheduled them; a
+timer cancelled, run, on a loop closed before it, held by a library's
+singleton as its loop closes, or serving a future (``sleep``, ``wait_for``,
+``asyncio.timeout``) is not."""
 
 from __future__ import annotations
 
@@ -63,18 +65,55 @@ def test_call_at_is_a_timer_too(loop: asyncio.AbstractEventLoop) -> None:
     assert created_at(leak) == (HERE, marker_line(HERE, "# <- at"))
 
 
-def test_timers_cancelled_run_or_on_a_closed_loop_are_not_leaks(
-    loop: asyncio.AbstractEventLoop,
-) -> None:
+def test_timers_cancelled_or_run_are_not_leaks(loop: asyncio.AbstractEventLoop) -> None:
     with leakwatch.watch(settle_budget=0.2):
         loop.call_later(30, tick).cancel()
     with leakwatch.watch(settle_budget=0.2):
         loop.call_later(0.001, tick)
         loop.run_until_complete(asyncio.sleep(0.05))  # it ran
-    other = asyncio.new_event_loop()
+
+
+@pytest.mark.leakwatch(allow=["timer"])  # the timers it drops on purpose
+@pytest.mark.parametrize("make", _loops(), ids=lambda maker: maker.__module__.split(".")[0])
+def test_a_timer_still_scheduled_when_the_block_closes_its_loop_is_a_leak(
+    make: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    # Closing the loop drops the timer, never run: gone when the block ends,
+    # a leak all the same (as a task still pending when its loop shuts down).
+    with leakwatch.watch(on_leak="report", settle_budget=0.2) as w:
+        other = make()
+        other.call_later(30, tick)  # <- dropped by close
+        other.call_later(30, tick).cancel()  # the look-alike: cancelled first
+        other.close()
+    (leak,) = of_kind(w.report, "timer")
+    assert created_at(leak) == (HERE, marker_line(HERE, "# <- dropped by close"))
+    assert "still scheduled when its loop was closed" in leak.title and "tick()" in leak.title
+    # A loop closed before the block: its timers are no one's now.
+    before = make()
+    before.call_later(30, tick)
+    before.close()
     with leakwatch.watch(settle_budget=0.2):
-        other.call_later(30, tick)
-        other.close()  # never runs, holds nothing
+        pass
+
+
+class _Service:
+    """A library's service object, bound to a module global: its timer ends
+    with the loop by design."""
+
+    def __init__(self) -> None:
+        self.handle: asyncio.TimerHandle | None = None
+
+
+SERVICE = _Service()
+
+
+def test_a_timer_a_module_singleton_holds_as_its_loop_closes_is_not_a_leak() -> None:
+    with leakwatch.watch(on_leak="report", settle_budget=0.2) as w:
+        other = asyncio.new_event_loop()
+        SERVICE.handle = other.call_later(30, tick)
+        other.close()
+    SERVICE.handle = None
+    assert of_kind(w.report, "timer") == []
 
 
 def test_timers_that_serve_a_future_are_their_tasks_business(

@@ -26,19 +26,19 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Hashable, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._attribution import shutdowns as _shutdowns
-from leakwatch._attribution.singletons import singletons
 from leakwatch._attribution.stacks import coroutine_origin, source_line, to_origin
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
+from leakwatch._probes import departures as _departures
+from leakwatch._probes.departures import Casualties, Casualty
 from leakwatch._probes.protocol import Snapshot
 
 
@@ -223,35 +223,8 @@ class TaskProbe:
         return departed(since)
 
 
-@dataclass(frozen=True)
-class Casualty:
-    """A task still pending when its loop shut down, described as it was
-    cancelled (see :mod:`leakwatch._attribution.shutdowns`).  Plain data."""
-
-    key: Hashable
-    record: _records.Record
-    resource: Resource
-    holder: str | None = None
-
-
 #: The last tasks found pending at a loop's shutdown while a watch was on.
-casualties: deque[Casualty] = deque(maxlen=512)
-
-#: ``holders(tasks) -> {id(task): "the module fixture 'client'"}``: who, other
-#: than the window that made it, held each task as it was cancelled (set by
-#: the pytest plugin: a wider fixture's machinery is not a leak of the test).
-holders: Callable[[list[Any]], dict[int, str]] | None = None
-
-
-#: The creation serial below which no watch still running would judge a
-#: casualty (set by the pytest plugin: the running test's start); tasks made
-#: before it are not looked at when their loop shuts down.
-floor: Callable[[], int] | None = None
-
-#: Who held a task made at a given place, as found once (a library's service
-#: task, a server's machinery): the same place is not searched again.  Bounded.
-_held_at: dict[tuple[Any, ...], str] = {}
-_HELD_AT_MAX = 1024
+casualties = Casualties("task")
 
 
 def _place(task: Any, rec: _records.Record) -> tuple[Any, ...]:
@@ -260,59 +233,21 @@ def _place(task: Any, rec: _records.Record) -> tuple[Any, ...]:
     return (tuple(rec.stack[-4:]), getattr(coro, "__qualname__", type(coro).__name__))
 
 
-def _holders_of(known: list[tuple[Any, _records.Record]]) -> dict[int, str]:
-    """``id(task) -> who held it`` as its loop shut down: a wider fixture's
-    world (``holders``), else a module global through attributes alone (a
-    library's own service task, a test runner's, ended with the loop by
-    design; in a set or list it would be a registry)."""
-    held: dict[int, str] = {}
-    ask: list[tuple[Any, tuple[Any, ...]]] = []
-    for task, rec in known:
-        place = _place(task, rec)
-        holder = _held_at.get(place)
-        if holder is not None:
-            held[id(task)] = holder
-        else:
-            ask.append((task, place))
-    if ask and holders is not None:
-        try:
-            held.update(holders([task for task, _ in ask]))
-        except Exception:
-            pass
-    rest = [task for task, _ in ask if id(task) not in held]
-    if rest:
-        try:
-            for ident, path in singletons(rest).items():
-                held[ident] = f"the module global {path}"
-        except Exception:
-            pass
-    del rest
-    for task, place in ask:
-        if id(task) in held and len(_held_at) < _HELD_AT_MAX:
-            _held_at[place] = held[id(task)]
-    return held
-
-
 def _on_shutdown(loop: Any, pending: list[Any]) -> None:
-    lowest = 0
-    if floor is not None:
-        try:
-            lowest = floor()
-        except Exception:
-            lowest = 0
+    lowest = _departures.lowest()
     found = [(task, _record_of(task)) for task in pending]
     known = [(task, rec) for task, rec in found if rec is not None and rec.serial > lowest]
     if not known:
         return
     with _recording.quiet():
-        held = _holders_of(known)
+        held = casualties.holders_of([(task, _place(task, rec)) for task, rec in known])
         probe = TaskProbe()
         for task, rec in known:
             res = probe.describe(id(task), weakref.ref(task), 0)
             title = res.title + ", still pending when its loop shut down"
             details = {**res.details, "ended": "cancelled when its loop shut down"}
             res = replace(res, title=title, details=details)
-            casualties.append(Casualty(id(task), rec, res, held.get(id(task))))
+            casualties.add(id(task), rec, res, held.get(id(task)))
 
 
 _shutdowns.listeners.append(_on_shutdown)
@@ -321,4 +256,4 @@ _shutdowns.listeners.append(_on_shutdown)
 def departed(since: int) -> list[Casualty]:
     """Tasks made after creation serial ``since`` that were still pending when
     their loop shut down."""
-    return [c for c in casualties if c.record.serial > since]
+    return casualties.since(since)

@@ -3,8 +3,10 @@
 An asyncio timer (``loop.call_later``/``loop.call_at``) is seen through the
 record its scheduling left (``records.timers``, kept only while a watch is
 on), by weak reference.  It is a leftover while it is still scheduled on a
-loop that is not closed: not cancelled, not yet run.  A timer on a closed
-loop never runs and holds nothing, so it is not one.  A timer that wakes or
+loop that is not closed: not cancelled, not yet run.  A timer still
+scheduled when its loop is closed is dropped, never run: a leak all the
+same, told by :mod:`leakwatch._attribution.shutdowns` as the loop closes and
+handed to the engine as departed (see :mod:`leakwatch._probes.departures`).  A timer that wakes or
 times out a future (``asyncio.sleep``, ``wait_for``, ``asyncio.timeout``) is
 never recorded: the task awaiting it is the leftover, reported as a task.
 
@@ -22,12 +24,17 @@ import threading
 import time
 import weakref
 from collections.abc import Hashable
+from dataclasses import replace
 from typing import Any
 
+from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
+from leakwatch._attribution import shutdowns as _shutdowns
 from leakwatch._attribution.stacks import during_import, to_origin
 from leakwatch._base.model import Resource
 from leakwatch._base.pyversion import running_thread
+from leakwatch._probes import departures as _departures
+from leakwatch._probes.departures import Casualties, Casualty
 from leakwatch._probes.protocol import Snapshot
 
 #: How often settling looks again at timers due within its budget.
@@ -151,6 +158,43 @@ class TimerProbe:
 
     def owner(self, key: Hashable, value: Any) -> Any:
         return value()
+
+    def departed(self, since: int) -> list[Casualty]:
+        """Timers scheduled since ``since`` still scheduled when their loop closed."""
+        return casualties.since(since)
+
+
+#: The last timers found still scheduled on a loop as it closed, while a watch was on.
+casualties = Casualties("timer")
+
+
+def _on_close(loop: Any) -> None:
+    """A loop closes: the recorded timers still scheduled on it are dropped,
+    never to run; each is described now and filed as a casualty."""
+    lowest = _departures.lowest()
+    known: list[tuple[Any, _records.Record]] = []
+    for handle in list(_records.timers.keys()):
+        rec = _records.timers.get(handle)
+        mine = rec is not None and rec.serial > lowest and _loop_of(handle) is loop
+        if mine and rec is not None and scheduled(handle):
+            known.append((handle, rec))
+    if not known:
+        return
+    with _recording.quiet():
+        places = [(handle, (tuple(rec.stack[-4:]), rec.extra)) for handle, rec in known]
+        held = casualties.holders_of(places)
+        probe = TimerProbe()
+        for handle, rec in known:
+            key = ("call_at", id(handle))
+            res = probe.describe(key, weakref.ref(handle), 0)
+            callback = res.details.get("callback", "?")
+            title = f"timer calling {callback}(), still scheduled when its loop was closed"
+            details = {**res.details, "ended": "dropped when its loop was closed", "loop": "closed"}
+            res = replace(res, title=title, details=details)
+            casualties.add(key, rec, res, held.get(id(handle)))
+
+
+_shutdowns.close_listeners.append(_on_close)
 
 
 def _describe_thread(key: Hashable, timer: threading.Thread) -> Resource:

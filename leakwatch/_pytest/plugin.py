@@ -27,7 +27,7 @@ from _pytest.runner import runtestprotocol
 
 from leakwatch._base.model import group_resources
 from leakwatch._engine import collect as _collect
-from leakwatch._probes import tasks as _tasks
+from leakwatch._probes import departures as _departures
 from leakwatch._pytest.calls import Found, instrument
 from leakwatch._pytest.escapes import Escapes
 from leakwatch._pytest.findings import attach, record
@@ -66,10 +66,10 @@ class LeakwatchPlugin(PerTest):
         #: a later gc pass finalised (see ``_collect.made_during``).
         self.test_starts: list[tuple[int, str]] = []
         _collect.made_during = self._made_during
-        # A task a wider fixture's world holds as its loop shuts down is that
-        # fixture's machinery, not a leak of the test whose window made it.
-        _tasks.holders = lambda tasks: self._claims([("task", id(t), t) for t in tasks])
-        _tasks.floor = self._oldest_judging
+        # A task or timer a wider fixture's world holds as its loop shuts down
+        # is that fixture's machinery, not a leak of the test whose window made it.
+        _departures.holders = lambda kind, objs: self._claims([(kind, id(o), o) for o in objs])
+        _departures.floor = self._oldest_judging
         self.test_policy = TestPolicy(self.run_policy, first_use=self.first_use)
         # Heap, per test, is what should have died with it (escapes), never
         # tracemalloc around every test; tracing runs only for repeat=N.
@@ -280,8 +280,8 @@ class LeakwatchPlugin(PerTest):
     @pytest.hookimpl(trylast=True)  # after pytest tears down what is left of the fixtures
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         _collect.made_during = None
-        _tasks.holders = None
-        _tasks.floor = None
+        _departures.holders = None
+        _departures.floor = None
         for entry in self.fixtures.values():
             entry.span.abort()  # never finalised (an interrupted run): nothing to judge
         self.fixtures.clear()

@@ -15,18 +15,18 @@ once the test is over:
   server's ``serve_forever``, a portal's event loop) -- searched through
   references, never through a module's or a function's globals, and never
   through the wake-up callbacks that make a loop hold every pending task;
-* or it works for that world: a thread or task whose own target, attributes
-  or frames refer to one of the world's objects directly (a per-connection
-  handler thread running ``server.process_request_thread``; a worker thread
-  holding the portal's main task), and what such a thread's frames hold (the
+* or it works for that world: a thread, task or timer whose own target,
+  callback, attributes or frames refer to one of the world's objects
+  directly (a per-connection handler thread running
+  ``server.process_request_thread``; a worker thread holding the portal's
+  main task; a connection's keep-alive timer bound to a protocol that refers
+  to the server's state), and what such a thread's frames hold (the
   connection it serves).
 
-Anything else -- held by a module global, by a registry, or by nothing but
-itself (a running thread, a pending task, a path on disk) -- belongs to the
-window it was made in, whichever thread made it.
-
-The search is bounded (depth and seconds) and keeps no object once it
-returns: only ids while it runs.
+Anything else -- held by a module global, a registry, or nothing but itself
+(a running thread, a pending task, a path on disk) -- is the window's it was
+made in, whichever thread made it.  The search is bounded (depth, seconds)
+and keeps no object once it returns: only ids while it runs.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ import weakref
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from leakwatch._base.paths import is_own
 from leakwatch._base.pyversion import frame_locals
 from leakwatch._probes.tasks import await_frames
 
@@ -63,11 +64,9 @@ _PLAIN = (str, bytes, bytearray, int, float, complex, bool, type(None), range)
 #: Attributes (names) read from a Thread object when asking what it works for.
 _THREAD_ATTRS = ("_target", "_args", "_kwargs")
 
-
-#: The C callbacks through which a loop or a future holds the task that will
-#: run next (``TaskStepMethWrapper``, every version; up to 3.11 also
-#: ``TaskWakeupMethWrapper``; the wake-up is otherwise a bound builtin method,
-#: opaque already).  Not importable: told by name.
+#: The C callbacks by which a loop or future holds the task to run next
+#: (``TaskStepMethWrapper``; up to 3.11 ``TaskWakeupMethWrapper`` too, else a
+#: bound builtin method, opaque already).  Not importable: told by name.
 _WAKEUP_NAMES = frozenset({"TaskStepMethWrapper", "TaskWakeupMethWrapper"})
 
 
@@ -160,9 +159,11 @@ def coroutine_frames(task: Any) -> Iterator[types.FrameType]:
 
 
 def local_values(frames: Iterable[types.FrameType]) -> list[Any]:
-    """The values of the frames' local variables (their globals never)."""
+    """The values of the frames' local variables (never globals, nor leakwatch's own frames)."""
     out: list[Any] = []
     for frame in frames:
+        if is_own(frame.f_code.co_filename):
+            continue
         try:
             out.extend(frame_locals(frame).values())
         except Exception:  # a frame being torn down meanwhile
@@ -262,6 +263,18 @@ def thread_parts(thread: threading.Thread) -> list[Any]:
     return out
 
 
+def handle_parts(handle: Any) -> list[Any] | None:
+    """What an asyncio timer was given to call: its callback, the callback's
+    object (a connection's protocol, for a keep-alive timer) and arguments;
+    None when ``handle`` is no asyncio handle."""
+    events = sys.modules.get("asyncio.events")
+    if events is None or not isinstance(handle, events.Handle):
+        return None
+    callback = getattr(handle, "_callback", None)
+    out = [callback, *_members(callback)] if callback is not None else []
+    return out + list(getattr(handle, "_args", None) or ())
+
+
 class World:
     """One wider fixture's world, for one judgement: its roots (value, the
     generator's locals, the frames of its own threads), their direct parts
@@ -284,9 +297,9 @@ class World:
         self.helpers = helpers
 
     def works_for(self, obj: Any) -> bool:
-        """A thread or task that refers to one of the world's objects directly
-        (its target, arguments or attributes; its frames' locals), or one
-        level below them."""
+        """A thread, task or timer that refers to one of the world's objects
+        directly (its target, callback, arguments or attributes; its frames'
+        locals), or one level below them."""
         first: list[Any] = []
         if isinstance(obj, threading.Thread):
             first.extend(thread_parts(obj))
@@ -294,7 +307,10 @@ class World:
         elif hasattr(obj, "get_coro"):
             first.extend(local_values(coroutine_frames(obj)))
         else:
-            return False
+            parts = handle_parts(obj)
+            if parts is None:
+                return False
+            first.extend(parts)
         for value in first:
             if id(value) in self.anchors:
                 return True

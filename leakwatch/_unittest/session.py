@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leakwatch._engine import collect as _collect
-from leakwatch._probes import tasks as _tasks
+from leakwatch._probes import departures as _departures
 from leakwatch._report.errors import internal_error
 from leakwatch._report.report import Report
 from leakwatch._suite.findings import Finding, split
@@ -86,12 +86,12 @@ class Session:
 
     def open(self) -> None:
         _collect.made_during = self._made_during
-        _tasks.floor = self._oldest_judging
+        _departures.floor = self._oldest_judging
 
     def close(self) -> None:
         """The end of the run: drop what was never judged, write the outputs."""
         _collect.made_during = None
-        _tasks.floor = None
+        _departures.floor = None
         for span in [*self.classes.values(), *self.modules.values(), *self.stack.spans]:
             span.abort()
         self.classes.clear()

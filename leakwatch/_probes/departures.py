@@ -1,0 +1,112 @@
+"""Resources that ended as leaks all the same: still pending when their event loop shut down.
+
+A task still pending when its loop is shut down (cancelled by the runner), a
+timer still scheduled when its loop is closed (dropped, never run): whoever
+made it never finished it -- goleak's and pyleak's leak, invisible once the
+loop is gone.  :mod:`leakwatch._attribution.shutdowns` tells the task and
+timer probes of them as the loop shuts down; each describes them then and
+files them here, with who held each as it ended (a wider fixture's world, a
+library's service object bound to a module global), and hands them to the
+engine as :class:`~leakwatch._probes.protocol.Departed` items.
+
+Must not judge: the engine decides whose each one is.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from leakwatch._attribution import records as _records
+from leakwatch._attribution.singletons import singletons
+from leakwatch._base.model import Resource
+
+
+@dataclass(frozen=True)
+class Casualty:
+    """A resource still pending when its loop shut down, described as it
+    ended.  Plain data."""
+
+    key: Hashable
+    record: _records.Record
+    resource: Resource
+    holder: str | None = None
+
+
+#: ``holders(kind, objects) -> {id(obj): "the module fixture 'client'"}``:
+#: who, other than the window that made it, held each one as its loop shut
+#: down (set by the suite runners: a wider fixture's machinery is not a leak
+#: of the test whose window made it).
+holders: Callable[[str, list[Any]], dict[int, str]] | None = None
+
+#: The creation serial below which no watch still running would judge a
+#: casualty (set by the suite runners: the oldest test still being judged);
+#: what was made before it is not looked at when its loop shuts down.
+floor: Callable[[], int] | None = None
+
+#: How many places a log remembers the holder of (bounded).
+_HELD_AT_MAX = 1024
+
+
+def lowest() -> int:
+    """The creation serial a casualty must be newer than to matter (see ``floor``)."""
+    if floor is None:
+        return 0
+    try:
+        return floor()
+    except Exception:
+        return 0
+
+
+class Casualties:
+    """The last casualties of one kind (bounded), and who held each."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.items: deque[Casualty] = deque(maxlen=512)
+        #: Who held a thing made at a given place, as found once (a library's
+        #: service task, a server's machinery): that place is not searched again.
+        self._held_at: dict[Hashable, str] = {}
+
+    def holders_of(self, known: list[tuple[Any, Hashable]]) -> dict[int, str]:
+        """``id(obj) -> who held it`` as its loop shut down, for ``(obj, place)``
+        pairs: a wider fixture's world (``holders``), else a module global
+        through attributes alone (a library's own service task or timer,
+        ended with the loop by design; in a set or list it would be a
+        registry)."""
+        held: dict[int, str] = {}
+        ask: list[tuple[Any, Hashable]] = []
+        for obj, place in known:
+            holder = self._held_at.get(place)
+            if holder is not None:
+                held[id(obj)] = holder
+            else:
+                ask.append((obj, place))
+        if ask and holders is not None:
+            try:
+                held.update(holders(self.kind, [obj for obj, _ in ask]))
+            except Exception:
+                pass
+        rest = [obj for obj, _ in ask if id(obj) not in held]
+        if rest:
+            try:
+                for ident, path in singletons(rest).items():
+                    held[ident] = f"the module global {path}"
+            except Exception:
+                pass
+        del rest
+        for obj, place in ask:
+            if id(obj) in held and len(self._held_at) < _HELD_AT_MAX:
+                self._held_at[place] = held[id(obj)]
+        return held
+
+    def add(
+        self, key: Hashable, record: _records.Record, resource: Resource, holder: str | None
+    ) -> None:
+        self.items.append(Casualty(key, record, resource, holder))
+
+    def since(self, since: int) -> list[Casualty]:
+        """Those made after creation serial ``since``."""
+        return [c for c in self.items if c.record.serial > since]
