@@ -1,9 +1,9 @@
 """The timer probe: a timer still scheduled on a loop that outlives the block,
-or still scheduled when the block closes its loop, and a ``threading.Timer``
-neither fired nor cancelled, are leaks with the line that scheduled them; a
-timer cancelled, run, on a loop closed before it, held by a library's
-singleton as its loop closes, or serving a future (``sleep``, ``wait_for``,
-``asyncio.timeout``) is not."""
+or still scheduled when the block closes a loop older than itself, and a
+``threading.Timer`` neither fired nor cancelled, are leaks with the line that
+scheduled them; a timer cancelled, run, on a loop the block made and closed,
+held by a library's singleton as its loop closes, or serving a future
+(``sleep``, ``wait_for``, ``asyncio.timeout``) is not."""
 
 from __future__ import annotations
 
@@ -75,20 +75,32 @@ def test_timers_cancelled_or_run_are_not_leaks(loop: asyncio.AbstractEventLoop) 
 
 @pytest.mark.leakwatch(allow=["timer"])  # the timers it drops on purpose
 @pytest.mark.parametrize("make", _loops(), ids=lambda maker: maker.__module__.split(".")[0])
-def test_a_timer_still_scheduled_when_the_block_closes_its_loop_is_a_leak(
+def test_a_timer_still_scheduled_when_an_older_loop_closes_is_a_leak(
     make: Callable[[], asyncio.AbstractEventLoop],
 ) -> None:
     # Closing the loop drops the timer, never run: gone when the block ends,
-    # a leak all the same (as a task still pending when its loop shuts down).
+    # a leak all the same (a session server's loop closing as the last test
+    # tears down), as a task still pending when its loop shuts down is.
+    older = make()
     with leakwatch.watch(on_leak="report", settle_budget=0.2) as w:
-        other = make()
-        other.call_later(30, tick)  # <- dropped by close
-        other.call_later(30, tick).cancel()  # the look-alike: cancelled first
-        other.close()
+        older.call_later(30, tick)  # <- dropped by close
+        older.call_later(30, tick).cancel()  # the look-alike: cancelled first
+        older.close()
     (leak,) = of_kind(w.report, "timer")
     assert created_at(leak) == (HERE, marker_line(HERE, "# <- dropped by close"))
     assert "still scheduled when its loop was closed" in leak.title and "tick()" in leak.title
-    # A loop closed before the block: its timers are no one's now.
+
+
+@pytest.mark.parametrize("make", _loops(), ids=lambda maker: maker.__module__.split(".")[0])
+def test_a_loop_the_block_made_takes_its_timers_with_it(
+    make: Callable[[], asyncio.AbstractEventLoop],
+) -> None:
+    # The block's own loop (a test's, asyncio.run's): its timers never run
+    # and hold nothing once it is closed.  Nor do a loop's closed before.
+    with leakwatch.watch(settle_budget=0.2):
+        own = make()
+        own.call_later(30, tick)
+        own.close()
     before = make()
     before.call_later(30, tick)
     before.close()
@@ -108,8 +120,8 @@ SERVICE = _Service()
 
 
 def test_a_timer_a_module_singleton_holds_as_its_loop_closes_is_not_a_leak() -> None:
+    other = asyncio.new_event_loop()
     with leakwatch.watch(on_leak="report", settle_budget=0.2) as w:
-        other = asyncio.new_event_loop()
         SERVICE.handle = other.call_later(30, tick)
         other.close()
     SERVICE.handle = None

@@ -1,7 +1,8 @@
 """asyncio's loops, wrapped once asyncio (or uvloop) is imported: where a task
-was made (``create_task``, into ``records.tasks``) and where a timer was
-scheduled (``call_at``, and uvloop's ``call_later``, into ``records.timers``),
-recorded while a watch is on.
+was made (``create_task``, into ``records.tasks``), where a timer was
+scheduled (``call_at``, and uvloop's ``call_later``, into ``records.timers``)
+and when a loop was made (``records.loop_births``), recorded while a watch
+is on.
 
 A timer that wakes or times out a future (``asyncio.sleep``, ``wait_for``,
 ``asyncio.timeout``) is not recorded: it lives and dies with what awaits it.
@@ -35,6 +36,7 @@ def wrap_asyncio() -> None:
         return
     with _install_lock:
         for loop_cls in todo:
+            _wrap_init(loop_cls)
             _wrap_create_task(loop_cls)
             # asyncio's call_later goes through call_at; uvloop's does not.
             names = ("call_at",) if loop_cls is classes[0] else ("call_at", "call_later")
@@ -64,6 +66,26 @@ def _wrap_create_task(loop_cls: Any) -> None:
 
     create_task.__leakwatch__ = True  # type: ignore[attr-defined]
     loop_cls.create_task = create_task
+
+
+def _wrap_init(loop_cls: Any) -> None:
+    """Note when each loop is made (``records.loop_births``): a timer its
+    close drops is a leak only of a watch the loop is older than."""
+    orig = loop_cls.__init__
+    if getattr(orig, "__leakwatch__", False):
+        return
+
+    @functools.wraps(orig)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        orig(self, *args, **kwargs)
+        if recording._active:
+            try:
+                records.loop_births[self] = records.current_serial()
+            except Exception:
+                pass
+
+    __init__.__leakwatch__ = True  # type: ignore[attr-defined]
+    loop_cls.__init__ = __init__
 
 
 def wrap_timer(loop_cls: Any, name: str) -> None:

@@ -103,6 +103,10 @@ timers: weakref.WeakKeyDictionary[Any, Record] = weakref.WeakKeyDictionary()
 #: The loop of each recorded timer (uvloop's handles do not say).
 timer_loops: weakref.WeakKeyDictionary[Any, weakref.ref[Any]] = weakref.WeakKeyDictionary()
 
+#: The serial at which each event loop made while a watch was on was made: a
+#: loop not here is older than every watch.
+loop_births: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
 
 native_threads: dict[int, Record] = {}
 
@@ -283,6 +287,7 @@ def forget_all() -> None:
     long program must not accumulate stacks."""
     for table in (
         fds, paths, created_paths, spawns, forks, native_threads, native_owners, sockets,
-        threads, handovers, thread_inits, tasks, timers, timer_loops, _sock_by_fd, _unindexed,
+        threads, handovers, thread_inits, tasks, timers, timer_loops, loop_births, _sock_by_fd,
+        _unindexed,
     ):  # fmt: skip
         table.clear()

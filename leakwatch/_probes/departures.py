@@ -33,6 +33,8 @@ class Casualty:
     record: _records.Record
     resource: Resource
     holder: str | None = None
+    #: The serial at which its loop was made (0: before every watch).
+    loop_born: int = 0
 
 
 #: ``holders(kind, objects) -> {id(obj): "the module fixture 'client'"}``:
@@ -102,10 +104,8 @@ class Casualties:
                 self._held_at[place] = held[id(obj)]
         return held
 
-    def add(
-        self, key: Hashable, record: _records.Record, resource: Resource, holder: str | None
-    ) -> None:
-        self.items.append(Casualty(key, record, resource, holder))
+    def add(self, casualty: Casualty) -> None:
+        self.items.append(casualty)
 
     def since(self, since: int) -> list[Casualty]:
         """Those made after creation serial ``since``."""

@@ -247,7 +247,7 @@ def _on_shutdown(loop: Any, pending: list[Any]) -> None:
             title = res.title + ", still pending when its loop shut down"
             details = {**res.details, "ended": "cancelled when its loop shut down"}
             res = replace(res, title=title, details=details)
-            casualties.add(id(task), rec, res, held.get(id(task)))
+            casualties.add(Casualty(id(task), rec, res, held.get(id(task))))
 
 
 _shutdowns.listeners.append(_on_shutdown)

@@ -4,9 +4,13 @@ An asyncio timer (``loop.call_later``/``loop.call_at``) is seen through the
 record its scheduling left (``records.timers``, kept only while a watch is
 on), by weak reference.  It is a leftover while it is still scheduled on a
 loop that is not closed: not cancelled, not yet run.  A timer still
-scheduled when its loop is closed is dropped, never run: a leak all the
-same, told by :mod:`leakwatch._attribution.shutdowns` as the loop closes and
-handed to the engine as departed (see :mod:`leakwatch._probes.departures`).  A timer that wakes or
+scheduled when a loop older than the watch is closed is dropped, never run:
+a leak all the same (a session server's loop closing in the last test's
+teardown), told by :mod:`leakwatch._attribution.shutdowns` as the loop
+closes and handed to the engine as departed (see
+:mod:`leakwatch._probes.departures`).  A loop the watch made itself (a
+test's own loop, ``asyncio.run``) takes its timers with it: they never run
+and hold nothing once it is gone, so they are not leftovers.  A timer that wakes or
 times out a future (``asyncio.sleep``, ``wait_for``, ``asyncio.timeout``) is
 never recorded: the task awaiting it is the leftover, reported as a task.
 
@@ -160,8 +164,11 @@ class TimerProbe:
         return value()
 
     def departed(self, since: int) -> list[Casualty]:
-        """Timers scheduled since ``since`` still scheduled when their loop closed."""
-        return casualties.since(since)
+        """Timers scheduled since ``since`` still scheduled when their loop,
+        older than ``since``, closed.  A loop made since (a test's own, closed
+        as the test ends; ``asyncio.run`` in the block) takes its timers
+        with it: they never run, and hold nothing once it is gone."""
+        return [c for c in casualties.since(since) if c.loop_born <= since]
 
 
 #: The last timers found still scheduled on a loop as it closed, while a watch was on.
@@ -180,6 +187,7 @@ def _on_close(loop: Any) -> None:
             known.append((handle, rec))
     if not known:
         return
+    born = _records.loop_births.get(loop, 0)
     with _recording.quiet():
         places = [(handle, (tuple(rec.stack[-4:]), rec.extra)) for handle, rec in known]
         held = casualties.holders_of(places)
@@ -191,7 +199,7 @@ def _on_close(loop: Any) -> None:
             title = f"timer calling {callback}(), still scheduled when its loop was closed"
             details = {**res.details, "ended": "dropped when its loop was closed", "loop": "closed"}
             res = replace(res, title=title, details=details)
-            casualties.add(key, rec, res, held.get(id(handle)))
+            casualties.add(Casualty(key, rec, res, held.get(id(handle)), born))
 
 
 _shutdowns.close_listeners.append(_on_close)
