@@ -15,7 +15,7 @@ Must not judge: the engine decides whose each one is.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +72,7 @@ class Casualties:
         #: service task, a server's machinery): that place is not searched again.
         self._held_at: dict[Hashable, str] = {}
 
-    def holders_of(self, known: list[tuple[Any, Hashable]]) -> dict[int, str]:
+    def holders_of(self, known: Sequence[tuple[Any, Hashable]]) -> dict[int, str]:
         """``id(obj) -> who held it`` as its loop shut down, for ``(obj, place)``
         pairs: a wider fixture's world (``holders``), else a module global
         through attributes alone (a library's own service task or timer,
