@@ -366,3 +366,37 @@ def test_descriptor_opened_before_the_block_is_silent(listener: socket.socket) -
         assert w.report is not None and w.report.clean, str(w.report)
     finally:
         conn.close()
+
+
+STDIO_SCRIPT = """
+import json, os, leakwatch
+
+with leakwatch.watch(on_leak="report") as redirected:
+    saved = os.dup(1)  # a copy of stdout, never closed: a leak
+    r, w = os.pipe()
+    os.dup2(w, 1)  # stdout now points at a pipe, as output capture does
+    os.close(w)
+    os.close(r)
+os.dup2(saved, 1)
+os.close(0)  # stdin closed before the block: its number is anyone's
+with leakwatch.watch(on_leak="report") as reused:
+    fd = os.open(os.devnull, os.O_RDONLY)
+fds = lambda report: sorted(l.details["fd"] for l in report.leaks if l.kind == "fd")
+print(json.dumps({"redirected": fds(redirected.report), "saved": saved,
+                  "reused": fds(reused.report), "fd": fd}))
+"""
+
+
+def test_a_standard_stream_pointed_elsewhere_is_no_leak_but_a_copy_is(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "stdio.py"
+    script.write_text(STDIO_SCRIPT)
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    )
+    found = json.loads(out.stdout)
+    assert found["redirected"] == [found["saved"]], found
+    assert found["fd"] == 0 and found["reused"] == [0], found
