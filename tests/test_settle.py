@@ -131,3 +131,42 @@ def test_a_socket_in_an_old_garbage_cycle_is_still_closed_by_the_full_pass() -> 
     assert w.report is not None
     assert w.report.leaks == []
     assert any("garbage collector" in info.title for info in w.report.info), w.report.info
+
+
+def test_what_no_thread_could_release_is_judged_without_waiting() -> None:
+    # Only this thread runs, and a full gc pass left the pipe: nothing can
+    # close it, so settling stops there instead of watching it stand still.
+    keep: list[int] = []
+    with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+        keep.extend(os.pipe())
+    try:
+        assert w.report is not None
+        assert [leak.kind for leak in w.report.leaks] == ["fd"]
+        assert w.report.stats["settle_attempts"] <= 2, w.report.stats
+    finally:
+        for fd in keep:
+            os.close(fd)
+
+
+def test_a_thread_older_than_the_block_may_still_close_what_it_left() -> None:
+    # The look-alike: a server thread started before the block closes the
+    # block's descriptor a moment after it ends (it saw its client go).
+    handed: list[int] = []
+    got = threading.Event()
+
+    def server() -> None:
+        got.wait(10)
+        time.sleep(0.1)
+        os.close(handed[0])
+
+    thread = threading.Thread(target=server, name="old-server")
+    thread.start()
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            handed.append(os.open(os.devnull, os.O_RDONLY))
+            got.set()
+        assert w.report is not None
+        assert w.report.leaks == []
+    finally:
+        got.set()
+        thread.join(10)

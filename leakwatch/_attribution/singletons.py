@@ -17,6 +17,7 @@ alive once it returns.
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 import types
@@ -72,8 +73,8 @@ def singletons(
     through instance and class attributes and bound methods' ``__self__``,
     at most ``max_depth`` hops, within ``time_budget`` seconds.
     """
-    wanted = {id(t) for t in targets}
     found: dict[int, str] = {}
+    wanted = _attribute_held(targets)
     if not wanted:
         return found
     deadline = time.thread_time() + time_budget  # CPU time: the load does not cut it short
@@ -111,6 +112,40 @@ def singletons(
         level = nxt
         depth += 1
     return found
+
+
+#: Referrers that never hold what they refer to as an attribute: containers
+#: (their items are not attributes), frames and closure cells (functions are
+#: not walked).  A target only these refer to is no singleton, and proving
+#: that by the search below would walk every module's attributes.
+_NOT_ATTRIBUTES = (list, tuple, set, frozenset, types.FrameType, types.CellType)
+
+
+def _attribute_held(targets: Sequence[object]) -> set[int]:
+    """The ids of targets that something could hold as an attribute (a
+    ``__dict__`` or a module's namespace, slots, a bound method): one pass
+    over the collector's objects, instead of a whole search for each target
+    held in a list (the usual leak: ``KEPT.append(sock)``)."""
+    wanted = {id(t) for t in targets}
+    if not wanted:
+        return wanted
+    held: set[int] = set()
+    try:
+        referrers = gc.get_referrers(*targets)
+    except Exception:  # the search decides alone
+        return wanted
+    try:
+        for referrer in referrers:
+            if isinstance(referrer, _NOT_ATTRIBUTES):
+                continue
+            for value in gc.get_referents(referrer):
+                if id(value) in wanted:
+                    held.add(id(value))
+            if len(held) == len(wanted):
+                break
+    finally:
+        del referrers
+    return held
 
 
 def _attributes(obj: object) -> Iterator[tuple[str, Any]]:

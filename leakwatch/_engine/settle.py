@@ -9,15 +9,18 @@ Must not describe or judge: it hands the leftovers on.
 from __future__ import annotations
 
 import gc
+import threading
 import time
 from collections.abc import Generator, Hashable
 from typing import Any
 
 from leakwatch._base.model import group_resources
+from leakwatch._base.platform import list_native_threads
 from leakwatch._engine.collect import Collected, collect
 from leakwatch._engine.options import Options, SettleResult
 from leakwatch._engine.snapshot import Snapshots
 from leakwatch._probes.protocol import Snapshot
+from leakwatch._probes.threads import _DUMMY, INTERNAL_PREFIX
 
 _BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
 
@@ -50,6 +53,29 @@ def _keys(new: dict[str, dict[Hashable, Any]]) -> set[tuple[str, Hashable]]:
     return {(kind, key) for kind, items in new.items() for key in items}
 
 
+def _alone() -> bool:
+    """Whether this is the only thread that runs Python code (leakwatch's own
+    aside): then, once a full gc pass has run, nothing is left that could
+    close a descriptor or remove a temp path -- no server thread seeing its
+    client go, no pool finishing a job.  A thread C code registered with
+    Python (a dummy thread) counts while its native thread lives."""
+    me = threading.get_ident()
+    native: set[int] | None = None
+    for thread in threading.enumerate():
+        if thread.ident == me or thread.name.startswith(INTERNAL_PREFIX):
+            continue
+        if isinstance(thread, _DUMMY):
+            if native is None:
+                try:
+                    native = set(list_native_threads())
+                except Exception:
+                    return False
+            if thread.native_id not in native:
+                continue  # registered once, ended since (3.10-3.12 never forget it)
+        return False
+    return True
+
+
 class Settling(Snapshots):
     """Settling: look again, with backoff, until only what stays is left."""
 
@@ -63,6 +89,8 @@ class Settling(Snapshots):
     _expected: set[tuple[str, Hashable]]
     #: Tasks pending when the block ended (None: not known).
     _tasks_at_end: Snapshot | None
+    #: Whether this thread's event loop turns between looks (an async stop).
+    _turns_loop: bool
 
     def _unfreeze(self) -> None:
         if self._frozen:
@@ -104,6 +132,13 @@ class Settling(Snapshots):
             now = time.perf_counter()
             elapsed = now - t0
             if elapsed >= budget:
+                break
+            # Only descriptors or paths, as a full gc pass left them: with no
+            # other thread to close them and no loop turning here (a sync
+            # stop), no wait can change them.  A leak held by a global costs
+            # its looks, not the still window below.
+            only_still = set(result.new) <= _STILL_KINDS and full_at == _keys(result.new)
+            if only_still and not self._turns_loop and _alone():
                 break
             if attempt >= 2 and set(result.new) <= _STILL_KINDS:
                 current = _keys(result.new)

@@ -78,6 +78,7 @@ class Watcher(Settling, Describing, Snapshots):
         self._threads_before: frozenset[tuple[int | None, int]] = frozenset()
         #: Tasks pending when the block ended; a task made later is not the block's.
         self._tasks_at_end: Snapshot | None = None
+        self._turns_loop = False
 
     @property
     def since(self) -> int:
@@ -135,6 +136,7 @@ class Watcher(Settling, Describing, Snapshots):
         try:
             for _ in range(3):  # callbacks scheduled by the block's last awaits
                 await asyncio.sleep(0)
+            self._turns_loop = True
             self._tasks_at_end = self._pending_tasks()
             steps = self._settle()
             try:
