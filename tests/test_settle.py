@@ -170,3 +170,23 @@ def test_a_thread_older_than_the_block_may_still_close_what_it_left() -> None:
     finally:
         got.set()
         thread.join(10)
+
+
+KEPT: list[socket.socket] = []
+
+
+def test_a_socket_a_global_holds_costs_no_gc_pass_and_says_what_holds_it() -> None:
+    # Held from a module global: no collection can free it, and the chain that
+    # shows it is found once, before any pass, and reported.
+    passes = _FullPasses()
+    with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+        KEPT.append(socket.socket())
+        gc.callbacks.append(passes)
+    gc.callbacks.remove(passes)
+    try:
+        assert w.report is not None
+        [leak] = w.report.leaks
+        assert leak.kind == "fd" and leak.details["held_by"] == f"{__name__}.KEPT[0]"
+        assert passes.count == 0
+    finally:
+        KEPT.pop().close()

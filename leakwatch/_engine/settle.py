@@ -16,6 +16,7 @@ from typing import Any
 
 from leakwatch._base.model import group_resources
 from leakwatch._base.platform import list_native_threads
+from leakwatch._engine.chains import Chains
 from leakwatch._engine.collect import Collected, collect
 from leakwatch._engine.options import Options, SettleResult
 from leakwatch._engine.snapshot import Snapshots
@@ -91,6 +92,8 @@ class Settling(Snapshots):
     _tasks_at_end: Snapshot | None
     #: Whether this thread's event loop turns between looks (an async stop).
     _turns_loop: bool
+    #: Why-alive chains found while settling, shown when describing.
+    _chains: Chains
 
     def _unfreeze(self) -> None:
         if self._frozen:
@@ -128,6 +131,7 @@ class Settling(Snapshots):
         still_for = min(_STILL_MAX, budget * _STILL)
         keys, still_since = _keys(result.new), time.perf_counter()
         full_at: set[tuple[str, Hashable]] | None = None  # the leftovers the last full pass saw
+        tried_chains = not self.options.why_alive
         while result.new and attempt < self.options.settle_attempts:
             now = time.perf_counter()
             elapsed = now - t0
@@ -137,9 +141,20 @@ class Settling(Snapshots):
             # other thread to close them and no loop turning here (a sync
             # stop), no wait can change them.  A leak held by a global costs
             # its looks, not the still window below.
-            only_still = set(result.new) <= _STILL_KINDS and full_at == _keys(result.new)
-            if only_still and not self._turns_loop and _alone():
-                break
+            if (
+                set(result.new) <= _STILL_KINDS
+                and not self._turns_loop
+                and (full_at == _keys(result.new) or not tried_chains)
+                and _alone()
+            ):
+                if full_at == _keys(result.new):
+                    break
+                # Before any full pass: an owner held from a root is no
+                # garbage, so no pass can free it (the chains are searched
+                # once, and describing shows them).
+                tried_chains = True
+                if self._all_held(result.new):
+                    break
             if attempt >= 2 and set(result.new) <= _STILL_KINDS:
                 current = _keys(result.new)
                 if current != keys:
@@ -190,6 +205,23 @@ class Settling(Snapshots):
         result.attempts = attempt
         result.seconds = time.perf_counter() - t0
         return result
+
+    def _all_held(self, new: dict[str, dict[Hashable, Any]]) -> bool:
+        """Whether every leftover has an owner that a root holds now."""
+        owners: list[Any] = []
+        try:
+            for kind, items in new.items():
+                owner_of = getattr(self.probes[kind], "owner", None)
+                for key, value in items.items():
+                    owner = owner_of(key, value) if owner_of is not None else None
+                    if owner is None:
+                        return False  # a bare descriptor or a path: the pass decides
+                    owners.append(owner)
+            return self._chains.all_held(owners, self.options.why_alive_budget)
+        except Exception:  # a refinement: the gc pass decides
+            return False
+        finally:
+            del owners
 
     def _blocks(self, new: dict[str, dict[Hashable, Any]]) -> dict[str, dict[Hashable, Any]]:
         """Without the tasks made after the block ended: describing drops them
