@@ -190,3 +190,32 @@ def test_a_socket_a_global_holds_costs_no_gc_pass_and_says_what_holds_it() -> No
         assert passes.count == 0
     finally:
         KEPT.pop().close()
+
+
+def test_a_thread_parked_on_an_event_nobody_can_set_is_judged_without_the_budget() -> None:
+    # Parked with no timeout, and no other thread runs to wake it: waiting
+    # the 3 s budget would change nothing.
+    never = threading.Event()
+    with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+        threading.Thread(target=never.wait, name="parked", daemon=True).start()
+    never.set()
+    assert w.report is not None
+    assert [leak.kind for leak in w.report.leaks] == ["thread"]
+    assert w.report.stats["settle_attempts"] <= 4, w.report.stats
+
+
+def test_parked_threads_another_thread_wakes_soon_after_are_not_leaks() -> None:
+    # The look-alikes: one waits with a timeout; another is parked until a
+    # third, sleeping (not parked), wakes it a moment after the block.
+    go = threading.Event()
+
+    def waker() -> None:
+        time.sleep(0.1)
+        go.set()
+
+    with leakwatch.watch(on_leak="report", settle_budget=2.0) as w:
+        threading.Thread(target=threading.Event().wait, args=(0.1,), name="timed").start()
+        threading.Thread(target=go.wait, name="woken").start()
+        threading.Thread(target=waker, name="waker").start()
+    assert w.report is not None
+    assert w.report.leaks == []

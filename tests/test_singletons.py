@@ -100,3 +100,28 @@ def test_one_target_in_a_list_and_another_as_an_attribute(module: types.ModuleTy
     finally:
         kept.close()
         bound.close()
+
+
+def test_threads_by_name_are_singletons_by_number_or_running_are_not(
+    module: types.ModuleType,
+) -> None:
+    import threading
+
+    stop = threading.Event()
+    made = [threading.Thread(target=stop.wait, daemon=True) for _ in range(4)]
+    for t in made:
+        t.start()  # each running thread is held by its own bound _bootstrap
+    try:
+        named, by_ident, via_method, running = made
+        module.WORKER = named
+        module.BY_IDENT = {named.ident: by_ident}  # a registry, as threading._active
+        module.STOPPER = _Holder(via_method.join)  # a bound method held by name
+        del running
+        assert singletons(made) == {
+            id(named): "lw_singleton_shapes.WORKER",
+            id(via_method): "lw_singleton_shapes.STOPPER.value.__self__",
+        }
+    finally:
+        stop.set()
+        for t in made:
+            t.join(5)

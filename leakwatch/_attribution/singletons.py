@@ -123,29 +123,51 @@ _NOT_ATTRIBUTES = (list, tuple, set, frozenset, types.FrameType, types.CellType)
 
 def _attribute_held(targets: Sequence[object]) -> set[int]:
     """The ids of targets that something could hold as an attribute (a
-    ``__dict__`` or a module's namespace, slots, a bound method): one pass
-    over the collector's objects, instead of a whole search for each target
-    held in a list (the usual leak: ``KEPT.append(sock)``)."""
+    namespace by name, slots, a bound method itself held so): one pass over
+    the collector's objects (two when bound methods refer to a target),
+    instead of a whole search for each target held in a list or by nobody
+    (the usual leak: ``KEPT.append(sock)``, a thread nothing refers to)."""
     wanted = {id(t) for t in targets}
     if not wanted:
         return wanted
-    held: set[int] = set()
     try:
-        referrers = gc.get_referrers(*targets)
+        held, methods = _held_by_name(targets)
+        if methods and len(held) < len(wanted):
+            # A bound method holds its object as ``__self__``: an attribute
+            # only if the method is held so in turn (a thread's ``_bootstrap``
+            # is held by the interpreter's thread state alone).
+            kept, _ = _held_by_name(methods)
+            held.update(id(m.__self__) for m in methods if id(m) in kept)
     except Exception:  # the search decides alone
         return wanted
+    return held
+
+
+def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodType]]:
+    """The ids of ``objs`` some referrer holds by name or in a slot, and the
+    bound methods that refer to any of them."""
+    wanted = {id(o) for o in objs}
+    held: set[int] = set()
+    methods: list[types.MethodType] = []
+    referrers = gc.get_referrers(*objs)
     try:
         for referrer in referrers:
             if isinstance(referrer, _NOT_ATTRIBUTES):
                 continue
-            for value in gc.get_referents(referrer):
-                if id(value) in wanted:
-                    held.add(id(value))
-            if len(held) == len(wanted):
-                break
+            if isinstance(referrer, types.MethodType):
+                if id(referrer.__self__) in wanted:
+                    methods.append(referrer)
+                continue
+            if isinstance(referrer, dict):
+                # A namespace holds by name; a registry by number or object
+                # (``threading._active`` by ident) holds no attribute.
+                values = [v for k, v in list(referrer.items()) if isinstance(k, str)]
+            else:
+                values = gc.get_referents(referrer)
+            held.update(id(v) for v in values if id(v) in wanted)
     finally:
         del referrers
-    return held
+    return held, methods
 
 
 def _attributes(obj: object) -> Iterator[tuple[str, Any]]:
