@@ -131,3 +131,91 @@ def test_a_socket_in_an_old_garbage_cycle_is_still_closed_by_the_full_pass() -> 
     assert w.report is not None
     assert w.report.leaks == []
     assert any("garbage collector" in info.title for info in w.report.info), w.report.info
+
+
+def test_what_no_thread_could_release_is_judged_without_waiting() -> None:
+    # Only this thread runs, and a full gc pass left the pipe: nothing can
+    # close it, so settling stops there instead of watching it stand still.
+    keep: list[int] = []
+    with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+        keep.extend(os.pipe())
+    try:
+        assert w.report is not None
+        assert [leak.kind for leak in w.report.leaks] == ["fd"]
+        assert w.report.stats["settle_attempts"] <= 2, w.report.stats
+    finally:
+        for fd in keep:
+            os.close(fd)
+
+
+def test_a_thread_older_than_the_block_may_still_close_what_it_left() -> None:
+    # The look-alike: a server thread started before the block closes the
+    # block's descriptor a moment after it ends (it saw its client go).
+    handed: list[int] = []
+    got = threading.Event()
+
+    def server() -> None:
+        got.wait(10)
+        time.sleep(0.1)
+        os.close(handed[0])
+
+    thread = threading.Thread(target=server, name="old-server")
+    thread.start()
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            handed.append(os.open(os.devnull, os.O_RDONLY))
+            got.set()
+        assert w.report is not None
+        assert w.report.leaks == []
+    finally:
+        got.set()
+        thread.join(10)
+
+
+KEPT: list[socket.socket] = []
+
+
+def test_a_socket_a_global_holds_costs_no_gc_pass_and_says_what_holds_it() -> None:
+    # Held from a module global: no collection can free it, and the chain that
+    # shows it is found once, before any pass, and reported.
+    passes = _FullPasses()
+    with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+        KEPT.append(socket.socket())
+        gc.callbacks.append(passes)
+    gc.callbacks.remove(passes)
+    try:
+        assert w.report is not None
+        [leak] = w.report.leaks
+        assert leak.kind == "fd" and leak.details["held_by"] == f"{__name__}.KEPT[0]"
+        assert passes.count == 0
+    finally:
+        KEPT.pop().close()
+
+
+def test_a_thread_parked_on_an_event_nobody_can_set_is_judged_without_the_budget() -> None:
+    # Parked with no timeout, and no other thread runs to wake it: waiting
+    # the 3 s budget would change nothing.
+    never = threading.Event()
+    with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+        threading.Thread(target=never.wait, name="parked", daemon=True).start()
+    never.set()
+    assert w.report is not None
+    assert [leak.kind for leak in w.report.leaks] == ["thread"]
+    assert w.report.stats["settle_attempts"] <= 4, w.report.stats
+
+
+def test_parked_threads_another_thread_wakes_soon_after_are_not_leaks() -> None:
+    # The look-alikes: one waits with a timeout; another is parked until a
+    # third, sleeping (not parked), wakes it a moment after the block.
+    go = threading.Event()
+
+    def waker() -> None:
+        time.sleep(0.1)
+        go.set()
+
+    with leakwatch.watch(on_leak="report", settle_budget=2.0) as w:
+        threading.Thread(target=threading.Event().wait, args=(0.1,), name="timed").start()
+        threading.Thread(target=go.wait, name="woken").start()
+        threading.Thread(target=waker, name="waker").start()
+    assert w.report is not None
+    assert w.report.leaks == []

@@ -17,6 +17,7 @@ alive once it returns.
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 import types
@@ -72,8 +73,8 @@ def singletons(
     through instance and class attributes and bound methods' ``__self__``,
     at most ``max_depth`` hops, within ``time_budget`` seconds.
     """
-    wanted = {id(t) for t in targets}
     found: dict[int, str] = {}
+    wanted = _attribute_held(targets)
     if not wanted:
         return found
     deadline = time.thread_time() + time_budget  # CPU time: the load does not cut it short
@@ -111,6 +112,62 @@ def singletons(
         level = nxt
         depth += 1
     return found
+
+
+#: Referrers that never hold what they refer to as an attribute: containers
+#: (their items are not attributes), frames and closure cells (functions are
+#: not walked).  A target only these refer to is no singleton, and proving
+#: that by the search below would walk every module's attributes.
+_NOT_ATTRIBUTES = (list, tuple, set, frozenset, types.FrameType, types.CellType)
+
+
+def _attribute_held(targets: Sequence[object]) -> set[int]:
+    """The ids of targets that something could hold as an attribute (a
+    namespace by name, slots, a bound method itself held so): one pass over
+    the collector's objects (two when bound methods refer to a target),
+    instead of a whole search for each target held in a list or by nobody
+    (the usual leak: ``KEPT.append(sock)``, a thread nothing refers to)."""
+    wanted = {id(t) for t in targets}
+    if not wanted:
+        return wanted
+    try:
+        held, methods = _held_by_name(targets)
+        if methods and len(held) < len(wanted):
+            # A bound method holds its object as ``__self__``: an attribute
+            # only if the method is held so in turn (a thread's ``_bootstrap``
+            # is held by the interpreter's thread state alone).
+            kept, _ = _held_by_name(methods)
+            held.update(id(m.__self__) for m in methods if id(m) in kept)
+    except Exception:  # the search decides alone
+        return wanted
+    return held
+
+
+def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodType]]:
+    """The ids of ``objs`` some referrer holds by name or in a slot, and the
+    bound methods that refer to any of them."""
+    wanted = {id(o) for o in objs}
+    held: set[int] = set()
+    methods: list[types.MethodType] = []
+    referrers = gc.get_referrers(*objs)
+    try:
+        for referrer in referrers:
+            if isinstance(referrer, _NOT_ATTRIBUTES):
+                continue
+            if isinstance(referrer, types.MethodType):
+                if id(referrer.__self__) in wanted:
+                    methods.append(referrer)
+                continue
+            if isinstance(referrer, dict):
+                # A namespace holds by name; a registry by number or object
+                # (``threading._active`` by ident) holds no attribute.
+                values = [v for k, v in list(referrer.items()) if isinstance(k, str)]
+            else:
+                values = gc.get_referents(referrer)
+            held.update(id(v) for v in values if id(v) in wanted)
+    finally:
+        del referrers
+    return held, methods
 
 
 def _attributes(obj: object) -> Iterator[tuple[str, Any]]:

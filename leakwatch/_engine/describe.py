@@ -16,6 +16,7 @@ from typing import Any
 from leakwatch._attribution.owners import Owner, pools
 from leakwatch._attribution.singletons import singletons
 from leakwatch._base.model import Resource
+from leakwatch._engine.chains import Chains
 from leakwatch._engine.options import Options
 from leakwatch._engine.snapshot import _OWN_IO, Snapshots, _one_line
 from leakwatch._probes.protocol import Departed, Snapshot, departed
@@ -57,17 +58,6 @@ def _first_use(res: Resource) -> Resource:
     return replace(res, details={**res.details, "benign": note})
 
 
-def _find_chains(targets: list[Any], budget: float) -> dict[int, str]:
-    try:
-        from leakwatch._attribution.whyalive import find_chains
-    except ImportError:
-        return {}
-    try:
-        return find_chains(targets, time_budget=budget)
-    except Exception:  # attribution is a bonus: never lose the report over it
-        return {}
-
-
 class Describing(Snapshots):
     """Describing leftovers within a budget, with why-alive chains for their owners."""
 
@@ -75,6 +65,8 @@ class Describing(Snapshots):
     _since: int
     _expected: set[tuple[str, Hashable]]
     claims: Callable[[list[tuple[str, Hashable, Any]]], dict[int, str]] | None
+    #: Why-alive chains settling found already (see ``_engine/chains.py``).
+    _chains: Chains
 
     def _describe(self, new: dict[str, dict[Hashable, Any]]) -> list[Resource]:
         """Describe each leftover, one at a time: a leftover that cannot be
@@ -168,7 +160,7 @@ class Describing(Snapshots):
             held.clear()
             keyed.clear()
         if owners:
-            chains = _find_chains([o for _, o in owners], self.options.why_alive_budget)
+            chains = self._chains.get([o for _, o in owners], self.options.why_alive_budget)
             for index, owner in owners:
                 chain = chains.get(id(owner))
                 if chain:

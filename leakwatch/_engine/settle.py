@@ -9,15 +9,20 @@ Must not describe or judge: it hands the leftovers on.
 from __future__ import annotations
 
 import gc
+import sys
+import threading
 import time
 from collections.abc import Generator, Hashable
 from typing import Any
 
 from leakwatch._base.model import group_resources
+from leakwatch._base.platform import list_native_threads
+from leakwatch._engine.chains import Chains
 from leakwatch._engine.collect import Collected, collect
 from leakwatch._engine.options import Options, SettleResult
 from leakwatch._engine.snapshot import Snapshots
 from leakwatch._probes.protocol import Snapshot
+from leakwatch._probes.threads import _DUMMY, INTERNAL_PREFIX, name_of, parked
 
 _BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
 
@@ -50,6 +55,49 @@ def _keys(new: dict[str, dict[Hashable, Any]]) -> set[tuple[str, Hashable]]:
     return {(kind, key) for kind, items in new.items() for key in items}
 
 
+def _nothing_else_runs() -> bool | None:
+    """Whether no thread but this one can act (leakwatch's own aside): every
+    other Python thread is parked, waiting for another thread to wake it
+    (see ``parked``).  Then, once a full gc pass has run (a finaliser may
+    wake a parked worker), nothing is left that could close a descriptor,
+    remove a temp path or end a thread -- no server thread seeing its client
+    go, no pool finishing a job.  A thread C code registered with Python (a
+    dummy thread) counts while its native thread lives.  True when no other
+    thread is there at all, None when the others are all parked."""
+    me = threading.get_ident()
+    native: set[int] | None = None
+    frames: dict[int, Any] | None = None
+    waiting = False
+    for thread in threading.enumerate():
+        if thread.ident == me or name_of(thread).startswith(INTERNAL_PREFIX):
+            continue
+        if isinstance(thread, _DUMMY):
+            if native is None:
+                try:
+                    native = set(list_native_threads())
+                except Exception:
+                    return False
+            if thread.native_id not in native:
+                continue  # registered once, ended since (3.10-3.12 never forget it)
+            return False
+        if frames is None:
+            frames = sys._current_frames()
+        if not parked(thread, frames):
+            return False
+        waiting = True
+    # None: true, with parked threads (a thread woken a moment ago may still
+    # be in its wait: the caller looks twice).
+    return None if waiting else True
+
+
+def _cannot_end(new: dict[str, dict[Hashable, Any]]) -> bool:
+    """Leftovers only a running thread could release (descriptors, paths) or
+    Python threads (parked, if nothing else runs): never C code's threads."""
+    if not set(new) <= _STILL_KINDS | {"thread"}:
+        return False
+    return all(isinstance(key, tuple) and key[0] == "py" for key in new.get("thread", {}))
+
+
 class Settling(Snapshots):
     """Settling: look again, with backoff, until only what stays is left."""
 
@@ -63,6 +111,10 @@ class Settling(Snapshots):
     _expected: set[tuple[str, Hashable]]
     #: Tasks pending when the block ended (None: not known).
     _tasks_at_end: Snapshot | None
+    #: Whether this thread's event loop turns between looks (an async stop).
+    _turns_loop: bool
+    #: Why-alive chains found while settling, shown when describing.
+    _chains: Chains
 
     def _unfreeze(self) -> None:
         if self._frozen:
@@ -100,11 +152,33 @@ class Settling(Snapshots):
         still_for = min(_STILL_MAX, budget * _STILL)
         keys, still_since = _keys(result.new), time.perf_counter()
         full_at: set[tuple[str, Hashable]] | None = None  # the leftovers the last full pass saw
+        tried_chains = not self.options.why_alive
+        parked_looks = 0
         while result.new and attempt < self.options.settle_attempts:
             now = time.perf_counter()
             elapsed = now - t0
             if elapsed >= budget:
                 break
+            # What is left cannot end by itself: only descriptors, paths and
+            # parked threads, nothing else running, no loop turning here (a
+            # sync stop).  Once a full gc pass left them, no wait changes
+            # them; a leak held by a global costs its looks, not the wait.
+            stuck = False
+            if _cannot_end(result.new) and not self._turns_loop:
+                quiet = _nothing_else_runs()
+                # With parked threads, twice in a row: one woken a moment
+                # ago may still be inside its wait.
+                parked_looks = parked_looks + 1 if quiet is None else 0
+                stuck = quiet is True or parked_looks >= 2
+            if stuck and (full_at == _keys(result.new) or not tried_chains):
+                if full_at == _keys(result.new):
+                    break
+                # Before any full pass: an owner held from a root is no
+                # garbage, so no pass can free it (the chains are searched
+                # once, and describing shows them).
+                tried_chains = True
+                if "thread" not in result.new and self._all_held(result.new):
+                    break
             if attempt >= 2 and set(result.new) <= _STILL_KINDS:
                 current = _keys(result.new)
                 if current != keys:
@@ -155,6 +229,23 @@ class Settling(Snapshots):
         result.attempts = attempt
         result.seconds = time.perf_counter() - t0
         return result
+
+    def _all_held(self, new: dict[str, dict[Hashable, Any]]) -> bool:
+        """Whether every leftover has an owner that a root holds now."""
+        owners: list[Any] = []
+        try:
+            for kind, items in new.items():
+                owner_of = getattr(self.probes[kind], "owner", None)
+                for key, value in items.items():
+                    owner = owner_of(key, value) if owner_of is not None else None
+                    if owner is None:
+                        return False  # a bare descriptor or a path: the pass decides
+                    owners.append(owner)
+            return self._chains.all_held(owners, self.options.why_alive_budget)
+        except Exception:  # a refinement: the gc pass decides
+            return False
+        finally:
+            del owners
 
     def _blocks(self, new: dict[str, dict[Hashable, Any]]) -> dict[str, dict[Hashable, Any]]:
         """Without the tasks made after the block ended: describing drops them

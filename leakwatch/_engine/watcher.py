@@ -27,6 +27,7 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._base.model import group_resources
 from leakwatch._base.platform import LIMITS
+from leakwatch._engine.chains import Chains
 from leakwatch._engine.collect import Collected, collect
 from leakwatch._engine.describe import Describing, _first_use
 from leakwatch._engine.options import Options, SettleResult
@@ -78,6 +79,8 @@ class Watcher(Settling, Describing, Snapshots):
         self._threads_before: frozenset[tuple[int | None, int]] = frozenset()
         #: Tasks pending when the block ended; a task made later is not the block's.
         self._tasks_at_end: Snapshot | None = None
+        self._turns_loop = False
+        self._chains = Chains()
 
     @property
     def since(self) -> int:
@@ -135,6 +138,7 @@ class Watcher(Settling, Describing, Snapshots):
         try:
             for _ in range(3):  # callbacks scheduled by the block's last awaits
                 await asyncio.sleep(0)
+            self._turns_loop = True
             self._tasks_at_end = self._pending_tasks()
             steps = self._settle()
             try:
@@ -152,6 +156,7 @@ class Watcher(Settling, Describing, Snapshots):
 
     def _deactivate(self) -> None:
         self._unfreeze()
+        self._chains.clear()  # the owners it kept for describing
         if not self._active:
             return
         self._active = False

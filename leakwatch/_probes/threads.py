@@ -21,7 +21,7 @@ from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
 from leakwatch._base.platform import list_native_threads
-from leakwatch._base.pyversion import running_thread
+from leakwatch._base.pyversion import frame_locals, running_thread
 from leakwatch._probes.protocol import Snapshot
 
 INTERNAL_PREFIX = "leakwatch-"
@@ -38,7 +38,7 @@ def _qualname(obj: Any) -> str:
         return f"<{type(obj).__module__}.{type(obj).__qualname__} object>"
 
 
-def _name_of(thread: threading.Thread) -> str:
+def name_of(thread: threading.Thread) -> str:
     """The thread's name as text, whatever ``name`` was set to (None, a number, a property)."""
     try:
         name: object = thread.name
@@ -62,6 +62,27 @@ def _executor_of(thread: threading.Thread) -> Any:
     return ref() if isinstance(ref, weakref.ref) else None
 
 
+def parked(thread: threading.Thread, frames: dict[int, Any] | None = None) -> bool:
+    """Blocked until another thread wakes it: in ``Condition.wait`` with no
+    timeout (``Event.wait()``, ``Queue.get()``, ``Semaphore.acquire()``,
+    ``Barrier.wait()`` without one).  A wait with a timeout, a sleep, a
+    select or C code that blocks may end by itself: not parked.  ``frames``:
+    ``sys._current_frames()`` read once for many threads."""
+    if frames is None:
+        frames = sys._current_frames()
+    frame = frames.get(thread.ident) if thread.ident is not None else None
+    try:
+        if frame is None or frame.f_code is not _CONDITION_WAIT:
+            return False
+        return frame_locals(frame).get("timeout", 0) is None
+    finally:
+        del frame
+
+
+#: The code of ``threading.Condition.wait``: where a parked thread waits.
+_CONDITION_WAIT = threading.Condition.wait.__code__
+
+
 def _pending_timer(thread: threading.Thread) -> bool:
     return isinstance(thread, threading.Timer) and not thread.finished.is_set()
 
@@ -83,7 +104,7 @@ class ThreadProbe:
                 # whether that thread lives, and cannot be joined.  The native
                 # listing below sees the thread itself while it runs.
                 continue
-            if _name_of(t).startswith(INTERNAL_PREFIX) or _pending_timer(t):
+            if name_of(t).startswith(INTERNAL_PREFIX) or _pending_timer(t):
                 # A Timer not yet fired nor cancelled is the timer probe's.
                 py_native.add(t.native_id)
                 continue
@@ -118,7 +139,7 @@ class ThreadProbe:
         rec = _records.threads.get(thread)
         target = getattr(thread, "_target", None)
         target_name = _qualname(target) if target is not None else _qualname(type(thread).run)
-        name = _name_of(thread)
+        name = name_of(thread)
         details: dict[str, Any] = {
             "name": name,
             "ident": thread.ident,

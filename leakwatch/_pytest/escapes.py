@@ -35,8 +35,8 @@ import pytest
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
+from leakwatch._engine.chains import find_chains
 from leakwatch._engine.collect import Collected, collect
-from leakwatch._engine.describe import _find_chains
 
 #: Distinct values of one fixture alive at once that make a leak.
 GROWTH = 3
@@ -158,7 +158,7 @@ class Escapes:
                 found.append((w, [test for _, test in earlier]))
         targets = [w.ref() for w, _ in found]
         alive = [t for t in targets if t is not None]
-        held = _find_chains(alive, why_alive_budget) if alive and why_alive_budget else {}
+        held = find_chains(alive, why_alive_budget) if alive and why_alive_budget else {}
         del alive
         out = []
         for (w, tests), target in zip(found, targets, strict=True):

@@ -17,7 +17,7 @@ from leakwatch._attribution.stacks import tracemalloc_origin
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_own, is_user_file
 from leakwatch._base.sizes import format_size
-from leakwatch._engine.describe import _find_chains
+from leakwatch._engine.chains import find_chains
 from leakwatch._engine.options import Options
 from leakwatch._probes.heap import Site, SiteStat, object_site
 
@@ -101,7 +101,7 @@ def _heap_leaks(
         }
         held = objects.get(site)
         if held:
-            chains = _find_chains(held[:5], options.why_alive_budget)
+            chains = find_chains(held[:5], options.why_alive_budget)
             chain = next((c for c in chains.values() if c), None)
             if chain:
                 details["held_by"] = chain

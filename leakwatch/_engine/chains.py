@@ -1,0 +1,54 @@
+"""Why-alive chains for one stop, found at most once per owner.
+
+Settling asks for them first when only descriptors are left and nothing else
+runs: an owner reachable from a root (a module global, a live frame) is no
+garbage, so no gc pass can free it and settling need not run one.
+Describing then shows the same chains instead of searching again.  Holds
+the owners only until :meth:`Chains.clear` (the end of the stop).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def find_chains(targets: list[Any], budget: float) -> dict[int, str]:
+    """``id(target) -> chain`` for the targets found within ``budget``; never raises."""
+    try:
+        from leakwatch._attribution.whyalive import find_chains as search
+    except ImportError:
+        return {}
+    try:
+        return search(targets, time_budget=budget)
+    except Exception:  # attribution is a bonus: never lose the report over it
+        return {}
+
+
+class Chains:
+    """The chains found so far in one stop, by owner."""
+
+    def __init__(self) -> None:
+        self._found: dict[int, tuple[Any, str]] = {}  # id -> (owner, chain): the id stays its
+
+    def all_held(self, owners: list[Any], budget: float) -> bool:
+        """Search chains for ``owners``; whether every one is held from a root."""
+        missing = [o for o in owners if id(o) not in self._found]
+        found = find_chains(missing, budget) if missing else {}
+        for owner in missing:
+            chain = found.get(id(owner))
+            if chain:
+                self._found[id(owner)] = (owner, chain)
+        return all(id(o) in self._found for o in owners)
+
+    def get(self, owners: list[Any], budget: float) -> dict[int, str]:
+        """``id(owner) -> chain`` for ``owners``: known ones, the rest searched now."""
+        missing = [o for o in owners if id(o) not in self._found]
+        out = find_chains(missing, budget) if missing else {}
+        for owner in owners:
+            known = self._found.get(id(owner))
+            if known is not None:
+                out[id(owner)] = known[1]
+        return out
+
+    def clear(self) -> None:
+        self._found.clear()

@@ -1,0 +1,127 @@
+"""Singletons: what a module global holds through attributes alone is one; what
+it holds in a list, set, tuple or closure is a registry's or nobody's.
+
+The search first asks the collector which targets anything could hold as an
+attribute at all, so a leak kept in a module list costs one pass over the
+heap instead of a walk of every module's attributes: these cases show the
+shortcut keeps every singleton it must find."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import types
+from collections.abc import Iterator
+
+import pytest
+
+from leakwatch._attribution.singletons import singletons
+
+
+class _Holder:
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+class _Slotted:
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+class _Service:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def ping(self) -> None:
+        pass
+
+
+@pytest.fixture
+def module() -> Iterator[types.ModuleType]:
+    """A library module of its own, whose globals the search walks."""
+    mod = types.ModuleType("lw_singleton_shapes")
+    sys.modules[mod.__name__] = mod
+    try:
+        yield mod
+    finally:
+        del sys.modules[mod.__name__]
+
+
+def test_attribute_chains_from_a_module_global_are_singletons(module: types.ModuleType) -> None:
+    made = [socket.socket() for _ in range(5)]
+    try:
+        direct, in_dict, in_slot, via_method, in_class = made
+        module.DIRECT = direct
+        module.HOLDER = _Holder(_Holder(in_dict))
+        module.SLOTTED = _Slotted(in_slot)
+        module.CALLBACK = _Service(via_method).ping  # a bound method's object
+        module.Config = type("Config", (), {"sock": in_class})
+        found = singletons(made)
+        assert found == {
+            id(direct): "lw_singleton_shapes.DIRECT",
+            id(in_dict): "lw_singleton_shapes.HOLDER.value.value",
+            id(in_slot): "lw_singleton_shapes.SLOTTED.value",
+            id(via_method): "lw_singleton_shapes.CALLBACK.__self__.sock",
+            id(in_class): "lw_singleton_shapes.Config.sock",
+        }
+    finally:
+        for s in made:
+            s.close()
+
+
+def test_containers_and_closures_make_no_singleton(module: types.ModuleType) -> None:
+    made = [socket.socket() for _ in range(5)]
+    try:
+        in_list, in_set, in_tuple, in_closure, in_registry = made
+        module.KEPT = [in_list]
+        module.SEEN = {in_set}
+        module.PAIR = (in_tuple, None)
+
+        def keeper() -> socket.socket:
+            return in_closure
+
+        module.keeper = keeper
+        module.POOL = _Holder({"main": in_registry})  # an attribute, then an item
+        assert singletons(made) == {}
+    finally:
+        for s in made:
+            s.close()
+
+
+def test_one_target_in_a_list_and_another_as_an_attribute(module: types.ModuleType) -> None:
+    # One batch, both shapes: the list-held one costs nothing, the other is found.
+    kept, bound = socket.socket(), socket.socket()
+    try:
+        module.KEPT = [kept]
+        module.CLIENT = _Holder(bound)
+        assert singletons([kept, bound]) == {id(bound): "lw_singleton_shapes.CLIENT.value"}
+    finally:
+        kept.close()
+        bound.close()
+
+
+def test_threads_by_name_are_singletons_by_number_or_running_are_not(
+    module: types.ModuleType,
+) -> None:
+    import threading
+
+    stop = threading.Event()
+    made = [threading.Thread(target=stop.wait, daemon=True) for _ in range(4)]
+    for t in made:
+        t.start()  # each running thread is held by its own bound _bootstrap
+    try:
+        named, by_ident, via_method, running = made
+        module.WORKER = named
+        module.BY_IDENT = {named.ident: by_ident}  # a registry, as threading._active
+        module.STOPPER = _Holder(via_method.join)  # a bound method held by name
+        del running
+        assert singletons(made) == {
+            id(named): "lw_singleton_shapes.WORKER",
+            id(via_method): "lw_singleton_shapes.STOPPER.value.__self__",
+        }
+    finally:
+        stop.set()
+        for t in made:
+            t.join(5)
