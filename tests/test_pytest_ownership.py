@@ -462,3 +462,81 @@ def test_a_child_process_leaked_in_call_is_charged_to_call_with_its_pipes(
     result.stdout.fnmatch_lines(
         [f"leakwatch: 2 leaks (fd, process) in call: * at test_child.py:{line}*"]
     )
+
+
+C_OPENS = """
+import ctypes
+import pytest
+
+LIBC = ctypes.CDLL(None)
+KEPT = []
+
+
+@pytest.fixture(scope="session")
+def noop():
+    yield
+
+
+def test_c_code_opens_one(noop):
+    KEPT.append(LIBC.open(b"/dev/zero", 0))  # the first: a first use
+
+
+def test_c_code_opens_another(noop):
+    KEPT.append(LIBC.open(b"/dev/zero", 0))  # growth: fails, in call
+"""
+
+
+def test_a_descriptor_c_code_opens_is_placed_in_the_window_that_made_it(
+    lw: pytest.Pytester,
+) -> None:
+    # Nothing records a descriptor C code opens: the windows' marks place it.
+    # Each mark's own listing of /proc/self/fd held the lowest free number,
+    # the one C code's next descriptor takes: it was placed in the window
+    # before, the session fixture set up around the first test judged it as
+    # its own, and the next one was "made in setup".
+    write(lw, "test_c_opens.py", C_OPENS)
+    result = run(lw, "--leakwatch", "-p", "no:asyncio")
+    assert outcomes(result) == {
+        "test_c_code_opens_one": {"PASSED"},
+        "test_c_code_opens_another": {"FAILED"},
+    }, result.stdout.str()
+    result.stdout.fnmatch_lines(["*1 fd leak in call: device /dev/zero *"])
+    assert "session fixture 'noop'" not in result.stdout.str()
+
+
+RAW_THREADS = """
+import _thread, threading
+
+NEVER = threading.Event()
+
+
+def test_first(request):
+    _thread.start_new_thread(NEVER.wait, ())  # <- first
+
+
+def test_second():
+    _thread.start_new_thread(NEVER.wait, ())  # <- second
+
+
+def test_one_that_ends():
+    done = threading.Event()
+    _thread.start_new_thread(done.set, ())
+    assert done.wait(10)
+"""
+
+
+def test_threads_started_by_thread_are_each_the_tests_that_started_them(
+    lw: pytest.Pytester,
+) -> None:
+    # A thread started with _thread has no Thread object; what it runs on (the
+    # module's Event) being a global does not make it a library's first use.
+    path = write(lw, "test_raw_threads.py", RAW_THREADS)
+    result = run(lw, "--leakwatch")
+    assert outcomes(result) == {
+        "test_first": {"FAILED"},
+        "test_second": {"FAILED"},
+        "test_one_that_ends": {"PASSED"},
+    }, result.stdout.str()
+    for marker in ("# <- first", "# <- second"):
+        line = line_of(path, marker)
+        result.stdout.fnmatch_lines([f"*1 thread leak in call: *test_raw_threads.py:{line}*"])

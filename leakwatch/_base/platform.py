@@ -67,13 +67,28 @@ def _linux_fds() -> dict[int, str]:
     return out
 
 
+#: The numbers the last listing found open (see ``_linux_fd_numbers``).
+_known_numbers: set[int] = set()
+
+
 def _linux_fd_numbers() -> set[int]:
     """The open descriptor numbers, without reading a link: one listdir.
 
-    The listing's own descriptor is among them (it is closed by the time the
-    caller looks).
+    The listing's own descriptor is left out: it takes the lowest free
+    number, the very number the next descriptor C code opens would get, so
+    keeping it would place that descriptor in a window it was not made in.
+    It is closed by the time this looks: a number the last listing did not
+    find is checked with one ``fstat`` (usually that one alone).
     """
-    return {int(name) for name in os.listdir(_PROC_FD)}
+    global _known_numbers
+    numbers = {int(name) for name in os.listdir(_PROC_FD)}
+    for fd in numbers - _known_numbers:
+        try:
+            os.fstat(fd)
+        except OSError:  # the listing's own descriptor, closed
+            numbers.discard(fd)
+    _known_numbers = numbers
+    return numbers
 
 
 def _psutil_fds() -> dict[int, str]:

@@ -75,7 +75,7 @@ class Describing(Snapshots):
         seconds; why-alive chains are searched for one owner per group."""
         resources: list[Resource] = []
         owners: list[tuple[int, Any]] = []
-        held: list[tuple[int, Any]] = []  # (resource, the object a singleton would hold)
+        held: list[tuple[int, Any, bool]] = []  # (resource, its object, may a global hold it)
         keyed: list[tuple[str, Hashable, Any]] = []  # the same, by kind and key
         chained: set[Hashable] = set()
         failed: dict[str, list[str]] = {}
@@ -115,7 +115,11 @@ class Describing(Snapshots):
                     # socket or file) -- never what a thread merely runs on.
                     obj = value() if isinstance(value, weakref.ref) else owner
                     if obj is not None:
-                        held.append((len(resources) - 1, obj))
+                        # A native thread's owner is what it runs on (its
+                        # target's object): a global holding that object says
+                        # nothing of the thread (a wider fixture's claim does).
+                        alone = kind != "thread" or obj is not owner
+                        held.append((len(resources) - 1, obj, alone))
                         keyed.append((kind, key, obj))
                     signature = (kind, res.group, res.origin)
                     if (
@@ -140,16 +144,16 @@ class Describing(Snapshots):
             )
         if held:
             try:
-                found = singletons([obj for _, obj in held])
+                found = singletons([obj for _, obj, alone in held if alone])
             except Exception:  # a refinement: without it the leftover is judged
                 found = {}
             try:
                 claimed = self.claims(keyed) if self.claims is not None else {}
             except Exception:
                 claimed = {}
-            for index, obj in held:
+            for index, obj, alone in held:
                 res = resources[index]
-                path = found.get(id(obj))
+                path = found.get(id(obj)) if alone else None
                 if path and "singleton" not in res.details:
                     res = replace(res, details={**res.details, "singleton": path})
                 holder = claimed.get(id(obj))

@@ -194,11 +194,8 @@ class FdProbe:
         last = self._last
         if numbers is None or last is None or not _recording.is_recording():
             return self.snapshot()
-        if self._epoch == _recording.fd_epoch():
-            now = numbers()
-            # One more number than last time: the listing's own descriptor.
-            if len(now) == len(self._numbers) + 1 and self._numbers <= now:
-                return last
+        if self._epoch == _recording.fd_epoch() and numbers() == self._numbers:
+            return last
         return self.snapshot()
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:

@@ -39,10 +39,10 @@ from typing import Any
 
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
-from leakwatch._base import platform as _platform
 from leakwatch._base.model import Resource
 from leakwatch._engine.options import Options
 from leakwatch._engine.watcher import Watcher
+from leakwatch._suite.marks import held_in, light_mark
 
 #: The label of what a live wider span owns: never kept, never settled for.
 ELSEWHERE = "elsewhere"
@@ -136,7 +136,7 @@ class SpanWatcher(Watcher):
         # No record (C code made it): the first window whose light mark held it.
         for label, mark, _ in self.marks:
             held = mark.get(kind)
-            if held is not None and _held(kind, key, held):
+            if held is not None and held_in(kind, key, held):
                 return label, None
         return self.tail, None
 
@@ -287,31 +287,6 @@ def _thread_name(ident: int) -> str:
         if thread.ident == ident:
             return thread.name
     return ""
-
-
-def light_mark(kinds: tuple[str, ...]) -> dict[str, Any]:
-    """Each kind on its own: a listing that fails (an unreadable ``/proc``)
-    leaves that kind out of the mark, placed by records or the last window."""
-    out: dict[str, Any] = {}
-    if "fd" in kinds:
-        numbers = _platform.list_fd_numbers
-        try:
-            out["fd"] = frozenset(numbers() if numbers is not None else _platform.list_fds())
-        except Exception:
-            pass
-    if "thread" in kinds:
-        out["thread"] = frozenset(t.ident for t in threading.enumerate())
-    return out
-
-
-def _held(kind: str, key: Hashable, held: Any) -> bool:
-    """Whether a light mark held the resource ``key`` (by number or ident: a
-    number reused meanwhile can move a phase, never the verdict)."""
-    if kind == "fd":
-        return key[0] in held  # type: ignore[index]
-    if kind == "thread":
-        return key[0] == "py" and key[1] in held  # type: ignore[index]
-    return False
 
 
 class Stack:
