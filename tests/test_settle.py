@@ -156,13 +156,13 @@ def test_a_thread_older_than_the_block_may_still_close_what_it_left() -> None:
 
     def server() -> None:
         got.wait(10)
-        time.sleep(0.1)
+        time.sleep(0.02)  # well inside the still window (0.1 s): not a race
         os.close(handed[0])
 
     thread = threading.Thread(target=server, name="old-server")
     thread.start()
     try:
-        with leakwatch.watch(on_leak="report") as w:
+        with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
             handed.append(os.open(os.devnull, os.O_RDONLY))
             got.set()
         assert w.report is not None
