@@ -221,3 +221,17 @@ def test_tag_only_recording_never_charges_a_reused_path_or_number() -> None:
     doc = json.loads(out.stdout)
     (route,) = doc["routes"]
     assert creating_lines(route) == {("fd", marker_line("service_tag_only.py", "LEAK")): 1}
+
+
+def test_asgi_jobs_in_a_thread_pool_are_the_requests_that_submitted_them() -> None:
+    # run_in_executor hands the job to a pool's worker without the request's
+    # context; the one worker was started by the first request.  Each job's
+    # socket is its own request's route, at its line: the worker stays the
+    # pool's, not the first request's.
+    paths = ["/exec-a", "/exec-b", "/exec-b", "/clean", "/exec-b"]
+    with running(ASGI) as base:
+        assert _send(base, paths) == [200] * len(paths)
+        doc = judged(base, len(paths))
+    routes = by_route(doc)
+    assert creating_lines(routes["/exec-a"]).get(("fd", marker_line(ASGI, "EXEC-A"))) == 1, routes
+    assert creating_lines(routes["/exec-b"]) == {("fd", marker_line(ASGI, "EXEC-B")): 3}, routes

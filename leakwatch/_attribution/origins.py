@@ -41,7 +41,7 @@ import os
 import sys
 import tempfile
 
-from leakwatch._attribution import asyncio_wrappers, recording, shutdowns, wrappers
+from leakwatch._attribution import asyncio_wrappers, pool_jobs, recording, shutdowns, wrappers
 from leakwatch._attribution.recording import _audit, _install_lock
 from leakwatch._attribution.wrappers import (
     _fd_wrapper,
@@ -101,5 +101,7 @@ def activate(full: bool = True) -> None:
         _wrap_handover()
     if not asyncio_wrappers.asyncio_wrapped:
         asyncio_wrappers.wrap_asyncio()
+    if not full:  # sampled requests: their jobs in thread pools are theirs
+        pool_jobs.wrap_pool_jobs()
     shutdowns.install()
     recording.count_on(full)

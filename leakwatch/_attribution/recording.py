@@ -87,12 +87,18 @@ _full = 0  # how many of the ``_active`` asked for every creation
 #: ident -> tag of the threads sampled requests started (filled as each starts).
 thread_tags: dict[int, int] = {}
 
+#: ident -> tag of the request whose job a pool's worker runs now (0: no
+#: sampled request's), only while the job runs (see ``pool_jobs``).
+job_tags: dict[int, int] = {}
+
 
 def _untagged() -> bool:
     """In tag-only mode, whether this creation is no sampled request's: not recorded."""
     if not tag_only or request_tag.get():
         return False
-    return not thread_tags.get(threading.get_ident())
+    ident = threading.get_ident()
+    job = job_tags.get(ident)
+    return not (thread_tags.get(ident) if job is None else job)
 
 
 def _record(extra: str = "", made_by: str = "") -> Record:
@@ -106,9 +112,11 @@ def _record(extra: str = "", made_by: str = "") -> Record:
     parent = parent_rec.stack if parent_rec is not None else ()
     tag = 0
     if tagging:
-        # A thread a request started serves that request: what it makes is
+        # A thread a request started serves that request (a pool's worker:
+        # the request whose job it runs, ``thread_tags``): what it makes is
         # the request's, though the thread does not carry the context.
-        tag = request_tag.get() or (parent_rec.tag if parent_rec is not None else 0)
+        started = parent_rec.tag if parent_rec is not None else 0
+        tag = request_tag.get() or job_tags.get(threading.get_ident(), started)
     handed = _handed_over()
     if handed is None:
         return Record(next(_serials), stack, parent, extra, threading.get_ident(), made_by, 0, tag)
@@ -140,8 +148,10 @@ def _handed_over() -> tuple[int, int] | None:
 def _recording() -> bool:
     if not _active or getattr(_local, "quiet", False):
         return False
-    # ``not _untagged()``, inlined: it runs on every task a server makes.
-    return not tag_only or bool(request_tag.get() or thread_tags.get(threading.get_ident()))
+    # ``not _untagged()``, inlined but for pool jobs: it runs on every task a server makes.
+    if not tag_only or request_tag.get():
+        return True
+    return not _untagged() if job_tags else bool(thread_tags.get(threading.get_ident()))
 
 
 class quiet:

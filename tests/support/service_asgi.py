@@ -6,6 +6,7 @@ expect the per-request report to name.
 """
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import sys
@@ -70,6 +71,27 @@ def _keep_pipe() -> None:
     KEEP.append(os.pipe())  # TO-THREAD-PIPE
 
 
+POOL = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # one worker, every job
+
+
+def _keep_socket_a() -> None:
+    KEEP.append(socket.socket())  # EXEC-A
+
+
+def _keep_socket_b() -> None:
+    KEEP.append(socket.socket())  # EXEC-B
+
+
+async def exec_a(request):
+    await asyncio.get_running_loop().run_in_executor(POOL, _keep_socket_a)
+    return PlainTextResponse("a")
+
+
+async def exec_b(request):
+    await asyncio.get_running_loop().run_in_executor(POOL, _keep_socket_b)
+    return PlainTextResponse("b")
+
+
 async def clean(request):
     s = socket.socket()
     s.close()
@@ -113,6 +135,8 @@ routes = [
     Route("/leak-all", leak_all),
     Route("/leak-in-thread", leak_in_thread),
     Route("/leak-to-thread", leak_to_thread),
+    Route("/exec-a", exec_a),
+    Route("/exec-b", exec_b),
     Route("/clean", clean),
     Route("/clean-sync", clean_sync),
     Route("/clean-background", clean_background),
