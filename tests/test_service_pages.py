@@ -255,3 +255,31 @@ def test_heap_page_shows_growth_by_site_over_a_window(pages) -> None:
     assert get(pages.url + "heap.json?seconds=abc")[0] == 400
     status, page, _ = get(pages.url + "heap?seconds=0.05")
     assert status == 200 and "Heap growth" in page
+
+
+def test_heap_growth_since_a_mark_as_often_as_asked_like_pprof_base(pages) -> None:
+    import tracemalloc
+
+    before = tracemalloc.is_tracing()
+    assert get(pages.url + "heap.json?base=1")[0] == 400  # no mark yet
+    marked = get_json(pages.url + "heap.json?mark")
+    assert marked["tracing"] and marked["sites"] == [] and tracemalloc.is_tracing()
+    base = marked["base"]
+    kept = [bytes(bytearray(8192)) for _ in range(200)]  # grown since the mark
+    try:
+        first = get_json(pages.url + f"heap.json?base={base}")
+        again = get_json(pages.url + f"heap.json?base={base}")
+        status, page, _ = get(pages.url + f"heap?base={base}")
+    finally:
+        dropped = get_json(pages.url + "heap.json?drop")
+    for doc in (first, again):
+        site = next(
+            s for s in doc["sites"] if s["origin"] and "grown since the mark" in s["origin"][-1]["line"]
+        )
+        assert site["size"] >= 200 * 8192 and doc["base"] == base
+    assert status == 200 and f"since mark {base}" in page
+    assert dropped["tracing"] is False and tracemalloc.is_tracing() == before
+    assert get(pages.url + f"heap.json?base={base}")[0] == 400  # dropped
+    assert get(pages.url + "heap.json?base=x")[0] == 400
+    assert not [t for t in threading.enumerate() if t.name.endswith("heap-mark")]
+    del kept

@@ -40,6 +40,7 @@ from leakwatch._base.pyversion import running_thread
 from leakwatch._probes import departures as _departures
 from leakwatch._probes.departures import Casualties, Casualty
 from leakwatch._probes.protocol import Snapshot
+from leakwatch._probes.threads import INTERNAL_PREFIX, name_of
 
 #: How often settling looks again at timers due within its budget.
 _POLL = 0.005
@@ -70,11 +71,14 @@ def scheduled(handle: Any) -> bool:
 
 
 def pending_timer_threads() -> list[threading.Timer]:
-    """``threading.Timer`` threads that have neither fired nor been cancelled."""
+    """``threading.Timer`` threads that have neither fired nor been cancelled
+    (leakwatch's own aside: a heap mark's expiry)."""
     return [
         t
         for t in threading.enumerate()
-        if isinstance(t, threading.Timer) and not t.finished.is_set()
+        if isinstance(t, threading.Timer)
+        and not t.finished.is_set()
+        and not name_of(t).startswith(INTERNAL_PREFIX)
     ]
 
 

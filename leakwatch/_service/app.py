@@ -9,7 +9,8 @@ in a small ring, so ``diff?base=ID`` shows what is new since.
 
 Pages: ``""`` (overview), one per kind (``threads``, ``tasks``, ``fds``,
 ``processes``, ``timers``, ``tempfiles``, and any kind a probe adds), each
-also as ``.json``; ``heap?seconds=5``; ``requests``/``requests.json``;
+also as ``.json``; ``heap?seconds=5``, ``heap?mark``, ``heap?base=ID``,
+``heap?drop``; ``requests``/``requests.json``;
 ``snapshot.json``; ``diff?base=ID``; ``metrics``.
 """
 
@@ -23,7 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
-from leakwatch._service import html, metrics, pages
+from leakwatch._service import heap, html, metrics, pages
 from leakwatch._service.diff import diff, diff_doc
 from leakwatch._service.judge import monitor
 from leakwatch._service.middleware import DEBUG_PAGE
@@ -83,9 +84,9 @@ class Pages:
         links = html.Links((query.get("token") or [""])[0] or None)
         try:
             return self._page(path.strip("/"), query, links)
-        except _BadQuery as exc:
+        except (_BadQuery, heap.BadQuery) as exc:
             return _text(400, f"leakwatch: {exc}\n")
-        except pages.Busy as exc:
+        except heap.Busy as exc:
             return _text(409, f"leakwatch: {exc}\n")
         except Exception as exc:  # the host never sees leakwatch's errors
             return _text(500, f"leakwatch: this page failed: {exc!r}\n")
@@ -124,7 +125,7 @@ class Pages:
             doc = self._diff(query)
             return _json(doc) if as_json else _html(html.diff(doc, kinds, links))
         if base == "heap":
-            doc = pages.heap_doc(_seconds(query))
+            doc = heap.page(query, _seconds(query))
             return _json(doc) if as_json else _html(html.heap(doc, kinds, links))
         if name == "metrics":
             text = metrics.render(monitor().ledger, pages.counts())

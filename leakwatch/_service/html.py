@@ -164,8 +164,17 @@ def heap(doc: Mapping[str, Any], kinds: Sequence[str], links: Links) -> str:
     )
     note = f'<p class="why">{_e(doc["note"])}</p>' if doc.get("note") else ""
     body = f"<section>{table}{note}</section>"
+    base = doc.get("base")
+    if base is not None and not sites and not doc.get("seconds"):
+        title = f"Heap mark {base} kept: tracing until heap?drop"
+    elif base is not None:
+        title = f"Heap growth since mark {base} ({doc.get('seconds')} s)"
+    elif "tracing" in doc:
+        title = "Heap tracing stopped"
+    else:
+        title = f"Heap growth over {doc.get('seconds')} s"
     return page(
-        f"Heap growth over {doc.get('seconds')} s",
+        title,
         "heap",
         kinds,
         links,

@@ -1,4 +1,4 @@
-"""The debug pages' data: every live resource of every kind, counts over time, heap growth.
+"""The debug pages' data: every live resource of every kind, and counts over time.
 
 Every kind ``all_probes()`` has is listed the same way (its probe's snapshot,
 each resource described with where it was made), so a kind added later
@@ -19,13 +19,11 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._base.model import KINDS, Resource, group_resources
 from leakwatch._engine.snapshot import _OWN_IO
 from leakwatch._probes import all_probes
-from leakwatch._probes.heap import HeapTracker, retained
 from leakwatch._probes.protocol import Probe
 from leakwatch._probes.threads import INTERNAL_PREFIX
 
 SNAPSHOT_SCHEMA = "leakwatch.snapshot/1"
 RESOURCES_SCHEMA = "leakwatch.resources/1"
-HEAP_SCHEMA = "leakwatch.heap/1"
 
 #: Descriptors of the pages' own connections (``serve()``): never listed.
 OWN_FDS: set[int] = set()
@@ -213,39 +211,3 @@ class History:
 
 
 history = History()
-
-_heap_lock = threading.Lock()
-
-
-class Busy(Exception):
-    """A heap window is open already."""
-
-
-def heap_doc(seconds: float, limit: int = 50) -> dict[str, Any]:
-    """Heap growth by allocation site over a window of ``seconds``: tracemalloc
-    runs only during the window (unless it was running already)."""
-    if not _heap_lock.acquire(blocking=False):
-        raise Busy("a heap window is open already: try again when it ends")
-    try:
-        tracker = HeapTracker(16)
-        tracker.start()
-        try:
-            time.sleep(seconds)
-            with _recording.quiet():
-                sites = retained(tracker.sample(), limit=limit, min_size=1)
-        finally:
-            tracker.stop()
-    finally:
-        _heap_lock.release()
-    grown = [resource_dict(r) for r in sites]
-    for item in grown:
-        item["title"] = item["title"].replace(" retained in ", " grew by ", 1)
-        item["details"].pop("note", None)
-    return {
-        "schema": HEAP_SCHEMA,
-        "time": time.time(),
-        "pid": os.getpid(),
-        "seconds": seconds,
-        "sites": grown,
-        "note": tracker.note,
-    }
