@@ -50,6 +50,8 @@ bench: $(STAMP)  ## print overhead figures (nothing is asserted)
 	$(PY) bench/bench_run.py
 	$(PY) bench/bench_native.py
 	$(PY) bench/bench_per_test.py --rounds 5
+	$(PY) bench/bench_leaky.py --tests 100 --rounds 3
+	$(PY) bench/bench_pages.py
 
 bench-pytest: $(STAMP)  ## plugin overhead on click's own suite (downloads its sdist; minutes)
 	$(PY) bench/bench_pytest.py --rounds 3
