@@ -273,9 +273,8 @@ def test_heap_growth_since_a_mark_as_often_as_asked_like_pprof_base(pages) -> No
     finally:
         dropped = get_json(pages.url + "heap.json?drop")
     for doc in (first, again):
-        site = next(
-            s for s in doc["sites"] if s["origin"] and "grown since the mark" in s["origin"][-1]["line"]
-        )
+        lines = {id(s): s["origin"][-1]["line"] for s in doc["sites"] if s["origin"]}
+        site = next(s for s in doc["sites"] if "grown since the mark" in lines.get(id(s), ""))
         assert site["size"] >= 200 * 8192 and doc["base"] == base
     assert status == 200 and f"since mark {base}" in page
     assert dropped["tracing"] is False and tracemalloc.is_tracing() == before
