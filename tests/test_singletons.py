@@ -17,6 +17,11 @@ import pytest
 
 from leakwatch._attribution.singletons import singletons
 
+#: The search walks every module's attributes, level by level, within a CPU
+#: budget (0.2 s by default); late in a long suite the heap is large, and the
+#: shapes, not the budget, are what these tests check.
+BUDGET = 10.0
+
 
 class _Holder:
     def __init__(self, value: object) -> None:
@@ -58,7 +63,7 @@ def test_attribute_chains_from_a_module_global_are_singletons(module: types.Modu
         module.SLOTTED = _Slotted(in_slot)
         module.CALLBACK = _Service(via_method).ping  # a bound method's object
         module.Config = type("Config", (), {"sock": in_class})
-        found = singletons(made)
+        found = singletons(made, time_budget=BUDGET)
         assert found == {
             id(direct): "lw_singleton_shapes.DIRECT",
             id(in_dict): "lw_singleton_shapes.HOLDER.value.value",
@@ -84,7 +89,7 @@ def test_containers_and_closures_make_no_singleton(module: types.ModuleType) -> 
 
         module.keeper = keeper
         module.POOL = _Holder({"main": in_registry})  # an attribute, then an item
-        assert singletons(made) == {}
+        assert singletons(made, time_budget=BUDGET) == {}
     finally:
         for s in made:
             s.close()
@@ -96,7 +101,8 @@ def test_one_target_in_a_list_and_another_as_an_attribute(module: types.ModuleTy
     try:
         module.KEPT = [kept]
         module.CLIENT = _Holder(bound)
-        assert singletons([kept, bound]) == {id(bound): "lw_singleton_shapes.CLIENT.value"}
+        found = singletons([kept, bound], time_budget=BUDGET)
+        assert found == {id(bound): "lw_singleton_shapes.CLIENT.value"}
     finally:
         kept.close()
         bound.close()
@@ -117,7 +123,7 @@ def test_threads_by_name_are_singletons_by_number_or_running_are_not(
         module.BY_IDENT = {named.ident: by_ident}  # a registry, as threading._active
         module.STOPPER = _Holder(via_method.join)  # a bound method held by name
         del running
-        assert singletons(made) == {
+        assert singletons(made, time_budget=BUDGET) == {
             id(named): "lw_singleton_shapes.WORKER",
             id(via_method): "lw_singleton_shapes.STOPPER.value.__self__",
         }
