@@ -9,20 +9,17 @@ Must not describe or judge: it hands the leftovers on.
 from __future__ import annotations
 
 import gc
-import sys
-import threading
 import time
 from collections.abc import Generator, Hashable
 from typing import Any
 
 from leakwatch._base.model import group_resources
-from leakwatch._base.platform import list_native_threads
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.collect import Collected, collect
 from leakwatch._engine.options import Options, SettleResult
 from leakwatch._engine.snapshot import Snapshots
 from leakwatch._probes.protocol import Snapshot
-from leakwatch._probes.threads import _DUMMY, INTERNAL_PREFIX, name_of, parked
+from leakwatch._probes.threads import others_parked
 
 _BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
 
@@ -53,41 +50,6 @@ def _made_by_block(items: dict[Hashable, Any], at_end: Snapshot) -> dict[Hashabl
 
 def _keys(new: dict[str, dict[Hashable, Any]]) -> set[tuple[str, Hashable]]:
     return {(kind, key) for kind, items in new.items() for key in items}
-
-
-def _nothing_else_runs() -> bool | None:
-    """Whether no thread but this one can act (leakwatch's own aside): every
-    other Python thread is parked, waiting for another thread to wake it
-    (see ``parked``).  Then, once a full gc pass has run (a finaliser may
-    wake a parked worker), nothing is left that could close a descriptor,
-    remove a temp path or end a thread -- no server thread seeing its client
-    go, no pool finishing a job.  A thread C code registered with Python (a
-    dummy thread) counts while its native thread lives.  True when no other
-    thread is there at all, None when the others are all parked."""
-    me = threading.get_ident()
-    native: set[int] | None = None
-    frames: dict[int, Any] | None = None
-    waiting = False
-    for thread in threading.enumerate():
-        if thread.ident == me or name_of(thread).startswith(INTERNAL_PREFIX):
-            continue
-        if isinstance(thread, _DUMMY):
-            if native is None:
-                try:
-                    native = set(list_native_threads())
-                except Exception:
-                    return False
-            if thread.native_id not in native:
-                continue  # registered once, ended since (3.10-3.12 never forget it)
-            return False
-        if frames is None:
-            frames = sys._current_frames()
-        if not parked(thread, frames):
-            return False
-        waiting = True
-    # None: true, with parked threads (a thread woken a moment ago may still
-    # be in its wait: the caller looks twice).
-    return None if waiting else True
 
 
 def _cannot_end(new: dict[str, dict[Hashable, Any]]) -> bool:
@@ -165,7 +127,7 @@ class Settling(Snapshots):
             # them; a leak held by a global costs its looks, not the wait.
             stuck = False
             if _cannot_end(result.new) and not self._turns_loop:
-                quiet = _nothing_else_runs()
+                quiet = others_parked()
                 # With parked threads, twice in a row: one woken a moment
                 # ago may still be inside its wait.
                 parked_looks = parked_looks + 1 if quiet is None else 0

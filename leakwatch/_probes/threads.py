@@ -83,6 +83,41 @@ def parked(thread: threading.Thread, frames: dict[int, Any] | None = None) -> bo
 _CONDITION_WAIT = threading.Condition.wait.__code__
 
 
+def others_parked() -> bool | None:
+    """Whether no thread but this one can act (leakwatch's own aside): every
+    other Python thread is parked, waiting for another thread to wake it
+    (see ``parked``).  Then, once a full gc pass has run (a finaliser may
+    wake a parked worker), nothing is left that could close a descriptor,
+    remove a temp path or end a thread -- no server thread seeing its client
+    go, no pool finishing a job.  A thread C code registered with Python (a
+    dummy thread) counts while its native thread lives.  True when no other
+    thread is there at all, None when the others are all parked."""
+    me = threading.get_ident()
+    native: set[int] | None = None
+    frames: dict[int, Any] | None = None
+    waiting = False
+    for thread in threading.enumerate():
+        if thread.ident == me or name_of(thread).startswith(INTERNAL_PREFIX):
+            continue
+        if isinstance(thread, _DUMMY):
+            if native is None:
+                try:
+                    native = set(list_native_threads())
+                except Exception:
+                    return False
+            if thread.native_id not in native:
+                continue  # registered once, ended since (3.10-3.12 never forget it)
+            return False
+        if frames is None:
+            frames = sys._current_frames()
+        if not parked(thread, frames):
+            return False
+        waiting = True
+    # None: true, with parked threads (a thread woken a moment ago may still
+    # be in its wait: the caller looks twice).
+    return None if waiting else True
+
+
 def _pending_timer(thread: threading.Thread) -> bool:
     return isinstance(thread, threading.Timer) and not thread.finished.is_set()
 
