@@ -148,10 +148,12 @@ def _handed_over() -> tuple[int, int] | None:
 def _recording() -> bool:
     if not _active or getattr(_local, "quiet", False):
         return False
-    # ``not _untagged()``, inlined but for pool jobs: it runs on every task a server makes.
+    # ``not _untagged()``, inlined: it runs on every task a server makes.
     if not tag_only or request_tag.get():
         return True
-    return not _untagged() if job_tags else bool(thread_tags.get(threading.get_ident()))
+    ident = threading.get_ident()
+    job = job_tags.get(ident) if job_tags else None
+    return bool(thread_tags.get(ident) if job is None else job)
 
 
 class quiet:

@@ -32,23 +32,21 @@ class Chains:
 
     def all_held(self, owners: list[Any], budget: float) -> bool:
         """Search chains for ``owners``; whether every one is held from a root."""
+        self._search(owners, budget)
+        return all(id(o) in self._found for o in owners)
+
+    def get(self, owners: list[Any], budget: float) -> dict[int, str]:
+        """``id(owner) -> chain`` for ``owners``: known ones, the rest searched now."""
+        self._search(owners, budget)
+        return {id(o): self._found[id(o)][1] for o in owners if id(o) in self._found}
+
+    def _search(self, owners: list[Any], budget: float) -> None:
         missing = [o for o in owners if id(o) not in self._found]
         found = find_chains(missing, budget) if missing else {}
         for owner in missing:
             chain = found.get(id(owner))
             if chain:
                 self._found[id(owner)] = (owner, chain)
-        return all(id(o) in self._found for o in owners)
-
-    def get(self, owners: list[Any], budget: float) -> dict[int, str]:
-        """``id(owner) -> chain`` for ``owners``: known ones, the rest searched now."""
-        missing = [o for o in owners if id(o) not in self._found]
-        out = find_chains(missing, budget) if missing else {}
-        for owner in owners:
-            known = self._found.get(id(owner))
-            if known is not None:
-                out[id(owner)] = known[1]
-        return out
 
     def clear(self) -> None:
         self._found.clear()

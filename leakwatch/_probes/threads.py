@@ -13,7 +13,7 @@ import threading
 import time
 import weakref
 from collections.abc import Hashable, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import during_import, stack_of_frame, to_origin
@@ -118,7 +118,8 @@ def others_parked() -> bool | None:
     return None if waiting else True
 
 
-def _pending_timer(thread: threading.Thread) -> bool:
+def pending_timer(thread: threading.Thread) -> TypeGuard[threading.Timer]:
+    """A ``threading.Timer`` that has neither fired nor been cancelled."""
     return isinstance(thread, threading.Timer) and not thread.finished.is_set()
 
 
@@ -139,7 +140,7 @@ class ThreadProbe:
                 # whether that thread lives, and cannot be joined.  The native
                 # listing below sees the thread itself while it runs.
                 continue
-            if name_of(t).startswith(INTERNAL_PREFIX) or _pending_timer(t):
+            if name_of(t).startswith(INTERNAL_PREFIX) or pending_timer(t):
                 # A Timer not yet fired nor cancelled is the timer probe's.
                 py_native.add(t.native_id)
                 continue

@@ -40,7 +40,7 @@ from leakwatch._base.pyversion import running_thread
 from leakwatch._probes import departures as _departures
 from leakwatch._probes.departures import Casualties, Casualty
 from leakwatch._probes.protocol import Snapshot
-from leakwatch._probes.threads import INTERNAL_PREFIX, name_of
+from leakwatch._probes.threads import INTERNAL_PREFIX, name_of, pending_timer
 
 #: How often settling looks again at timers due within its budget.
 _POLL = 0.005
@@ -76,9 +76,7 @@ def pending_timer_threads() -> list[threading.Timer]:
     return [
         t
         for t in threading.enumerate()
-        if isinstance(t, threading.Timer)
-        and not t.finished.is_set()
-        and not name_of(t).startswith(INTERNAL_PREFIX)
+        if pending_timer(t) and not name_of(t).startswith(INTERNAL_PREFIX)
     ]
 
 
@@ -186,8 +184,9 @@ def _on_close(loop: Any) -> None:
     known: list[tuple[Any, _records.Record]] = []
     for handle in list(_records.timers.keys()):
         rec = _records.timers.get(handle)
-        mine = rec is not None and rec.serial > lowest and _loop_of(handle) is loop
-        if mine and rec is not None and scheduled(handle):
+        if rec is None or rec.serial <= lowest or _loop_of(handle) is not loop:
+            continue
+        if scheduled(handle):
             known.append((handle, rec))
     if not known:
         return

@@ -13,8 +13,7 @@ import threading
 from collections.abc import Hashable
 from typing import Any
 
-from leakwatch._attribution import recording as _recording
-from leakwatch._base import platform as _platform
+from leakwatch._probes.fds import FdProbe
 
 
 def light_mark(kinds: tuple[str, ...]) -> dict[str, Any]:
@@ -23,7 +22,7 @@ def light_mark(kinds: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "fd" in kinds:
         try:
-            out["fd"] = _fd_mark()
+            out["fd"] = _FDS.mark()
         except Exception:
             pass
     if "thread" in kinds:
@@ -31,26 +30,13 @@ def light_mark(kinds: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-#: The last full look at the descriptors a mark took: (fd epoch, numbers, keys).
-_last_fds: tuple[int, frozenset[int], frozenset[Hashable]] | None = None
-
-
-def _fd_mark() -> frozenset[Hashable]:
-    """The descriptors open now, as the fd probe keys them (number and what
-    it is): the last full look again when Python made no descriptor since and
-    the same numbers are open (one listdir), else a full look.  By number
-    alone, a descriptor C code opened under a number something else had at an
-    earlier mark was placed in that mark's window -- a wider fixture's, which
-    then judged it as its own."""
-    global _last_fds
-    epoch = _recording.fd_epoch()  # before looking: a creation meanwhile changes it
-    numbers = _platform.list_fd_numbers
-    last = _last_fds
-    if last is not None and numbers is not None and last[0] == epoch and numbers() == last[1]:
-        return last[2]
-    keys = frozenset(_platform.list_fds().items())
-    _last_fds = (epoch, frozenset(fd for fd, _ in keys), keys)
-    return keys
+#: The descriptor probe the marks look through: its ``mark()`` keeps the last
+#: full look and reuses it while Python made no descriptor and the same
+#: numbers are open.  Keys say what each descriptor is, not its number alone:
+#: by number, a descriptor C code opened under a number something else had
+#: at an earlier mark was placed in that mark's window -- a wider fixture's,
+#: which then judged it as its own.
+_FDS = FdProbe()
 
 
 def held_in(kind: str, key: Hashable, held: Any) -> bool:
