@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import socket
+import tracemalloc
 from collections.abc import Iterator
 
 import pytest
@@ -14,3 +15,20 @@ def listener() -> Iterator[socket.socket]:
         yield srv
     finally:
         srv.close()
+
+
+@pytest.fixture
+def kept_tracing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This Python as one whose ``tracemalloc.stop()`` leaks, with no budget
+    left: leakwatch keeps tracemalloc running, as past the stop budget."""
+    from leakwatch._probes import heap
+
+    assert not tracemalloc.is_tracing()
+    monkeypatch.setattr(heap, "stop_costs_memory", lambda: True)
+    monkeypatch.setattr(heap, "STOP_LEAK_BUDGET", 0)
+    monkeypatch.setattr(heap._Stops, "spent", 0)
+    monkeypatch.setattr(heap._Stops, "kept", False)
+    try:
+        yield
+    finally:
+        tracemalloc.stop()

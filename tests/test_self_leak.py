@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import gc
 import sys
-import tracemalloc
 from collections import Counter
-from collections.abc import Callable, Iterator
-
-import pytest
+from collections.abc import Callable
 
 import leakwatch
-from leakwatch._probes import heap
 
 
 def clean() -> None:
@@ -56,20 +52,6 @@ def _growth(call: Callable[[], object], n: int) -> tuple[int, Counter[str]]:
     grown = _tracked()
     grown.subtract(types)
     return sys.getallocatedblocks() - blocks, +grown
-
-
-@pytest.fixture
-def kept_tracing(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """tracemalloc kept running, as past the stop budget or under -X tracemalloc."""
-    assert not tracemalloc.is_tracing()
-    monkeypatch.setattr(heap, "stop_costs_memory", lambda: True)
-    monkeypatch.setattr(heap, "STOP_LEAK_BUDGET", 0)
-    monkeypatch.setattr(heap._Stops, "spent", 0)
-    monkeypatch.setattr(heap._Stops, "kept", False)
-    try:
-        yield
-    finally:
-        tracemalloc.stop()
 
 
 def _check() -> object:

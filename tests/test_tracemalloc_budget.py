@@ -14,7 +14,6 @@ import pytest
 from support import created_at, marker_line, of_kind
 
 import leakwatch
-from leakwatch._probes import heap
 
 GROWING: list[bytearray] = []
 
@@ -29,17 +28,11 @@ def clean() -> None:
 
 
 @pytest.fixture
-def leaky_stop(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def leaky_stop(kept_tracing: None) -> Iterator[None]:
     """This Python as one whose tracemalloc.stop() leaks, with no budget left."""
-    assert not tracemalloc.is_tracing()
-    monkeypatch.setattr(heap, "stop_costs_memory", lambda: True)
-    monkeypatch.setattr(heap, "STOP_LEAK_BUDGET", 0)
-    monkeypatch.setattr(heap._Stops, "spent", 0)
-    monkeypatch.setattr(heap._Stops, "kept", False)
     try:
         yield
     finally:
-        tracemalloc.stop()
         GROWING.clear()
 
 
