@@ -32,6 +32,7 @@ from itertools import chain
 from typing import Any
 
 from leakwatch._attribution.chain_text import _join, _Labels, _segments
+from leakwatch._attribution.referrers import LEVELS, path_up
 from leakwatch._base.pyversion import all_tasks, frame_locals
 
 __all__ = ["culprits", "find_chains"]
@@ -79,28 +80,67 @@ def find_chains(
     deadline = time.thread_time() + time_budget  # CPU time: see _search
     excluded = [*exclude]
     seen = {id(targets), id(exclude), id(excluded), *map(id, excluded)}
+    paths: dict[int, list[object]] = {}
+    levels: _Levels = []
     with _gc_paused():
         roots, labels = _roots(seen)
         wanted = set(map(id, targets)) - seen
-        keep = _keeper(targets, wanted)
         # A hop may take two levels (an attribute through a separate __dict__,
         # a generator through its frame): search twice as deep, then keep
         # the chains whose hops as shown are within max_depth.
-        levels, groups, found = _search(roots, seen, wanted, keep, deadline, 2 * max_depth)
+        wanted -= _up(targets, wanted, roots, seen, deadline, 2 * max_depth, paths)
+        if wanted:
+            keep = _keeper(targets, wanted)
+            levels, groups, found = _search(roots, seen, wanted, keep, deadline, 2 * max_depth)
+            for tid, (level, pos) in found.items():
+                path = _path(levels, groups, level, pos)
+                if path is not None:
+                    paths[tid] = path
     del roots, excluded
     chains = {}
     try:
-        for tid, (level, pos) in found.items():
-            path = _path(levels, groups, level, pos)
+        for tid, path in paths.items():
             with suppress(Exception):  # a user's __repr__ may raise: no chain, no crash
-                if path is not None:
-                    segs, hops = _segments(path, labels)
-                    if hops <= max_depth:
-                        chains[tid] = _join(segs)
+                segs, hops = _segments(path, labels)
+                if hops <= max_depth:
+                    chains[tid] = _join(segs)
         return chains
     finally:
-        levels.clear()  # a traceback through here must not pin the heap
+        paths.clear()  # a traceback through here must not pin the heap
+        levels.clear()
         labels.clear()
+
+
+def _up(
+    targets: Sequence[object],
+    wanted: set[int],
+    roots: list[object],
+    seen: set[int],
+    deadline: float,
+    max_levels: int,
+    paths: dict[int, list[object]],
+) -> set[int]:
+    """Search up from each target first (:mod:`.referrers`): a few heap
+    scans for a short chain.  Fills ``paths``; returns the ids it settled
+    (found, or held by no root), leaving the rest to the search down."""
+    if not wanted or len(wanted) > _UP_TARGETS or not all(map(gc.is_tracked, targets)):
+        return set()  # an untracked target may sit in an untracked tuple: no referrer
+    rank = {id(root): i for i, root in enumerate(roots)}
+    done: set[int] = set()
+    levels = min(max_levels, LEVELS)
+    for target in targets:
+        if id(target) in wanted and id(target) not in done:
+            path = path_up(target, rank, seen, deadline, levels)
+            if path is not None:
+                done.add(id(target))
+                if path:
+                    paths[id(target)] = path
+    return done
+
+
+#: More targets than this go straight to the search down, which finds them all
+#: in one walk (the search up scans the heap per target and level).
+_UP_TARGETS = 4
 
 
 def culprits(

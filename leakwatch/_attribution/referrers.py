@@ -1,0 +1,103 @@
+"""Why-alive from the object up: its referrers, level by level, until a root.
+
+Most leaks hang on a short chain (a global list, an attribute of a global
+object, a local).  Searching down from the roots
+(:func:`leakwatch._attribution.whyalive.find_chains`) walks everything
+reachable in fewer hops than the chain has, a good part of the heap, before
+it meets the object; asking the collector for the object's referrers, then
+theirs, costs one scan of the heap in C per hop.  The path found is a
+shortest one, from the root that ranks first among those at that distance
+(module globals before frames, as the search down ranks them).
+
+Three answers: a path; ``[]`` when no root holds the object at all (the
+referrers ran out: a garbage cycle, or only leakwatch's own frames hold it);
+None when this search gave up (a level too wide, too many levels, the time
+budget) and the search down must decide.  Only gc-tracked objects are asked
+about: an untracked container (a tuple of strings) is no one's referrer.
+
+Must not keep anything alive once it returns, nor change what it walks.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import time
+
+#: Levels searched up before leaving it to the search down: each is a scan of
+#: the whole heap, and a long chain is cheaper found from the roots.
+LEVELS = 8
+
+#: A level wider than this (the referrers of a class, of a shared default)
+#: leaves it to the search down.
+WIDE = 5000
+
+
+def path_up(
+    target: object, rank: dict[int, int], seen: set[int], deadline: float, levels: int = LEVELS
+) -> list[object] | None:
+    """The path ``[root, ..., target]``, ``[]`` if no root holds ``target``,
+    or None if the search gave up.
+
+    ``rank`` maps each root's id to its rank (lower wins a tie); ``seen``
+    holds ids that are neither roots nor links (leakwatch's own modules and
+    frames, what the caller excludes).  ``deadline`` is in this thread's CPU
+    time (``time.thread_time``).
+    """
+    if gc.get_freeze_count():
+        return None  # the collector does not look for referrers among frozen objects
+    tiers: list[dict[int, object]] = [{id(target): target}]
+    # This search's own containers hold the objects it looks at: never links.
+    # They stay alive until it returns, so no other object takes their ids.
+    own: list[object] = [tiers, tiers[0]]
+    mine = {id(own), id(tiers), id(tiers[0]), id(sys._getframe())}
+    visited = {id(target)}
+    frontier: tuple[object, ...] = (target,)
+    try:
+        for _ in range(levels):
+            if time.thread_time() > deadline:
+                return None
+            # A tuple of our own as the arguments: 3.13 reports the caller's
+            # tuple of a ``*args`` call among the referrers.
+            own.append(frontier)
+            mine.add(id(frontier))
+            refs = gc.get_referrers(*frontier)
+            own.append(refs)
+            mine.add(id(refs))
+            best = min((rank[id(r)] for r in refs if id(r) in rank), default=None)
+            if best is not None:
+                root = next(r for r in refs if rank.get(id(r)) == best)
+                return _down(root, tiers)
+            found: dict[int, object] = {}
+            own.append(found)
+            mine.add(id(found))
+            for ref in refs:
+                key = id(ref)
+                if key not in visited and key not in seen and key not in mine:
+                    visited.add(key)
+                    found[key] = ref
+            if not found:
+                return []
+            if len(found) > WIDE:
+                return None
+            tiers.append(found)
+            frontier = tuple(found.values())
+        return None
+    finally:
+        for held in own:
+            if isinstance(held, (list, dict)):
+                held.clear()
+        own.clear()
+        del frontier
+
+
+def _down(root: object, tiers: list[dict[int, object]]) -> list[object] | None:
+    """From ``root`` down through one object of each level to the target:
+    at each step the first referent (in the collector's order) on the way."""
+    path = [root]
+    for tier in reversed(tiers):
+        step = next((k for k in gc.get_referents(path[-1]) if id(k) in tier), None)
+        if step is None:
+            return None  # another thread changed the heap meanwhile
+        path.append(step)
+    return path

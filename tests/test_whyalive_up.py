@@ -1,0 +1,174 @@
+"""Why-alive searched from the object up: the same chains as from the roots down,
+at a few heap scans, and the search down where the way up is too long or wide."""
+
+from __future__ import annotations
+
+import gc
+import re
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from leakwatch._attribution import referrers, whyalive
+from leakwatch._attribution.whyalive import find_chains
+
+MOD = __name__
+
+
+class Sock:
+    pass
+
+
+class Conn:
+    def __init__(self, sock: object = None) -> None:
+        self._sock = sock
+
+    def on_data(self) -> None:
+        pass
+
+
+class Holder:
+    kept: list[object] = []
+
+
+REGISTRY = {"main": Conn(Sock())}
+CALLBACKS = [Conn().on_data]
+Holder.kept.append(Sock())
+POOL = [Conn(Sock()), Conn(Sock())]
+
+
+def _shared() -> list[list[Sock]]:
+    shared = Sock()  # no global names it: every way up goes through a wide level
+    return [[shared] for _ in range(referrers.WIDE + 10)]
+
+
+MANY = _shared()
+DEEP: list[object] = [Sock()]
+for _ in range(referrers.LEVELS + 4):  # more levels than the search up takes
+    DEEP = [DEEP]
+
+
+SHAPES = {
+    "attribute of a dict value": lambda: REGISTRY["main"]._sock,
+    "a bound method's object": lambda: CALLBACKS[0].__self__,
+    "class attribute list": lambda: Holder.kept[0],
+    "list of objects, their attribute": lambda: POOL[1]._sock,
+}
+
+
+def chain_of(obj: object) -> str | None:
+    """The chain of ``obj``, with the test's own frames out of the way (passed
+    inline: a local list of this frame would make a cycle that pins ``obj``)."""
+    return find_chains([obj], exclude=[sys._getframe(), sys._getframe(1)], time_budget=60.0).get(
+        id(obj)
+    )
+
+
+@pytest.fixture
+def searches(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Any]]]:
+    """What each search did: the search up's answers, and the searches down."""
+    seen: dict[str, list[Any]] = {"up": [], "down": []}
+    up, down = whyalive.path_up, whyalive._search
+
+    def counted_up(*args: Any, **kwargs: Any) -> Any:
+        path = up(*args, **kwargs)
+        seen["up"].append(None if path is None else len(path))
+        return path
+
+    def counted_down(*args: Any, **kwargs: Any) -> Any:
+        seen["down"].append(1)
+        return down(*args, **kwargs)
+
+    monkeypatch.setattr(whyalive, "path_up", counted_up)
+    monkeypatch.setattr(whyalive, "_search", counted_down)
+    yield seen
+
+
+@pytest.mark.parametrize("shape", sorted(SHAPES))
+def test_up_finds_the_chain_the_search_down_finds(
+    shape: str, searches: dict[str, list[Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = SHAPES[shape]()
+    found = chain_of(target)
+    assert found is not None and found.startswith(f"{MOD}.")
+    assert searches["up"] and searches["up"][0], searches  # found on the way up
+    assert not searches["down"]
+    monkeypatch.setattr(whyalive, "_UP_TARGETS", 0)  # the search down alone
+    assert chain_of(target) == found
+    assert searches["down"]
+
+
+def test_a_garbage_cycle_is_settled_on_the_way_up_without_the_search_down(
+    searches: dict[str, list[Any]],
+) -> None:
+    gc.disable()  # keep the cycle uncollected while we look
+    try:
+        a, b = Conn(), Conn()
+        a._sock, b._sock = b, a
+        target = a
+        del a, b
+        assert chain_of(target) is None  # only this test's frame holds it (excluded)
+    finally:
+        gc.enable()
+    assert searches["up"] == [0]  # no referrer left: held by no root, for sure
+    assert not searches["down"]
+
+
+def test_a_level_too_wide_is_left_to_the_search_down(searches: dict[str, list[Any]]) -> None:
+    found = chain_of(MANY[7][0])
+    assert found is not None and re.fullmatch(rf"{MOD}\.MANY\[\d+\]\[0\]", found), found
+    assert searches["up"] == [None]
+    assert searches["down"]
+
+
+def test_a_chain_longer_than_the_way_up_is_found_from_the_roots(
+    searches: dict[str, list[Any]],
+) -> None:
+    inner: Any = DEEP
+    while isinstance(inner, list):
+        inner = inner[0]
+    found = chain_of(inner)
+    assert found is not None and found.startswith(f"{MOD}.DEEP[0][0]")
+    assert searches["up"] == [None]
+    assert searches["down"]
+
+
+def test_an_untracked_target_goes_to_the_search_down(searches: dict[str, list[Any]]) -> None:
+    # A str in a tuple of strings: neither is tracked, so no referrer would name it.
+    global PAIR
+    PAIR = ("x" * 40 + "unique", "y")
+    try:
+        assert chain_of(PAIR[0]) == f"{MOD}.PAIR[0]"
+    finally:
+        del PAIR
+    assert searches["up"] == []
+    assert searches["down"]
+
+
+def test_the_way_up_keeps_nothing_alive() -> None:
+    import weakref
+
+    REGISTRY["tmp"] = Conn(Sock())
+    ref = weakref.ref(REGISTRY["tmp"]._sock)
+    try:
+        assert chain_of(ref()) == f"{MOD}.REGISTRY['tmp'] -> Conn._sock"
+    finally:
+        del REGISTRY["tmp"]
+    assert ref() is None
+
+
+def test_frozen_referrers_are_searched_from_the_roots(searches: dict[str, list[Any]]) -> None:
+    # The collector does not look among frozen objects for referrers (a
+    # pre-fork server freezes its heap): the way up would find no root.
+    REGISTRY["frozen"] = Conn(Sock())
+    gc.freeze()
+    try:
+        found = chain_of(REGISTRY["frozen"]._sock)
+    finally:
+        gc.unfreeze()
+        del REGISTRY["frozen"]
+    assert found == f"{MOD}.REGISTRY['frozen'] -> Conn._sock"
+    assert searches["up"] == [None]
+    assert searches["down"]
