@@ -290,4 +290,5 @@ def forget_all() -> None:
         threads, handovers, thread_inits, tasks, timers, timer_loops, loop_births, _sock_by_fd,
         _unindexed,
     ):  # fmt: skip
-        table.clear()
+        if table:  # most are empty: a weak dictionary's clear() pops item by item
+            table.clear()

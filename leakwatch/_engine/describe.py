@@ -73,6 +73,8 @@ class Describing(Snapshots):
         described is reported by identity with a note, never at the cost of
         the others.  Describing all of them is given :data:`DESCRIBE_BUDGET`
         seconds; why-alive chains are searched for one owner per group."""
+        if not new:  # most watches end clean: only what ended as a leak
+            return self._departed(set())
         resources: list[Resource] = []
         owners: list[tuple[int, Any]] = []
         held: list[tuple[int, Any, bool]] = []  # (resource, its object, may a global hold it)

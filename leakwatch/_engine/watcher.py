@@ -178,7 +178,8 @@ class Watcher(Settling, Describing, Snapshots):
         if self.options.singletons == "info":
             resources = [_first_use(r) if "singleton" in r.details else r for r in resources]
         suspects = [r for r in resources if "benign" not in r.details]
-        report.info.extend(group_resources(r for r in resources if "benign" in r.details))
+        if len(suspects) < len(resources):
+            report.info.extend(group_resources(r for r in resources if "benign" in r.details))
         if self.heap is not None and self.options.info:
             self.collected += collect()
             report.info.extend(group_resources(retained(self.heap.sample())))
@@ -190,7 +191,7 @@ class Watcher(Settling, Describing, Snapshots):
                 suspects.extend(changes)
             else:
                 report.info.extend(group_resources(changes))
-        report.leaks = group_resources(suspects)
+        report.leaks = group_resources(suspects) if suspects else []
         report.info.extend(c.to_leak(self._since) for c in self.collected)
         self.collected.clear()
         for kind in self.probes:
@@ -207,7 +208,7 @@ class Watcher(Settling, Describing, Snapshots):
             "settle_attempts": settled.attempts,
             "settle_seconds": round(settled.seconds, 6),
         }
-        if self.options.policy is not None:
+        if self.options.policy is not None and report.leaks:  # rules judge leaks alone
             self.options.policy.apply(report)
         return report
 

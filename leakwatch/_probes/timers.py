@@ -85,10 +85,12 @@ class TimerProbe:
 
     def snapshot(self) -> Snapshot:
         snap: dict[Hashable, Any] = {}
-        try:
-            handles = list(_records.timers.keys())
-        except RuntimeError:  # changed by another thread meanwhile: once more
-            handles = list(_records.timers.keys())
+        handles: list[Any] = []
+        if _records.timers:  # most looks: no timer recorded at all
+            try:
+                handles = list(_records.timers.keys())
+            except RuntimeError:  # changed by another thread meanwhile: once more
+                handles = list(_records.timers.keys())
         for handle in handles:
             if scheduled(handle):
                 snap[("call_at", id(handle))] = weakref.ref(handle)
