@@ -57,7 +57,7 @@ bench-pytest: $(STAMP)  ## plugin overhead on click's own suite (downloads its s
 	$(PY) bench/bench_pytest.py --rounds 3
 
 # The field trial: an outside project's own suite, plain and under leakwatch, compared
-# test by test (bench/field/README.md).  Downloads and venvs go to artifacts/field/.
+# test by test (bench/README.md, README "Field trial").  Downloads and venvs go to artifacts/field/.
 SUITE ?=
 FIELD_ARGS ?= --modes plain,default,all
 field: $(STAMP)  ## SUITE=name|all [FIELD_ARGS=--runs 2]: outside suites plain vs leakwatch (long)

@@ -4,7 +4,9 @@ Writes 2,000 trivial tests (``def test_i(): pass``) into a temp dir and runs
 them as pytest subprocesses, plain (``-p no:leakwatch``) and under
 ``--leakwatch`` (default kinds), interleaved round by round so a noisy
 machine slows both alike.  Prints the median wall and CPU time of each, and
-the difference per test in milliseconds: leakwatch's fixed cost per test.
+the difference per test in milliseconds.  A tenth as many tests run the same
+way, so the difference splits into what a session pays once (importing and
+setting up leakwatch: the intercept) and what each test pays (the slope).
 
 Then one more ``--leakwatch`` session runs in a child process with the parts
 of a test's watch wrapped in ``perf_counter_ns`` accumulators, and prints
@@ -39,8 +41,8 @@ COMMON = ("-q", "-p", "no:cacheprovider", "-p", "no:randomly")
 MODES = {"plain": ("-p", "no:leakwatch"), "leakwatch": ("--leakwatch",)}
 
 
-def _write_tests(where: Path, count: int) -> Path:
-    path = where / "test_trivial.py"
+def _write_tests(where: Path, count: int, name: str = "test_trivial.py") -> Path:
+    path = where / name
     path.write_text("".join(f"def test_{i}():\n    pass\n" for i in range(count)))
     return path
 
@@ -55,8 +57,8 @@ def _child_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run(where: Path, args: tuple[str, ...]) -> tuple[float, float]:
-    argv = [sys.executable, "-m", "pytest", *COMMON, *args, "test_trivial.py"]
+def _run(where: Path, args: tuple[str, ...], name: str = "test_trivial.py") -> tuple[float, float]:
+    argv = [sys.executable, "-m", "pytest", *COMMON, *args, name]
     cpu, t0 = _child_cpu(), time.perf_counter()
     done = subprocess.run(argv, cwd=where, env=_env(), capture_output=True, text=True)
     wall, cpu = time.perf_counter() - t0, _child_cpu() - cpu
@@ -66,22 +68,38 @@ def _run(where: Path, args: tuple[str, ...]) -> tuple[float, float]:
 
 
 def _overhead(where: Path, rounds: int, tests: int) -> None:
-    samples: dict[str, list[tuple[float, float]]] = {m: [] for m in MODES}
+    small = max(1, tests // 10)
+    _write_tests(where, small, "test_small.py")
+    files = {tests: "test_trivial.py", small: "test_small.py"}
+    samples: dict[tuple[str, int], list[tuple[float, float]]] = {
+        (m, n): [] for m in MODES for n in files
+    }
     for _ in range(2):  # warm the bytecode caches and the page cache
         for args in MODES.values():
             _run(where, args)
     for r in range(rounds):
         order = list(MODES.items()) if r % 2 == 0 else list(reversed(MODES.items()))
         for mode, args in order:
-            samples[mode].append(_run(where, args))
-    wall = {m: statistics.median(s[0] for s in v) for m, v in samples.items()}
-    cpu = {m: statistics.median(s[1] for s in v) for m, v in samples.items()}
-    print(f"{tests} trivial tests, medians of {rounds} interleaved rounds:")
+            for n, name in files.items():
+                samples[(mode, n)].append(_run(where, args, name))
+    wall = {k: statistics.median(s[0] for s in v) for k, v in samples.items()}
+    cpu = {k: statistics.median(s[1] for s in v) for k, v in samples.items()}
+    print(f"{tests} (and {small}) trivial tests, medians of {rounds} interleaved rounds:")
     for mode in MODES:
-        print(f"  {mode:<10} wall {wall[mode]:6.3f} s   cpu {cpu[mode]:6.3f} s")
-    per_wall = (wall["leakwatch"] - wall["plain"]) / tests * 1000
-    per_cpu = (cpu["leakwatch"] - cpu["plain"]) / tests * 1000
-    print(f"  per test: {per_wall:.3f} ms wall, {per_cpu:.3f} ms cpu")
+        print(
+            f"  {mode:<10} wall {wall[(mode, tests)]:6.3f} s   cpu {cpu[(mode, tests)]:6.3f} s"
+            f"   ({small} tests: wall {wall[(mode, small)]:6.3f} s)"
+        )
+    extra = {n: cpu[("leakwatch", n)] - cpu[("plain", n)] for n in files}
+    extra_wall = {n: wall[("leakwatch", n)] - wall[("plain", n)] for n in files}
+    per_wall = extra_wall[tests] / tests * 1000
+    per_cpu = extra[tests] / tests * 1000
+    print(f"  per test, all included: {per_wall:.3f} ms wall, {per_cpu:.3f} ms cpu")
+    slope = (extra[tests] - extra[small]) / (tests - small)
+    print(
+        f"  per test (slope): {slope * 1000:.3f} ms cpu; once per session (intercept, "
+        f"importing and setting up leakwatch): {(extra[small] - slope * small) * 1000:.0f} ms cpu"
+    )
 
 
 # -- the breakdown (in a child process: the wrappers stay out of this one) --------

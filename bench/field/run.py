@@ -85,7 +85,7 @@ DROPPED_ENV = (
 
 @dataclass
 class Recipe:
-    """One suite: what to download, install and run.  See bench/field/README.md."""
+    """One suite: what to download, install and run.  See bench/README.md."""
 
     suite: str
     project: str
