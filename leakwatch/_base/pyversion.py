@@ -24,22 +24,30 @@ operating systems.
 - :func:`atexit_unraisable` -> the message and object ``atexit`` hands to
   ``sys.unraisablehook`` for a handler that raised: 3.10-3.12 pass the
   handler as the object, 3.13 puts it in the message.
+- :func:`mark_coroutine_function` -> a plain function that returns an
+  awaitable, marked so that it is seen as a coroutine function.  3.12+:
+  ``inspect.markcoroutinefunction``, which both ``inspect`` and ``asyncio``
+  read.  3.10-3.11: the marker ``asyncio.iscoroutinefunction`` reads
+  (``asyncio.coroutines._is_coroutine``); ``inspect.iscoroutinefunction``
+  reads only the code's flags there, and no mark changes its answer.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
 import types
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "TRACEMALLOC_STOP_LEAKS",
     "all_tasks",
     "atexit_unraisable",
     "frame_locals",
+    "mark_coroutine_function",
     "running_thread",
     "tomllib",
 ]
@@ -209,3 +217,28 @@ def _atexit_message(func: Any) -> tuple[str, Any]:
 atexit_unraisable: Callable[[Any], tuple[str, Any]] = (
     _atexit_message if sys.version_info >= (3, 13) else _atexit_object
 )
+
+
+# -- a plain function seen as a coroutine function -----------------------------------
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _mark_for_asyncio(func: _F) -> _F:
+    # asyncio.coroutines imports nothing of leakwatch's and is imported by
+    # any program that runs an ASGI server; imported here, on first use only.
+    from asyncio import coroutines
+
+    func._is_coroutine = coroutines._is_coroutine  # type: ignore[attr-defined]
+    return func
+
+
+def _mark_for_inspect(func: _F) -> _F:
+    return inspect.markcoroutinefunction(func)  # type: ignore[attr-defined, no-any-return, unused-ignore]
+
+
+#: ``func`` marked as a coroutine function (it must return an awaitable):
+#: ``asyncio.iscoroutinefunction`` says so on every Python, and
+#: ``inspect.iscoroutinefunction`` too on 3.12+.
+mark_coroutine_function: Callable[[_F], _F]
+mark_coroutine_function = _mark_for_inspect if _V >= (3, 12) else _mark_for_asyncio
