@@ -42,6 +42,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from leakwatch._base.loops import running_loops
+
 __all__ = [
     "TRACEMALLOC_STOP_LEAKS",
     "all_tasks",
@@ -109,33 +111,6 @@ def _registries(names: tuple[str, ...]) -> Callable[[], list[Any]]:
 #: Loops seen running, by weak reference: on 3.14 a loop's tasks are listed
 #: through it, so one stopped since (its tasks pending for good) stays known.
 _loops: weakref.WeakSet[Any] = weakref.WeakSet()
-_run_codes: set[types.CodeType] = set()
-
-
-def _running_loops() -> list[Any]:
-    """Each thread's running loop, from its stack (a loop knows no list of them)."""
-    events = sys.modules.get("asyncio.events")
-    base = sys.modules.get("asyncio.base_events")
-    if events is None or base is None:
-        return []
-    if not _run_codes:
-        _run_codes.add(base.BaseEventLoop.run_forever.__code__)
-    loops = []
-    current = events._get_running_loop()
-    if current is not None:
-        loops.append(current)
-    for top in sys._current_frames().values():
-        f: types.FrameType | None = top
-        while f is not None:
-            if f.f_code in _run_codes:
-                # The loop is the frame's 'self': read the one variable, no copy.
-                loop = f.f_locals.get("self")
-                if loop is not None:
-                    loops.append(loop)
-                break
-            f = f.f_back
-    del top
-    return loops
 
 
 def _per_loop() -> list[Any]:
@@ -143,7 +118,7 @@ def _per_loop() -> list[Any]:
     mod = sys.modules.get("asyncio.tasks")
     if mod is None:
         return []
-    for loop in _running_loops():
+    for loop, _ in running_loops():
         try:
             _loops.add(loop)
         except TypeError:  # a loop class without weak references: this time only
