@@ -1,5 +1,7 @@
 """How fast the service's debug pages answer: ``threads`` with 50 and 200
-threads, ``fds`` with 1,000 open descriptors, and the overview.
+threads, ``fds`` with 1,000 open descriptors, the overview, and ``timers``
+with 1,000 timers scheduled on a loop running in another thread (never
+recorded: found on the loop itself).
 
 Starts ``leakwatch.service.serve()`` in this process, makes the threads
 (each waiting on an event) and descriptors, and times GETs over loopback
@@ -9,6 +11,7 @@ nothing.  Run: ``python bench/bench_pages.py``.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import statistics
 import threading
@@ -28,6 +31,10 @@ def timed(url: str, rounds: int = 20) -> tuple[float, float]:
     once()
     samples = [once() for _ in range(rounds)]
     return statistics.median(samples), max(samples)
+
+
+def _tick() -> None:
+    pass
 
 
 def main() -> None:
@@ -51,6 +58,25 @@ def main() -> None:
             med, worst = timed(server.url + page)
             label = f"{page or 'overview'} (1,000 fds, 200 threads)"
             print(f"{label:<34} {med * 1000:7.1f} ms {worst * 1000:7.1f} ms", flush=True)
+        loop = asyncio.new_event_loop()
+        ticker = threading.Thread(target=loop.run_forever, name="bench-loop")
+        ticker.start()
+        scheduled = threading.Event()
+
+        def schedule() -> None:
+            for i in range(1000):
+                loop.call_later(3600 + i, _tick)
+            scheduled.set()
+
+        loop.call_soon_threadsafe(schedule)
+        scheduled.wait(10)
+        for page in ("timers.json", "timers"):
+            med, worst = timed(server.url + page)
+            label = f"{page} (1,000 timers)"
+            print(f"{label:<34} {med * 1000:7.1f} ms {worst * 1000:7.1f} ms", flush=True)
+        loop.call_soon_threadsafe(loop.stop)
+        ticker.join()
+        loop.close()
     finally:
         stop.set()
         for t in threads:

@@ -164,7 +164,7 @@ def test_asgi_debug_pages_list_every_kind_as_json() -> None:
     ]
     assert len(sockets) == 2
     assert procs["kind"] == "process" and procs["resources"] == []
-    assert timers["kind"] == "timer"  # empty until a probe lists timers
+    assert timers["kind"] == "timer"  # uvicorn's keep-alive timers, none of the app's
     assert snap["schema"] == "leakwatch.snapshot/1"
     assert {r["kind"] for r in snap["resources"]} >= {"fd", "thread", "task"}
     assert (

@@ -21,6 +21,11 @@ from leakwatch._attribution.recording import _install_lock, _record, _recording
 
 asyncio_wrapped = False
 
+#: Read in the wrappers before ``_recording()``, whose answer it gives at no
+#: call for what no sampled request made (most of a service's tasks and
+#: timers): no tag in the context, and no thread or pool job tagged at all.
+_tag = recording.request_tag
+
 
 def wrap_asyncio() -> None:
     """Wrap ``create_task`` of asyncio's loops, and of uvloop's once it is
@@ -57,7 +62,13 @@ def _wrap_create_task(loop_cls: Any) -> None:
     @functools.wraps(orig)
     def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
         task = orig(self, coro, *args, **kwargs)
-        if recording._active and _recording():
+        if (
+            recording._active
+            and (
+                not recording.tag_only or _tag.get() or recording.thread_tags or recording.job_tags
+            )
+            and _recording()
+        ):
             try:
                 records.tasks[task] = _record()
             except Exception:
@@ -97,7 +108,13 @@ def wrap_timer(loop_cls: Any, name: str) -> None:
     @functools.wraps(orig)
     def schedule(self: Any, when: Any, callback: Any, *args: Any, **kwargs: Any) -> Any:
         handle = orig(self, when, callback, *args, **kwargs)
-        if recording._active and _recording():
+        if (
+            recording._active
+            and (
+                not recording.tag_only or _tag.get() or recording.thread_tags or recording.job_tags
+            )
+            and _recording()
+        ):
             try:
                 if not _serves_a_future(callback, args):
                     records.timers[handle] = _record(_callable_name(callback))

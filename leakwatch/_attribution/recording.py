@@ -59,7 +59,15 @@ _install_lock = threading.Lock()
 _active_lock = threading.RLock()
 
 
-_local = threading.local()  # .quiet: leakwatch's own calls, not recorded
+class _Local(threading.local):
+    """Per thread: ``quiet`` (leakwatch's own calls) and ``opened`` (``_CLAIMING``).
+    Defaults on the class: one never set costs no caught AttributeError (0.3 us)."""
+
+    quiet = False
+    opened: Any = None
+
+
+_local = _Local()
 
 
 depth = DEFAULT_DEPTH
@@ -146,14 +154,16 @@ def _handed_over() -> tuple[int, int] | None:
 
 
 def _recording() -> bool:
-    if not _active or getattr(_local, "quiet", False):
+    if not _active:
         return False
-    # ``not _untagged()``, inlined: it runs on every task a server makes.
-    if not tag_only or request_tag.get():
-        return True
-    ident = threading.get_ident()
-    job = job_tags.get(ident) if job_tags else None
-    return bool(thread_tags.get(ident) if job is None else job)
+    # ``not _untagged()``, inlined: it runs on every task and timer a server
+    # makes, and in a service most are no sampled request's.
+    if tag_only and not request_tag.get():
+        ident = threading.get_ident()
+        job = job_tags.get(ident) if job_tags else None
+        if not (thread_tags.get(ident) if job is None else job):
+            return False
+    return not _local.quiet
 
 
 class quiet:
@@ -166,7 +176,7 @@ class quiet:
     __slots__ = ("_old",)
 
     def __enter__(self) -> None:
-        self._old = getattr(_local, "quiet", False)
+        self._old = _local.quiet
         _local.quiet = True
 
     def __exit__(self, *exc: object) -> None:
@@ -202,7 +212,7 @@ def _on_open(args: tuple[Any, ...]) -> None:
     else:
         key = path
     rec = _record(made_by=key)
-    if getattr(_local, "opened", None) is _CLAIMING:
+    if _local.opened is _CLAIMING:
         # A wrapper around this call (os.open, open) learns the descriptor
         # number when the call returns and files the record under it.
         _local.opened = rec
@@ -287,7 +297,7 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     if handler is None:
         return
     _epoch += 1
-    if getattr(_local, "quiet", False):
+    if _local.quiet:
         return
     try:
         handler(args)

@@ -46,7 +46,7 @@ _RUNNER_MODULES = (
 
 
 def _listening(to: list[Any]) -> bool:
-    if not recording._active or getattr(_local, "quiet", False) or not to:
+    if not recording._active or _local.quiet or not to:
         return False
     # Shut down by an exception escaping the runner (the program was
     # interrupted, its main coroutine raised): a block that failed is not

@@ -56,7 +56,7 @@ def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...
                 new_fds = fds_of(result)
                 if new_fds:
                     recording._epoch += 1
-                    if not getattr(_local, "quiet", False):
+                    if not _local.quiet:
                         rec = _record(made_by=made_by)
                         for fd in new_fds:
                             # What the number is now (``pipe:[ino]``): a C-made
@@ -159,7 +159,7 @@ def _wrap_epoll() -> None:
         def __new__(cls, *args: Any, **kwargs: Any) -> Any:
             obj = real(*args, **kwargs)
             recording._epoch += 1
-            if recording._active and not getattr(_local, "quiet", False):
+            if recording._active and not _local.quiet:
                 fds[obj.fileno()] = _record()
             return obj
 

@@ -24,22 +24,32 @@ operating systems.
 - :func:`atexit_unraisable` -> the message and object ``atexit`` hands to
   ``sys.unraisablehook`` for a handler that raised: 3.10-3.12 pass the
   handler as the object, 3.13 puts it in the message.
+- :func:`mark_coroutine_function` -> a plain function that returns an
+  awaitable, marked so that it is seen as a coroutine function.  3.12+:
+  ``inspect.markcoroutinefunction``, which both ``inspect`` and ``asyncio``
+  read.  3.10-3.11: the marker ``asyncio.iscoroutinefunction`` reads
+  (``asyncio.coroutines._is_coroutine``); ``inspect.iscoroutinefunction``
+  reads only the code's flags there, and no mark changes its answer.
 """
 
 from __future__ import annotations
 
+import inspect
 import sys
 import threading
 import types
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
+
+from leakwatch._base.loops import running_loops
 
 __all__ = [
     "TRACEMALLOC_STOP_LEAKS",
     "all_tasks",
     "atexit_unraisable",
     "frame_locals",
+    "mark_coroutine_function",
     "running_thread",
     "tomllib",
 ]
@@ -101,33 +111,6 @@ def _registries(names: tuple[str, ...]) -> Callable[[], list[Any]]:
 #: Loops seen running, by weak reference: on 3.14 a loop's tasks are listed
 #: through it, so one stopped since (its tasks pending for good) stays known.
 _loops: weakref.WeakSet[Any] = weakref.WeakSet()
-_run_codes: set[types.CodeType] = set()
-
-
-def _running_loops() -> list[Any]:
-    """Each thread's running loop, from its stack (a loop knows no list of them)."""
-    events = sys.modules.get("asyncio.events")
-    base = sys.modules.get("asyncio.base_events")
-    if events is None or base is None:
-        return []
-    if not _run_codes:
-        _run_codes.add(base.BaseEventLoop.run_forever.__code__)
-    loops = []
-    current = events._get_running_loop()
-    if current is not None:
-        loops.append(current)
-    for top in sys._current_frames().values():
-        f: types.FrameType | None = top
-        while f is not None:
-            if f.f_code in _run_codes:
-                # The loop is the frame's 'self': read the one variable, no copy.
-                loop = f.f_locals.get("self")
-                if loop is not None:
-                    loops.append(loop)
-                break
-            f = f.f_back
-    del top
-    return loops
 
 
 def _per_loop() -> list[Any]:
@@ -135,7 +118,7 @@ def _per_loop() -> list[Any]:
     mod = sys.modules.get("asyncio.tasks")
     if mod is None:
         return []
-    for loop in _running_loops():
+    for loop, _ in running_loops():
         try:
             _loops.add(loop)
         except TypeError:  # a loop class without weak references: this time only
@@ -209,3 +192,28 @@ def _atexit_message(func: Any) -> tuple[str, Any]:
 atexit_unraisable: Callable[[Any], tuple[str, Any]] = (
     _atexit_message if sys.version_info >= (3, 13) else _atexit_object
 )
+
+
+# -- a plain function seen as a coroutine function -----------------------------------
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _mark_for_asyncio(func: _F) -> _F:
+    # asyncio.coroutines imports nothing of leakwatch's and is imported by
+    # any program that runs an ASGI server; imported here, on first use only.
+    from asyncio import coroutines
+
+    func._is_coroutine = coroutines._is_coroutine  # type: ignore[attr-defined]
+    return func
+
+
+def _mark_for_inspect(func: _F) -> _F:
+    return inspect.markcoroutinefunction(func)  # type: ignore[attr-defined, no-any-return, unused-ignore]
+
+
+#: ``func`` marked as a coroutine function (it must return an awaitable):
+#: ``asyncio.iscoroutinefunction`` says so on every Python, and
+#: ``inspect.iscoroutinefunction`` too on 3.12+.
+mark_coroutine_function: Callable[[_F], _F]
+mark_coroutine_function = _mark_for_inspect if _V >= (3, 12) else _mark_for_asyncio

@@ -34,10 +34,12 @@ from typing import Any
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._attribution import shutdowns as _shutdowns
+from leakwatch._attribution.asyncio_wrappers import _callable_name, _serves_a_future
 from leakwatch._attribution.stacks import during_import, to_origin
 from leakwatch._base.model import Resource
 from leakwatch._base.pyversion import running_thread
 from leakwatch._probes import departures as _departures
+from leakwatch._probes import loop_timers as _loop_timers
 from leakwatch._probes.departures import Casualties, Casualty
 from leakwatch._probes.protocol import Snapshot
 from leakwatch._probes.threads import INTERNAL_PREFIX, name_of, pending_timer
@@ -83,6 +85,16 @@ def pending_timer_threads() -> list[threading.Timer]:
 class TimerProbe:
     kind = "timer"
 
+    #: The debug pages' view: also every timer still scheduled on a live
+    #: loop that was never recorded (:mod:`leakwatch._probes.loop_timers`);
+    #: those that serve a future come last, marked.
+    every_loop = False
+
+    def __init__(self) -> None:
+        #: What the last snapshot could not list (the pages show it).
+        self.notes: list[str] = []
+        self._threads: dict[int, str] = {}
+
     def snapshot(self) -> Snapshot:
         snap: dict[Hashable, Any] = {}
         handles: list[Any] = []
@@ -94,6 +106,17 @@ class TimerProbe:
         for handle in handles:
             if scheduled(handle):
                 snap[("call_at", id(handle))] = weakref.ref(handle)
+        if self.every_loop:
+            found = _loop_timers.scheduled_handles()
+            self.notes, self._threads = found.notes, found.threads
+            waking: dict[Hashable, Any] = {}
+            for handle in found.handles:
+                key = ("call_at", id(handle))
+                if key in snap or not scheduled(handle):
+                    continue
+                serves = _serves_a_future(handle._callback, handle._args)
+                (waking if serves else snap)[key] = weakref.ref(handle)
+            snap.update(waking)
         for t in pending_timer_threads():
             snap[("Timer", t.ident, id(t))] = weakref.ref(t)
         return snap
@@ -138,7 +161,11 @@ class TimerProbe:
             return _describe_thread(key, item)
         rec = _records.timers.get(item)
         loop = _loop_of(item)
-        callback = rec.extra if rec is not None and rec.extra else "?"
+        function = getattr(item, "_callback", None)  # uvloop's handles do not say
+        if rec is not None and rec.extra:
+            callback = rec.extra
+        else:
+            callback = _callable_name(function) if function is not None else "?"
         details: dict[str, Any] = {"callback": callback, "scheduler": "asyncio"}
         try:
             due = item.when() - loop.time()
@@ -147,8 +174,20 @@ class TimerProbe:
         except Exception:
             due, state = None, "unknown"
         details["loop"] = state
+        details["loop_id"] = f"{type(loop).__name__} at {id(loop):#x}"
+        thread = self._threads.get(id(loop))
+        if thread is not None:
+            details["thread"] = thread
         when = f"due in {due:.3g} s" if due is not None and due >= 0 else "due, not yet run"
-        title = f"timer calling {callback}(), {when} on a {state} loop, never cancelled"
+        where = f" in thread {thread!r}" if thread is not None else ""
+        title = f"timer calling {callback}(), {when} on a {state} loop{where}"
+        if rec is None and _serves_a_future(function, getattr(item, "_args", ())):
+            details["serves_future"] = True
+            title += ", waking a future (asyncio.sleep, wait_for, timeout): see its task"
+        elif rec is None:
+            title += ", scheduled before leakwatch recorded: where is not known"
+        else:
+            title += ", never cancelled"
         origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
         if rec is not None and during_import(rec.stack):
             details["benign"] = "scheduled while importing a module: one-time initialisation"
@@ -212,7 +251,7 @@ _shutdowns.close_listeners.append(_on_close)
 
 def _describe_thread(key: Hashable, timer: threading.Thread) -> Resource:
     function = getattr(timer, "function", None)
-    name = _name(function)
+    name = _callable_name(function)
     interval = getattr(timer, "interval", None)
     details: dict[str, Any] = {
         "callback": name,
@@ -231,12 +270,3 @@ def _describe_thread(key: Hashable, timer: threading.Thread) -> Resource:
     if rec is None:
         title += ", start not seen"
     return Resource("timer", key, title, origin, details, group=name)
-
-
-def _name(obj: Any) -> str:
-    try:
-        module = getattr(obj, "__module__", None) or ""
-        name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
-        return f"{module}.{name}" if module else str(name)
-    except Exception:
-        return "?"

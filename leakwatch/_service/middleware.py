@@ -1,10 +1,12 @@
 """ASGI and WSGI middleware: watch a sample of requests for what they leave alive.
 
 ``ASGIMiddleware(app, sample=0.01)`` and ``WSGIMiddleware(app, sample=0.01)``
-wrap an application.  A request not sampled costs one random draw.  A
-sampled one is tagged (a context variable, set only for it), served exactly
-as without the middleware, and handed to the judge once its response is
-done (:mod:`leakwatch._service.judge`); the judge never delays the response.
+wrap an application.  A request not sampled costs one random draw, and
+the application's call is returned as it is (for ASGI, its coroutine: the
+middleware adds no frame to the request's stack).  A sampled one is tagged
+(a context variable, set only for it), served exactly as without the
+middleware, and handed to the judge once its response is done
+(:mod:`leakwatch._service.judge`); the judge never delays the response.
 
 Nothing changes what the service returns: status, headers, body and
 exceptions are the application's own.  A WSGI response's iterable is wrapped
@@ -16,10 +18,11 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from leakwatch._attribution import recording as _recording
+from leakwatch._base.pyversion import mark_coroutine_function
 from leakwatch._service.judge import Monitor, Ticket, monitor
 
 #: Set in the scope (environ) of a request the debug pages answer: not judged.
@@ -39,10 +42,6 @@ class _Sampling:
         self.sample = check_sample(sample)
         self.monitor: Monitor = monitor()
 
-    def _sampled(self) -> bool:
-        rate = self.sample
-        return rate >= 1.0 or (rate > 0.0 and random.random() < rate)
-
 
 def asgi_route(scope: Mapping[str, Any]) -> str:
     """The route a request matched, where the framework says (Starlette,
@@ -60,15 +59,37 @@ def asgi_route(scope: Mapping[str, Any]) -> str:
 
 
 class ASGIMiddleware(_Sampling):
-    """Watch a sample of HTTP requests of an ASGI application for leftovers."""
+    """Watch a sample of HTTP requests of an ASGI application for leftovers.
+
+    A request not sampled is the application's own call, returned as it is
+    (its coroutine, awaited by the server): no frame of the middleware's
+    stays on its stack.  Servers tell ASGI 3 from ASGI 2 by asking whether
+    ``app.__call__`` is a coroutine function (uvicorn, Starlette, asgiref
+    through ``asyncio.iscoroutinefunction``; hypercorn through
+    ``inspect.iscoroutinefunction``): the class's ``__call__`` is marked as
+    one, and ``app.__call__`` read on an instance is an ``async def`` that
+    does the same, which every one of them recognises on every Python.
+    """
 
     def __init__(self, app: Any, sample: float = 0.01) -> None:
         super().__init__(app, sample)
+        # What a server inspects.  Calling the instance never reads it: Python
+        # looks the __call__ of a call up on the class.
+        vars(self)["__call__"] = self._call
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    @mark_coroutine_function
+    def __call__(self, scope: Any, receive: Any, send: Any) -> Awaitable[None]:
         rate = self.sample
         if (rate < 1.0 and (rate <= 0.0 or random.random() >= rate)) or scope.get("type") != "http":
-            return await self.app(scope, receive, send)  # type: ignore[no-any-return]
+            return self.app(scope, receive, send)  # type: ignore[no-any-return]
+        return self._watched(scope, receive, send)
+
+    async def _call(self, scope: Any, receive: Any, send: Any) -> None:
+        """``__call__`` as a coroutine function: what ``app.__call__`` reads as."""
+        return await type(self).__call__(self, scope, receive, send)
+
+    async def _watched(self, scope: Any, receive: Any, send: Any) -> None:
+        """A sampled request, served tagged and judged once its response is done."""
         ticket = self.monitor.begin(str(scope.get("method", "")), "", sys._getframe(1))
         if ticket is None:
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
@@ -99,7 +120,8 @@ class WSGIMiddleware(_Sampling):
         super().__init__(app, sample)
 
     def __call__(self, environ: Any, start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if not self._sampled():
+        rate = self.sample
+        if rate < 1.0 and (rate <= 0.0 or random.random() >= rate):
             return self.app(environ, start_response)  # type: ignore[no-any-return]
         ticket = self.monitor.begin(str(environ.get("REQUEST_METHOD", "")), "", sys._getframe(1))
         if ticket is None:

@@ -3,7 +3,8 @@
 Every kind ``all_probes()`` has is listed the same way (its probe's snapshot,
 each resource described with where it was made), so a kind added later
 shows without changes here.  A probe that fails is left out with a note.
-Tasks are listed for every loop, whatever thread runs it.  Plain data only.
+Tasks are listed for every loop, whatever thread runs it, and timers too,
+recorded or not (:mod:`leakwatch._probes.loop_timers`).  Plain data only.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def _probes() -> dict[str, Probe]:
     for probe in probes.values():
         if hasattr(probe, "foreign"):
             probe.foreign = True  # tasks of every loop, whatever thread runs it
+        if hasattr(probe, "every_loop"):
+            probe.every_loop = True  # timers of every loop, recorded or not
     return probes
 
 
@@ -93,6 +96,7 @@ def resources(wanted: set[str] | None = None) -> tuple[dict[str, list[dict[str, 
             except Exception as exc:
                 notes.append(f"{kind}: the probe failed ({exc!r}); not listed")
                 continue
+            notes.extend(f"{kind}: {note}" for note in getattr(probe, "notes", ()))
             items = out.setdefault(kind, [])
             for key, value in list(snap.items())[:MAX_RESOURCES]:
                 try:
