@@ -235,3 +235,28 @@ def test_asgi_jobs_in_a_thread_pool_are_the_requests_that_submitted_them() -> No
     routes = by_route(doc)
     assert creating_lines(routes["/exec-a"]).get(("fd", marker_line(ASGI, "EXEC-A"))) == 1, routes
     assert creating_lines(routes["/exec-b"]) == {("fd", marker_line(ASGI, "EXEC-B")): 3}, routes
+
+
+def test_a_thread_under_a_reused_ident_inherits_no_requests_tag() -> None:
+    # A sampled request's thread ended; a thread no request started gets its
+    # ident.  What that thread makes is no request's (no stack is taken), and
+    # the ended thread's tag is forgotten (while one is kept, every task and
+    # timer of the service takes the slower check).
+    import subprocess
+    import sys
+
+    import pytest
+    from service_support import SUPPORT
+
+    out = subprocess.run(
+        [sys.executable, str(SUPPORT / "service_thread_tags.py")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["kept_before"], doc
+    if not doc["reused"]:
+        pytest.skip("no thread got the ended thread's ident here")
+    assert doc == {"reused": True, "stack": False, "kept_before": True, "kept_after": False}

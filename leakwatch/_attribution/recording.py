@@ -93,7 +93,29 @@ _full = 0  # how many of the ``_active`` asked for every creation
 
 
 #: ident -> tag of the threads sampled requests started (filled as each starts).
-thread_tags: dict[int, int] = {}
+#: The thread's native id is kept beside its tag: an ident is reused as soon
+#: as its thread ends, and the next thread under it must not inherit the tag.
+thread_tags: dict[int, tuple[int, int]] = {}
+
+
+def thread_tag(ident: int) -> int:
+    """The tag of the sampled request that started this thread (0: none)."""
+    entry = thread_tags.get(ident)
+    if entry is None or entry[0] != threading.get_native_id():
+        return 0
+    return entry[1]
+
+
+def forget_ended_threads() -> None:
+    """Drop the tags of threads that have ended (the judge asks each batch):
+    while any tag is kept, every task and timer a service makes takes the
+    slower check."""
+    if thread_tags:
+        alive = {t.native_id for t in threading.enumerate()}
+        for ident, (native, _) in list(thread_tags.items()):
+            if native not in alive:
+                thread_tags.pop(ident, None)
+
 
 #: ident -> tag of the request whose job a pool's worker runs now (0: no
 #: sampled request's), only while the job runs (see ``pool_jobs``).
@@ -106,7 +128,7 @@ def _untagged() -> bool:
         return False
     ident = threading.get_ident()
     job = job_tags.get(ident)
-    return not (thread_tags.get(ident) if job is None else job)
+    return not (thread_tag(ident) if job is None else job)
 
 
 def _record(extra: str = "", made_by: str = "") -> Record:
@@ -161,7 +183,7 @@ def _recording() -> bool:
     if tag_only and not request_tag.get():
         ident = threading.get_ident()
         job = job_tags.get(ident) if job_tags else None
-        if not (thread_tags.get(ident) if job is None else job):
+        if not (thread_tag(ident) if job is None else job):
             return False
     return not _local.quiet
 

@@ -191,9 +191,11 @@ def _wrap_thread_start() -> None:
         orig_start(self)
         if rec is not None and rec.tag and self.ident is not None:
             # What this thread makes is the request's: see recording._untagged.
-            if len(recording.thread_tags) >= 4096:
-                recording.thread_tags.pop(next(iter(recording.thread_tags)))
-            recording.thread_tags[self.ident] = rec.tag
+            native = getattr(self, "native_id", None)
+            if native is not None:
+                if len(recording.thread_tags) >= 4096:
+                    recording.thread_tags.pop(next(iter(recording.thread_tags)))
+                recording.thread_tags[self.ident] = (native, rec.tag)
 
     start.__leakwatch__ = True  # type: ignore[attr-defined]
     start.__doc__ = orig_start.__doc__

@@ -205,6 +205,8 @@ class Monitor:
         for p in ready:
             got = per_tag.get(p.tag, [])
             self.ledger.add(p.method, p.route, group_resources(got) if got else [], now)
+        # A thread a sampled request started keeps its tag only while it runs.
+        _recording.forget_ended_threads()
 
 
 def _made_by_user(rec: Any, entry: tuple[Any, ...] = ()) -> bool:
