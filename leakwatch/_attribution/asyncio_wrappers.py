@@ -16,7 +16,7 @@ import sys
 import weakref
 from typing import Any
 
-from leakwatch._attribution import recording, records
+from leakwatch._attribution import recording, records, tags
 from leakwatch._attribution.recording import _install_lock, _record, _recording
 
 asyncio_wrapped = False
@@ -24,7 +24,7 @@ asyncio_wrapped = False
 #: Read in the wrappers before ``_recording()``, whose answer it gives at no
 #: call for what no sampled request made (most of a service's tasks and
 #: timers): no tag in the context, and no thread or pool job tagged at all.
-_tag = recording.request_tag
+_tag = tags.request_tag
 
 
 def wrap_asyncio() -> None:
@@ -64,9 +64,7 @@ def _wrap_create_task(loop_cls: Any) -> None:
         task = orig(self, coro, *args, **kwargs)
         if (
             recording._active
-            and (
-                not recording.tag_only or _tag.get() or recording.thread_tags or recording.job_tags
-            )
+            and (not recording.tag_only or _tag.get() or tags.thread_tags or tags.job_tags)
             and _recording()
         ):
             try:
@@ -110,9 +108,7 @@ def wrap_timer(loop_cls: Any, name: str) -> None:
         handle = orig(self, when, callback, *args, **kwargs)
         if (
             recording._active
-            and (
-                not recording.tag_only or _tag.get() or recording.thread_tags or recording.job_tags
-            )
+            and (not recording.tag_only or _tag.get() or tags.thread_tags or tags.job_tags)
             and _recording()
         ):
             try:

@@ -2,11 +2,11 @@
 
 ``loop.run_in_executor`` and ``ThreadPoolExecutor.submit`` hand a job to a
 worker thread without the caller's context: what the job made was no sampled
-request's (``recording.request_tag``), and a worker a sampled request
+request's (``tags.request_tag``), and a worker a sampled request
 happened to start stayed that request's for every later job.  So each job
 (``concurrent.futures.thread._WorkItem``) notes the submitting request's tag,
 and its worker serves that tag -- or none -- while the job runs
-(``recording.job_tags``).  Only while requests are sampled
+(``tags.job_tags``).  Only while requests are sampled
 (``recording.tagging``).  Nothing the job sees changes: no context is
 copied, and no frame joins its traceback (the job's exception is caught
 inside the wrapped ``run``, below this wrapper).  Must not record or judge.
@@ -19,7 +19,7 @@ import sys
 import threading
 from typing import Any
 
-from leakwatch._attribution import recording
+from leakwatch._attribution import recording, tags
 
 _ATTR = "_leakwatch_tag"
 
@@ -38,7 +38,7 @@ def wrap_pool_jobs() -> None:
         orig_init(self, *args, **kwargs)
         if recording.tagging:
             try:
-                setattr(self, _ATTR, recording.request_tag.get())
+                setattr(self, _ATTR, tags.request_tag.get())
             except Exception:  # a work item of another shape: untagged
                 pass
 
@@ -48,11 +48,11 @@ def wrap_pool_jobs() -> None:
         if tag is None:
             return orig_run(self)
         ident = threading.get_ident()
-        recording.job_tags[ident] = tag
+        tags.job_tags[ident] = tag
         try:
             return orig_run(self)
         finally:
-            recording.job_tags.pop(ident, None)
+            tags.job_tags.pop(ident, None)
 
     __init__.__leakwatch__ = True  # type: ignore[attr-defined]
     run.__leakwatch__ = True  # type: ignore[attr-defined]

@@ -18,7 +18,6 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Callable
-from contextvars import ContextVar
 from typing import Any
 
 from leakwatch._attribution import records
@@ -40,6 +39,7 @@ from leakwatch._attribution.records import (
     threads,
 )
 from leakwatch._attribution.stacks import DEFAULT_DEPTH, capture
+from leakwatch._attribution.tags import job_tags, request_tag, thread_tag, thread_tags
 from leakwatch._base.pyversion import running_thread
 
 _active = 0  # how many watches are on; hooks record only while > 0
@@ -73,12 +73,6 @@ _local = _Local()
 depth = DEFAULT_DEPTH
 
 
-#: The sampled request the running code serves (``leakwatch.service``'s
-#: middleware sets it; it follows into tasks and ``asyncio.to_thread``).
-#: 0: none.  Read only while ``tagging`` is non-zero.
-request_tag: ContextVar[int] = ContextVar("leakwatch_request_tag", default=0)
-
-
 #: How many sampled requests are being watched: while 0 (no request sampled)
 #: the tag costs nothing, not even the context variable's read.
 tagging = 0
@@ -90,36 +84,6 @@ tag_only = False
 
 
 _full = 0  # how many of the ``_active`` asked for every creation
-
-
-#: ident -> tag of the threads sampled requests started (filled as each starts).
-#: The thread's native id is kept beside its tag: an ident is reused as soon
-#: as its thread ends, and the next thread under it must not inherit the tag.
-thread_tags: dict[int, tuple[int, int]] = {}
-
-
-def thread_tag(ident: int) -> int:
-    """The tag of the sampled request that started this thread (0: none)."""
-    entry = thread_tags.get(ident)
-    if entry is None or entry[0] != threading.get_native_id():
-        return 0
-    return entry[1]
-
-
-def forget_ended_threads() -> None:
-    """Drop the tags of threads that have ended (the judge asks each batch):
-    while any tag is kept, every task and timer a service makes takes the
-    slower check."""
-    if thread_tags:
-        alive = {t.native_id for t in threading.enumerate()}
-        for ident, (native, _) in list(thread_tags.items()):
-            if native not in alive:
-                thread_tags.pop(ident, None)
-
-
-#: ident -> tag of the request whose job a pool's worker runs now (0: no
-#: sampled request's), only while the job runs (see ``pool_jobs``).
-job_tags: dict[int, int] = {}
 
 
 def _untagged() -> bool:

@@ -55,7 +55,7 @@ class Record:
     #: (``run_coroutine_threadsafe``), or a task that one made: the serial of
     #: that hand-over (``thread`` is then the handing thread).  0: none.
     owner: int = 0
-    #: The sampled request it was made for (``recording.request_tag``), or
+    #: The sampled request it was made for (``tags.request_tag``), or
     #: inherited from the thread it was made in: 0 when none was.
     tag: int = 0
 

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from leakwatch._attribution import recording, records
+from leakwatch._attribution import recording, records, tags
 from leakwatch._attribution.recording import (
     _CLAIMING,
     _local,
@@ -193,9 +193,9 @@ def _wrap_thread_start() -> None:
             # What this thread makes is the request's: see recording._untagged.
             native = getattr(self, "native_id", None)
             if native is not None:
-                if len(recording.thread_tags) >= 4096:
-                    recording.thread_tags.pop(next(iter(recording.thread_tags)))
-                recording.thread_tags[self.ident] = (native, rec.tag)
+                if len(tags.thread_tags) >= 4096:
+                    tags.thread_tags.pop(next(iter(tags.thread_tags)))
+                tags.thread_tags[self.ident] = (native, rec.tag)
 
     start.__leakwatch__ = True  # type: ignore[attr-defined]
     start.__doc__ = orig_start.__doc__

@@ -3,7 +3,7 @@
 The shell that brings leakwatch to a server that keeps running:
 
 * :mod:`~leakwatch._service.middleware` -- ASGI and WSGI middleware that tags
-  a sample of requests (``recording.request_tag``) and hands each, once its
+  a sample of requests (``tags.request_tag``) and hands each, once its
   response is done, to the judge;
 * :mod:`~leakwatch._service.judge` -- a background thread that, after a short
   settle, looks for what each judged request made and left alive;

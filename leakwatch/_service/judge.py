@@ -1,6 +1,6 @@
 """The judge: what each sampled request left alive, found off the request's path.
 
-A sampled request gets a tag (``recording.request_tag``, a context variable
+A sampled request gets a tag (``tags.request_tag``, a context variable
 that follows into tasks and ``asyncio.to_thread``; a thread the request
 starts passes it on to what it makes).  While any sampled request is in
 flight or waiting to be judged, creation recording is on for sampled
@@ -38,6 +38,7 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.singletons import singletons
 from leakwatch._attribution.stacks import capture, has_user_frame
+from leakwatch._attribution.tags import forget_ended_threads
 from leakwatch._base.model import Resource, group_resources
 from leakwatch._engine.collect import collect
 from leakwatch._engine.snapshot import _OWN_IO
@@ -206,7 +207,7 @@ class Monitor:
             got = per_tag.get(p.tag, [])
             self.ledger.add(p.method, p.route, group_resources(got) if got else [], now)
         # A thread a sampled request started keeps its tag only while it runs.
-        _recording.forget_ended_threads()
+        forget_ended_threads()
 
 
 def _made_by_user(rec: Any, entry: tuple[Any, ...] = ()) -> bool:

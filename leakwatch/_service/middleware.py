@@ -21,7 +21,7 @@ import sys
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from leakwatch._attribution import recording as _recording
+from leakwatch._attribution import tags as _tags
 from leakwatch._base.pyversion import mark_coroutine_function
 from leakwatch._service.judge import Monitor, Ticket, monitor
 
@@ -93,11 +93,11 @@ class ASGIMiddleware(_Sampling):
         ticket = self.monitor.begin(str(scope.get("method", "")), "", sys._getframe(1))
         if ticket is None:
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
-        token = _recording.request_tag.set(ticket.tag)
+        token = _tags.request_tag.set(ticket.tag)
         try:
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
         finally:
-            _recording.request_tag.reset(token)
+            _tags.request_tag.reset(token)
             ticket.route = asgi_route(scope)
             self.monitor.end(ticket, judge=not scope.get(DEBUG_PAGE))
 
@@ -126,7 +126,7 @@ class WSGIMiddleware(_Sampling):
         ticket = self.monitor.begin(str(environ.get("REQUEST_METHOD", "")), "", sys._getframe(1))
         if ticket is None:
             return self.app(environ, start_response)  # type: ignore[no-any-return]
-        token = _recording.request_tag.set(ticket.tag)
+        token = _tags.request_tag.set(ticket.tag)
 
         def start(*args: Any) -> Any:
             # The route while the framework still knows it (Flask forgets
@@ -137,10 +137,10 @@ class WSGIMiddleware(_Sampling):
         try:
             body: Any = self.app(environ, start)
         except BaseException:
-            _recording.request_tag.reset(token)
+            _tags.request_tag.reset(token)
             self._end(ticket, environ)
             raise
-        _recording.request_tag.reset(token)
+        _tags.request_tag.reset(token)
         wrapper = environ.get("wsgi.file_wrapper")
         result: Iterable[bytes] = body
         if isinstance(body, (list, tuple)) or (
@@ -171,22 +171,22 @@ class _Body:
         return self
 
     def __next__(self) -> bytes:
-        token = _recording.request_tag.set(self._tag)
+        token = _tags.request_tag.set(self._tag)
         try:
             if self._it is None:
                 self._it = iter(self._body)
             return next(self._it)
         finally:
-            _recording.request_tag.reset(token)
+            _tags.request_tag.reset(token)
 
     def close(self) -> None:
-        token = _recording.request_tag.set(self._tag)
+        token = _tags.request_tag.set(self._tag)
         try:
             close = getattr(self._body, "close", None)
             if close is not None:
                 close()
         finally:
-            _recording.request_tag.reset(token)
+            _tags.request_tag.reset(token)
             end, self._end = self._end, None
             if end is not None:
                 end()

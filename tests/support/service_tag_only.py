@@ -11,14 +11,14 @@ import sqlite3
 import sys
 import tempfile
 
-from leakwatch._attribution import recording
+from leakwatch._attribution import recording, tags
 from leakwatch._service.judge import Monitor, Pending
 
 path = os.path.join(tempfile.mkdtemp(), "t.db")
 monitor = Monitor()
 ticket = monitor.begin("GET", "/sampled")
 assert recording.tag_only, "only the sampled request asked for recording"
-token = recording.request_tag.set(ticket.tag)
+token = tags.request_tag.set(ticket.tag)
 c = sqlite3.connect(path)
 c.execute("create table t (x)")
 c.close()
@@ -26,7 +26,7 @@ with open(path + "-side", "w") as f:
     f.write("x")
 # The request's own leak, and the one thing it leaves:
 kept = socket.socket()  # LEAK
-recording.request_tag.reset(token)
+tags.request_tag.reset(token)
 # An unsampled request opens the same paths again, under the same numbers.
 other = sqlite3.connect(path)
 other.execute("select * from t").fetchall()

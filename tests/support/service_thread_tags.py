@@ -11,18 +11,18 @@ import json
 import socket
 import threading
 
-from leakwatch._attribution import recording, records
+from leakwatch._attribution import recording, records, tags
 from leakwatch._service.judge import Monitor, Pending
 
 monitor = Monitor()
 ticket = monitor.begin("GET", "/spawn")
 assert ticket is not None and recording.tag_only, "only the sampled request asked for recording"
-token = recording.request_tag.set(ticket.tag)
+token = tags.request_tag.set(ticket.tag)
 first = threading.Thread(target=lambda: None)
 first.start()
 first.join()
-recording.request_tag.reset(token)
-kept_before = first.ident in recording.thread_tags
+tags.request_tag.reset(token)
+kept_before = first.ident in tags.thread_tags
 seen: dict[str, object] = {}
 
 
@@ -47,7 +47,7 @@ print(
             "reused": seen["ident"] == first.ident,
             "stack": seen["stack"],
             "kept_before": kept_before,
-            "kept_after": first.ident in recording.thread_tags,
+            "kept_after": first.ident in tags.thread_tags,
         }
     )
 )
