@@ -400,3 +400,29 @@ def test_a_standard_stream_pointed_elsewhere_is_no_leak_but_a_copy_is(tmp_path: 
     found = json.loads(out.stdout)
     assert found["redirected"] == [found["saved"]], found
     assert found["fd"] == 0 and found["reused"] == [0], found
+
+
+def test_a_closed_number_does_not_stay_open_in_window_marks() -> None:
+    # A listing's own descriptor takes the lowest free number.  Once a
+    # descriptor under that number has been seen open and closed, the
+    # listing must not count its own descriptor as that one: every window
+    # mark would then look again in full.
+    from leakwatch._attribution import origins as _origins
+    from leakwatch._attribution import recording as _recording
+    from leakwatch._base import platform as _platform
+    from leakwatch._probes.fds import FdProbe
+
+    probe = FdProbe()
+    _origins.activate()
+    try:
+        fd = os.open(os.devnull, os.O_RDONLY)  # the lowest free number
+        try:
+            probe.snapshot()
+            assert fd in _platform.list_fd_numbers()
+        finally:
+            os.close(fd)
+        first = probe.snapshot()
+        assert fd not in _platform.list_fd_numbers()  # the listing's own is left out
+        assert probe.mark() is first
+    finally:
+        _recording.deactivate()

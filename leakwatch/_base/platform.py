@@ -41,7 +41,7 @@ _fd_targets: dict[int, tuple[int, int, str]] = {}
 
 
 def _linux_fds() -> dict[int, str]:
-    global _fd_targets
+    global _fd_targets, _known_numbers
     out: dict[int, str] = {}
     known = _fd_targets
     seen: dict[int, tuple[int, int, str]] = {}
@@ -64,10 +64,12 @@ def _linux_fds() -> dict[int, str]:
         seen[fd] = entry
         out[fd] = entry[2]
     _fd_targets = seen
+    _known_numbers = set(seen)
     return out
 
 
-#: The numbers the last listing found open (see ``_linux_fd_numbers``).
+#: The numbers the last full listing found open, each checked with ``fstat``
+#: (see ``_linux_fd_numbers``).
 _known_numbers: set[int] = set()
 
 
@@ -77,17 +79,19 @@ def _linux_fd_numbers() -> set[int]:
     The listing's own descriptor is left out: it takes the lowest free
     number, the very number the next descriptor C code opens would get, so
     keeping it would place that descriptor in a window it was not made in.
-    It is closed by the time this looks: a number the last listing did not
-    find is checked with one ``fstat`` (usually that one alone).
+    It is closed by the time this looks: a number the last full listing did
+    not find open is checked with one ``fstat`` (usually that one alone).
+    Only a full listing says which numbers are open: were this one to learn
+    its own numbers, the listing's descriptor would stay "open" for good once
+    a descriptor under that number closed (every later listing takes it),
+    and every window mark would look again in full.
     """
-    global _known_numbers
     numbers = {int(name) for name in os.listdir(_PROC_FD)}
     for fd in numbers - _known_numbers:
         try:
             os.fstat(fd)
         except OSError:  # the listing's own descriptor, closed
             numbers.discard(fd)
-    _known_numbers = numbers
     return numbers
 
 
