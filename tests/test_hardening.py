@@ -28,7 +28,6 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._base import platform as _platform
 from leakwatch._engine import describe as _describe
 from leakwatch._engine import snapshot as _snapshot
-from leakwatch._engine import watcher as _engine
 
 
 class _RaisingRepr:
@@ -172,12 +171,13 @@ def test_unreadable_proc_costs_the_fd_and_process_probes_alone(
 
 
 def _break_grouping(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The injected fault: leakwatch's own grouping fails at the end of every watch."""
+    """The injected fault: a step every watch's end runs fails (what ended
+    during the watch as a leak is asked for even when nothing is left)."""
 
     def broken(*args: object, **kwargs: object) -> list[leakwatch.Leak]:
         raise MemoryError("injected")
 
-    monkeypatch.setattr(_engine, "group_resources", broken)
+    monkeypatch.setattr(_describe.Describing, "_departed", broken)
 
 
 def test_internal_error_never_replaces_the_blocks_exception(
@@ -263,11 +263,11 @@ def test_plugin_keeps_outcomes_when_a_resource_is_hostile(
 
 
 PLUGIN_INTERNAL = """
-from leakwatch._engine import watcher as _engine
+from leakwatch._engine import describe as _describe
 def broken(*args, **kwargs):
     raise MemoryError("injected")
 
-_engine.group_resources = broken  # for the whole (subprocess) run
+_describe.Describing._departed = broken  # for the whole (subprocess) run
 
 def test_passes():
     pass
