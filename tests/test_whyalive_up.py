@@ -112,8 +112,11 @@ def test_a_garbage_cycle_is_settled_on_the_way_up_without_the_search_down(
         assert chain_of(target) is None  # only this test's frame holds it (excluded)
     finally:
         gc.enable()
-    assert searches["up"] == [0]  # no referrer left: held by no root, for sure
-    assert not searches["down"]
+    if gc.get_freeze_count():  # 3.12 freezes constant tuples at start-up
+        assert searches["up"] == [None] and searches["down"]  # no proof: the way down says
+    else:
+        assert searches["up"] == [0]  # no referrer left: held by no root, for sure
+        assert not searches["down"]
 
 
 def test_a_level_too_wide_is_left_to_the_search_down(searches: dict[str, list[Any]]) -> None:
@@ -170,5 +173,5 @@ def test_frozen_referrers_are_searched_from_the_roots(searches: dict[str, list[A
         gc.unfreeze()
         del REGISTRY["frozen"]
     assert found == f"{MOD}.REGISTRY['frozen'] -> Conn._sock"
-    assert searches["up"] == [None]
+    assert searches["up"] == [None]  # its referrers are frozen: none found, nothing proven
     assert searches["down"]

@@ -10,9 +10,13 @@ shortest one, from the root that ranks first among those at that distance
 (module globals before frames, as the search down ranks them).
 
 Three answers: a path; ``[]`` when no root holds the object at all (the
-referrers ran out: a garbage cycle, or only leakwatch's own frames hold it);
-None when this search gave up (a level too wide, too many levels, the time
-budget) and the search down must decide.  Only gc-tracked objects are asked
+referrers ran out: a garbage cycle, or only leakwatch's own frames hold it,
+and nothing is frozen, see below); None when this search gave up (a level
+too wide, too many levels, the time budget) and the search down must
+decide.  The collector does not look among frozen objects
+(``gc.freeze()``) for referrers: while any are frozen, running out of
+referrers proves nothing, and a path found is a true chain that a frozen
+container might have made shorter.  Only gc-tracked objects are asked
 about: an untracked container (a tuple of strings) is no one's referrer.
 
 Must not keep anything alive once it returns, nor change what it walks.
@@ -44,8 +48,6 @@ def path_up(
     frames, what the caller excludes).  ``deadline`` is in this thread's CPU
     time (``time.thread_time``).
     """
-    if gc.get_freeze_count():
-        return None  # the collector does not look for referrers among frozen objects
     tiers: list[dict[int, object]] = [{id(target): target}]
     # This search's own containers hold the objects it looks at: never links.
     # They stay alive until it returns, so no other object takes their ids.
@@ -77,7 +79,11 @@ def path_up(
                     visited.add(key)
                     found[key] = ref
             if not found:
-                return []
+                # Held by no root -- unless a frozen object holds it: the
+                # collector does not look among them for referrers (a
+                # pre-fork server freezes its heap; 3.12 freezes constant
+                # tuples at start-up), so only the search down can say.
+                return None if gc.get_freeze_count() else []
             if len(found) > WIDE:
                 return None
             tiers.append(found)
