@@ -7,9 +7,22 @@ sends real HTTP requests, and reads the debug pages the same way.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-from service_support import by_route, creating_lines, get, get_json, judged, marker_line, running
+import pytest
+from service_support import (
+    SUPPORT,
+    by_route,
+    creating_lines,
+    get,
+    get_json,
+    judged,
+    marker_line,
+    running,
+)
 
 ASGI = "service_asgi.py"
 WSGI = "service_wsgi.py"
@@ -205,20 +218,18 @@ def test_wsgi_debug_pages_mounted_under_a_path() -> None:
         assert json.loads(get(base + PAGES + "/fds.json")[1])["kind"] == "fd"
 
 
-def test_tag_only_recording_never_charges_a_reused_path_or_number() -> None:
-    import subprocess
-    import sys
-
-    from service_support import SUPPORT
-
+def _script_json(name: str) -> Any:
+    """Run a support script in a process of its own (no watch on: recording
+    is for sampled requests alone) and read the JSON it prints."""
     out = subprocess.run(
-        [sys.executable, str(SUPPORT / "service_tag_only.py")],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, str(SUPPORT / name)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+def test_tag_only_recording_never_charges_a_reused_path_or_number() -> None:
+    doc = _script_json("service_tag_only.py")
     (route,) = doc["routes"]
     assert creating_lines(route) == {("fd", marker_line("service_tag_only.py", "LEAK")): 1}
 
@@ -242,20 +253,7 @@ def test_a_thread_under_a_reused_ident_inherits_no_requests_tag() -> None:
     # ident.  What that thread makes is no request's (no stack is taken), and
     # the ended thread's tag is forgotten (while one is kept, every task and
     # timer of the service takes the slower check).
-    import subprocess
-    import sys
-
-    import pytest
-    from service_support import SUPPORT
-
-    out = subprocess.run(
-        [sys.executable, str(SUPPORT / "service_thread_tags.py")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    doc = json.loads(out.stdout)
+    doc = _script_json("service_thread_tags.py")
     assert doc["kept_before"], doc
     if not doc["reused"]:
         pytest.skip("no thread got the ended thread's ident here")

@@ -10,23 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from test_whyalive import Conn, Sock
 
 from leakwatch._attribution import referrers, whyalive
 from leakwatch._attribution.whyalive import find_chains
 
 MOD = __name__
-
-
-class Sock:
-    pass
-
-
-class Conn:
-    def __init__(self, sock: object = None) -> None:
-        self._sock = sock
-
-    def on_data(self) -> None:
-        pass
 
 
 class Holder:
