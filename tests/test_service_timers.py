@@ -22,11 +22,17 @@ def _by_callback(doc: Any) -> dict[str, list[Any]]:
     return out
 
 
-def test_a_timer_scheduled_before_any_sampling_is_listed_with_its_callback_and_loop() -> None:
-    with running(SCRIPT, SAMPLE="0") as base:
-        assert get(base + "/ready")[0] == 200
+def _timers_after(path: str, sample: str) -> tuple[Any, dict[str, list[Any]]]:
+    """``timers.json`` of a server sampling ``sample`` of its requests, read
+    once ``path`` answered 200, and its timers by callback."""
+    with running(SCRIPT, SAMPLE=sample) as base:
+        assert get(base + path)[0] == 200
         doc = get_json(base + TIMERS)
-    found = _by_callback(doc)
+    return doc, _by_callback(doc)
+
+
+def test_a_timer_scheduled_before_any_sampling_is_listed_with_its_callback_and_loop() -> None:
+    doc, found = _timers_after("/ready", "0")
     [startup] = found["__main__.startup_tick"]
     assert startup["details"]["thread"] == "uvicorn-server"
     assert startup["details"]["loop"] == "running"
@@ -42,10 +48,7 @@ def test_a_timer_scheduled_before_any_sampling_is_listed_with_its_callback_and_l
 
 
 def test_cancelled_and_already_run_timers_are_not_listed_and_sleeps_are_marked() -> None:
-    with running(SCRIPT, SAMPLE="0") as base:
-        assert get(base + "/ready")[0] == 200  # ran_tick has run
-        doc = get_json(base + TIMERS)
-    found = _by_callback(doc)
+    doc, found = _timers_after("/ready", "0")  # ran_tick has run
     assert "__main__.startup_tick" in found  # the page does list this server's timers
     assert "__main__.cancelled_tick" not in found
     assert "__main__.ran_tick" not in found
@@ -57,10 +60,7 @@ def test_cancelled_and_already_run_timers_are_not_listed_and_sleeps_are_marked()
 
 
 def test_a_sampled_requests_timer_also_shows_its_creating_line() -> None:
-    with running(SCRIPT, SAMPLE="1") as base:
-        assert get(base + "/leak-timer")[0] == 200
-        doc = get_json(base + TIMERS)
-    found = _by_callback(doc)
+    _, found = _timers_after("/leak-timer", "1")
     [made] = found["__main__.request_tick"]
     assert made["origin"][-1]["lineno"] == marker_line(SCRIPT, "LEAK-TIMER")
     assert made["details"]["thread"] == "uvicorn-server"
