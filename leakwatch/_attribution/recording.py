@@ -140,15 +140,8 @@ def _handed_over() -> tuple[int, int] | None:
 
 
 def _recording() -> bool:
-    if not _active:
+    if not _active or (tag_only and _untagged()):
         return False
-    # ``not _untagged()``, inlined: it runs on every task and timer a server
-    # makes, and in a service most are no sampled request's.
-    if tag_only and not request_tag.get():
-        ident = threading.get_ident()
-        job = job_tags.get(ident) if job_tags else None
-        if not (thread_tag(ident) if job is None else job):
-            return False
     return not _local.quiet
 
 
