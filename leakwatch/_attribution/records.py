@@ -282,6 +282,18 @@ def latest_path_record(path: str, after: int) -> Record | None:
     return candidates[-1] if candidates else None
 
 
+def keys_of(table: Any, tries: int = 2) -> list[Any]:
+    """The keys of a record table (a weak dictionary), listed again when
+    another thread changed it meanwhile, at most ``tries`` times; the last
+    try's ``RuntimeError`` is the caller's."""
+    for _ in range(tries - 1):
+        try:
+            return list(table.keys())
+        except RuntimeError:  # changed by another thread meanwhile: once more
+            continue
+    return list(table.keys())
+
+
 def forget_all() -> None:
     """Drop every record: they serve only the watches that were on, and a
     long program must not accumulate stacks."""

@@ -40,12 +40,10 @@ def live_loops() -> list[tuple[Any, int | None]]:
     found: dict[int, tuple[Any, int | None]] = {}
     for loop, ident in running_loops():
         found.setdefault(id(loop), (loop, ident))
-    for _ in range(3):
-        try:
-            born = list(_records.loop_births.keys())
-            break
-        except RuntimeError:  # changed by another thread meanwhile
-            born = []
+    try:
+        born = _records.keys_of(_records.loop_births, tries=3)
+    except RuntimeError:  # kept changing: the running loops alone
+        born = []
     for loop in born:
         found.setdefault(id(loop), (loop, None))
     return list(found.values())

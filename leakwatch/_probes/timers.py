@@ -97,12 +97,8 @@ class TimerProbe:
 
     def snapshot(self) -> Snapshot:
         snap: dict[Hashable, Any] = {}
-        handles: list[Any] = []
-        if _records.timers:  # most looks: no timer recorded at all
-            try:
-                handles = list(_records.timers.keys())
-            except RuntimeError:  # changed by another thread meanwhile: once more
-                handles = list(_records.timers.keys())
+        # Most looks: no timer recorded at all.
+        handles = _records.keys_of(_records.timers) if _records.timers else []
         for handle in handles:
             if scheduled(handle):
                 snap[("call_at", id(handle))] = weakref.ref(handle)
