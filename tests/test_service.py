@@ -258,3 +258,16 @@ def test_a_thread_under_a_reused_ident_inherits_no_requests_tag() -> None:
     if not doc["reused"]:
         pytest.skip("no thread got the ended thread's ident here")
     assert doc == {"reused": True, "stack": False, "kept_before": True, "kept_after": False}
+
+
+def test_judge_looks_only_at_kinds_its_requests_recorded() -> None:
+    # A batch whose requests made only a task does not list descriptors (a
+    # look hands the GIL to the server's loop thread once per descriptor); a
+    # database file opened in C code is still found at its request's line.
+    doc = _script_json("service_judge_looks.py")
+    assert doc["first"] == ["task"], doc["first"]
+    assert "fd" in doc["second"], doc["second"]
+    (route,) = doc["requests"]["routes"]
+    assert route["route"] == "/db"
+    assert creating_lines(route) == {("fd", marker_line("service_judge_looks.py", "LEAK")): 1}
+    assert [c["route"] for c in doc["requests"]["clean"]] == ["/task"]

@@ -286,12 +286,21 @@ def keys_of(table: Any, tries: int = 2) -> list[Any]:
     """The keys of a record table (a weak dictionary), listed again when
     another thread changed it meanwhile, at most ``tries`` times; the last
     try's ``RuntimeError`` is the caller's."""
+    return _listed(table.keys, tries)
+
+
+def values_of(table: Any, tries: int = 2) -> list[Any]:
+    """The values of a record table, as :func:`keys_of` lists its keys."""
+    return _listed(table.values, tries)
+
+
+def _listed(view: Any, tries: int) -> list[Any]:
     for _ in range(tries - 1):
         try:
-            return list(table.keys())
+            return list(view())
         except RuntimeError:  # changed by another thread meanwhile: once more
             continue
-    return list(table.keys())
+    return list(view())
 
 
 def forget_all() -> None:

@@ -251,6 +251,13 @@ class FdProbe:
         target: str = key[1]  # type: ignore[index]
         return record_of(value, target, classify(target, value), since)
 
+    def recorded(self) -> list[_records.Record]:
+        """Every record :meth:`creation` may return: by number, by socket, by path."""
+        found = _records.values_of(_records.fds) + _records.values_of(_records.sockets)
+        for bucket in _records.values_of(_records.paths):
+            found.extend(bucket)
+        return found
+
     def owner(self, key: Hashable, value: Any) -> Any:
         """The object that owns a leaked descriptor: its socket, when recorded,
         else a file, selector or connection object of the standard library

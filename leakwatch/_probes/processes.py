@@ -134,6 +134,10 @@ class ProcessProbe:
         child = child_of(value)
         return _record_for(child, _cmdline(child), since)
 
+    def recorded(self) -> list[_records.Record]:
+        """Every record :meth:`creation` may return."""
+        return [rec for _, rec in list(_records.spawns)] + list(_records.forks)
+
     def owner(self, key: Hashable, value: Any) -> Any:
         """The ``Popen``/``Process`` object of a leftover child (of the child a
         grandchild descends from), if Python holds one."""

@@ -8,7 +8,7 @@ probe.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from typing import Any, Protocol
 
 from leakwatch._base.model import Resource
@@ -49,6 +49,15 @@ def departed(probe: Probe, since: int) -> list[Departed]:
     """The probe's ``departed(since)`` if it has one: see :class:`Departed`."""
     tell = getattr(probe, "departed", None)
     return list(tell(since)) if tell is not None else []
+
+
+def recorded(probe: Probe) -> Iterable[Any] | None:
+    """Every creation record the probe's ``creation`` may return (its
+    ``recorded()``), or None when it cannot say: a caller that wants only
+    resources whose record it knows (the service's judge) skips the look when
+    none of these is one it wants."""
+    tell = getattr(probe, "recorded", None)
+    return tell() if tell is not None else None
 
 
 def mark(probe: Probe) -> Snapshot:

@@ -215,6 +215,10 @@ class TaskProbe:
         rec = _record_of(task) if task is not None else None
         return rec if rec is not None and rec.serial > since else None
 
+    def recorded(self) -> list[_records.Record]:
+        """Every record :meth:`creation` may return."""
+        return _records.values_of(_records.tasks) + _records.values_of(_records.handovers)
+
     def owner(self, key: Hashable, value: Any) -> Any:
         return value()
 

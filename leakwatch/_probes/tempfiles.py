@@ -56,6 +56,10 @@ class TempfileProbe:
         rec = _records.created_paths.get(str(key))
         return rec if rec is not None and rec.serial > since else None
 
+    def recorded(self) -> list[_records.Record]:
+        """Every record :meth:`creation` may return."""
+        return _records.values_of(_records.created_paths)
+
     def describe(self, key: Hashable, value: Any, since: int) -> Resource:
         path = str(key)
         is_dir = os.path.isdir(path)

@@ -243,6 +243,10 @@ class ThreadProbe:
             rec = _records.threads.get(thread) if thread is not None else None
         return rec if rec is not None and rec.serial > since else None
 
+    def recorded(self) -> list[_records.Record]:
+        """Every record :meth:`creation` may return."""
+        return _records.values_of(_records.threads) + _records.values_of(_records.native_threads)
+
     def owner(self, key: Hashable, value: Any) -> Any:
         """The object whose method the thread runs (a plain function has none:
         a running thread is its own root)."""

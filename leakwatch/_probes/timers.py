@@ -199,6 +199,10 @@ class TimerProbe:
         rec: _records.Record | None = table.get(item)
         return rec if rec is not None and rec.serial > since else None
 
+    def recorded(self) -> list[_records.Record]:
+        """Every record :meth:`creation` may return (a ``threading.Timer``'s is its thread's)."""
+        return _records.values_of(_records.timers) + _records.values_of(_records.threads)
+
     def owner(self, key: Hashable, value: Any) -> Any:
         return value()
 

@@ -43,7 +43,7 @@ from leakwatch._base.model import Resource, group_resources
 from leakwatch._engine.collect import collect
 from leakwatch._engine.snapshot import _OWN_IO
 from leakwatch._probes import all_probes
-from leakwatch._probes.protocol import Probe
+from leakwatch._probes.protocol import Probe, recorded
 from leakwatch._probes.threads import INTERNAL_PREFIX, _executor_of
 from leakwatch._service.ledger import Ledger
 from leakwatch._service.pages import _snapshot
@@ -104,6 +104,11 @@ class Monitor:
         self._thread: threading.Thread | None = None
         self._idle = False  # the judge waits for work (not for a settle)
         self.notes: deque[str] = deque(maxlen=20)
+        # The probes' modules are imported now, as the middleware is made
+        # (the server's start), not by the first batch: each module file the
+        # judge reads while the server is busy hands the GIL over and waits
+        # a switch interval for it back (the first batch took 3 s).
+        all_probes()
 
     # -- the middleware's side ---------------------------------------------------
 
@@ -311,7 +316,7 @@ def _leftovers(
     with _OWN_IO, _recording.quiet():
         for kind, probe in probes.items():
             creation = getattr(probe, "creation", None)
-            if creation is None:
+            if creation is None or not _may_have(probe, tags):
                 continue
             try:
                 for key, value in _snapshot(kind, probe).items():
@@ -321,6 +326,19 @@ def _leftovers(
             except Exception as exc:
                 notes.append(f"{kind}: the probe failed while judging requests: {exc!r}")
     return out
+
+
+def _may_have(probe: Probe, tags: dict[int, Pending]) -> bool:
+    """Whether a record the probe reads was made for one of ``tags``: else
+    its look is skipped.  A look reads ``/proc`` one descriptor at a time,
+    and each read hands the GIL to the server's busy loop thread and waits
+    up to a switch interval (5 ms) to get it back: a look at a thousand
+    descriptors took seconds, and slowed the loop thread all that time."""
+    try:
+        found = recorded(probe)
+        return found is None or any(getattr(rec, "tag", 0) in tags for rec in found)
+    except Exception:  # changed by another thread meanwhile: look
+        return True
 
 
 _monitor: Monitor | None = None
