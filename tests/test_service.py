@@ -271,3 +271,12 @@ def test_judge_looks_only_at_kinds_its_requests_recorded() -> None:
     assert route["route"] == "/db"
     assert creating_lines(route) == {("fd", marker_line("service_judge_looks.py", "LEAK")): 1}
     assert [c["route"] for c in doc["requests"]["clean"]] == ["/task"]
+
+
+def test_a_requests_creation_with_no_user_code_inside_it_is_not_recorded() -> None:
+    # A server schedules its keep-alive timer inside every request, with
+    # none of the user's code inside the request: the judge never charges
+    # it, so no stack is taken for it.  The user's own timer keeps its
+    # stack and its request's tag.
+    doc = _script_json("service_machinery.py")
+    assert doc["timers"] == [{"callback": "builtins.print", "stack": True, "tagged": True}]

@@ -6,6 +6,8 @@ is on.
 
 A timer that wakes or times out a future (``asyncio.sleep``, ``wait_for``,
 ``asyncio.timeout``) is not recorded: it lives and dies with what awaits it.
+When only sampled requests are recorded, a task or timer no request is
+charged for is not kept either (a record of no request's is of no use there).
 Must not import asyncio: it wraps loop classes it is handed.
 """
 
@@ -68,7 +70,9 @@ def _wrap_create_task(loop_cls: Any) -> None:
             and _recording()
         ):
             try:
-                records.tasks[task] = _record()
+                rec = _record()
+                if rec.tag or not recording.tag_only:
+                    records.tasks[task] = rec
             except Exception:
                 pass
         return task
@@ -113,8 +117,10 @@ def wrap_timer(loop_cls: Any, name: str) -> None:
         ):
             try:
                 if not _serves_a_future(callback, args):
-                    records.timers[handle] = _record(_callable_name(callback))
-                    records.timer_loops[handle] = weakref.ref(self)
+                    rec = _record(_callable_name(callback))
+                    if rec.tag or not recording.tag_only:
+                        records.timers[handle] = rec
+                        records.timer_loops[handle] = weakref.ref(self)
             except Exception:
                 pass
         return handle

@@ -38,7 +38,7 @@ from leakwatch._attribution.records import (
     tasks,
     threads,
 )
-from leakwatch._attribution.stacks import DEFAULT_DEPTH, capture
+from leakwatch._attribution.stacks import DEFAULT_DEPTH, capture, user_code_inside
 from leakwatch._attribution.tags import job_tags, request_tag, thread_tag, thread_tags
 from leakwatch._base.pyversion import running_thread
 
@@ -100,9 +100,18 @@ def _record(extra: str = "", made_by: str = "") -> Record:
         # No stack, but it supersedes older records of the same descriptor
         # number or path: a sampled request's closed file is not this one.
         return Record(next(_serials), (), (), extra, threading.get_ident(), made_by)
-    stack = capture(sys._getframe(1), depth)
+    frame = sys._getframe(1)
     here = running_thread()  # never threading.current_thread(): see running_thread
     parent_rec = threads.get(here) if here is not None else None
+    if tag_only and not (parent_rec is not None and parent_rec.tag) and not user_code_inside(frame):
+        # A sampled request's creation with none of the user's code on its
+        # stack inside the request (above the middleware's frame), in a
+        # thread no sampled request started: the server's or a library's
+        # machinery (uvicorn's keep-alive timer, scheduled inside every
+        # request), which the judge never charges (``_made_by_user``).
+        # Recorded as no request's, at no stack's cost.
+        return Record(next(_serials), (), (), extra, threading.get_ident(), made_by)
+    stack = capture(frame, depth)
     parent = parent_rec.stack if parent_rec is not None else ()
     tag = 0
     if tagging:

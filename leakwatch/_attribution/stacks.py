@@ -69,6 +69,39 @@ def capture(frame: FrameType | None = None, limit: int = DEFAULT_DEPTH) -> RawSt
     return tuple(out)
 
 
+#: filename -> whether it is the user's code (:func:`user_code_inside`'s cache; bounded).
+_user_files: dict[str, bool] = {}
+
+
+def user_code_inside(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> bool:
+    """Whether the user's code runs on the stack from ``frame`` down to the
+    first of leakwatch's frames under it (in a service, the middleware's:
+    where a sampled request began), reading no line number (the costly part
+    of a capture).  With no such frame, the whole stack :func:`capture`
+    would keep is looked at."""
+    f = frame
+    n = 0
+    known = _user_files
+    entered = False  # past leakwatch's own frames at the top (hooks, wrappers)
+    while f is not None and n < limit:
+        filename = f.f_code.co_filename
+        if filename.startswith(_PACKAGE_DIR):
+            if entered:
+                return False
+        else:
+            entered = True
+            n += 1
+            user = known.get(filename)
+            if user is None:
+                if len(known) >= 4096:
+                    known.clear()
+                user = known[filename] = is_user_file(filename)
+            if user:
+                return True
+        f = f.f_back
+    return False
+
+
 def stack_of_frame(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> RawStack:
     """The raw stack of a live frame (say, where a thread is blocked)."""
     return capture(frame, limit) if frame is not None else ()

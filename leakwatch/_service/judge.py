@@ -208,9 +208,14 @@ class Monitor:
                     continue  # the server's or a library's machinery, or a shared pool's
                 per_tag.setdefault(rec.tag, []).append(res)
         now = time.time()
+        clean: dict[tuple[str, str], int] = {}
         for p in ready:
-            got = per_tag.get(p.tag, [])
-            self.ledger.add(p.method, p.route, group_resources(got) if got else [], now)
+            got = per_tag.get(p.tag)
+            if got:
+                self.ledger.add(p.method, p.route, group_resources(got), now)
+            else:
+                clean[(p.method, p.route)] = clean.get((p.method, p.route), 0) + 1
+        self.ledger.add_clean(clean)
         # A thread a sampled request started keeps its tag only while it runs.
         forget_ended_threads()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,6 +98,14 @@ class Ledger:
             if found is None:
                 found = self._routes[key] = Route(*key)
         return found
+
+    def add_clean(self, counts: Mapping[tuple[str, str], int]) -> None:
+        """Judged requests that left nothing alive: ``(method, route) -> how many``
+        (one call per batch: most requests are clean)."""
+        with self._lock:
+            for (method, route), n in counts.items():
+                self.judged += n
+                self._route(method, route).requests += n
 
     def add(self, method: str, route: str, leaks: Sequence[Leak], when: float) -> None:
         """One judged request and the leaks (grouped by creating line) it left."""
