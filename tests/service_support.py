@@ -90,3 +90,13 @@ def creating_lines(route: Any) -> dict[tuple[str, int], int]:
         key = (leak["kind"], frame["lineno"])
         out[key] = out.get(key, 0) + leak["count"]
     return out
+
+
+def script_json(name: str) -> Any:
+    """Run a support script in a process of its own (no watch on: recording
+    is for sampled requests alone) and read the JSON it prints."""
+    out = subprocess.run(
+        [sys.executable, str(SUPPORT / name)], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)

@@ -7,14 +7,10 @@ sends real HTTP requests, and reads the debug pages the same way.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 from service_support import (
-    SUPPORT,
     by_route,
     creating_lines,
     get,
@@ -22,6 +18,7 @@ from service_support import (
     judged,
     marker_line,
     running,
+    script_json,
 )
 
 ASGI = "service_asgi.py"
@@ -218,18 +215,8 @@ def test_wsgi_debug_pages_mounted_under_a_path() -> None:
         assert json.loads(get(base + PAGES + "/fds.json")[1])["kind"] == "fd"
 
 
-def _script_json(name: str) -> Any:
-    """Run a support script in a process of its own (no watch on: recording
-    is for sampled requests alone) and read the JSON it prints."""
-    out = subprocess.run(
-        [sys.executable, str(SUPPORT / name)], capture_output=True, text=True, timeout=60
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
 def test_tag_only_recording_never_charges_a_reused_path_or_number() -> None:
-    doc = _script_json("service_tag_only.py")
+    doc = script_json("service_tag_only.py")
     (route,) = doc["routes"]
     assert creating_lines(route) == {("fd", marker_line("service_tag_only.py", "LEAK")): 1}
 
@@ -253,7 +240,7 @@ def test_a_thread_under_a_reused_ident_inherits_no_requests_tag() -> None:
     # ident.  What that thread makes is no request's (no stack is taken), and
     # the ended thread's tag is forgotten (while one is kept, every task and
     # timer of the service takes the slower check).
-    doc = _script_json("service_thread_tags.py")
+    doc = script_json("service_thread_tags.py")
     assert doc["kept_before"], doc
     if not doc["reused"]:
         pytest.skip("no thread got the ended thread's ident here")
@@ -264,7 +251,7 @@ def test_judge_looks_only_at_kinds_its_requests_recorded() -> None:
     # A batch whose requests made only a task does not list descriptors (a
     # look hands the GIL to the server's loop thread once per descriptor); a
     # database file opened in C code is still found at its request's line.
-    doc = _script_json("service_judge_looks.py")
+    doc = script_json("service_judge_looks.py")
     assert doc["first"] == ["task"], doc["first"]
     assert "fd" in doc["second"], doc["second"]
     (route,) = doc["requests"]["routes"]
@@ -278,5 +265,5 @@ def test_a_requests_creation_with_no_user_code_inside_it_is_not_recorded() -> No
     # none of the user's code inside the request: the judge never charges
     # it, so no stack is taken for it.  The user's own timer keeps its
     # stack and its request's tag.
-    doc = _script_json("service_machinery.py")
+    doc = script_json("service_machinery.py")
     assert doc["timers"] == [{"callback": "builtins.print", "stack": True, "tagged": True}]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import uvicorn
 from asgiref.compatibility import guarantee_single_callable
-from service_support import get, get_json, running
+from service_support import get, get_json, running, script_json
 from starlette._utils import is_async_callable
 
 from leakwatch._base.pyversion import mark_coroutine_function
@@ -101,3 +101,13 @@ def test_a_real_uvicorn_serves_through_it_and_sees_the_apps_exception(sample: st
         assert get(base + "/boom")[0] == 500
         seen = get_json(base + "/seen")
     assert seen == [{"raised": "Boom", "args": ["boom", 7], "same": True}]
+
+
+def test_a_request_started_inside_a_sampled_ones_response_carries_no_tag() -> None:
+    # uvicorn starts a pipelined request from inside the previous response's
+    # send, so its task is made in that request's context.  Only the first
+    # is sampled; the other two must not run under its tag (what they make
+    # would be charged to its route).
+    assert script_json("service_pipelined.py") == {
+        "seen": [["/a", True], ["/b", False], ["/c", False]]
+    }

@@ -81,6 +81,13 @@ class ASGIMiddleware(_Sampling):
     def __call__(self, scope: Any, receive: Any, send: Any) -> Awaitable[None]:
         rate = self.sample
         if (rate < 1.0 and (rate <= 0.0 or random.random() >= rate)) or scope.get("type") != "http":
+            if _tags.request_tag.get():
+                # Not this request's tag: a server that starts the next
+                # request from inside the last one's response (uvicorn, for
+                # pipelined requests) made this task in a sampled request's
+                # context.  Called in the request's own task, so it is that
+                # task's context that is cleared.
+                _tags.request_tag.set(0)
             return self.app(scope, receive, send)  # type: ignore[no-any-return]
         return self._watched(scope, receive, send)
 
