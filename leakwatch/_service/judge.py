@@ -63,6 +63,10 @@ BATCH_EVERY = 1.0
 #: The judge's thread ends after this many idle seconds (and starts again on need).
 IDLE_EXIT = 5.0
 
+#: Seconds between two looks for work of an idle judge, at least (it looks
+#: every :data:`SETTLE` seconds: nothing wakes it).
+IDLE_POLL = 0.05
+
 JUDGE_THREAD = INTERNAL_PREFIX + "service-judge"
 
 
@@ -102,7 +106,6 @@ class Monitor:
         self._watching = 0  # sampled requests in flight or queued
         self._tags = itertools.count(1)
         self._thread: threading.Thread | None = None
-        self._idle = False  # the judge waits for work (not for a settle)
         self.notes: deque[str] = deque(maxlen=20)
         # The probes' modules are imported now, as the middleware is made
         # (the server's start), not by the first batch: each module file the
@@ -139,12 +142,10 @@ class Monitor:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=JUDGE_THREAD, daemon=True)
                 self._thread.start()
-            elif self._idle:
-                # Only an idle judge needs waking: a busy one already waits
-                # for the first request's settle.  (Waking it costs the
-                # server's thread a handover of the GIL.)
-                self._idle = False
-                self._lock.notify()
+            # The judge is never woken from here: it looks for work on its
+            # own (see _run).  A woken judge takes the GIL from the server's
+            # busy thread, and on uvloop that cost the loop thread a quarter
+            # of its speed for the next few hundred milliseconds.
 
     def _release(self, n: int) -> None:
         with self._lock:
@@ -164,9 +165,9 @@ class Monitor:
                     if now - idle_since > IDLE_EXIT:
                         self._thread = None
                         return
-                    self._idle = True
-                    self._lock.wait(IDLE_EXIT)
-                    self._idle = False
+                    # Idle: look again in a settle's time (a request that
+                    # ends meanwhile is not due before then anyway).
+                    self._lock.wait(max(self.settle, IDLE_POLL))
                     continue
                 start = max(self._pending[0].ended + self.settle, last + self.batch_every)
                 wait = start - now
