@@ -69,37 +69,61 @@ def capture(frame: FrameType | None = None, limit: int = DEFAULT_DEPTH) -> RawSt
     return tuple(out)
 
 
-#: filename -> whether it is the user's code (:func:`user_code_inside`'s cache; bounded).
-_user_files: dict[str, bool] = {}
+#: module name -> whether its code is the user's (None: leakwatch's own), for
+#: :func:`user_code_inside`; bounded.
+_user_modules: dict[str, bool | None] = {}
 
 
 def user_code_inside(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> bool:
     """Whether the user's code runs on the stack from ``frame`` down to the
     first of leakwatch's frames under it (in a service, the middleware's:
-    where a sampled request began), reading no line number (the costly part
-    of a capture).  With no such frame, the whole stack :func:`capture`
-    would keep is looked at."""
+    where a sampled request began), reading no line number.
+
+    A frame is judged by its module (its globals' ``__name__``), not by its
+    code object: reading ``frame.f_code`` raises an audit event, and with
+    leakwatch's audit hook installed that is a call into Python per frame
+    (it doubled the walk).  Code that runs in globals that are not its
+    module's own (``exec`` in a namespace of its own) is judged by its code.
+    """
     f = frame
     n = 0
-    known = _user_files
+    known = _user_modules
     entered = False  # past leakwatch's own frames at the top (hooks, wrappers)
     while f is not None and n < limit:
-        filename = f.f_code.co_filename
-        if filename.startswith(_PACKAGE_DIR):
+        g = f.f_globals
+        name = g.get("__name__")
+        user = known.get(name, _UNKNOWN) if name.__class__ is str else _UNKNOWN
+        if user is _UNKNOWN:
+            module = sys.modules.get(name) if name.__class__ is str else None
+            if module is not None and getattr(module, "__dict__", None) is g:
+                user = _module_kind(name, module)
+                if len(known) >= 4096:
+                    known.clear()
+                known[name] = user
+            else:  # not a module's own namespace: ask the code itself
+                filename = f.f_code.co_filename
+                user = None if filename.startswith(_PACKAGE_DIR) else is_user_file(filename)
+        if user is None:  # leakwatch's own frame
             if entered:
                 return False
         else:
             entered = True
             n += 1
-            user = known.get(filename)
-            if user is None:
-                if len(known) >= 4096:
-                    known.clear()
-                user = known[filename] = is_user_file(filename)
             if user:
                 return True
         f = f.f_back
     return False
+
+
+_UNKNOWN = object()
+
+
+def _module_kind(name: str, module: object) -> bool | None:
+    """None for leakwatch's own modules, else whether the module is the user's."""
+    if name == "leakwatch" or name.startswith("leakwatch."):
+        return None
+    filename = getattr(module, "__file__", None)
+    return is_user_file(filename) if isinstance(filename, str) else False
 
 
 def stack_of_frame(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> RawStack:
