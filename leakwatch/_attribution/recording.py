@@ -108,7 +108,7 @@ def _record(extra: str = "", made_by: str = "") -> Record:
         # stack inside the request (above the middleware's frame), in a
         # thread no sampled request started: the server's or a library's
         # machinery (uvicorn's keep-alive timer, scheduled inside every
-        # request), which the judge never charges (``_made_by_user``).
+        # request), which the judge never charges (``leakwatch._service.charges.made_by_user``).
         # Recorded as no request's, at no stack's cost.
         return Record(next(_serials), (), (), extra, threading.get_ident(), made_by)
     stack = capture(frame, depth)

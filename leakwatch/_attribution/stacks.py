@@ -18,6 +18,7 @@ import sys
 import threading
 from collections.abc import Iterable, Sequence
 from types import CodeType, FrameType
+from typing import Any
 
 from leakwatch._base.frames import Frame, Origin
 from leakwatch._base.paths import _PACKAGE_DIR, is_own, is_user_file
@@ -72,6 +73,7 @@ def capture(frame: FrameType | None = None, limit: int = DEFAULT_DEPTH) -> RawSt
 #: module name -> whether its code is the user's (None: leakwatch's own), for
 #: :func:`user_code_inside`; bounded.
 _user_modules: dict[str, bool | None] = {}
+_UNKNOWN: Any = object()
 
 
 def user_code_inside(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> bool:
@@ -92,9 +94,11 @@ def user_code_inside(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> boo
     while f is not None and n < limit:
         g = f.f_globals
         name = g.get("__name__")
-        user = known.get(name, _UNKNOWN) if name.__class__ is str else _UNKNOWN
+        if name.__class__ is not str:
+            name = ""  # no module's namespace: asked of the code below
+        user = known.get(name, _UNKNOWN)
         if user is _UNKNOWN:
-            module = sys.modules.get(name) if name.__class__ is str else None
+            module = sys.modules.get(name) if name else None
             if module is not None and getattr(module, "__dict__", None) is g:
                 user = _module_kind(name, module)
                 if len(known) >= 4096:
@@ -113,9 +117,6 @@ def user_code_inside(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> boo
                 return True
         f = f.f_back
     return False
-
-
-_UNKNOWN = object()
 
 
 def _module_kind(name: str, module: object) -> bool | None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Hashable
 from typing import Any, NamedTuple
@@ -36,15 +35,14 @@ from typing import Any, NamedTuple
 from leakwatch._attribution import origins as _origins
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
-from leakwatch._attribution.singletons import singletons
-from leakwatch._attribution.stacks import capture, has_user_frame
 from leakwatch._attribution.tags import forget_ended_threads
 from leakwatch._base.model import Resource, group_resources
 from leakwatch._engine.collect import collect
 from leakwatch._engine.snapshot import _OWN_IO
 from leakwatch._probes import all_probes
 from leakwatch._probes.protocol import Probe, recorded
-from leakwatch._probes.threads import INTERNAL_PREFIX, _executor_of
+from leakwatch._probes.threads import INTERNAL_PREFIX
+from leakwatch._service.charges import entry_of, made_by_user, shared_pool
 from leakwatch._service.ledger import Ledger
 from leakwatch._service.pages import _snapshot
 
@@ -78,7 +76,7 @@ class Pending(NamedTuple):
     method: str
     route: str
     ended: float  # time.monotonic() when its response was done
-    #: The stack below the middleware (the server's): see ``_made_by_user``.
+    #: The stack below the middleware (the server's): see ``charges.made_by_user``.
     entry: tuple[Any, ...] = ()
 
 
@@ -126,7 +124,7 @@ class Monitor:
                 _recording.tagging += 1
             self._watching += 1
             tag = next(self._tags)
-        return Ticket(tag, _records.current_serial(), method, route, _entry(caller))
+        return Ticket(tag, _records.current_serial(), method, route, entry_of(caller))
 
     def end(self, ticket: Ticket, *, judge: bool = True) -> None:
         """Its response is done: judged after the settle, in the judge's thread
@@ -205,7 +203,7 @@ class Monitor:
                     self.notes.append(f"{kind}: describing a leftover failed: {exc!r}")
                     continue
                 entry = tags[rec.tag].entry
-                if "benign" in res.details or not _made_by_user(rec, entry) or _shared_pool(value):
+                if "benign" in res.details or not made_by_user(rec, entry) or shared_pool(value):
                     continue  # the server's or a library's machinery, or a shared pool's
                 per_tag.setdefault(rec.tag, []).append(res)
         now = time.time()
@@ -219,91 +217,6 @@ class Monitor:
         self.ledger.add_clean(clean)
         # A thread a sampled request started keeps its tag only while it runs.
         forget_ended_threads()
-
-
-def _made_by_user(rec: Any, entry: tuple[Any, ...] = ()) -> bool:
-    """Whether the user's code made it: its own stack has a user frame inside the
-    request (not in ``entry``, the server's stack below the middleware, nor
-    below the task or thread that made it), or it was made in a thread the
-    same request started from the user's code (a library call in a thread the
-    request started).  A pool's worker thread started by the first request that
-    needed it has neither, even when the server runs from the user's ``main()``."""
-    if _user_frame_inside(_above(rec.stack, entry)):
-        return True
-    for thread in threading.enumerate():
-        if thread.ident == rec.thread:
-            start = _records.threads.get(thread)
-            if start is None or start.tag != rec.tag:
-                return False
-            return _user_frame_inside(_above(start.stack, entry))
-    return False
-
-
-def _above(raw: tuple[Any, ...], entry: tuple[Any, ...]) -> tuple[Any, ...]:
-    """``raw`` (innermost first) without the outer frames it shares with ``entry``."""
-    n = 0
-    while n < len(raw) and n < len(entry) and raw[-1 - n][::2] == entry[-1 - n][::2]:
-        n += 1
-    return raw[: len(raw) - n]
-
-
-#: (thread, the caller's code) -> the stack below the middleware, captured once:
-#: a server calls its app from the same place.  Bounded.
-_entries: dict[tuple[int, Any], tuple[Any, ...]] = {}
-
-
-def _entry(caller: Any) -> tuple[Any, ...]:
-    if caller is None:
-        return ()
-    key = (threading.get_ident(), caller.f_code)
-    found = _entries.get(key)
-    if found is None:
-        if len(_entries) >= 256:
-            _entries.clear()
-        found = _entries[key] = capture(caller, _recording.depth)
-    return found
-
-
-#: Frames that run a task or a thread: what is older than the newest of them
-#: is the server's own start (a user's ``main()`` calling ``uvicorn.run``), not
-#: the request's code.
-_DISPATCH = {
-    ("events.py", "_run"),
-    ("base_events.py", "_run_once"),
-    ("base_events.py", "run_forever"),
-    ("base_events.py", "run_until_complete"),
-    ("runners.py", "run"),
-    ("threading.py", "_bootstrap_inner"),
-}
-
-
-def _user_frame_inside(raw: Any) -> bool:
-    """Whether the user's code is on a raw stack (innermost first) inside the
-    task or thread that made it, not only in what started the server."""
-    for frame in raw:
-        name = frame[0].rsplit("/", 1)[-1]
-        if (name, frame[2]) in _DISPATCH and ("asyncio" in frame[0] or name == "threading.py"):
-            return False
-        if has_user_frame((frame,)):
-            return True
-    return False
-
-
-def _shared_pool(value: Any) -> bool:
-    """Whether a thread is an idle worker of a pool that outlives requests: a
-    loop's default executor (``asyncio.to_thread``), or an executor a module
-    global holds.  The first request to need a worker starts it; later ones
-    reuse it.  (A pool made per request and never shut down is not shared.)"""
-    thread = value() if isinstance(value, weakref.ref) else None
-    executor = _executor_of(thread) if thread is not None else None
-    if executor is None:
-        return False
-    if thread is not None and thread.name.startswith(("asyncio_", "uvloop_")):
-        return True
-    try:
-        return bool(singletons([executor]))
-    except Exception:
-        return False
 
 
 def _probes() -> dict[str, Probe]:
@@ -336,10 +249,11 @@ def _leftovers(
 
 def _may_have(probe: Probe, tags: dict[int, Pending]) -> bool:
     """Whether a record the probe reads was made for one of ``tags``: else
-    its look is skipped.  A look reads ``/proc`` one descriptor at a time,
-    and each read hands the GIL to the server's busy loop thread and waits
-    up to a switch interval (5 ms) to get it back: a look at a thousand
-    descriptors took seconds, and slowed the loop thread all that time."""
+    its look is skipped.  A look at descriptors ``fstat``s them one at a
+    time, and each call hands the GIL to the server's busy loop thread and
+    waits up to a switch interval (5 ms) to get it back: a look at a few
+    dozen took hundreds of milliseconds, and slowed the loop thread all
+    that while."""
     try:
         found = recorded(probe)
         return found is None or any(getattr(rec, "tag", 0) in tags for rec in found)
