@@ -100,13 +100,13 @@ def user_code_inside(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> boo
         if user is _UNKNOWN:
             module = sys.modules.get(name) if name else None
             if module is not None and getattr(module, "__dict__", None) is g:
-                user = _module_kind(name, module)
+                user = _module_kind(module)
                 if len(known) >= 4096:
                     known.clear()
                 known[name] = user
             else:  # not a module's own namespace: ask the code itself
                 filename = f.f_code.co_filename
-                user = None if filename.startswith(_PACKAGE_DIR) else is_user_file(filename)
+                user = None if is_own(filename) else is_user_file(filename)
         if user is None:  # leakwatch's own frame
             if entered:
                 return False
@@ -119,12 +119,13 @@ def user_code_inside(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> boo
     return False
 
 
-def _module_kind(name: str, module: object) -> bool | None:
-    """None for leakwatch's own modules, else whether the module is the user's."""
-    if name == "leakwatch" or name.startswith("leakwatch."):
-        return None
+def _module_kind(module: object) -> bool | None:
+    """None for leakwatch's own modules (as :func:`capture` tells its own
+    frames), else whether the module is the user's."""
     filename = getattr(module, "__file__", None)
-    return is_user_file(filename) if isinstance(filename, str) else False
+    if not isinstance(filename, str):
+        return False
+    return None if is_own(filename) else is_user_file(filename)
 
 
 def stack_of_frame(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> RawStack:

@@ -99,21 +99,25 @@ class Ledger:
                 found = self._routes[key] = Route(*key)
         return found
 
+    def _count(self, method: str, route: str, n: int) -> Route:
+        """``n`` more judged requests of a route (under the lock); its entry."""
+        self.judged += n
+        entry = self._route(method, route)
+        entry.requests += n
+        return entry
+
     def add_clean(self, counts: Mapping[tuple[str, str], int]) -> None:
         """Judged requests that left nothing alive: ``(method, route) -> how many``
         (one call per batch: most requests are clean)."""
         with self._lock:
             for (method, route), n in counts.items():
-                self.judged += n
-                self._route(method, route).requests += n
+                self._count(method, route, n)
 
     def add(self, method: str, route: str, leaks: Sequence[Leak], when: float) -> None:
         """One judged request and the leaks (grouped by creating line) it left."""
         new_lines: list[tuple[Route, Leak]] = []
         with self._lock:
-            self.judged += 1
-            entry = self._route(method, route)
-            entry.requests += 1
+            entry = self._count(method, route, 1)
             if leaks:
                 entry.leaky_requests += 1
             for leak in leaks:
