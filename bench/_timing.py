@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -33,3 +35,16 @@ def side_by_side(
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:8.3f} ms"
+
+
+@functools.cache
+def cpus() -> tuple[set[int], set[int]]:
+    """(the servers' CPUs, the load generator's) for the service benchmarks:
+    apart when there are two or more, so the generator never takes the
+    server's CPU from it mid-round (on a shared CPU, the same mode's CPU per
+    request varied by 10% run to run).  ``PIN=0``: every CPU for both.  Asked
+    once, of the CPUs the benchmark started with: it pins itself later."""
+    mine = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(mine) < 2 or os.environ.get("PIN", "1") == "0":
+        return set(mine), set(mine)
+    return {mine[0]}, set(mine[1:])

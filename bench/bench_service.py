@@ -24,19 +24,11 @@ import subprocess
 import sys
 import time
 
+from _timing import cpus
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODES = tuple(os.environ.get("MODES", "none 0.01 1.0").split())
 CONNECTIONS = 16
-
-
-def cpus() -> tuple[set[int], set[int]]:
-    """(the servers' CPUs, the load generator's): apart when there are two or
-    more, so the generator never takes the server's CPU from it mid-round (on
-    a shared CPU, the same mode's CPU per request varied by 10% run to run)."""
-    mine = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if len(mine) < 2 or os.environ.get("PIN", "1") == "0":
-        return set(mine), set(mine)
-    return {mine[0]}, set(mine[1:])
 
 
 def start(mode: str) -> tuple[subprocess.Popen[str], int]:

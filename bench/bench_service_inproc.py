@@ -33,6 +33,7 @@ import time
 from typing import Any
 
 import uvloop
+from _timing import cpus
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -120,15 +121,14 @@ def one_round(made: Config, n: int) -> tuple[float, float]:
 
 
 def pin() -> str:
-    """Run on one CPU, as ``bench_service.py`` runs its servers.  Unpinned,
-    every wake of the judge's thread on another CPU costs the busy loop
-    thread about 10 ms of CPU (its caches go cold as the GIL moves across
-    CPUs): a thread waking every 50 ms cost it a fifth of its speed."""
-    if os.environ.get("PIN", "1") == "0" or not hasattr(os, "sched_setaffinity"):
-        return "unpinned"
-    cpu = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    return f"on CPU {cpu}"
+    """Run on the servers' CPU, as ``bench_service.py`` runs its servers.
+    Unpinned, every wake of the judge's thread on another CPU costs the busy
+    loop thread about 10 ms of CPU (its caches go cold as the GIL moves
+    across CPUs): a thread waking every 50 ms cost it a fifth of its speed."""
+    server = cpus()[0]
+    if server:
+        os.sched_setaffinity(0, server)
+    return f"on CPU {sorted(server)}"
 
 
 def main() -> None:
