@@ -26,6 +26,7 @@ fails is left out of that batch; the host never sees the error.
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 import time
 from collections import deque
@@ -129,7 +130,9 @@ class Monitor:
     def end(self, ticket: Ticket, *, judge: bool = True) -> None:
         """Its response is done: judged after the settle, in the judge's thread
         (``judge=False``: a request to the debug pages, not judged)."""
-        if not judge:
+        if not judge or sys.is_finalizing():
+            # At interpreter exit (a WSGI body finalised then) no judge could
+            # run, and starting its thread would wait for good.
             self._release(1)
             return
         item = Pending(
