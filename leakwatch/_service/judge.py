@@ -130,9 +130,12 @@ class Monitor:
     def end(self, ticket: Ticket, *, judge: bool = True) -> None:
         """Its response is done: judged after the settle, in the judge's thread
         (``judge=False``: a request to the debug pages, not judged)."""
-        if not judge or sys.is_finalizing():
+        if sys.is_finalizing():
             # At interpreter exit (a WSGI body finalised then) no judge could
-            # run, and starting its thread would wait for good.
+            # run, and nothing here may take a lock: the judge's daemon thread
+            # is frozen where it stood, maybe holding this one.
+            return
+        if not judge:
             self._release(1)
             return
         item = Pending(
