@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import socket
 import tempfile
@@ -166,11 +167,67 @@ def test_a_thread_older_than_the_block_may_still_close_what_it_left() -> None:
             handed.append(os.open(os.devnull, os.O_RDONLY))
             got.set()
         assert w.report is not None
+        assert w.report.leaks == [], w.report.stats
+    finally:
+        got.set()
+        thread.join(10)
+
+
+
+def _busy(seconds: float) -> None:
+    """Work that holds a CPU but not the GIL (hashing a large buffer)."""
+    data = b"x" * (1 << 20)
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        hashlib.sha256(data).digest()
+
+
+def test_a_busy_thread_may_still_close_what_the_block_left() -> None:
+    # The look-alike: a worker busy with the block's request (on a loaded
+    # machine, one waiting for a CPU) closes its descriptor when it is done,
+    # later than the still window: it could act all along, so settling waits.
+    handed: list[int] = []
+    got = threading.Event()
+
+    def worker() -> None:
+        got.wait(10)
+        _busy(0.4)
+        os.close(handed[0])
+
+    thread = threading.Thread(target=worker, name="busy-worker")
+    thread.start()
+    try:
+        with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+            handed.append(os.open(os.devnull, os.O_RDONLY))
+            got.set()
+        assert w.report is not None
         assert w.report.leaks == []
     finally:
         got.set()
         thread.join(10)
 
+
+def test_a_descriptor_kept_beside_a_busy_thread_is_still_reported() -> None:
+    # The leak beside it: the busy thread never touches it.
+    keep: list[int] = []
+    stop = threading.Event()
+
+    def worker() -> None:
+        while not stop.is_set():
+            _busy(0.05)
+
+    thread = threading.Thread(target=worker, name="busy-worker")
+    thread.start()
+    try:
+        with leakwatch.watch(on_leak="report", settle_budget=1.0) as w:
+            keep.append(os.open(os.devnull, os.O_RDONLY))
+        assert w.report is not None
+        assert [leak.kind for leak in w.report.leaks] == ["fd"]
+    finally:
+        stop.set()
+        thread.join(10)
+        for fd in keep:
+            os.close(fd)
 
 KEPT: list[socket.socket] = []
 

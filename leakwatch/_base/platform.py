@@ -10,6 +10,8 @@ reports on macOS and Windows degrade visibly instead of silently.
 - :func:`fd_flags` -> the open flags of one descriptor, or None.
 - :func:`list_children` -> {pid: start time}, direct and indirect children.
 - :func:`list_native_threads` -> native thread ids of this process.
+- :func:`thread_runnable` -> whether a native thread of this process is
+  ready to run or running (None: not known here).
 
 The rest of leakwatch must not ask ``sys.platform``; this module must not
 judge what it reads.
@@ -220,6 +222,15 @@ def _linux_native_threads() -> set[int]:
         return set()
 
 
+def _linux_thread_runnable(native_id: int) -> bool | None:
+    try:
+        with open(f"/proc/self/task/{native_id}/stat", "rb") as f:
+            stat = f.read()
+        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] == b"R"
+    except (OSError, ValueError):
+        return None
+
+
 def _psutil_native_threads() -> set[int]:
     try:
         return {t.id for t in psutil.Process().threads()}
@@ -237,6 +248,9 @@ list_fd_numbers: Callable[[], set[int]] | None = None
 fd_flags: Callable[[int], int | None]
 list_children: Callable[[], dict[int, int]]
 list_native_threads: Callable[[], set[int]]
+#: Whether native thread ``native_id`` is running or waiting only for a CPU
+#: (not blocked, not sleeping); None where that cannot be read.
+thread_runnable: Callable[[int], bool | None] = lambda native_id: None  # noqa: E731
 #: The parent process id of ``pid`` (None: gone, or not readable).
 parent_pid: Callable[[int], int | None]
 #: What descriptor ``fd`` is, as :data:`list_fds` names it (``"socket:[ino]"``);
@@ -249,6 +263,7 @@ if HAVE_PROC:
     list_children, list_native_threads = _linux_children, _linux_native_threads
     parent_pid = _linux_parent
     fd_target = _linux_fd_target
+    thread_runnable = _linux_thread_runnable
 else:
     list_children, list_native_threads = _psutil_children, _psutil_native_threads
     parent_pid = _psutil_parent

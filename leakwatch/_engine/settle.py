@@ -19,7 +19,7 @@ from leakwatch._engine.collect import Collected, collect
 from leakwatch._engine.options import Options, SettleResult
 from leakwatch._engine.snapshot import Snapshots
 from leakwatch._probes.protocol import Snapshot
-from leakwatch._probes.threads import others_parked
+from leakwatch._probes.threads import others_parked, others_runnable
 
 _BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
 
@@ -58,6 +58,20 @@ def _cannot_end(new: dict[str, dict[Hashable, Any]]) -> bool:
     if not set(new) <= _STILL_KINDS | {"thread"}:
         return False
     return all(isinstance(key, tuple) and key[0] == "py" for key in new.get("thread", {}))
+
+
+#: Who else could act, not looked at: someone could (see _others_now).
+_NOT_SEEN: tuple[bool | None, bool] = (False, True)
+
+
+def _others_now(new: dict[str, dict[Hashable, Any]]) -> tuple[bool | None, bool]:
+    """Whether the other threads are all parked (``others_parked``) and
+    whether one is runnable, looked at only where the leftovers ``new``
+    make the answer count: taken just before a snapshot, so the leftovers
+    it finds were there after the others were seen."""
+    quiet = others_parked() if _cannot_end(new) else False
+    runnable = others_runnable() if set(new) <= _STILL_KINDS else True
+    return quiet, runnable
 
 
 class Settling(Snapshots):
@@ -105,8 +119,11 @@ class Settling(Snapshots):
             # already gone: a thread that returned from join() a moment ago is
             # still listed by the OS (a "native" thread) for a few microseconds.
             yield 0.0
+            others = _others_now(result.new)
             after = self.snapshot()
             result.new = self._blocks(self._new(after))
+        else:
+            others = _NOT_SEEN
         attempt = 0
         # The attempts spread over the whole budget: a budget of 6 s is not
         # cut to the ~0.7 s twenty short backoffs take.
@@ -125,9 +142,13 @@ class Settling(Snapshots):
             # parked threads, nothing else running, no loop turning here (a
             # sync stop).  Once a full gc pass left them, no wait changes
             # them; a leak held by a global costs its looks, not the wait.
+            #
+            # ``others``: who else could act, seen just before the look that
+            # found these (a thread that closes one and ends between that
+            # look and now must not count as none at all).
             stuck = False
+            quiet, runnable = others
             if _cannot_end(result.new) and not self._turns_loop:
-                quiet = others_parked()
                 # With parked threads, twice in a row: one woken a moment
                 # ago may still be inside its wait.
                 parked_looks = parked_looks + 1 if quiet is None else 0
@@ -143,7 +164,9 @@ class Settling(Snapshots):
                     break
             if attempt >= 2 and set(result.new) <= _STILL_KINDS:
                 current = _keys(result.new)
-                if current != keys:
+                if current != keys or runnable:
+                    # Changed, or a thread that could still change them is
+                    # waiting for a CPU (a busy machine): not still yet.
                     keys, still_since = current, now
                 elif now - still_since >= still_for:
                     break  # only descriptors or paths, standing still after gc passes
@@ -174,6 +197,7 @@ class Settling(Snapshots):
                 self.probes[kind].settle(items, timeout=min(max(delay, 0.005), budget - elapsed))
             yield min(delay, max(0.0, budget - (time.perf_counter() - t0)))
             attempt += 1
+            others = _others_now(result.new)
             after = self.snapshot()
             result.new = self._blocks(self._new(after))
             if attempt == 1:

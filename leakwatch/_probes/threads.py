@@ -20,7 +20,7 @@ from leakwatch._attribution.stacks import during_import, stack_of_frame, to_orig
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
-from leakwatch._base.platform import list_native_threads
+from leakwatch._base.platform import list_native_threads, thread_runnable
 from leakwatch._base.pyversion import frame_locals, running_thread
 from leakwatch._probes.protocol import Snapshot
 
@@ -116,6 +116,22 @@ def others_parked() -> bool | None:
     # None: true, with parked threads (a thread woken a moment ago may still
     # be in its wait: the caller looks twice).
     return None if waiting else True
+
+
+def others_runnable() -> bool:
+    """Whether another thread (leakwatch's own aside) is ready to run but
+    has no CPU yet, or is running: on a loaded machine a thread that was
+    woken a moment ago may wait that long before it can act, so a leftover
+    standing still meanwhile has not stood still on its own.  False where
+    the OS does not say."""
+    me = threading.get_ident()
+    for thread in threading.enumerate():
+        if thread.ident == me or name_of(thread).startswith(INTERNAL_PREFIX):
+            continue
+        native_id = getattr(thread, "native_id", None)
+        if native_id is not None and thread_runnable(native_id):
+            return True
+    return False
 
 
 def pending_timer(thread: threading.Thread) -> TypeGuard[threading.Timer]:
