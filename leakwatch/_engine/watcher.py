@@ -101,7 +101,7 @@ class Watcher(Settling, Describing, Snapshots):
             sys.set_coroutine_origin_tracking_depth(_recording.depth)
         self._since = _records.current_serial()
         self._threads_before = _other_threads()
-        self._before = self.snapshot()
+        self._before = self.first_look()
         if self._watch_state:
             self._state_before = state_snapshot()
         if self.heap is not None:

@@ -164,39 +164,56 @@ def _no_origin_note() -> str:
 OWN: dict[Hashable, str] = {}
 
 
+class _Look:
+    """The last full look at the descriptors, whichever probe took it: the
+    snapshot, its numbers, and the descriptor epoch read just before it."""
+
+    snap: Snapshot | None = None
+    numbers: frozenset[int] = frozenset()
+    epoch = -1
+
+
+_LAST = _Look()
+
+
 class FdProbe:
     kind = "fd"
 
     def __init__(self) -> None:
-        self._last: Snapshot | None = None
-        self._numbers: frozenset[int] = frozenset()
-        self._epoch = -1
         self._holders: dict[int, weakref.ref[Any]] | None = None
 
     def snapshot(self) -> Snapshot:
         self._holders = None  # a new look: owners are looked up again
         epoch = _recording.fd_epoch()  # before looking: a creation meanwhile changes it
         snap: dict[Hashable, Any] = {(fd, target): fd for fd, target in list_fds().items()}
-        self._last, self._epoch = snap, epoch
-        self._numbers = frozenset(snap.values())
+        _LAST.snap, _LAST.epoch, _LAST.numbers = snap, epoch, frozenset(snap.values())
         return snap
 
     def mark(self) -> Snapshot:
         """A snapshot good enough to say which window held a descriptor.
 
-        The last full snapshot again when the same numbers are open and
-        Python made no descriptor since (one listdir); else a full one.  A
-        descriptor C code closed and reopened under the same number in
-        between is then seen a window late: only its phase can be off,
-        never whether it leaked (the first and last looks are full ones).
+        The last full look (any probe's) again when the same numbers are
+        open and Python made no descriptor since (one listdir); else a full
+        one.  A descriptor C code closed and reopened under the same number
+        in between is then seen a window late: only its phase can be off,
+        never whether it leaked (the last look of a watch is a full one).
         """
         numbers = _platform.list_fd_numbers
-        last = self._last
+        last = _LAST.snap
         if numbers is None or last is None or not _recording.is_recording():
             return self.snapshot()
-        if self._epoch == _recording.fd_epoch() and numbers() == self._numbers:
+        if _LAST.epoch == _recording.fd_epoch() and numbers() == _LAST.numbers:
             return last
         return self.snapshot()
+
+    def first(self) -> Snapshot:
+        """The look a watch starts with: as :meth:`mark`.  Under pytest that
+        is the previous test's last look whenever nothing made a descriptor
+        since.  What this can get wrong: a descriptor C code closed and
+        reopened under the same number between that look and this watch's
+        start (another thread's, with no Python call) is charged to this
+        watch; a leak is never hidden, since the last look is a full one."""
+        return self.mark()
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
         if key in before:

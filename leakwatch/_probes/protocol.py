@@ -66,5 +66,12 @@ def mark(probe: Probe) -> Snapshot:
     return cheap() if cheap is not None else probe.snapshot()
 
 
+def first(probe: Probe) -> Snapshot:
+    """The look a watch starts with: the probe's ``first()`` if it has one
+    (it may reuse an earlier look while nothing could have changed)."""
+    cheap = getattr(probe, "first", None)
+    return cheap() if cheap is not None else probe.snapshot()
+
+
 def new_items(probe: Probe, before: Snapshot, after: Snapshot) -> dict[Hashable, Any]:
     return {k: v for k, v in after.items() if probe.is_new(k, v, before)}
