@@ -57,7 +57,10 @@ def chain_of(obj: object) -> str | None:
 
 @pytest.fixture
 def searches(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[Any]]]:
-    """What each search did: the search up's answers, and the searches down."""
+    """What each search did: the search up's answers, and the searches down.
+    The short search from the user's modules that comes first is off: these
+    test the searches after it (its own tests are at the end)."""
+    monkeypatch.setattr(whyalive, "user_roots", lambda roots, labels: [])
     seen: dict[str, list[Any]] = {"up": [], "down": []}
     up, down = whyalive.path_up, whyalive._search
 
@@ -164,3 +167,42 @@ def test_frozen_referrers_are_searched_from_the_roots(searches: dict[str, list[A
     assert found == f"{MOD}.REGISTRY['frozen'] -> Conn._sock"
     assert searches["up"] == [None]  # its referrers are frozen: none found, nothing proven
     assert searches["down"]
+
+
+NEAR: list[object] = [Sock()]
+
+
+def test_a_user_modules_list_is_found_from_it_with_no_heap_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The usual leak (``KEPT.append(sock)`` in the test's module) is two
+    # hops from the user's own module: found from there, before any search
+    # up scans the heap for referrers.
+    scans: list[int] = []
+    real = gc.get_referrers
+    monkeypatch.setattr(gc, "get_referrers", lambda *objs: scans.append(1) or real(*objs))
+    assert chain_of(NEAR[0]) == f"{MOD}.NEAR[0]"
+    assert not scans
+    monkeypatch.setattr(whyalive, "user_roots", lambda roots, labels: [])
+    assert chain_of(NEAR[0]) == f"{MOD}.NEAR[0]"  # the same chain the other searches find
+    assert scans
+
+
+def test_what_no_user_module_holds_near_is_left_to_the_other_searches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Held from a library's module (the standard library's here): the short
+    # search finds nothing and the search up does, as before.
+    seen: list[int] = []
+    near = whyalive._near
+
+    def counted(*args: Any) -> set[int]:
+        got = near(*args)
+        seen.append(len(got))
+        return got
+
+    monkeypatch.setattr(whyalive, "_near", counted)
+    target = Sock()
+    monkeypatch.setattr(re, "LEFT_BY_A_TEST", [target], raising=False)
+    assert chain_of(target) == "re.LEFT_BY_A_TEST[0]"
+    assert seen == [0]

@@ -22,18 +22,15 @@ from __future__ import annotations
 
 import gc
 import sys
-import threading
 import time
-import types
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import chain
-from typing import Any
 
 from leakwatch._attribution.chain_text import _join, _Labels, _segments
 from leakwatch._attribution.referrers import LEVELS, path_up
-from leakwatch._base.pyversion import all_tasks, frame_locals
+from leakwatch._attribution.roots import module_and_frame_roots, user_roots
 
 __all__ = ["culprits", "find_chains"]
 
@@ -45,9 +42,6 @@ _CHUNK = 2048
 
 
 _BULK = 65536  # referents handled in one go; a container with an eighth of it is "huge"
-
-
-_OWN_PACKAGE = __name__.partition(".")[0]
 
 
 _Levels = list[list[object]]
@@ -83,8 +77,9 @@ def find_chains(
     paths: dict[int, list[object]] = {}
     levels: _Levels = []
     with _gc_paused():
-        roots, labels = _roots(seen)
+        roots, labels = module_and_frame_roots(seen)
         wanted = set(map(id, targets)) - seen
+        wanted -= _near(targets, wanted, roots, labels, seen, deadline, paths)
         # A hop may take two levels (an attribute through a separate __dict__,
         # a generator through its frame): search twice as deep, then keep
         # the chains whose hops as shown are within max_depth.
@@ -109,6 +104,38 @@ def find_chains(
         paths.clear()  # a traceback through here must not pin the heap
         levels.clear()
         labels.clear()
+
+
+#: The search from the user's own modules first (see _near): how many levels
+#: deep (two hops), and how much CPU time it may take.
+_NEAR_LEVELS, _NEAR_BUDGET = 4, 0.002
+
+
+def _near(
+    targets: Sequence[object],
+    wanted: set[int],
+    roots: list[object],
+    labels: _Labels,
+    seen: set[int],
+    deadline: float,
+    paths: dict[int, list[object]],
+) -> set[int]:
+    """Search down first from the user's own modules' globals, two hops deep
+    and briefly: the usual leak is held by a list or dict of the test's or
+    the app's module (``KEPT.append(sock)``), found so with no scan of the
+    whole heap (each of the searches up costs one).  Fills ``paths``;
+    returns the ids it found (the chain shown is then that module's)."""
+    start = user_roots(roots, labels)
+    if not wanted or not start:
+        return set()
+    budget = min(deadline, time.thread_time() + _NEAR_BUDGET)
+    keep = _keeper(targets, wanted)
+    levels, groups, found = _search(start, set(seen), wanted, keep, budget, _NEAR_LEVELS)
+    for tid, (level, pos) in found.items():
+        path = _path(levels, groups, level, pos)
+        if path is not None:
+            paths[tid] = path
+    return set(paths) & wanted
 
 
 def _up(
@@ -217,54 +244,6 @@ def _keeper(
         id(k) in wanted
         or ((gc.is_tracked(k) or type(k) in (tuple, dict)) and (extra is None or extra(k)))
     )
-
-
-def _roots(seen: set[int]) -> tuple[list[object], _Labels]:
-    """Level 0 of the search, module dicts first: on a tie the earlier root wins.
-
-    Modules, ``sys.modules`` and ``gc.garbage`` are marked seen, so a global
-    is rooted at its own module, never at ``sys.modules['x']``; leakwatch's
-    own modules and frames are neither roots nor links.
-    """
-    roots: list[object] = []
-    labels: _Labels = {}
-    seen.update((id(sys.modules), id(gc.garbage)))
-
-    def add(obj: object, owner: object, label: str) -> None:
-        if id(obj) not in seen:
-            seen.add(id(obj))
-            roots.append(obj)
-            labels[id(obj)] = (owner, label)
-
-    for name, mod in list(sys.modules.items()):
-        if isinstance(mod, types.ModuleType):
-            seen.add(id(mod))
-            if name.partition(".")[0] == _OWN_PACKAGE:  # leakwatch's state is not a reason
-                seen.add(id(vars(mod)))
-            add(vars(mod), mod, name)
-    names = {t.ident: t.name for t in threading.enumerate()}
-    top: types.FrameType | None = None
-    for ident, top in sys._current_frames().items():
-        f: types.FrameType | None = top
-        while f is not None:
-            ours = str(f.f_globals.get("__name__")).partition(".")[0] == _OWN_PACKAGE
-            if id(f) not in seen and not ours:
-                # gc.get_referents() does not show a running frame's locals; f_locals does.
-                add(frame_locals(f), f, f"(thread {names.get(ident, ident)!r})")
-            seen.add(id(f))
-            f = f.f_back
-    del top  # in this thread, our own frame: a cycle that would pin the caller's locals
-    tasks: list[Any] = []
-    with suppress(Exception):  # best effort: a registry may change size under us
-        tasks = all_tasks()
-    for task in tasks:
-        coro = task.get_coro()
-        while isinstance(coro, (types.CoroutineType, types.GeneratorType)):
-            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-            if frame is not None and id(frame) not in seen:  # else running: rooted above
-                add(coro, coro, f"task {task.get_name()!r}")
-            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return roots, labels
 
 
 def _search(

@@ -1,0 +1,99 @@
+"""The roots of a why-alive search: module globals, live frames, suspended tasks.
+
+Level 0 of :func:`leakwatch._attribution.whyalive.find_chains`, each with the
+label a chain starts with; and which of them are the user's own modules.
+Must not search: it only lists where a search starts.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import types
+from contextlib import suppress
+from typing import Any
+
+from leakwatch._attribution.chain_text import _Labels
+from leakwatch._base.paths import is_user_file
+from leakwatch._base.pyversion import all_tasks, frame_locals
+
+OWN_PACKAGE = __name__.partition(".")[0]
+
+
+def module_and_frame_roots(seen: set[int]) -> tuple[list[object], _Labels]:
+    """Level 0 of the search, module dicts first: on a tie the earlier root wins.
+
+    Modules, ``sys.modules`` and ``gc.garbage`` are marked seen, so a global
+    is rooted at its own module, never at ``sys.modules['x']``; leakwatch's
+    own modules and frames are neither roots nor links.
+    """
+    roots: list[object] = []
+    labels: _Labels = {}
+    seen.update((id(sys.modules), id(gc.garbage)))
+
+    def add(obj: object, owner: object, label: str) -> None:
+        if id(obj) not in seen:
+            seen.add(id(obj))
+            roots.append(obj)
+            labels[id(obj)] = (owner, label)
+
+    for name, mod in list(sys.modules.items()):
+        if isinstance(mod, types.ModuleType):
+            seen.add(id(mod))
+            # (add() inlined: a search makes a root of every module.)
+            ns = vars(mod)
+            if id(ns) not in seen:
+                seen.add(id(ns))
+                if name.partition(".")[0] != OWN_PACKAGE:  # leakwatch's state is not a reason
+                    roots.append(ns)
+                    labels[id(ns)] = (mod, name)
+    names = {t.ident: t.name for t in threading.enumerate()}
+    top: types.FrameType | None = None
+    for ident, top in sys._current_frames().items():
+        f: types.FrameType | None = top
+        while f is not None:
+            ours = str(f.f_globals.get("__name__")).partition(".")[0] == OWN_PACKAGE
+            if id(f) not in seen and not ours:
+                # gc.get_referents() does not show a running frame's locals; f_locals does.
+                add(frame_locals(f), f, f"(thread {names.get(ident, ident)!r})")
+            seen.add(id(f))
+            f = f.f_back
+    del top  # in this thread, our own frame: a cycle that would pin the caller's locals
+    tasks: list[Any] = []
+    with suppress(Exception):  # best effort: a registry may change size under us
+        tasks = all_tasks()
+    for task in tasks:
+        coro = task.get_coro()
+        while isinstance(coro, (types.CoroutineType, types.GeneratorType)):
+            frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+            if frame is not None and id(frame) not in seen:  # else running: rooted above
+                add(coro, coro, f"task {task.get_name()!r}")
+            coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return roots, labels
+
+
+def user_roots(roots: list[object], labels: _Labels) -> list[object]:
+    """The globals of the user's own modules among ``roots`` (not the
+    standard library's, an installed package's or leakwatch's)."""
+    out: list[object] = []
+    for root in roots:
+        owner = labels.get(id(root), (None, ""))[0]
+        if isinstance(owner, types.ModuleType) and root is vars(owner):
+            filename = getattr(owner, "__file__", None)
+            if isinstance(filename, str) and _is_user_module(filename):
+                out.append(root)
+    return out
+
+
+#: filename -> whether it is the user's (a module's file does not move).
+_user_files: dict[str, bool] = {}
+
+
+def _is_user_module(filename: str) -> bool:
+    user = _user_files.get(filename)
+    if user is None:
+        if len(_user_files) > 50_000:
+            _user_files.clear()
+        user = _user_files[filename] = is_user_file(filename)
+    return user
