@@ -21,8 +21,9 @@ from leakwatch._base.pyversion import all_tasks, frame_locals
 OWN_PACKAGE = __name__.partition(".")[0]
 
 
-def module_and_frame_roots(seen: set[int]) -> tuple[list[object], _Labels]:
-    """Level 0 of the search, module dicts first: on a tie the earlier root wins.
+def module_roots(seen: set[int]) -> tuple[list[object], _Labels]:
+    """Level 0 of the search, module dicts first: on a tie the earlier root
+    wins (frames and tasks follow: :func:`add_frame_and_task_roots`).
 
     Modules, ``sys.modules`` and ``gc.garbage`` are marked seen, so a global
     is rooted at its own module, never at ``sys.modules['x']``; leakwatch's
@@ -31,6 +32,21 @@ def module_and_frame_roots(seen: set[int]) -> tuple[list[object], _Labels]:
     roots: list[object] = []
     labels: _Labels = {}
     seen.update((id(sys.modules), id(gc.garbage)))
+    for name, mod in list(sys.modules.items()):
+        if isinstance(mod, types.ModuleType):
+            seen.add(id(mod))
+            ns = vars(mod)
+            if id(ns) not in seen:
+                seen.add(id(ns))
+                if name.partition(".")[0] != OWN_PACKAGE:  # leakwatch's state is not a reason
+                    roots.append(ns)
+                    labels[id(ns)] = (mod, name)
+    return roots, labels
+
+
+def add_frame_and_task_roots(roots: list[object], labels: _Labels, seen: set[int]) -> None:
+    """Add to ``roots`` the locals of every thread's live frames and of
+    suspended asyncio tasks, after the module dicts."""
 
     def add(obj: object, owner: object, label: str) -> None:
         if id(obj) not in seen:
@@ -38,16 +54,6 @@ def module_and_frame_roots(seen: set[int]) -> tuple[list[object], _Labels]:
             roots.append(obj)
             labels[id(obj)] = (owner, label)
 
-    for name, mod in list(sys.modules.items()):
-        if isinstance(mod, types.ModuleType):
-            seen.add(id(mod))
-            # (add() inlined: a search makes a root of every module.)
-            ns = vars(mod)
-            if id(ns) not in seen:
-                seen.add(id(ns))
-                if name.partition(".")[0] != OWN_PACKAGE:  # leakwatch's state is not a reason
-                    roots.append(ns)
-                    labels[id(ns)] = (mod, name)
     names = {t.ident: t.name for t in threading.enumerate()}
     top: types.FrameType | None = None
     for ident, top in sys._current_frames().items():
@@ -70,7 +76,6 @@ def module_and_frame_roots(seen: set[int]) -> tuple[list[object], _Labels]:
             if frame is not None and id(frame) not in seen:  # else running: rooted above
                 add(coro, coro, f"task {task.get_name()!r}")
             coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-    return roots, labels
 
 
 def user_roots(roots: list[object], labels: _Labels) -> list[object]:

@@ -30,7 +30,7 @@ from itertools import chain
 
 from leakwatch._attribution.chain_text import _join, _Labels, _segments
 from leakwatch._attribution.referrers import LEVELS, path_up
-from leakwatch._attribution.roots import module_and_frame_roots, user_roots
+from leakwatch._attribution.roots import add_frame_and_task_roots, module_roots, user_roots
 
 __all__ = ["culprits", "find_chains"]
 
@@ -77,9 +77,11 @@ def find_chains(
     paths: dict[int, list[object]] = {}
     levels: _Levels = []
     with _gc_paused():
-        roots, labels = module_and_frame_roots(seen)
+        roots, labels = module_roots(seen)
         wanted = set(map(id, targets)) - seen
         wanted -= _near(targets, wanted, roots, labels, seen, deadline, paths)
+        if wanted:  # the frames' locals only now (reading them is not free)
+            add_frame_and_task_roots(roots, labels, seen)
         # A hop may take two levels (an attribute through a separate __dict__,
         # a generator through its frame): search twice as deep, then keep
         # the chains whose hops as shown are within max_depth.
