@@ -173,10 +173,14 @@ class ThreadProbe:
     def settle(self, new: Snapshot, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         current = running_thread()
-        for value in new.values():
-            t = value() if isinstance(value, weakref.ref) else None
-            if t is None or t is current:
-                continue
+        threads = [t for v in new.values() if isinstance(v, weakref.ref) and (t := v()) is not None]
+        frames = sys._current_frames()
+        # One waiting for another thread to wake it: joining it waits for
+        # nothing (settling looks again all the same).  The frames are let go
+        # before any join: a thread that returns meanwhile frees its locals.
+        waiting = [t for t in threads if t is not current and not parked(t, frames)]
+        del frames, threads
+        for t in waiting:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
