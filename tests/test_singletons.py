@@ -131,3 +131,33 @@ def test_threads_by_name_are_singletons_by_number_or_running_are_not(
         stop.set()
         for t in made:
             t.join(5)
+
+
+def test_a_threads_own_bootstrap_costs_no_second_scan_and_another_is_looked_at(
+    module: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import threading
+
+    stop = threading.Event()
+    made = [threading.Thread(target=stop.wait, daemon=True) for _ in range(2)]
+    for t in made:
+        t.start()
+    scans: list[int] = []
+    real = gc.get_referrers
+    monkeypatch.setattr(gc, "get_referrers", lambda *objs: scans.append(1) or real(*objs))
+    try:
+        plain, booted = made
+        # The bound _bootstrap the thread state holds is the only method on
+        # a running thread: no second scan for its referrers.
+        assert singletons([plain], time_budget=BUDGET) == {}
+        assert len(scans) == 1
+        # A second bound _bootstrap is somebody's: held by name, a singleton.
+        module.BOOT = _Holder(booted._bootstrap)  # type: ignore[attr-defined]
+        assert singletons([booted], time_budget=BUDGET) == {
+            id(booted): "lw_singleton_shapes.BOOT.value.__self__"
+        }
+    finally:
+        stop.set()
+        for t in made:
+            t.join(5)

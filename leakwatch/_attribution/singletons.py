@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import time
 import types
 from collections.abc import Iterator, Sequence
@@ -149,14 +150,19 @@ def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodTy
     wanted = {id(o) for o in objs}
     held: set[int] = set()
     methods: list[types.MethodType] = []
+    started: set[int] = set()  # threads whose own _bootstrap was met
     referrers = gc.get_referrers(*objs)
     try:
         for referrer in referrers:
             if isinstance(referrer, _NOT_ATTRIBUTES):
                 continue
             if isinstance(referrer, types.MethodType):
-                if id(referrer.__self__) in wanted:
-                    methods.append(referrer)
+                owner = referrer.__self__
+                if id(owner) not in wanted:
+                    continue
+                if _thread_runs_it(referrer, owner, started):
+                    continue
+                methods.append(referrer)
                 continue
             if isinstance(referrer, dict):
                 # A namespace holds by name; a registry by number or object
@@ -168,6 +174,25 @@ def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodTy
     finally:
         del referrers
     return held, methods
+
+
+def _thread_runs_it(method: types.MethodType, owner: object, started: set[int]) -> bool:
+    """Whether ``method`` is the ``_bootstrap`` a started thread runs: the
+    interpreter's thread state holds that one bound method for the thread's
+    life, and nothing else does (looking for its referrers would scan the
+    heap again for nothing).  A second one is somebody's: it is looked at."""
+    if (
+        getattr(method, "__func__", None) is not _BOOTSTRAP
+        or not isinstance(owner, threading.Thread)
+        or id(owner) in started
+        or not owner.is_alive()
+    ):
+        return False
+    started.add(id(owner))
+    return True
+
+
+_BOOTSTRAP = threading.Thread._bootstrap  # type: ignore[attr-defined]
 
 
 def _attributes(obj: object) -> Iterator[tuple[str, Any]]:
