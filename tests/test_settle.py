@@ -276,3 +276,32 @@ def test_parked_threads_another_thread_wakes_soon_after_are_not_leaks() -> None:
         threading.Thread(target=waker, name="waker").start()
     assert w.report is not None
     assert w.report.leaks == []
+
+
+def test_settling_records_nothing_of_its_own_look_at_the_threads() -> None:
+    # Whether another thread could still act is read from /proc: leakwatch's
+    # own opens, never a creation record (nor in any watch's snapshot).  An
+    # outer watch keeps the records while the inner one is judged.
+    from leakwatch._attribution import records
+
+    keep: list[int] = []
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait, args=(10,), name="helper")
+    helper.start()
+    try:
+        with leakwatch.watch(on_leak="report"):
+            with leakwatch.watch(on_leak="report", settle_budget=0.3) as w:
+                keep.append(os.open(os.devnull, os.O_RDONLY))
+            own = [
+                rec.made_by
+                for rec in list(records.fds.values())
+                if str(rec.made_by).startswith("/proc/self/task")
+            ]
+            assert w.report is not None
+            assert [leak.kind for leak in w.report.leaks] == ["fd"]
+            assert own == []
+    finally:
+        stop.set()
+        helper.join(10)
+        for fd in keep:
+            os.close(fd)

@@ -13,11 +13,12 @@ import time
 from collections.abc import Generator, Hashable
 from typing import Any
 
+from leakwatch._attribution import recording as _recording
 from leakwatch._base.model import group_resources
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.collect import Collected, collect
 from leakwatch._engine.options import Options, SettleResult
-from leakwatch._engine.snapshot import Snapshots
+from leakwatch._engine.snapshot import _OWN_IO, Snapshots
 from leakwatch._probes.protocol import Snapshot
 from leakwatch._probes.threads import others_parked, others_runnable
 
@@ -68,9 +69,12 @@ def _others_now(new: dict[str, dict[Hashable, Any]]) -> tuple[bool | None, bool]
     """Whether the other threads are all parked (``others_parked``) and
     whether one is runnable, looked at only where the leftovers ``new``
     make the answer count: taken just before a snapshot, so the leftovers
-    it finds were there after the others were seen."""
-    quiet = others_parked() if _cannot_end(new) else False
-    runnable = others_runnable() if set(new) <= _STILL_KINDS else True
+    it finds were there after the others were seen.  Reading the threads'
+    states opens files in ``/proc``: leakwatch's own I/O, unrecorded and out
+    of every watch's snapshots."""
+    with _OWN_IO, _recording.quiet():
+        quiet = others_parked() if _cannot_end(new) else False
+        runnable = others_runnable() if set(new) <= _STILL_KINDS else True
     return quiet, runnable
 
 
