@@ -11,7 +11,7 @@ reports on macOS and Windows degrade visibly instead of silently.
 - :func:`list_children` -> {pid: start time}, direct and indirect children.
 - :func:`list_native_threads` -> native thread ids of this process.
 - :func:`thread_runnable` -> whether a native thread of this process is
-  ready to run or running (None: not known here).
+  running, ready to run or in I/O that ends by itself (None: not known).
 
 The rest of leakwatch must not ask ``sys.platform``; this module must not
 judge what it reads.
@@ -226,9 +226,10 @@ def _linux_thread_runnable(native_id: int) -> bool | None:
     try:
         with open(f"/proc/self/task/{native_id}/stat", "rb") as f:
             stat = f.read()
-        return stat[stat.rindex(b")") + 2 : stat.rindex(b")") + 3] == b"R"
+        state = stat[stat.rindex(b")") + 2 :][:1]  # after "pid (comm) "
     except (OSError, ValueError):
         return None
+    return state in (b"R", b"D")  # running or ready; in I/O that ends by itself
 
 
 def _psutil_native_threads() -> set[int]:
@@ -248,8 +249,8 @@ list_fd_numbers: Callable[[], set[int]] | None = None
 fd_flags: Callable[[int], int | None]
 list_children: Callable[[], dict[int, int]]
 list_native_threads: Callable[[], set[int]]
-#: Whether native thread ``native_id`` is running or waiting only for a CPU
-#: (not blocked, not sleeping); None where that cannot be read.
+#: Whether native thread ``native_id`` is running, waiting only for a CPU or
+#: in uninterruptible I/O (not waiting to be woken); None where not known.
 thread_runnable: Callable[[int], bool | None] = lambda native_id: None  # noqa: E731
 #: The parent process id of ``pid`` (None: gone, or not readable).
 parent_pid: Callable[[int], int | None]
