@@ -14,7 +14,9 @@ interleaved for ``--rounds`` rounds.  Kinds:
 Prints the median wall and CPU seconds of each mode and the cost per leak
 (the difference over the number of tests), and checks every test failed
 under leakwatch.  Asserts nothing.  Run:
-``python bench/bench_leaky.py [--tests 200] [--rounds 3] [--kinds socket,pipe]``.
+``python bench/bench_leaky.py [--tests 200] [--rounds 3] [--kinds socket,pipe]``;
+``--code DIR`` (repeated) measures source trees side by side, round by round
+(a change against the code before it).
 """
 
 from __future__ import annotations
@@ -50,8 +52,12 @@ def write_suite(where: Path, kind: str, tests: int) -> Path:
     return path
 
 
-def run(path: Path, *args: str) -> tuple[float, float, str]:
-    """Wall and CPU seconds of one pytest process, and its last line."""
+def run(path: Path, *args: str, code: str | None = None) -> tuple[float, float, str]:
+    """Wall and CPU seconds of one pytest process, and its last line.
+    ``code``: a leakwatch source tree to run instead of the installed one."""
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [code, env.get("PYTHONPATH")]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     out = subprocess.run(
@@ -60,6 +66,7 @@ def run(path: Path, *args: str) -> tuple[float, float, str]:
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -73,7 +80,15 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--kinds", default=",".join(BODIES))
+    parser.add_argument(
+        "--code",
+        action="append",
+        metavar="DIR",
+        help="a leakwatch source tree to measure (repeat to compare trees side by side, "
+        "round by round); default: the installed leakwatch",
+    )
     opts = parser.parse_args()
+    codes: list[str | None] = [str(Path(c).resolve()) for c in opts.code] if opts.code else [None]
     print(f"{opts.tests} tests, each leaking one resource; {opts.rounds} interleaved rounds;")
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     print(f"{'kind':<8} {'plain':>14} {'leakwatch':>16} {'per leak':>18}  last line")
@@ -83,22 +98,25 @@ def main() -> None:
             where.mkdir()
             path = write_suite(where, kind, opts.tests)
             plain: list[tuple[float, float]] = []
-            watched: list[tuple[float, float]] = []
-            last = ""
+            watched: dict[str | None, list[tuple[float, float]]] = {c: [] for c in codes}
+            last: dict[str | None, str] = {}
             for _ in range(opts.rounds):
                 wall, cpu, _ = run(path, "-p", "no:leakwatch")
                 plain.append((wall, cpu))
-                wall, cpu, last = run(path, "--leakwatch")
-                watched.append((wall, cpu))
+                for code in codes:
+                    wall, cpu, last[code] = run(path, "--leakwatch", code=code)
+                    watched[code].append((wall, cpu))
             pw, pc = (statistics.median(x) for x in zip(*plain, strict=True))
-            lw, lc = (statistics.median(x) for x in zip(*watched, strict=True))
-            per_wall = (lw - pw) / opts.tests * 1000
-            per_cpu = (lc - pc) / opts.tests * 1000
-            print(
-                f"{kind:<8} {pw:6.2f}s/{pc:5.2f}c {lw:7.2f}s/{lc:6.2f}c "
-                f"{per_wall:6.1f} ms/{per_cpu:5.1f} cpu  {last}",
-                flush=True,
-            )
+            for code in codes:
+                lw, lc = (statistics.median(x) for x in zip(*watched[code], strict=True))
+                per_wall = (lw - pw) / opts.tests * 1000
+                per_cpu = (lc - pc) / opts.tests * 1000
+                label = kind if code is None else f"{kind} {code}"
+                print(
+                    f"{label:<8} {pw:6.2f}s/{pc:5.2f}c {lw:7.2f}s/{lc:6.2f}c "
+                    f"{per_wall:6.1f} ms/{per_cpu:5.1f} cpu  {last[code]}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

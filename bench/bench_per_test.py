@@ -17,7 +17,9 @@ Wrapping costs time of its own, so the parts add up to more than the
 subprocess difference; they say where the time goes, not how much it is.
 Asserts nothing.
 
-Run: ``python bench/bench_per_test.py [--rounds N] [--tests N] [--no-breakdown]``.
+Run: ``python bench/bench_per_test.py [--rounds N] [--tests N] [--no-breakdown]``;
+``--code DIR`` (repeated) measures leakwatch source trees side by side, round
+by round (a change against the code before it).
 """
 
 from __future__ import annotations
@@ -57,49 +59,62 @@ def _child_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _run(where: Path, args: tuple[str, ...], name: str = "test_trivial.py") -> tuple[float, float]:
+def _run(
+    where: Path, args: tuple[str, ...], name: str = "test_trivial.py", code: str | None = None
+) -> tuple[float, float]:
+    """One pytest process: wall and CPU seconds.  ``code``: a leakwatch
+    source tree to run instead of the installed one."""
     argv = [sys.executable, "-m", "pytest", *COMMON, *args, name]
+    env = _env()
+    if code is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [code, env.get("PYTHONPATH")]))
     cpu, t0 = _child_cpu(), time.perf_counter()
-    done = subprocess.run(argv, cwd=where, env=_env(), capture_output=True, text=True)
+    done = subprocess.run(argv, cwd=where, env=env, capture_output=True, text=True)
     wall, cpu = time.perf_counter() - t0, _child_cpu() - cpu
     if done.returncode != 0:
         sys.exit(f"pytest {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
     return wall, cpu
 
 
-def _overhead(where: Path, rounds: int, tests: int) -> None:
+def _overhead(where: Path, rounds: int, tests: int, codes: list[str]) -> None:
     small = max(1, tests // 10)
     _write_tests(where, small, "test_small.py")
     files = {tests: "test_trivial.py", small: "test_small.py"}
+    # (mode, pytest arguments, source tree): plain, then leakwatch once per tree.
+    modes: list[tuple[str, tuple[str, ...], str | None]] = [("plain", MODES["plain"], None)]
+    modes += [(f"leakwatch {c}", MODES["leakwatch"], c) for c in codes] or [
+        ("leakwatch", MODES["leakwatch"], None)
+    ]
     samples: dict[tuple[str, int], list[tuple[float, float]]] = {
-        (m, n): [] for m in MODES for n in files
+        (m, n): [] for m, _, _ in modes for n in files
     }
     for _ in range(2):  # warm the bytecode caches and the page cache
-        for args in MODES.values():
-            _run(where, args)
+        for _, args, code in modes:
+            _run(where, args, code=code)
     for r in range(rounds):
-        order = list(MODES.items()) if r % 2 == 0 else list(reversed(MODES.items()))
-        for mode, args in order:
+        for mode, args, code in modes if r % 2 == 0 else modes[::-1]:
             for n, name in files.items():
-                samples[(mode, n)].append(_run(where, args, name))
+                samples[(mode, n)].append(_run(where, args, name, code))
     wall = {k: statistics.median(s[0] for s in v) for k, v in samples.items()}
     cpu = {k: statistics.median(s[1] for s in v) for k, v in samples.items()}
     print(f"{tests} (and {small}) trivial tests, medians of {rounds} interleaved rounds:")
-    for mode in MODES:
+    for mode, _, _ in modes:
         print(
             f"  {mode:<10} wall {wall[(mode, tests)]:6.3f} s   cpu {cpu[(mode, tests)]:6.3f} s"
             f"   ({small} tests: wall {wall[(mode, small)]:6.3f} s)"
         )
-    extra = {n: cpu[("leakwatch", n)] - cpu[("plain", n)] for n in files}
-    extra_wall = {n: wall[("leakwatch", n)] - wall[("plain", n)] for n in files}
-    per_wall = extra_wall[tests] / tests * 1000
-    per_cpu = extra[tests] / tests * 1000
-    print(f"  per test, all included: {per_wall:.3f} ms wall, {per_cpu:.3f} ms cpu")
-    slope = (extra[tests] - extra[small]) / (tests - small)
-    print(
-        f"  per test (slope): {slope * 1000:.3f} ms cpu; once per session (intercept, "
-        f"importing and setting up leakwatch): {(extra[small] - slope * small) * 1000:.0f} ms cpu"
-    )
+    for mode, _, _ in modes[1:]:
+        extra = {n: cpu[(mode, n)] - cpu[("plain", n)] for n in files}
+        extra_wall = {n: wall[(mode, n)] - wall[("plain", n)] for n in files}
+        per_wall = extra_wall[tests] / tests * 1000
+        per_cpu = extra[tests] / tests * 1000
+        slope = (extra[tests] - extra[small]) / (tests - small)
+        once = (extra[small] - slope * small) * 1000
+        print(
+            f"  {mode}: per test, all included: {per_wall:.3f} ms wall, {per_cpu:.3f} ms cpu; "
+            f"per test (slope): {slope * 1000:.3f} ms cpu; once per session (intercept, "
+            f"importing and setting up leakwatch): {once:.0f} ms cpu"
+        )
 
 
 # -- the breakdown (in a child process: the wrappers stay out of this one) --------
@@ -253,6 +268,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--no-breakdown", action="store_true")
+    parser.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a leakwatch source tree to measure (repeat to compare trees side by side); "
+        "the breakdown is of the installed leakwatch",
+    )
     parser.add_argument("--breakdown-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.breakdown_child:
@@ -262,7 +285,7 @@ def main() -> None:
         where = Path(tmp)
         _write_tests(where, args.tests)
         if args.rounds > 0:
-            _overhead(where, args.rounds, args.tests)
+            _overhead(where, args.rounds, args.tests, [str(Path(c).resolve()) for c in args.code])
         if not args.no_breakdown:
             sys.stdout.flush()
             child = [__file__, "--breakdown-child", tmp, "--tests", str(args.tests)]
