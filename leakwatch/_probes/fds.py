@@ -164,16 +164,10 @@ def _no_origin_note() -> str:
 OWN: dict[Hashable, str] = {}
 
 
-class _Look:
-    """The last full look at the descriptors, whichever probe took it: the
-    snapshot, its numbers, and the descriptor epoch read just before it."""
-
-    snap: Snapshot | None = None
-    numbers: frozenset[int] = frozenset()
-    epoch = -1
-
-
-_LAST = _Look()
+#: The last full look at the descriptors, whichever probe took it: the
+#: snapshot, its numbers, and the descriptor epoch read just before it.  One
+#: tuple, replaced whole: another thread's look never mixes into a read.
+_LAST: tuple[Snapshot, frozenset[int], int] | None = None
 
 
 class FdProbe:
@@ -185,8 +179,9 @@ class FdProbe:
     def snapshot(self) -> Snapshot:
         self._holders = None  # a new look: owners are looked up again
         epoch = _recording.fd_epoch()  # before looking: a creation meanwhile changes it
+        global _LAST
         snap: dict[Hashable, Any] = {(fd, target): fd for fd, target in list_fds().items()}
-        _LAST.snap, _LAST.epoch, _LAST.numbers = snap, epoch, frozenset(snap.values())
+        _LAST = (snap, frozenset(snap.values()), epoch)
         return snap
 
     def mark(self) -> Snapshot:
@@ -198,12 +193,12 @@ class FdProbe:
         in between is then seen a window late: only its phase can be off,
         never whether it leaked (the last look of a watch is a full one).
         """
-        numbers = _platform.list_fd_numbers
-        last = _LAST.snap
+        numbers, last = _platform.list_fd_numbers, _LAST
         if numbers is None or last is None or not _recording.is_recording():
             return self.snapshot()
-        if _LAST.epoch == _recording.fd_epoch() and numbers() == _LAST.numbers:
-            return last
+        snap, open_then, epoch = last
+        if epoch == _recording.fd_epoch() and numbers() == open_then:
+            return snap
         return self.snapshot()
 
     def first(self) -> Snapshot:
