@@ -209,8 +209,8 @@ def _on_open(args: tuple[Any, ...]) -> None:
     if key is not path:
         return
     creating = bool(flags & os.O_CREAT) if isinstance(flags, int) and flags else False
-    if isinstance(mode, str) and any(c in mode for c in "wax"):
-        creating = True
+    if isinstance(mode, str) and ("w" in mode or "a" in mode or "x" in mode):
+        creating = True  # (no generator: this runs on every open)
     if creating and _tempdir_child(path) and not os.path.exists(path):
         _remember_created(path, rec)
 
