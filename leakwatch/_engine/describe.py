@@ -19,7 +19,7 @@ from leakwatch._base.model import Resource
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.options import Options
 from leakwatch._engine.snapshot import _OWN_IO, Snapshots, _one_line
-from leakwatch._probes.protocol import Departed, Snapshot, departed
+from leakwatch._probes.protocol import Departed, departed
 
 #: Seconds (of this thread's CPU time, so the load does not cut it short) for
 #: describing a watch's leftovers, all of them together.  What is
@@ -226,15 +226,6 @@ class Describing(Snapshots):
     def _keeps_departed(self, kind: str, item: Departed) -> bool:
         """Whether a departed resource is this watch's to judge."""
         return item.holder is None
-
-    def _pending_tasks(self) -> Snapshot | None:
-        probe = self.probes.get("task")
-        if probe is None:
-            return None
-        try:
-            return probe.snapshot()
-        except Exception:
-            return None
 
 
 def _one_verdict(owner: Owner, members: list[Resource], out: list[Resource], at: list[int]) -> None:

@@ -114,6 +114,9 @@ class Settling(Snapshots):
         """
         t0 = time.perf_counter()
         after = self.snapshot()
+        # The first look is taken as the block ended (no loop turn since):
+        # its tasks are the ones pending then (see _blocks).
+        self._tasks_at_end = after.get("task")
         result = SettleResult(new=self._blocks(self._new(after)))
         budget = self.options.settle_budget
         if result.new and not self._frozen and budget > 0 and self.options.settle_attempts:

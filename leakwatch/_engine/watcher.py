@@ -119,7 +119,6 @@ class Watcher(Settling, Describing, Snapshots):
         """Settle (sleeping between attempts), diff and build the report."""
         block_seconds = time.perf_counter() - self._started
         try:
-            self._tasks_at_end = self._pending_tasks()
             steps = self._settle()
             try:
                 while True:
@@ -139,7 +138,6 @@ class Watcher(Settling, Describing, Snapshots):
             for _ in range(3):  # callbacks scheduled by the block's last awaits
                 await asyncio.sleep(0)
             self._turns_loop = True
-            self._tasks_at_end = self._pending_tasks()
             steps = self._settle()
             try:
                 while True:
