@@ -12,7 +12,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from leakwatch._attribution import recording as _recording
-from leakwatch._probes.protocol import Probe, Snapshot, first, new_items
+from leakwatch._probes.protocol import Probe, Snapshot, mark, new_items
 
 #: Held while leakwatch itself lists or describes resources, by every watch in
 #: every thread: a descriptor one watch opens for a moment (a /proc listing, a
@@ -48,12 +48,12 @@ class Snapshots:
 
     def first_look(self) -> dict[str, Snapshot]:
         """The watch's first snapshot, cheaper where a probe can reuse an
-        earlier look (see FdProbe.first)."""
+        earlier look (see FdProbe.mark)."""
         out: dict[str, Snapshot] = {}
         with _OWN_IO, _recording.quiet():
             for kind, probe in list(self.probes.items()):
                 try:
-                    out[kind] = first(probe)
+                    out[kind] = mark(probe)
                 except Exception as exc:
                     self._drop_probe(kind, exc)
         return out

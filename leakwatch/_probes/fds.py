@@ -177,21 +177,24 @@ class FdProbe:
         self._holders: dict[int, weakref.ref[Any]] | None = None
 
     def snapshot(self) -> Snapshot:
+        global _LAST
         self._holders = None  # a new look: owners are looked up again
         epoch = _recording.fd_epoch()  # before looking: a creation meanwhile changes it
-        global _LAST
         snap: dict[Hashable, Any] = {(fd, target): fd for fd, target in list_fds().items()}
         _LAST = (snap, frozenset(snap.values()), epoch)
         return snap
 
     def mark(self) -> Snapshot:
-        """A snapshot good enough to say which window held a descriptor.
+        """A snapshot good enough to say which window held a descriptor, and
+        the look a watch starts with.
 
         The last full look (any probe's) again when the same numbers are
         open and Python made no descriptor since (one listdir); else a full
-        one.  A descriptor C code closed and reopened under the same number
-        in between is then seen a window late: only its phase can be off,
-        never whether it leaked (the last look of a watch is a full one).
+        one.  Under pytest a test's first look is so the previous test's
+        last.  A descriptor C code closed and reopened under the same number
+        in between (another thread's, with no Python call) is then seen a
+        window late, or charged to the watch that starts: never hidden, as
+        the last look of a watch is a full one.
         """
         numbers, last = _platform.list_fd_numbers, _LAST
         if numbers is None or last is None or not _recording.is_recording():
@@ -200,15 +203,6 @@ class FdProbe:
         if epoch == _recording.fd_epoch() and numbers() == open_then:
             return snap
         return self.snapshot()
-
-    def first(self) -> Snapshot:
-        """The look a watch starts with: as :meth:`mark`.  Under pytest that
-        is the previous test's last look whenever nothing made a descriptor
-        since.  What this can get wrong: a descriptor C code closed and
-        reopened under the same number between that look and this watch's
-        start (another thread's, with no Python call) is charged to this
-        watch; a leak is never hidden, since the last look is a full one."""
-        return self.mark()
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
         if key in before:

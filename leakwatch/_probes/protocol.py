@@ -61,15 +61,10 @@ def recorded(probe: Probe) -> Iterable[Any] | None:
 
 
 def mark(probe: Probe) -> Snapshot:
-    """What a window's end needs: the probe's cheaper ``mark()`` if it has one."""
+    """What a window's end or a watch's start needs: the probe's cheaper
+    ``mark()`` if it has one (it may reuse an earlier look while nothing
+    could have changed)."""
     cheap = getattr(probe, "mark", None)
-    return cheap() if cheap is not None else probe.snapshot()
-
-
-def first(probe: Probe) -> Snapshot:
-    """The look a watch starts with: the probe's ``first()`` if it has one
-    (it may reuse an earlier look while nothing could have changed)."""
-    cheap = getattr(probe, "first", None)
     return cheap() if cheap is not None else probe.snapshot()
 
 
