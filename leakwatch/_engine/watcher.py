@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import sys
-import threading
 import time
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -212,15 +211,9 @@ class Watcher(Settling, Describing, Snapshots):
 
 
 def _other_threads() -> frozenset[tuple[int | None, int]]:
-    from leakwatch._probes.threads import INTERNAL_PREFIX
+    from leakwatch._probes.threads import other_threads
 
-    current = threading.get_ident()
-    out: set[tuple[int | None, int]] = set()
-    for t in threading.enumerate():
-        name = getattr(t, "_name", "")
-        if t.ident != current and not (isinstance(name, str) and name.startswith(INTERNAL_PREFIX)):
-            out.add((t.ident, id(t)))
-    return frozenset(out)
+    return frozenset((t.ident, id(t)) for t in other_threads())
 
 
 def _concurrency_note(before: frozenset[tuple[int | None, int]]) -> str | None:

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from typing import Any, TypeGuard
 
 from leakwatch._attribution import records as _records
@@ -83,6 +83,14 @@ def parked(thread: threading.Thread, frames: dict[int, Any] | None = None) -> bo
 _CONDITION_WAIT = threading.Condition.wait.__code__
 
 
+def other_threads() -> Iterator[threading.Thread]:
+    """The Python threads but this one and leakwatch's own."""
+    me = threading.get_ident()
+    for thread in threading.enumerate():
+        if thread.ident != me and not name_of(thread).startswith(INTERNAL_PREFIX):
+            yield thread
+
+
 def others_parked() -> bool | None:
     """Whether no thread but this one can act (leakwatch's own aside): every
     other Python thread is parked, waiting for another thread to wake it
@@ -92,13 +100,10 @@ def others_parked() -> bool | None:
     go, no pool finishing a job.  A thread C code registered with Python (a
     dummy thread) counts while its native thread lives.  True when no other
     thread is there at all, None when the others are all parked."""
-    me = threading.get_ident()
     native: set[int] | None = None
     frames: dict[int, Any] | None = None
     waiting = False
-    for thread in threading.enumerate():
-        if thread.ident == me or name_of(thread).startswith(INTERNAL_PREFIX):
-            continue
+    for thread in other_threads():
         if isinstance(thread, _DUMMY):
             if native is None:
                 try:
@@ -124,10 +129,7 @@ def others_runnable() -> bool:
     woken a moment ago may wait that long before it can act, so a leftover
     standing still meanwhile has not stood still on its own.  False where
     the OS does not say."""
-    me = threading.get_ident()
-    for thread in threading.enumerate():
-        if thread.ident == me or name_of(thread).startswith(INTERNAL_PREFIX):
-            continue
+    for thread in other_threads():
         native_id = getattr(thread, "native_id", None)
         if native_id is not None and thread_runnable(native_id):
             return True
