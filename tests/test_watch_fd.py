@@ -426,3 +426,32 @@ def test_a_closed_number_does_not_stay_open_in_window_marks() -> None:
         assert probe.mark() is first
     finally:
         _recording.deactivate()
+
+
+def test_a_holder_made_over_a_number_after_the_last_walk_is_still_found() -> None:
+    # Settling and describing share one heap walk for descriptors' holders
+    # while nothing changed; a file object made over the number in between
+    # (an open the hooks see) must be found, and leakwatch's own quiet reads
+    # must not count as a change.
+    from leakwatch._attribution import origins as _origins
+    from leakwatch._attribution import recording as _recording
+    from leakwatch._probes.fds import FdProbe
+
+    probe = FdProbe()
+    _origins.activate()
+    r, w = os.pipe()
+    try:
+        probe.snapshot()
+        assert probe.owner((r, ""), r) is None  # a bare number: nothing holds it
+        walked = probe._holders
+        with _recording.quiet(), open(os.devnull, "rb"):
+            pass  # leakwatch's own read: the walk stands
+        assert probe.owner((r, ""), r) is None and probe._holders is walked
+        held = open(r, "rb", buffering=0)  # a holder over the same number
+        try:
+            assert probe.owner((r, ""), r) is held
+        finally:
+            held.close()
+    finally:
+        os.close(w)
+        _recording.deactivate()

@@ -284,9 +284,9 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
     handler = _EVENTS.get(event)
     if handler is None:
         return
-    _epoch += 1
     if _local.quiet:
-        return
+        return  # leakwatch's own, closed before it looks again: not counted
+    _epoch += 1
     try:
         handler(args)
     except Exception:  # recording must never break the watched program

@@ -54,14 +54,13 @@ def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...
         if recording._active:
             try:
                 new_fds = fds_of(result)
-                if new_fds:
+                if new_fds and not _local.quiet:  # leakwatch's own: not counted
                     recording._epoch += 1
-                    if not _local.quiet:
-                        rec = _record(made_by=made_by)
-                        for fd in new_fds:
-                            # What the number is now (``pipe:[ino]``): a C-made
-                            # descriptor reusing it later must not take this line.
-                            fds[fd] = replace(rec, extra=fd_target(fd) or "")
+                    rec = _record(made_by=made_by)
+                    for fd in new_fds:
+                        # What the number is now (``pipe:[ino]``): a C-made
+                        # descriptor reusing it later must not take this line.
+                        fds[fd] = replace(rec, extra=fd_target(fd) or "")
             except Exception:  # recording must never break the watched program
                 pass
         return result

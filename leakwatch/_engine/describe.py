@@ -13,6 +13,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import Any
 
+from leakwatch._attribution import recording as _recording
 from leakwatch._attribution.owners import Owner, pools
 from leakwatch._attribution.singletons import singletons
 from leakwatch._base.model import Resource
@@ -83,7 +84,8 @@ class Describing(Snapshots):
         failed: dict[str, list[str]] = {}
         cut = 0
         deadline = time.thread_time() + DESCRIBE_BUDGET  # CPU time: not cut short by load
-        with _OWN_IO:
+        # leakwatch's own reads (source lines for the stacks) are no creations.
+        with _OWN_IO, _recording.quiet():
             for kind, items in new.items():
                 probe = self.probes.get(kind)
                 if probe is None:

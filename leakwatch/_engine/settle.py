@@ -263,18 +263,19 @@ class Settling(Snapshots):
         for the rest."""
         policy = self.options.policy
         expected = getattr(policy, "expected", None)
-        for kind, items in new.items():
-            probe = self.probes[kind]
-            for key, value in items.items():
-                try:
-                    res = probe.describe(key, value, self._since)
-                    if "benign" in res.details or (
-                        expected is not None and expected(group_resources([res])[0])
-                    ):
-                        self._parked.setdefault(kind, {})[key] = value
-                        self._expected.add((kind, key))
-                except Exception:  # describing again at the end reports it
-                    continue
+        with _recording.quiet():  # its source reads are leakwatch's own
+            for kind, items in new.items():
+                probe = self.probes[kind]
+                for key, value in items.items():
+                    try:
+                        res = probe.describe(key, value, self._since)
+                        if "benign" in res.details or (
+                            expected is not None and expected(group_resources([res])[0])
+                        ):
+                            self._parked.setdefault(kind, {})[key] = value
+                            self._expected.add((kind, key))
+                    except Exception:  # describing again at the end reports it
+                        continue
 
     def _unparked(self, new: dict[str, dict[Hashable, Any]]) -> dict[str, dict[Hashable, Any]]:
         out = {}

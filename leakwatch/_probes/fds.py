@@ -174,11 +174,13 @@ class FdProbe:
     kind = "fd"
 
     def __init__(self) -> None:
-        self._holders: dict[int, weakref.ref[Any]] | None = None
+        #: fd -> its standard-library holder, with the descriptor epoch and
+        #: the numbers open when it was looked up: a heap walk, done again
+        #: only when either changed (settling and describing share one).
+        self._holders: tuple[dict[int, weakref.ref[Any]], int, frozenset[int] | None] | None = None
 
     def snapshot(self) -> Snapshot:
         global _LAST
-        self._holders = None  # a new look: owners are looked up again
         epoch = _recording.fd_epoch()  # before looking: a creation meanwhile changes it
         snap: dict[Hashable, Any] = {(fd, target): fd for fd, target in list_fds().items()}
         _LAST = (snap, frozenset(snap.values()), epoch)
@@ -273,7 +275,22 @@ class FdProbe:
             return found[0]
         if _records.detached(value, key[1]) is not None:  # type: ignore[index]
             return None  # a detached socket's descriptor: nothing holds it (no heap walk)
-        if self._holders is None:
-            self._holders = _fd_holders()
-        ref = self._holders.get(value)
-        return ref() if ref is not None else None
+        ref = self._holder(value, fresh=False)
+        held = ref() if ref is not None else None
+        if ref is not None and held is None:
+            # The holder seen is gone, the descriptor is not: another may hold it now.
+            ref = self._holder(value, fresh=True)
+            held = ref() if ref is not None else None
+        return held
+
+    def _holder(self, fd: int, *, fresh: bool) -> weakref.ref[Any] | None:
+        """The weak reference to ``fd``'s holder, from the last heap walk
+        while the same numbers are open (the last look's) and Python made no
+        descriptor since (a socket or file made over an existing number is a
+        creation the hooks see), else a new walk."""
+        epoch, last = _recording.fd_epoch(), _LAST
+        numbers = last[1] if last is not None else None
+        held = self._holders
+        if fresh or held is None or held[1] != epoch or numbers is None or held[2] != numbers:
+            held = self._holders = (_fd_holders(), epoch, numbers)
+        return held[0].get(fd)
