@@ -5,6 +5,8 @@ The shell that brings leakwatch to a server that keeps running:
 * :mod:`~leakwatch._service.middleware` -- ASGI and WSGI middleware that tags
   a sample of requests (``tags.request_tag``) and hands each, once its
   response is done, to the judge;
+* :mod:`~leakwatch._service.routes` -- the route a request matched, as its
+  framework names it;
 * :mod:`~leakwatch._service.judge` -- a background thread that, after a short
   settle, looks for what each judged request made and left alive;
 * :mod:`~leakwatch._service.ledger` -- what was found, per route and creating

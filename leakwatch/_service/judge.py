@@ -46,6 +46,7 @@ from leakwatch._probes.threads import INTERNAL_PREFIX
 from leakwatch._service.charges import entry_of, made_by_user, shared_pool
 from leakwatch._service.ledger import Ledger
 from leakwatch._service.pages import _snapshot
+from leakwatch._service.routes import route_of
 
 #: Seconds after a response before its request is judged: a thread or task
 #: that finishes a moment later is not a leak.
@@ -79,16 +80,20 @@ class Pending(NamedTuple):
     ended: float  # time.monotonic() when its response was done
     #: The stack below the middleware (the server's): see ``charges.made_by_user``.
     entry: tuple[Any, ...] = ()
+    #: What the route is named from when ``route`` is empty (an ASGI request's:
+    #: ``middleware.asgi_route_parts``), named in the judge's thread.
+    parts: Any = None
 
 
 class Ticket:
     """One sampled request in flight: what the middleware hands back at its end."""
 
-    __slots__ = ("entry", "method", "route", "since", "tag")
+    __slots__ = ("entry", "method", "parts", "route", "since", "tag")
 
     def __init__(self, tag: int, since: int, method: str, route: str, entry: Any = ()) -> None:
         self.tag, self.since, self.method, self.route = tag, since, method, route
         self.entry: tuple[Any, ...] = entry
+        self.parts: Any = None
 
 
 class Monitor:
@@ -100,7 +105,10 @@ class Monitor:
         self.batch_every = BATCH_EVERY
         # Reentrant: a WSGI body finalised by a gc pass inside begin() or end()
         # ends its request from the same thread.
-        self._lock = threading.Condition(threading.RLock())
+        self._rlock = threading.RLock()
+        # The judge waits on the Condition; a request's begin and end take its
+        # lock itself (entered in C, not through the Condition's Python methods).
+        self._lock = threading.Condition(self._rlock)
         self._pending: deque[Pending] = deque()
         self._watching = 0  # sampled requests in flight or queued
         self._tags = itertools.count(1)
@@ -117,7 +125,7 @@ class Monitor:
     def begin(self, method: str, route: str, caller: Any = None) -> Ticket | None:
         """A sampled request starts: its tag, or None when the judge is too far behind.
         ``caller``: the frame that called the middleware (the server's)."""
-        with self._lock:
+        with self._rlock:
             if self._watching >= MAX_PENDING:
                 return None
             if self._watching == 0:
@@ -139,9 +147,15 @@ class Monitor:
             self._release(1)
             return
         item = Pending(
-            ticket.tag, ticket.since, ticket.method, ticket.route, time.monotonic(), ticket.entry
+            ticket.tag,
+            ticket.since,
+            ticket.method,
+            ticket.route,
+            time.monotonic(),
+            ticket.entry,
+            ticket.parts,
         )
-        with self._lock:
+        with self._rlock:
             self._pending.append(item)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=JUDGE_THREAD, daemon=True)
@@ -152,7 +166,7 @@ class Monitor:
             # of its speed for the next few hundred milliseconds.
 
     def _release(self, n: int) -> None:
-        with self._lock:
+        with self._rlock:
             self._watching -= n
             if self._watching == 0:
                 _recording.tagging -= 1
@@ -215,14 +229,25 @@ class Monitor:
         now = time.time()
         clean: dict[tuple[str, str], int] = {}
         for p in ready:
+            route = p.route or _route_name(p.parts)
             got = per_tag.get(p.tag)
             if got:
-                self.ledger.add(p.method, p.route, group_resources(got), now)
+                self.ledger.add(p.method, route, group_resources(got), now)
             else:
-                clean[(p.method, p.route)] = clean.get((p.method, p.route), 0) + 1
+                clean[(p.method, route)] = clean.get((p.method, route), 0) + 1
         self.ledger.add_clean(clean)
         # A thread a sampled request started keeps its tag only while it runs.
         forget_ended_threads()
+
+
+def _route_name(parts: Any) -> str:
+    """An ASGI request's route, named from what its response's end read."""
+    if parts is None:
+        return ""
+    try:
+        return route_of(parts)
+    except Exception:  # a route object's attribute that raises: the path
+        return str(parts[2] or "")
 
 
 def _probes() -> dict[str, Probe]:

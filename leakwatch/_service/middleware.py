@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any
 
 from leakwatch._attribution import tags as _tags
 from leakwatch._base.pyversion import mark_coroutine_function
 from leakwatch._service.judge import Monitor, Ticket, monitor
+from leakwatch._service.routes import asgi_route_parts, wsgi_route
 
 #: Set in the scope (environ) of a request the debug pages answer: not judged.
 DEBUG_PAGE = "leakwatch.debug_page"
@@ -41,21 +42,6 @@ class _Sampling:
         self.app = app
         self.sample = check_sample(sample)
         self.monitor: Monitor = monitor()
-
-
-def asgi_route(scope: Mapping[str, Any]) -> str:
-    """The route a request matched, where the framework says (Starlette,
-    FastAPI: ``scope["route"].path``), else its path."""
-    route = scope.get("route")
-    path = getattr(route, "path", None) or getattr(route, "path_format", None)
-    root = str(scope.get("root_path", "") or "")
-    full = str(scope.get("path", "") or "")
-    if isinstance(path, str) and path:
-        template = root + path
-        if not full.startswith(template.split("{", 1)[0]) and root.endswith(path):
-            template = root  # a mount: the root path names it already
-        return template
-    return full if full.startswith(root) else root + full
 
 
 class ASGIMiddleware(_Sampling):
@@ -105,19 +91,8 @@ class ASGIMiddleware(_Sampling):
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
         finally:
             _tags.request_tag.reset(token)
-            ticket.route = asgi_route(scope)
+            ticket.parts = asgi_route_parts(scope)  # named by the judge
             self.monitor.end(ticket, judge=not scope.get(DEBUG_PAGE))
-
-
-def wsgi_route(environ: Mapping[str, Any]) -> str:
-    """The route a request matched, where the framework says (Flask's
-    ``url_rule``), else its path."""
-    request = environ.get("werkzeug.request")
-    rule = getattr(getattr(request, "url_rule", None), "rule", None)
-    root = str(environ.get("SCRIPT_NAME", "") or "")
-    if isinstance(rule, str) and rule:
-        return root + rule
-    return root + str(environ.get("PATH_INFO", "") or "")
 
 
 class WSGIMiddleware(_Sampling):
