@@ -7,7 +7,8 @@ is on.
 A timer that wakes or times out a future (``asyncio.sleep``, ``wait_for``,
 ``asyncio.timeout``) is not recorded: it lives and dies with what awaits it.
 When only sampled requests are recorded, a task or timer no request is
-charged for is not kept either (a record of no request's is of no use there).
+charged for is not recorded at all (a record of no request's is of no use
+there): that is asked before anything else.
 Must not import asyncio: it wraps loop classes it is handed.
 """
 
@@ -19,7 +20,7 @@ import weakref
 from typing import Any
 
 from leakwatch._attribution import recording, records, tags
-from leakwatch._attribution.recording import _install_lock, _record, _recording
+from leakwatch._attribution.recording import _install_lock, _record, _recording, uncharged
 
 asyncio_wrapped = False
 
@@ -66,13 +67,20 @@ def _wrap_create_task(loop_cls: Any) -> None:
         task = orig(self, coro, *args, **kwargs)
         if (
             recording._active
-            and (not recording.tag_only or _tag.get() or tags.thread_tags or tags.job_tags)
+            and (
+                not recording.tag_only
+                or _tag.get()
+                or tags.thread_tags
+                or tags.job_tags
+                or tags.starting
+            )
             and _recording()
         ):
             try:
-                rec = _record()
-                if rec.tag or not recording.tag_only:
-                    records.tasks[task] = rec
+                if not uncharged(sys._getframe()):
+                    rec = _record(charged=True)
+                    if rec.tag or not recording.tag_only:
+                        records.tasks[task] = rec
             except Exception:
                 pass
         return task
@@ -112,12 +120,20 @@ def wrap_timer(loop_cls: Any, name: str) -> None:
         handle = orig(self, when, callback, *args, **kwargs)
         if (
             recording._active
-            and (not recording.tag_only or _tag.get() or tags.thread_tags or tags.job_tags)
+            and (
+                not recording.tag_only
+                or _tag.get()
+                or tags.thread_tags
+                or tags.job_tags
+                or tags.starting
+            )
             and _recording()
         ):
             try:
-                if not _serves_a_future(callback, args):
-                    rec = _record(_callable_name(callback))
+                # Asked first: the server's own timers inside a sampled
+                # request (a keep-alive) cost no more than this.
+                if not uncharged(sys._getframe()) and not _serves_a_future(callback, args):
+                    rec = _record(_callable_name(callback), charged=True)
                     if rec.tag or not recording.tag_only:
                         records.timers[handle] = rec
                         records.timer_loops[handle] = weakref.ref(self)

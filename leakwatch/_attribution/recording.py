@@ -32,14 +32,13 @@ from leakwatch._attribution.records import (
     _unindexed,
     dir_key,
     forks,
-    handovers,
+    handed_over,
     sockets,
     spawns,
-    tasks,
     threads,
 )
 from leakwatch._attribution.stacks import DEFAULT_DEPTH, capture, user_code_inside
-from leakwatch._attribution.tags import job_tags, request_tag, thread_tag, thread_tags
+from leakwatch._attribution.tags import job_tags, request_tag, starting, thread_tag, thread_tags
 from leakwatch._base.pyversion import running_thread
 
 _active = 0  # how many watches are on; hooks record only while > 0
@@ -95,20 +94,45 @@ def _untagged() -> bool:
     return not (thread_tag(ident) if job is None else job)
 
 
-def _record(extra: str = "", made_by: str = "") -> Record:
-    if tag_only and _untagged():
+def uncharged(frame: Any) -> bool:
+    """In tag-only mode, whether a creation whose code runs at ``frame`` is
+    no sampled request's: made outside every sampled request, or the
+    server's machinery inside one (see :func:`_machinery`).  A task or timer
+    wrapper asks this first: such a creation costs no record at all."""
+    if not tag_only:
+        return False
+    # A thread a sampled request started has its entry in ``thread_tags``
+    # while it runs (in ``starting`` as it starts): with none, no thread's
+    # record carries a tag.
+    tagged_threads = thread_tags or starting
+    return _untagged() or _machinery(frame, _parent_record() if tagged_threads else None)
+
+
+def _parent_record() -> Record | None:
+    """The creation record of the running thread, if leakwatch saw it start."""
+    here = running_thread()  # never threading.current_thread(): see running_thread
+    return threads.get(here) if here is not None else None
+
+
+def _machinery(frame: Any, parent_rec: Record | None) -> bool:
+    """A sampled request's creation with none of the user's code on its
+    stack inside the request (above the middleware's frame), in a thread no
+    sampled request started: the server's or a library's machinery
+    (uvicorn's keep-alive timer, scheduled inside every request), which the
+    judge never charges (``leakwatch._service.charges.made_by_user``)."""
+    return not (parent_rec is not None and parent_rec.tag) and not user_code_inside(frame)
+
+
+def _record(extra: str = "", made_by: str = "", *, charged: bool = False) -> Record:
+    """The record of a creation made by the caller's caller.  ``charged``:
+    :func:`uncharged` was asked already and said no."""
+    if tag_only and not charged and _untagged():
         # No stack, but it supersedes older records of the same descriptor
         # number or path: a sampled request's closed file is not this one.
         return Record(next(_serials), (), (), extra, threading.get_ident(), made_by)
     frame = sys._getframe(1)
-    here = running_thread()  # never threading.current_thread(): see running_thread
-    parent_rec = threads.get(here) if here is not None else None
-    if tag_only and not (parent_rec is not None and parent_rec.tag) and not user_code_inside(frame):
-        # A sampled request's creation with none of the user's code on its
-        # stack inside the request (above the middleware's frame), in a
-        # thread no sampled request started: the server's or a library's
-        # machinery (uvicorn's keep-alive timer, scheduled inside every
-        # request), which the judge never charges (``leakwatch._service.charges.made_by_user``).
+    parent_rec = _parent_record()
+    if tag_only and not charged and _machinery(frame, parent_rec):
         # Recorded as no request's, at no stack's cost.
         return Record(next(_serials), (), (), extra, threading.get_ident(), made_by)
     stack = capture(frame, depth)
@@ -120,32 +144,10 @@ def _record(extra: str = "", made_by: str = "") -> Record:
         # the request's, though the thread does not carry the context.
         started = parent_rec.tag if parent_rec is not None else 0
         tag = request_tag.get() or job_tags.get(threading.get_ident(), started)
-    handed = _handed_over()
+    handed = handed_over()
     if handed is None:
         return Record(next(_serials), stack, parent, extra, threading.get_ident(), made_by, 0, tag)
     return Record(next(_serials), stack, parent, extra, handed[0], made_by, handed[1], tag)
-
-
-def _handed_over() -> tuple[int, int] | None:
-    """(handing thread, hand-over serial) when this code runs an asyncio task
-    another thread handed over (``run_coroutine_threadsafe``), or a task that
-    such a task made: what a handed-over coroutine makes in a server's loop
-    is the handing block's.  None otherwise (the usual case)."""
-    events = sys.modules.get("asyncio.events")
-    loop = events._get_running_loop() if events is not None else None
-    if loop is None:
-        return None
-    try:
-        task = sys.modules["asyncio.tasks"].current_task(loop)
-        if task is None:
-            return None
-        rec = handovers.get(task.get_coro())
-        if rec is not None:
-            return rec.thread, rec.serial
-        rec = tasks.get(task)
-    except Exception:  # ownership is a refinement: the making thread stands
-        return None
-    return (rec.thread, rec.owner) if rec is not None and rec.owner else None
 
 
 def _recording() -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 import weakref
 from collections import deque
@@ -313,3 +314,25 @@ def forget_all() -> None:
     ):  # fmt: skip
         if table:  # most are empty: a weak dictionary's clear() pops item by item
             table.clear()
+
+
+def handed_over() -> tuple[int, int] | None:
+    """(handing thread, hand-over serial) when this code runs an asyncio task
+    another thread handed over (``run_coroutine_threadsafe``), or a task that
+    such a task made: what a handed-over coroutine makes in a server's loop
+    is the handing block's.  None otherwise (the usual case)."""
+    events = sys.modules.get("asyncio.events")
+    loop = events._get_running_loop() if events is not None else None
+    if loop is None:
+        return None
+    try:
+        task = sys.modules["asyncio.tasks"].current_task(loop)
+        if task is None:
+            return None
+        rec = handovers.get(task.get_coro())
+        if rec is not None:
+            return rec.thread, rec.serial
+        rec = tasks.get(task)
+    except Exception:  # ownership is a refinement: the making thread stands
+        return None
+    return (rec.thread, rec.owner) if rec is not None and rec.owner else None

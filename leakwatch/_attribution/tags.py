@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 from contextvars import ContextVar
 
+from leakwatch._base.pyversion import running_thread
+
 #: The sampled request the running code serves (``leakwatch.service``'s
 #: middleware sets it; it follows into tasks and ``asyncio.to_thread``).
 #: 0: none.  Read only while ``recording.tagging`` is non-zero.
@@ -25,10 +27,19 @@ request_tag: ContextVar[int] = ContextVar("leakwatch_request_tag", default=0)
 thread_tags: dict[int, tuple[int, int]] = {}
 
 
+#: id(Thread) -> tag of the threads a sampled request is starting now: a
+#: thread runs before ``Thread.start()`` returns to the request (which files
+#: it under its ident only then), and what it makes at once is the request's
+#: too.  Empty but for that moment.
+starting: dict[int, int] = {}
+
+
 def thread_tag(ident: int) -> int:
     """The tag of the sampled request that started this thread (0: none)."""
     entry = thread_tags.get(ident)
     if entry is None or entry[0] != threading.get_native_id():
+        if starting:
+            return starting.get(id(running_thread()), 0)
         return 0
     return entry[1]
 

@@ -187,14 +187,21 @@ def _wrap_thread_start() -> None:
                 rec = threads[self] = _record(name)
             except Exception:
                 pass
-        orig_start(self)
-        if rec is not None and rec.tag and self.ident is not None:
-            # What this thread makes is the request's: see recording._untagged.
+        if rec is None or not rec.tag:
+            orig_start(self)
+            return
+        # What this thread makes is the request's (see recording._untagged),
+        # from its first line: it may run before start() returns.
+        tags.starting[id(self)] = rec.tag
+        try:
+            orig_start(self)
             native = getattr(self, "native_id", None)
-            if native is not None:
+            if self.ident is not None and native is not None:
                 if len(tags.thread_tags) >= 4096:
                     tags.thread_tags.pop(next(iter(tags.thread_tags)))
                 tags.thread_tags[self.ident] = (native, rec.tag)
+        finally:
+            tags.starting.pop(id(self), None)
 
     start.__leakwatch__ = True  # type: ignore[attr-defined]
     start.__doc__ = orig_start.__doc__
