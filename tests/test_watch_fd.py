@@ -447,11 +447,8 @@ def test_a_holder_made_over_a_number_after_the_last_walk_is_still_found() -> Non
         with _recording.quiet(), open(os.devnull, "rb"):
             pass  # leakwatch's own read: the walk stands
         assert probe.owner((r, ""), r) is None and probe._holders is walked
-        held = open(r, "rb", buffering=0)  # a holder over the same number
-        try:
+        with open(r, "rb", buffering=0) as held:  # a holder over the same number
             assert probe.owner((r, ""), r) is held
-        finally:
-            held.close()
     finally:
         os.close(w)
         _recording.deactivate()
