@@ -27,6 +27,8 @@ asyncio_wrapped = False
 #: Read in the wrappers before ``_recording()``, whose answer it gives at no
 #: call for what no sampled request made (most of a service's tasks and
 #: timers): no tag in the context, and no thread or pool job tagged at all.
+#: That gate is written out in each wrapper, not called: a call there would
+#: cost what it saves.
 _tag = tags.request_tag
 
 

@@ -81,7 +81,7 @@ class Pending(NamedTuple):
     #: The stack below the middleware (the server's): see ``charges.made_by_user``.
     entry: tuple[Any, ...] = ()
     #: What the route is named from when ``route`` is empty (an ASGI request's:
-    #: ``middleware.asgi_route_parts``), named in the judge's thread.
+    #: ``routes.asgi_route_parts``), named in the judge's thread.
     parts: Any = None
 
 
