@@ -12,12 +12,6 @@ from collections.abc import Mapping
 from typing import Any
 
 
-def asgi_route(scope: Mapping[str, Any]) -> str:
-    """The route a request matched, where the framework says (Starlette,
-    FastAPI: ``scope["route"].path``), else its path."""
-    return route_of(asgi_route_parts(scope))
-
-
 def asgi_route_parts(scope: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     """What :func:`route_of` names a request's route from, read as its
     response ends: the matched route object (the application's, long-lived),
@@ -26,7 +20,9 @@ def asgi_route_parts(scope: Mapping[str, Any]) -> tuple[Any, Any, Any]:
 
 
 def route_of(parts: tuple[Any, Any, Any]) -> str:
-    """The route template from :func:`asgi_route_parts`, else the path."""
+    """The route a request matched, where the framework says (Starlette,
+    FastAPI: ``scope["route"].path``), from :func:`asgi_route_parts`; else
+    its path."""
     route, root, full = parts
     path = getattr(route, "path", None) or getattr(route, "path_format", None)
     root = str(root or "")
