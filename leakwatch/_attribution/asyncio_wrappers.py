@@ -66,7 +66,10 @@ def _wrap_create_task(loop_cls: Any) -> None:
 
     @functools.wraps(orig)
     def create_task(self: Any, coro: Any, *args: Any, **kwargs: Any) -> Any:
-        task = orig(self, coro, *args, **kwargs)
+        # Called without the packed arguments when there are none: a call
+        # through ``*args, **kwargs`` costs a request not sampled as much
+        # again as the rest of the wrapper.
+        task = orig(self, coro, *args, **kwargs) if args or kwargs else orig(self, coro)
         if (
             recording._active
             and (
@@ -119,7 +122,10 @@ def wrap_timer(loop_cls: Any, name: str) -> None:
 
     @functools.wraps(orig)
     def schedule(self: Any, when: Any, callback: Any, *args: Any, **kwargs: Any) -> Any:
-        handle = orig(self, when, callback, *args, **kwargs)
+        if args or kwargs:
+            handle = orig(self, when, callback, *args, **kwargs)
+        else:
+            handle = orig(self, when, callback)
         if (
             recording._active
             and (
