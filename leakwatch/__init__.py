@@ -18,23 +18,29 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from leakwatch._base.frames import Frame
     from leakwatch._base.model import Leak, Resource
-    from leakwatch._report.errors import LeakError, LeakWarning, LeakwatchInternalWarning
+    from leakwatch._report.errors import (
+        ConfigError,
+        LeakError,
+        LeakWarning,
+        LeakwatchError,
+        LeakwatchInternalWarning,
+    )
     from leakwatch._report.report import Report
     from leakwatch._rules.config import Config, load_config
     from leakwatch._rules.ignore import IgnoreRule, ignore
-    from leakwatch._rules.reading import ConfigError
     from leakwatch._watch.watch import check, check_async, watch
 
 from leakwatch._base.version import __version__
 
 _EXPORTS: dict[str, str] = {
     "Config": "leakwatch._rules.config",
-    "ConfigError": "leakwatch._rules.reading",
+    "ConfigError": "leakwatch._report.errors",
     "Frame": "leakwatch._base.frames",
     "IgnoreRule": "leakwatch._rules.ignore",
     "Leak": "leakwatch._base.model",
     "LeakError": "leakwatch._report.errors",
     "LeakWarning": "leakwatch._report.errors",
+    "LeakwatchError": "leakwatch._report.errors",
     "LeakwatchInternalWarning": "leakwatch._report.errors",
     "Report": "leakwatch._report.report",
     "Resource": "leakwatch._base.model",
@@ -53,6 +59,7 @@ __all__ = [
     "Leak",
     "LeakError",
     "LeakWarning",
+    "LeakwatchError",
     "LeakwatchInternalWarning",
     "Report",
     "Resource",

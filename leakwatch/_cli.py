@@ -56,14 +56,11 @@ import sys
 from collections.abc import Sequence
 
 from leakwatch._base.model import kinds_help
+from leakwatch._report.errors import ConfigError, OutputError, TargetError
 from leakwatch._rules.baseline import PROGRAM_SCOPE
 from leakwatch._rules.config import load_config
 from leakwatch._rules.policy import Policy
-from leakwatch._rules.reading import ConfigError
 from leakwatch._run import program, session
-from leakwatch._run.output import (
-    OutputError,
-)
 from leakwatch._run.report_command import (
     EXIT_CLEAN,
     EXIT_LEAKS,
@@ -239,7 +236,7 @@ class RunCommand:
             return EXIT_USAGE
         try:
             prepared = program.prepare(target)
-        except program.TargetError as exc:
+        except TargetError as exc:
             print(f"leakwatch run: {exc}", file=sys.stderr)
             return exc.status
         server = None

@@ -12,8 +12,8 @@ import pytest
 
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Leak
+from leakwatch._report.errors import ConfigError
 from leakwatch._rules.baseline import SCHEMA, Baseline, load_baseline, write_baseline
-from leakwatch._rules.reading import ConfigError
 
 NODE = "tests/test_api.py::test_upload"
 

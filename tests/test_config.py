@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from leakwatch._base.model import KINDS
+from leakwatch._report.errors import ConfigError
 from leakwatch._rules.config import Config, find_config_file, load_config
 from leakwatch._rules.ignore import IgnoreRule
-from leakwatch._rules.reading import ConfigError
 
 
 def write(path: Path, text: str) -> Path:

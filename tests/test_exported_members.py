@@ -20,6 +20,7 @@ INTENDED = {
     # value types and errors beside them
     "Frame",
     "Resource",
+    "LeakwatchError",
     "LeakwatchInternalWarning",
     # configuration and ignore rules
     "Config",

@@ -11,9 +11,9 @@ import pytest
 
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Leak
+from leakwatch._report.errors import ConfigError
 from leakwatch._rules.ignore import IgnoreRule, apply_rules, ignore, module_of, unmatched
 from leakwatch._rules.known import apply_known, load_known_leaks, version_in
-from leakwatch._rules.reading import ConfigError
 
 ROOT = "/srv/app"  # a sys.path entry for the tests below; the files need not exist
 

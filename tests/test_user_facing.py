@@ -7,6 +7,8 @@ user's own inside the block keeps its line, a LeakError is spelled
 
 from __future__ import annotations
 
+import ast
+import importlib
 import pickle
 import socket
 import subprocess
@@ -87,6 +89,53 @@ def test_public_classes_are_named_and_pickled_as_leakwatch() -> None:
     assert [leak.kind for leak in again.report.leaks] == ["fd"]
     warning = pickle.loads(pickle.dumps(leakwatch.LeakWarning(info.value.report)))
     assert type(warning) is leakwatch.LeakWarning and str(warning) == str(info.value)
+
+
+def test_every_error_leakwatch_raises_is_one_family_defined_in_one_module() -> None:
+    errors = importlib.import_module("leakwatch._report.errors")
+    family = [
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type)
+        and issubclass(value, Exception)
+        and value.__module__ != "builtins"
+        and not issubclass(value, Warning)
+    ]
+    assert {cls.__name__ for cls in family} >= {
+        "LeakwatchError",
+        "LeakError",
+        "ConfigError",
+        "MarkerError",
+        "UsageError",
+        "OutputError",
+        "TargetError",
+        "DiffError",
+        "LeakFailure",
+    }
+    assert all(issubclass(cls, leakwatch.LeakwatchError) for cls in family)
+    # Catching the family catches a leak and bad input alike; the old bases stay.
+    with pytest.raises(leakwatch.LeakwatchError), leakwatch.watch(kinds=("fd",)):
+        _leak()
+    with pytest.raises(leakwatch.LeakwatchError):
+        leakwatch.Config(kinds=("no such kind",))
+    assert issubclass(leakwatch.LeakError, AssertionError)
+    assert issubclass(leakwatch.ConfigError, ValueError)
+    # No exception class is defined anywhere else in the package (a private
+    # one that never leaves its module aside).
+    package = Path(leakwatch.__file__).parent
+    elsewhere = []
+    for path in package.rglob("*.py"):
+        if path.name == "errors.py" and path.parent.name == "_report":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            bases = [ast.unparse(b) for b in getattr(node, "bases", [])]
+            if (
+                isinstance(node, ast.ClassDef)
+                and not node.name.startswith("_")
+                and any(b.endswith(("Error", "Exception")) for b in bases)
+            ):
+                elsewhere.append(f"{path.relative_to(package)}: {node.name}")
+    assert elsewhere == []
 
 
 def test_leak_error_context_is_what_python_gives() -> None:

@@ -19,11 +19,11 @@ from leakwatch._pytest.escapes import Watched
 from leakwatch._pytest.fixture_spans import FixtureSpans
 from leakwatch._pytest.settings import (
     NO_MARKER,
-    MarkerError,
     RunSettings,
     TestSettings,
     marker_settings,
 )
+from leakwatch._report.errors import MarkerError
 from leakwatch._suite.findings import Finding
 from leakwatch._suite.firstuse import FirstUse
 from leakwatch._suite.policy import TestPolicy

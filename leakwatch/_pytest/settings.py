@@ -25,9 +25,9 @@ import pytest
 
 from leakwatch._base.files import display
 from leakwatch._base.model import KINDS
+from leakwatch._report.errors import ConfigError, MarkerError
 from leakwatch._rules.config import Config, _from_env, load_config
 from leakwatch._rules.ignore import IgnoreRule
-from leakwatch._rules.reading import ConfigError
 from leakwatch._suite.settings import DEFAULT_BASELINE as DEFAULT_BASELINE
 from leakwatch._suite.settings import RunSettings as _RunSettings
 
@@ -153,10 +153,6 @@ MARKER_HELP = (
     "fail on heap or state growing with every call; settle: seconds to let threads and tasks "
     "finish.  Only acts when leakwatch is enabled (--leakwatch)."
 )
-
-
-class MarkerError(ValueError):
-    """A ``@pytest.mark.leakwatch`` the plugin cannot use; the message is one line."""
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,34 @@
-"""What leakwatch raises and warns.
+"""What leakwatch raises and warns: every error it raises is here.
 
 ::
 
-    AssertionError
-     └── LeakError            a watched block, check or test leaked (.report)
+    Exception
+     └── LeakwatchError           anything leakwatch raises (catch this one)
+          ├── LeakError           a watched block, check or test leaked (.report);
+          │                       also an AssertionError
+          ├── LeakFailure         the unittest runner's failure of a test that
+          │                       leaked (its text is the report); also an
+          │                       AssertionError
+          ├── ConfigError         a setting, rule or file leakwatch cannot use:
+          │                       one line naming the key and the file; also
+          │                       a ValueError
+          ├── MarkerError         a ``@pytest.mark.leakwatch`` the plugin cannot
+          │                       use; also a ValueError
+          ├── UsageError          a unittest runner option it cannot use
+          ├── OutputError         a report file that cannot be written or read
+          ├── TargetError         ``leakwatch run``'s target cannot start (.status)
+          ├── DiffError           ``leakwatch diff`` input that is not a snapshot
+          │                       or report
+          ├── QueryError          a debug page's query it cannot answer (HTTP 400)
+          └── BusyError           a debug page that cannot answer now (HTTP 409)
     UserWarning
-     └── LeakWarning          the same, when on_leak="warn" (.report)
+     └── LeakWarning              a leak, when on_leak="warn" (.report)
     RuntimeWarning
-     └── LeakwatchInternalWarning   leakwatch itself failed; the program goes on
-                                    (shown, never raised: see internal_error)
-    ValueError
-     └── ConfigError          bad configuration: one line naming the key and the file
+     └── LeakwatchInternalWarning leakwatch itself failed; the program goes on
+                                  (shown, never raised: see internal_error)
 
-Exit codes of ``leakwatch run`` live in ``leakwatch._cli``.
+Every message but a leak's is one line.  Exit codes of ``leakwatch run``
+live in ``leakwatch._cli``.
 """
 
 from __future__ import annotations
@@ -26,7 +42,13 @@ from types import FrameType
 from leakwatch._report.report import Report
 
 
-class LeakError(AssertionError):
+class LeakwatchError(Exception):
+    """Anything leakwatch raises: a leak, or input it cannot use (one line)."""
+
+    __module__ = "leakwatch"  # the public name
+
+
+class LeakError(LeakwatchError, AssertionError):
     """A watched block, check or test left something behind."""
 
     __module__ = "leakwatch"  # the public name, in tracebacks and for pickle
@@ -37,6 +59,50 @@ class LeakError(AssertionError):
 
     def __reduce__(self) -> tuple[type[LeakError], tuple[Report]]:
         return type(self), (self.report,)
+
+
+class LeakFailure(LeakwatchError, AssertionError):
+    """The failure the unittest runner reports for a test that leaked; its text is the report."""
+
+
+class ConfigError(LeakwatchError, ValueError):
+    """A setting, rule or file leakwatch cannot use; the message is one line."""
+
+    __module__ = "leakwatch"  # the public name
+
+
+class MarkerError(LeakwatchError, ValueError):
+    """A ``@pytest.mark.leakwatch`` the plugin cannot use; the message is one line."""
+
+
+class UsageError(LeakwatchError):
+    """A leakwatch option or setting the unittest runner cannot use; one line."""
+
+
+class OutputError(LeakwatchError):
+    """A report file that cannot be written or read; the message is one line."""
+
+
+class TargetError(LeakwatchError):
+    """``leakwatch run``'s target cannot be started; ``status`` is what python
+    exits with then."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class DiffError(LeakwatchError):
+    """``leakwatch diff`` input that cannot be diffed, in one line."""
+
+
+class QueryError(LeakwatchError):
+    """A debug page's query that cannot be answered (a mark or snapshot that
+    is not there, a number out of range); one line."""
+
+
+class BusyError(LeakwatchError):
+    """A debug page that cannot answer now (a heap window is open already)."""
 
 
 class LeakWarning(UserWarning):

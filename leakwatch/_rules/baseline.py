@@ -42,7 +42,7 @@ from typing import Any
 
 from leakwatch._base.files import display, read_json, write_whole
 from leakwatch._base.model import Leak
-from leakwatch._rules.reading import ConfigError
+from leakwatch._report.errors import ConfigError
 
 __all__ = ["PROGRAM_SCOPE", "SCHEMA", "Baseline", "load_baseline", "write_baseline"]
 

@@ -57,8 +57,9 @@ from typing import Any
 
 from leakwatch._base.files import display
 from leakwatch._base.model import KINDS, RESOURCE_KINDS
+from leakwatch._report.errors import ConfigError
 from leakwatch._rules.ignore import IgnoreRule
-from leakwatch._rules.reading import ConfigError, read_toml, suggest
+from leakwatch._rules.reading import read_toml, suggest
 
 __all__ = ["Config", "ConfigError", "find_config_file", "load_config", "read_toml"]
 

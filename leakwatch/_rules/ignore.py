@@ -49,7 +49,8 @@ from typing import Any
 
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import KINDS, Leak
-from leakwatch._rules.reading import ConfigError, suggest
+from leakwatch._report.errors import ConfigError
+from leakwatch._rules.reading import suggest
 
 __all__ = [
     "IgnoreRule",

@@ -23,8 +23,9 @@ from typing import Any
 
 from leakwatch._base.files import display
 from leakwatch._base.model import Leak
+from leakwatch._report.errors import ConfigError
 from leakwatch._rules.ignore import IgnoreRule, _annotated
-from leakwatch._rules.reading import ConfigError, read_toml
+from leakwatch._rules.reading import read_toml
 
 KNOWN_SCHEMA = "leakwatch.known/1"
 

@@ -9,19 +9,11 @@ from __future__ import annotations
 
 import difflib
 import os
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from leakwatch._base.files import display
 from leakwatch._base.pyversion import tomllib
-
-if TYPE_CHECKING:
-    pass
-
-
-class ConfigError(ValueError):
-    """A setting, rule or file leakwatch cannot use; the message is one line."""
-
-    __module__ = "leakwatch"  # the public name
+from leakwatch._report.errors import ConfigError
 
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -19,13 +19,10 @@ from typing import Any
 from leakwatch._base.files import display, read_json, write_whole
 from leakwatch._base.sizes import format_size
 from leakwatch._report.documents import SCHEMAS, text_lines
+from leakwatch._report.errors import OutputError
 from leakwatch._report.report import SCHEMA, Report
 from leakwatch._report.schema import problem
 from leakwatch._report.text import escape
-
-
-class OutputError(Exception):
-    """A report file that cannot be written or read; the message is one line."""
 
 
 def check_writable(path: str, what: str) -> None:

@@ -40,20 +40,13 @@ from typing import Any
 
 from leakwatch._attribution import stacks
 from leakwatch._base.frames import Origin
+from leakwatch._report.errors import TargetError
 
 #: Exit status after an uncaught KeyboardInterrupt, as a shell reports python's.
 INTERRUPTED = 130
 
 _HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the leakwatch package
 _RUNPY = os.path.splitext(os.path.abspath(runpy.__file__))[0]
-
-
-class TargetError(Exception):
-    """The target cannot be started; ``status`` is what python exits with then."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from leakwatch._report.documents import leak_count
+from leakwatch._report.errors import OutputError
 from leakwatch._report.text import escape
 from leakwatch._run.output import (
-    OutputError,
     format_text,
     load_report,
     to_html,

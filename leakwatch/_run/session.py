@@ -34,6 +34,7 @@ from leakwatch._base.model import KINDS, Leak, group_resources
 from leakwatch._engine.options import Options
 from leakwatch._engine.watcher import Watcher
 from leakwatch._native import run as native_run
+from leakwatch._report.errors import OutputError
 from leakwatch._report.report import Report
 from leakwatch._report.text import escape
 from leakwatch._rules.baseline import PROGRAM_SCOPE, write_baseline
@@ -41,7 +42,6 @@ from leakwatch._rules.config import Config
 from leakwatch._rules.policy import Policy
 from leakwatch._run import dump, program, shutdown, terminate, trend
 from leakwatch._run.output import (
-    OutputError,
     check_writable,
     summary_lines,
     to_html,

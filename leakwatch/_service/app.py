@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from leakwatch._report.errors import BusyError, QueryError
 from leakwatch._service import heap, html, metrics, pages
 from leakwatch._service.diff import diff, diff_doc
 from leakwatch._service.judge import monitor
@@ -84,9 +85,9 @@ class Pages:
         links = html.Links((query.get("token") or [""])[0] or None)
         try:
             return self._page(path.strip("/"), query, links)
-        except (_BadQuery, heap.BadQuery) as exc:
+        except QueryError as exc:
             return _text(400, f"leakwatch: {exc}\n")
-        except heap.Busy as exc:
+        except BusyError as exc:
             return _text(409, f"leakwatch: {exc}\n")
         except Exception as exc:  # the host never sees leakwatch's errors
             return _text(500, f"leakwatch: this page failed: {exc!r}\n")
@@ -147,15 +148,11 @@ class Pages:
             known = list(self._ring)
             base = self._ring.get(int(raw)) if raw.isdigit() else None
         if base is None:
-            raise _BadQuery(f"diff?base=ID needs the id of a kept snapshot.json (kept: {known})")
+            raise QueryError(f"diff?base=ID needs the id of a kept snapshot.json (kept: {known})")
         now = pages.snapshot_doc()
         doc = diff_doc(diff(base, now), f"snapshot {raw}", "now")
         doc["base"] = int(raw)
         return doc
-
-
-class _BadQuery(Exception):
-    pass
 
 
 def _seconds(query: Mapping[str, list[str]]) -> float:
@@ -163,9 +160,9 @@ def _seconds(query: Mapping[str, list[str]]) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise _BadQuery(f"seconds must be a number, got {raw!r}") from None
+        raise QueryError(f"seconds must be a number, got {raw!r}") from None
     if not 0.05 <= value <= 300:
-        raise _BadQuery(f"seconds must be from 0.05 to 300, got {raw!r}")
+        raise QueryError(f"seconds must be from 0.05 to 300, got {raw!r}")
     return value
 
 

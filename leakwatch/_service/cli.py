@@ -12,8 +12,9 @@ import argparse
 import json
 import sys
 
+from leakwatch._report.errors import DiffError
 from leakwatch._report.text import escape
-from leakwatch._service.diff import DiffError, diff, diff_doc, format_diff, load
+from leakwatch._service.diff import diff, diff_doc, format_diff, load
 
 EXIT_SAME = 0
 EXIT_NEW = 1

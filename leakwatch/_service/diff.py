@@ -17,15 +17,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leakwatch._base.model import KINDS, Leak
+from leakwatch._report.errors import DiffError
 from leakwatch._report.text import escape, format_leak
 
 DIFF_SCHEMA = "leakwatch.diff/1"
 SNAPSHOT_SCHEMA = "leakwatch.snapshot/1"
 READABLE = (SNAPSHOT_SCHEMA, "leakwatch.report/1")
-
-
-class DiffError(Exception):
-    """Input that cannot be diffed, in one line."""
 
 
 def load(path: str) -> dict[str, Any]:

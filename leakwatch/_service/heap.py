@@ -19,6 +19,7 @@ from typing import Any
 from leakwatch._attribution import recording as _recording
 from leakwatch._probes.heap import HeapTracker, retained
 from leakwatch._probes.threads import INTERNAL_PREFIX
+from leakwatch._report.errors import BusyError, QueryError
 from leakwatch._service.pages import resource_dict
 
 SCHEMA = "leakwatch.heap/1"
@@ -28,14 +29,6 @@ MARK_SECONDS = 3600.0
 
 #: Sites listed at most.
 LIMIT = 50
-
-
-class Busy(Exception):
-    """A heap window is open already."""
-
-
-class BadQuery(Exception):
-    """A heap query that cannot be answered (a mark that is not there)."""
 
 
 _window = threading.Lock()
@@ -78,7 +71,7 @@ def window(seconds: float) -> dict[str, Any]:
     """Growth by allocation site over a window of ``seconds``: tracemalloc runs
     only during the window (unless it was running already)."""
     if not _window.acquire(blocking=False):
-        raise Busy("a heap window is open already: try again when it ends")
+        raise BusyError("a heap window is open already: try again when it ends")
     try:
         tracker = HeapTracker(16)
         tracker.start()
@@ -113,7 +106,7 @@ def since(ident: int) -> dict[str, Any]:
         made = _current
         if made is None or made.ident != ident:
             have = f"mark {made.ident}" if made is not None else "none (heap?mark makes one)"
-            raise BadQuery(f"no heap mark {ident} (current: {have})")
+            raise QueryError(f"no heap mark {ident} (current: {have})")
         with _recording.quiet():
             sites = retained(made.tracker.sample(), limit=LIMIT, min_size=1)
         return _doc(sites, time.time() - made.since, made.tracker.note, base=ident, tracing=True)
@@ -146,6 +139,6 @@ def page(query: Mapping[str, list[str]], seconds: float) -> dict[str, Any]:
     if "base" in query:
         raw = (query["base"] or [""])[0]
         if not raw.isdigit():
-            raise BadQuery(f"base must be a mark's number, got {raw!r}")
+            raise QueryError(f"base must be a mark's number, got {raw!r}")
         return since(int(raw))
     return window(seconds)

@@ -22,8 +22,9 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without Django
     raise ImportError("leakwatch.django needs Django: pip install 'pyleakwatch[django]'") from exc
 
+from leakwatch._report.errors import UsageError
 from leakwatch._unittest.main import summary
-from leakwatch._unittest.options import OPTIONS, UsageError, run_settings
+from leakwatch._unittest.options import OPTIONS, run_settings
 from leakwatch._unittest.result import watched_result, watching
 from leakwatch._unittest.session import Session
 

@@ -14,7 +14,8 @@ import unittest
 from collections.abc import Sequence
 from typing import Any
 
-from leakwatch._unittest.options import UsageError, run_settings, split_argv, usage
+from leakwatch._report.errors import UsageError
+from leakwatch._unittest.options import run_settings, split_argv, usage
 from leakwatch._unittest.result import watched_result, watching
 from leakwatch._unittest.session import Session
 

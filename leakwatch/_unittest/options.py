@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from leakwatch._base.model import kinds_help
+from leakwatch._report.errors import ConfigError, UsageError
 from leakwatch._rules.config import Config, load_config
-from leakwatch._rules.reading import ConfigError
 from leakwatch._suite.settings import RunSettings
 
 #: option -> (Config key or "update_baseline", takes a value, help)
@@ -57,10 +57,6 @@ OPTIONS: dict[str, tuple[str, bool, str]] = {
         "seconds to let threads and tasks finish before judging (default 0.5)",
     ),
 }
-
-
-class UsageError(Exception):
-    """A leakwatch option or setting the runner cannot use; one line."""
 
 
 def usage() -> str:

@@ -24,15 +24,12 @@ from collections.abc import Iterator
 from typing import Any
 
 from leakwatch._attribution import stacks
+from leakwatch._report.errors import LeakFailure
 from leakwatch._report.text import escape
 from leakwatch._suite.findings import Finding
 from leakwatch._unittest.session import Session, TestWatch, loop_closing
 
 __unittest = True  # unittest leaves these frames out of tracebacks
-
-
-class LeakFailure(AssertionError):
-    """The failure leakwatch reports for a test that leaked; its text is the report."""
 
 
 def _err(text: str) -> Any:
