@@ -25,11 +25,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from leakwatch import Leak, Report
+from leakwatch._base.files import json_text, write_whole
 from leakwatch._base.frames import Frame
 from leakwatch._cli import main
+from leakwatch._report.errors import OutputError
 from leakwatch._report.report import SCHEMA
 from leakwatch._report.text import escape
-from leakwatch._run.output import to_json
 from leakwatch._run.report_command import report_status
 
 _SETTINGS = settings(
@@ -279,10 +280,8 @@ def test_any_text_is_written_read_back_whole_and_shown_escaped(
     report = Report(leaks=[leak], notes=[note], label=name)
     data = report.to_dict()
     data["program"] = {"argv": [filename, name], "exit_status": 0, "duration": 0.5}
-    from leakwatch._base.files import write_whole
-
     path = tmp_path / "r.json"
-    write_whole(path, to_json(data))
+    write_whole(path, json_text(data))
     assert json.loads(path.read_text(encoding="utf-8")) == json.loads(json.dumps(data))
     status, out, err = _report_file(path)
     assert (status, err) == (23, ""), err  # one leak
@@ -304,3 +303,30 @@ def test_escape_keeps_ordinary_text_and_is_idempotent() -> None:
     once = escape("a\x1b\udcff\u202eb")
     assert escape(once) == once
     assert sys.getrecursionlimit() > 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
+def test_a_rewritten_file_keeps_its_permissions_and_a_new_one_is_readable(tmp_path: Path) -> None:
+    new = tmp_path / "sub" / "new.json"
+    write_whole(new, json_text({"b": 1, "a": "é"}, sort_keys=True), make_dirs=True)
+    assert os.stat(new).st_mode & 0o777 == 0o644
+    assert new.read_text(encoding="utf-8") == '{\n  "a": "é",\n  "b": 1\n}\n'
+    kept = tmp_path / "kept.json"
+    kept.write_text("old")
+    os.chmod(kept, 0o600)
+    write_whole(kept, "new")
+    assert kept.read_text() == "new" and os.stat(kept).st_mode & 0o777 == 0o600
+
+
+def test_a_failed_write_is_one_line_of_the_callers_error_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "no-such-dir" / "r.json"
+    with pytest.raises(OutputError) as info:
+        write_whole(target, "x", what="JSON report", error=OutputError)
+    message = str(info.value)
+    assert message.startswith("leakwatch: cannot write JSON report ") and "\n" not in message
+    assert message.endswith("r.json: No such file or directory")
+    with pytest.raises(FileNotFoundError):
+        write_whole(target, "x")  # no error given: the OSError itself
+    assert list(tmp_path.iterdir()) == []

@@ -2,8 +2,10 @@
 
 Reports, session reports and baselines go through :func:`write_whole` (a
 temp file beside the target, then a rename), so a reader sees the old file
-or the whole new one; saved reports and baselines come back through
-:func:`read_json`, which turns every way a file can be wrong into one line.
+or the whole new one; every JSON document is written in one form
+(:func:`json_text`); saved reports and baselines come back through
+:func:`read_json`.  Both turn every way a file can be wrong into one line,
+raised as the caller's error.
 
 Must not know what a file means: callers check what they read.
 """
@@ -18,17 +20,50 @@ from collections.abc import Callable
 from typing import Any
 
 
-def write_whole(path: str | os.PathLike[str], text: str, *, mode: int = 0o644) -> None:
-    """Write ``text`` to ``path`` through a temp file and a rename; OSError on failure.
+def json_text(data: Any, *, sort_keys: bool = False) -> str:
+    """The one form leakwatch writes a JSON document in: indented, non-ASCII
+    text as it is, a final newline.  ``sort_keys`` for a file meant for
+    version control (a baseline, a session's results)."""
+    return json.dumps(data, indent=2, sort_keys=sort_keys, ensure_ascii=False) + "\n"
 
-    The temp file is synced before the rename and removed on any failure.
-    ``mode``: the file's permissions (mkstemp's 0600 would hide it from readers).
-    Text that is not valid Unicode (a lone surrogate from an undecodable path
-    or name) is written as a ``\\udcff`` escape: in a JSON string that is the
-    same character again, elsewhere a visible escape.
+
+def write_whole(
+    path: str | os.PathLike[str],
+    text: str,
+    *,
+    what: str = "file",
+    error: Callable[[str], Exception] | None = None,
+    make_dirs: bool = False,
+) -> None:
+    """Write ``text`` to ``path`` through a temp file and a rename.
+
+    On failure: ``error("leakwatch: cannot write {what} {path}: {why}")``
+    when ``error`` is given, else the OSError.  The temp file is synced
+    before the rename and removed on any failure.  The file keeps the
+    permissions of the one it replaces; a new one gets 0644 (mkstemp's 0600
+    would hide it from readers, and a baseline is meant for git).
+    ``make_dirs``: make the file's directory first.  Text that is not valid
+    Unicode (a lone surrogate from an undecodable path or name) is written
+    as a ``\\udcff`` escape: in a JSON string that is the same character
+    again, elsewhere a visible escape.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        _write_whole(os.path.abspath(os.fspath(path)), text, make_dirs)
+    except OSError as exc:
+        if error is None:
+            raise
+        why = exc.strerror or str(exc)
+        raise error(f"leakwatch: cannot write {what} {display(path)}: {why}") from None
+
+
+def _write_whole(path: str, text: str, make_dirs: bool) -> None:
+    directory = os.path.dirname(path)
+    if make_dirs:
+        os.makedirs(directory, exist_ok=True)
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError:
+        mode = 0o644
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="\n") as f:

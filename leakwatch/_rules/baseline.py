@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from leakwatch._base.files import display, read_json, write_whole
+from leakwatch._base.files import display, json_text, read_json, write_whole
 from leakwatch._base.model import Leak
 from leakwatch._report.errors import ConfigError
 
@@ -137,7 +137,7 @@ def write_baseline(path: str | os.PathLike[str], by_scope: Mapping[str, Sequence
             rows.setdefault(signature, {"signature": signature, "kind": leak.kind, "title": title})
         if rows:
             entries[scope] = [rows[signature] for signature in sorted(rows)]
-    _atomic_write_json(path, {"schema": SCHEMA, "entries": entries})
+    write_whole(path, json_text({"schema": SCHEMA, "entries": entries}, sort_keys=True))
 
 
 def _previous_titles(path: str) -> dict[tuple[str, str], Any]:
@@ -153,13 +153,3 @@ def _previous_titles(path: str) -> dict[tuple[str, str], Any]:
         }
     except (OSError, ValueError, AttributeError, TypeError, KeyError):
         return {}
-
-
-def _atomic_write_json(path: str, data: Any) -> None:
-    try:
-        # A new file gets ordinary permissions (mkstemp's are 0600): it is meant for git.
-        mode = os.stat(path).st_mode & 0o777
-    except OSError:
-        mode = 0o644
-    text = json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    write_whole(path, text, mode=mode)

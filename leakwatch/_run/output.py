@@ -10,13 +10,12 @@ Must not judge: it writes what the session concluded.
 from __future__ import annotations
 
 import io
-import json
 import os
 import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from leakwatch._base.files import display, read_json, write_whole
+from leakwatch._base.files import display, read_json
 from leakwatch._base.sizes import format_size
 from leakwatch._report.documents import SCHEMAS, text_lines
 from leakwatch._report.errors import OutputError
@@ -35,20 +34,6 @@ def check_writable(path: str, what: str) -> None:
         raise OutputError(f"{where}: no directory {display(directory)}")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise OutputError(f"{where}: directory {display(directory)} is not writable")
-
-
-def write_atomic(path: str, text: str, what: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (see :func:`write_whole`);
-    on any failure :class:`OutputError` says why."""
-    try:
-        write_whole(path, text)
-    except OSError as exc:
-        why = exc.strerror or str(exc)
-        raise OutputError(f"leakwatch: cannot write {what} {display(path)}: {why}") from None
-
-
-def to_json(data: Mapping[str, Any]) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
 def to_html(data: Mapping[str, Any]) -> str:

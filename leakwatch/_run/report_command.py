@@ -11,6 +11,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from leakwatch._base.files import write_whole
 from leakwatch._report.documents import leak_count
 from leakwatch._report.errors import OutputError
 from leakwatch._report.text import escape
@@ -18,7 +19,6 @@ from leakwatch._run.output import (
     format_text,
     load_report,
     to_html,
-    write_atomic,
     write_text,
 )
 
@@ -81,7 +81,7 @@ class ReportCommand:
             data = load_report(args.file)
             text = format_text(data, verbose=args.verbose)
             if args.html:
-                write_atomic(args.html, to_html(data), "HTML report")
+                write_whole(args.html, to_html(data), what="HTML report", error=OutputError)
         except OutputError as exc:
             write_text(sys.stderr, escape(str(exc)))
             return EXIT_USAGE

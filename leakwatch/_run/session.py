@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
-from leakwatch._base.files import display
+from leakwatch._base.files import display, json_text, write_whole
 from leakwatch._base.model import KINDS, Leak, group_resources
 from leakwatch._engine.options import Options
 from leakwatch._engine.watcher import Watcher
@@ -45,8 +45,6 @@ from leakwatch._run.output import (
     check_writable,
     summary_lines,
     to_html,
-    to_json,
-    write_atomic,
     write_text,
 )
 from leakwatch._run.sampler import Sampler
@@ -237,12 +235,12 @@ def _write(
             result.write_failed = True
             _say(err, f"leakwatch: cannot write baseline {where}: {exc.strerror or exc}")
     for path, render, what in (
-        (settings.json_path, to_json, "JSON report"),
+        (settings.json_path, json_text, "JSON report"),
         (settings.html_path, to_html, "HTML report"),
     ):
         if path:
             try:
-                write_atomic(path, render(data), what)
+                write_whole(path, render(data), what=what, error=OutputError)
             except OutputError as exc:
                 result.write_failed = True
                 _say(err, str(exc))

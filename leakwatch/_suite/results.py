@@ -11,12 +11,10 @@ Must not judge a test: it only words and writes what the tests' findings carry.
 from __future__ import annotations
 
 import io
-import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
-from leakwatch._base.files import display, write_whole
+from leakwatch._base.files import display, json_text, write_whole
 from leakwatch._base.model import KINDS, Leak
 from leakwatch._report.report import SESSION_SCHEMA
 from leakwatch._rules.baseline import write_baseline
@@ -79,7 +77,7 @@ class Results:
 
     def write_json(self, path: str, data: dict[str, Any] | None = None) -> None:
         data = self.to_dict() if data is None else data
-        self._write(path, json.dumps(data, indent=2, sort_keys=True) + "\n", "JSON report")
+        self._write(path, json_text(data, sort_keys=True), "JSON report")
 
     def write_html(self, path: str, data: dict[str, Any] | None = None) -> None:
         """The session as the page ``leakwatch run --html`` makes for a run."""
@@ -91,7 +89,7 @@ class Results:
 
     def _write(self, path: str, text: str, what: str) -> None:
         try:
-            atomic_write(path, text)
+            write_whole(path, text, make_dirs=True)
         except OSError as exc:
             self.errors.append(f"cannot write the {what} {display(path)}: {exc}")
         else:
@@ -218,10 +216,3 @@ def _rows_by_kind(findings: Sequence[Finding]) -> dict[str, list[str]]:
             rows.setdefault(leak.kind, []).append(text)
     order = {kind: i for i, kind in enumerate(KINDS)}
     return dict(sorted(rows.items(), key=lambda kv: order.get(kv[0], len(order))))
-
-
-def atomic_write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all, making its directory if needed."""
-    path = os.path.abspath(path)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_whole(path, text)
