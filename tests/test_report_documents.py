@@ -11,7 +11,7 @@ import pytest
 from cli_support import EXIT_LEAKS, leakwatch, load, script
 from plugin_runs import outcomes, prepare, run, write
 
-from leakwatch._base.sizes import format_size
+from leakwatch._base.wording import format_size, message_line, noun, number, one_line, plural
 from leakwatch._run.report_command import report_status
 
 
@@ -202,7 +202,7 @@ def test_report_help_names_the_exit_statuses(tmp_path: Path) -> None:
         assert line in shown.stdout
 
 
-# -- sizes -------------------------------------------------------------------------------------
+# -- sizes, counts, errors, numbers: worded for people --------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -223,3 +223,33 @@ def test_report_help_names_the_exit_statuses(tmp_path: Path) -> None:
 def test_one_size_formatter_picks_the_unit(size: float, text: str) -> None:
     assert format_size(size) == text
 
+
+def test_counts_are_worded_with_their_noun() -> None:
+    assert [plural(n, "leak") for n in (0, 1, 2)] == ["0 leaks", "1 leak", "2 leaks"]
+    assert plural(3, "entry") == "3 entries" and plural(2, "key") == "2 keys"
+    assert noun("library frame", -1) == "library frame" and noun("handler", -2) == "handlers"
+
+
+def test_an_error_is_one_line_and_a_broken_one_its_type() -> None:
+    class Broken(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    assert one_line(ValueError("bad\nvalue")) == "ValueError: bad value"
+    assert one_line(KeyError("k")) == "KeyError: 'k'"
+    assert message_line(ValueError("bad\n  value")) == "bad value"
+    assert message_line(ValueError()) == "ValueError"
+    assert message_line(Broken()) == "Broken"
+    assert one_line(Broken()) == "Broken" and one_line(ValueError()) == "ValueError"
+
+
+def test_a_number_read_back_is_finite_or_none() -> None:
+    assert [number(v) for v in (3, 2.5, True, "4", None, float("nan"), float("inf"))] == [
+        3.0,
+        2.5,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]

@@ -26,7 +26,7 @@ from leakwatch._base.frames import (
     short_path,
     split_origin,
 )
-from leakwatch._base.sizes import format_size
+from leakwatch._base.wording import format_size
 
 #: Every kind leakwatch knows, in the order reports list them.
 KINDS: tuple[str, ...] = (

@@ -17,9 +17,10 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._attribution.owners import Owner, pools
 from leakwatch._attribution.singletons import singletons
 from leakwatch._base.model import Resource
+from leakwatch._base.wording import one_line
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.options import Options
-from leakwatch._engine.snapshot import _OWN_IO, Snapshots, _one_line
+from leakwatch._engine.snapshot import _OWN_IO, Snapshots
 from leakwatch._probes.protocol import Departed, departed
 
 #: Seconds (of this thread's CPU time, so the load does not cut it short) for
@@ -101,8 +102,8 @@ class Describing(Snapshots):
                     try:
                         res = probe.describe(key, value, self._since)
                     except Exception as exc:
-                        failed.setdefault(kind, []).append(_one_line(exc))
-                        resources.append(_undescribed(kind, key, _one_line(exc)))
+                        failed.setdefault(kind, []).append(one_line(exc))
+                        resources.append(_undescribed(kind, key, one_line(exc)))
                         continue
                     resources.append(res)
                     if "benign" in res.details or (kind, key) in self._expected:

@@ -7,24 +7,17 @@ be worse than none.  Must not judge: it only lists.
 from __future__ import annotations
 
 import threading
-import traceback
 from collections.abc import Hashable
 from typing import Any
 
 from leakwatch._attribution import recording as _recording
+from leakwatch._base.wording import one_line
 from leakwatch._probes.protocol import Probe, Snapshot, mark, new_items
 
 #: Held while leakwatch itself lists or describes resources, by every watch in
 #: every thread: a descriptor one watch opens for a moment (a /proc listing, a
 #: psutil read) is never in another watch's snapshot.
 _OWN_IO = threading.RLock()
-
-
-def _one_line(exc: BaseException) -> str:
-    try:
-        return "".join(traceback.format_exception_only(type(exc), exc)).strip().splitlines()[-1]
-    except Exception:
-        return type(exc).__name__
 
 
 class Snapshots:
@@ -64,7 +57,7 @@ class Snapshots:
         self.probes.pop(kind, None)
         self._before.pop(kind, None)
         self.notes.append(
-            f"{kind}: the probe failed ({_one_line(exc)}); {kind} leaks were not judged, "
+            f"{kind}: the probe failed ({one_line(exc)}); {kind} leaks were not judged, "
             "the other kinds were"
         )
 

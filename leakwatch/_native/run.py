@@ -23,7 +23,7 @@ from typing import Any
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
-from leakwatch._base.sizes import format_size
+from leakwatch._base.wording import format_size
 from leakwatch._native import stacks
 from leakwatch._native.counters import NOTE, SOURCE, allocator_in_use
 

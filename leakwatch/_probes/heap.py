@@ -32,7 +32,7 @@ from leakwatch._attribution.stacks import tracemalloc_origin
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_own, is_user_file
 from leakwatch._base.pyversion import TRACEMALLOC_STOP_LEAKS
-from leakwatch._base.sizes import format_size
+from leakwatch._base.wording import format_size
 
 Site = tuple[tuple[str, int], ...]  # tracemalloc traceback, most recent first
 

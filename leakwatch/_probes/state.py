@@ -28,6 +28,7 @@ import threading
 from collections.abc import Sequence
 
 from leakwatch._base.model import Resource
+from leakwatch._base.wording import noun
 from leakwatch._probes.registries import (
     _atexit,
     _by_identity,
@@ -45,7 +46,7 @@ from leakwatch._probes.registries import (
     _warning_filters,
     _warning_registries,
 )
-from leakwatch._probes.state_text import _changes, _plural, _resource
+from leakwatch._probes.state_text import _changes, _resource
 from leakwatch._probes.state_values import (
     Named,
     Raw,
@@ -138,7 +139,7 @@ def growing(snapshots: Sequence[StateSnapshot]) -> list[Resource]:
         if len(series) == len(snapshots) and is_growth(series):
             first, last = snapshots[0].readings[probe.name], snapshots[-1].readings[probe.name]
             per_call = round((series[-1] - series[0]) / (len(series) - 1), 2)
-            lead = f"+{per_call:g} {_plural(probe.noun, per_call)} per call"
+            lead = f"+{per_call:g} {noun(probe.noun, per_call)} per call"
             out.append(_resource(probe, first, last, lead, growth_per_call=per_call, sizes=series))
     return out
 

@@ -18,6 +18,7 @@ from leakwatch._attribution import stacks as _stacks
 from leakwatch._base.frames import Origin
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
+from leakwatch._base.wording import noun
 from leakwatch._probes.state_values import KIND, Named, Reading, RegistryProbe, _cap
 
 _CAP = 20  # items listed per added/removed/changed
@@ -66,13 +67,13 @@ def _resource(
     if probe.counts:  # the total is the news; the keys only say where
         where = [*added, *changed]
         delta = a.size - b.size
-        parts.append(f"{delta:+d} {_plural(probe.noun, delta)} ({b.size} -> {a.size})")
+        parts.append(f"{delta:+d} {noun(probe.noun, delta)} ({b.size} -> {a.size})")
         parts[-1] += " in " + _listing([repr(k) for k in where], len(where)) if where else ""
     else:
         for sign, what in (("+", "added"), ("-", "removed")):
             if counts[what]:
                 n, listing = counts[what], _listing(shown[what], counts[what])
-                parts.append(f"{sign}{n} {_plural(probe.noun, n)} {listing}")
+                parts.append(f"{sign}{n} {noun(probe.noun, n)} {listing}")
         if changed:
             parts.append(_listing(shown["changed"], len(changed)))
     title = "; ".join(p for p in (lead, ", ".join(parts)) if p)
@@ -133,9 +134,3 @@ def _traceback_origin(obj: object) -> Origin:
     # entry (logging.Handler.__init__ making its lock), not where it was added.
     users = [i for i, f in enumerate(origin) if is_user_file(f.filename)]
     return origin[: users[-1] + 1] if users else origin
-
-
-def _plural(noun: str, n: float) -> str:
-    if abs(n) == 1:
-        return noun
-    return noun[:-1] + "ies" if noun.endswith("y") else noun + "s"

@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leakwatch._base.model import Leak
+from leakwatch._base.wording import plural
 from leakwatch._report.report import SCHEMA, SESSION_SCHEMA
 from leakwatch._report.text import escape, format_leak
 
@@ -62,10 +63,6 @@ def leak_count(data: Mapping[str, Any]) -> int | None:
     return _count(_list(data, "leaks"))
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def _leak_lines(leaks: Sequence[Mapping[str, Any]], verbose: bool) -> list[str]:
     lines: list[str] = []
     for leak in leaks:
@@ -89,8 +86,8 @@ def text_lines(data: Mapping[str, Any], *, verbose: bool = False) -> list[str]:
         assert isinstance(entries, Mapping)
         total = sum(len(v) for v in entries.values() if isinstance(v, list))
         lines = [
-            f"leakwatch baseline: {_plural(total, 'accepted leak')} in "
-            f"{_plural(len(entries), 'scope')} (they do not fail)"
+            f"leakwatch baseline: {plural(total, 'accepted leak')} in "
+            f"{plural(len(entries), 'scope')} (they do not fail)"
         ]
         for scope, rows in entries.items():
             lines += ["", f"  {scope}"]
@@ -105,7 +102,7 @@ def text_lines(data: Mapping[str, Any], *, verbose: bool = False) -> list[str]:
         groups = [
             (
                 f"{r.get('method', '?')} {r.get('route', '?')} "
-                f"({_plural(int(r.get('requests') or 0), 'request')})",
+                f"({plural(int(r.get('requests') or 0), 'request')})",
                 r,
             )
             for r in _list(data, "routes")
@@ -116,18 +113,18 @@ def text_lines(data: Mapping[str, Any], *, verbose: bool = False) -> list[str]:
         noun = "test"
     leaky = [(name, g) for name, g in groups if _list(g, "leaks")]
     total = sum(_count(_list(g, "leaks")) for _, g in leaky)
-    head = "leakwatch: no leaks" if not total else f"leakwatch: {_plural(total, 'leak')}"
+    head = "leakwatch: no leaks" if not total else f"leakwatch: {plural(total, 'leak')}"
     if noun == "route":
-        lines = [f"{head} in {len(leaky)} of {_plural(len(groups), noun)}"]
+        lines = [f"{head} in {len(leaky)} of {plural(len(groups), noun)}"]
     else:
         tests = len({g.get("nodeid") for _, g in leaky if g.get("fixture") is None})
         fixtures = len({g.get("fixture") for _, g in leaky if g.get("fixture") is not None})
-        who = [_plural(tests, "test")] if tests or not fixtures else []
-        who += [_plural(fixtures, "fixture")] if fixtures else []
+        who = [plural(tests, "test")] if tests or not fixtures else []
+        who += [plural(fixtures, "fixture")] if fixtures else []
         lines = [f"{head} in {' and '.join(who)}" if total else head]
     for name, group in leaky:
         got = _list(group, "leaks")
-        lines += ["", f"{name}: {_plural(_count(got), 'leak')}"]
+        lines += ["", f"{name}: {plural(_count(got), 'leak')}"]
         lines += _leak_lines(got, verbose)
     aside = {}
     for key in ("baselined", "known", "ignored", "first_use", "collected"):

@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 import warnings
 from types import FrameType
 
+from leakwatch._base.wording import one_line
 from leakwatch._report.report import Report
 
 
@@ -164,11 +164,7 @@ def internal_error(where: str, exc: BaseException) -> str:
     it goes to stderr.  A filter that ignores the category is honoured.
     Never raises.
     """
-    try:
-        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        detail = detail.splitlines()[-1] if detail else type(exc).__name__
-    except Exception:
-        detail = type(exc).__name__
+    detail = one_line(exc)
     note = f"internal error in {where}: {detail}"
     text = f"leakwatch: {note} (the program and its outcome are unaffected)"
     try:

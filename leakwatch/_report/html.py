@@ -11,7 +11,8 @@ is tested against :class:`io.StringIO`::
 Charts are inline SVG drawn here, so the page reads without JavaScript and
 without a network; the small script it carries only adds hover values.  The
 data may come from a saved JSON file, so nothing in it is trusted: every
-string goes through :func:`_e` and every number through :func:`_num`
+string goes through :func:`_e` and every number through
+:func:`~leakwatch._base.wording.number`
 (:mod:`~leakwatch._report.html_parts`).  This module lays out the page;
 the charts and the leak table are drawn beside it.  Must not read files.
 """
@@ -23,12 +24,13 @@ import shlex
 from collections.abc import Mapping
 from typing import Any, TextIO
 
+from leakwatch._base.wording import number
 from leakwatch._report import html_docs
 from leakwatch._report.documents import BASELINE_SCHEMA, REQUESTS_SCHEMA
 from leakwatch._report.html_charts import _charts, _growth
 from leakwatch._report.html_docs import baseline_summary
 from leakwatch._report.html_leaks import _leak_table, _sections, _summary
-from leakwatch._report.html_parts import MAX_ROWS, _card, _duration, _e, _kv, _list, _more, _num
+from leakwatch._report.html_parts import MAX_ROWS, _card, _duration, _e, _kv, _list, _more
 from leakwatch._report.report import SESSION_SCHEMA
 
 
@@ -107,7 +109,7 @@ _HEADINGS = {
 
 
 def _meta(program: Mapping[str, Any]) -> str:
-    status, duration = program.get("exit_status"), _num(program.get("duration"))
+    status, duration = program.get("exit_status"), number(program.get("duration"))
     items = [
         ("Exit status", "—" if status is None else status, status not in (0, None), "exit_status"),
         ("Duration", _duration(duration or 0.0), False, "duration" if duration is not None else ""),

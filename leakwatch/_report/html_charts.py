@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from leakwatch._base.sizes import format_size
+from leakwatch._base.wording import format_size, number
 from leakwatch._report.html_parts import (
     MAX_POINTS,
     MAX_ROWS,
@@ -23,7 +23,6 @@ from leakwatch._report.html_parts import (
     _duration,
     _e,
     _more,
-    _num,
     _plain,
     _site,
     _size,
@@ -106,7 +105,7 @@ def chart(
     """
     xs = t if t is not None and len(t) == len(values) else list(range(1, len(values) + 1))
     timed = xs is t and not per_call
-    pts = [(_num(x), _num(v)) for x, v in zip(xs, values, strict=True)]
+    pts = [(number(x), number(v)) for x, v in zip(xs, values, strict=True)]
     fmt: Callable[[float], str] = _size if is_bytes else _plain
     xfmt: Callable[[float], str] = _duration if timed else (lambda x: f"{x:.0f}")
     unit = "call" if per_call else "sample"
@@ -263,9 +262,10 @@ def _growth(sites: Sequence[Any], stats: Mapping[str, Any]) -> str:
             site.get("function", "?"),
             site.get("line"),
         )
-        growth = _num(site.get("growth"))
+        growth = number(site.get("growth"))
         sizes = "".join(
-            f'<td class="num">{_size(_num(site.get(k)))}</td>' for k in ("early_size", "late_size")
+            f'<td class="num">{_size(number(site.get(k)))}</td>'
+            for k in ("early_size", "late_size")
         )
         plus = "+" if growth and growth > 0 else ""
         rows.append(
@@ -286,9 +286,9 @@ def growth_words(stats: Mapping[str, Any]) -> tuple[str, str, str, str]:
     spans = [
         s
         for s in stats.get("trace_windows") or ()
-        if isinstance(s, list) and len(s) == 2 and all(_num(v) is not None for v in s)
+        if isinstance(s, list) and len(s) == 2 and all(number(v) is not None for v in s)
     ]
-    when = [f"{_duration(_num(a) or 0.0)} to {_duration(_num(b) or 0.0)}" for a, b in spans]
+    when = [f"{_duration(number(a) or 0.0)} to {_duration(number(b) or 0.0)}" for a, b in spans]
     if str(stats.get("trace_mode") or "").startswith("all"):
         return (
             "Held early",

@@ -14,6 +14,7 @@ from typing import Any
 
 from leakwatch._base.frames import frames_to_dicts, read_library_frames
 from leakwatch._base.model import KINDS
+from leakwatch._base.wording import number
 from leakwatch._report.html_parts import (
     MAX_FRAMES,
     MAX_ITEMS,
@@ -23,7 +24,6 @@ from leakwatch._report.html_parts import (
     _kv,
     _list,
     _more,
-    _num,
     _site,
     _size,
     _text,
@@ -119,7 +119,7 @@ def _leak(leak: Mapping[str, Any], is_open: bool = False) -> str:
         more = _more(len(items), "items", MAX_ITEMS)
         body.append(f'<h3>Items</h3><ul class="items">{lis}</ul>{more}')
     series = details.get("series")
-    if isinstance(series, list) and len(series) > 1 and all(_num(v) is not None for v in series):
+    if isinstance(series, list) and len(series) > 1 and all(number(v) is not None for v in series):
         from leakwatch._report.html_charts import chart
 
         memory = kind in ("heap", "native")
@@ -146,7 +146,7 @@ def _leak(leak: Mapping[str, Any], is_open: bool = False) -> str:
         f'<span><span class="kind k-{kind if kind in KINDS else "other"}">{_e(kind)}</span></span>',
         f'<span class="title">{_e(leak.get("title", ""))}</span>',
         f'<span class="num">{_int(leak.get("count"), 1):,}</span>',
-        f'<span class="num">{_size(_num(leak.get("size")))}</span>',
+        f'<span class="num">{_size(number(leak.get("size")))}</span>',
         f'<span class="where">{where}</span>',
     ]
     return (
@@ -163,15 +163,15 @@ def _readable(details: Mapping[str, Any], kind: str) -> dict[str, Any]:
     for key, value in details.items():
         if key in _SPECIAL_DETAILS or value in (None, "", [], {}):
             continue
-        if key in sizes and _num(value) is not None:
-            value = _size(_num(value))
+        if key in sizes and number(value) is not None:
+            value = _size(number(value))
         elif key in sizes and isinstance(value, list):
-            value = ", ".join(_size(_num(v)) for v in value[:MAX_ITEMS])
+            value = ", ".join(_size(number(v)) for v in value[:MAX_ITEMS])
         elif key == "types" and isinstance(value, Mapping):
             value = ", ".join(f"{n} {t}" for t, n in value.items())
-        elif isinstance(value, Mapping) and all(_num(v) is not None for v in value.values()):
+        elif isinstance(value, Mapping) and all(number(v) is not None for v in value.values()):
             value = ", ".join(
-                f"{k.replace('_', ' ')} {_size(_num(v)) if k in sizes else f'{v:,}'}"
+                f"{k.replace('_', ' ')} {_size(number(v)) if k in sizes else f'{v:,}'}"
                 for k, v in value.items()
             )
         out[str(key).replace("_", " ")] = value

@@ -1,7 +1,7 @@
 """The HTML report's safe pieces: escaping, numbers read from untrusted data, cards.
 
 The data may come from a saved JSON file, so nothing in it is trusted: every
-string goes through :func:`_e` and every number through :func:`_num`, and
+string goes through :func:`_e` and every number through :func:`~leakwatch._base.wording.number`, and
 every list is capped (``MAX_*``).  Must not know the page's layout.
 """
 
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from leakwatch._base.sizes import format_size
+from leakwatch._base.wording import format_size, number
 from leakwatch._report.text import escape
 
 #: Caps that keep the page of a pathological run small enough to open.
@@ -64,15 +63,9 @@ def _list(data: Mapping[str, Any], key: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 def _int(value: Any, default: int) -> int:
-    number = _num(value)
-    return default if number is None else int(number)
+    value = number(value)
+    return default if value is None else int(value)
 
 
 def _size(n: float | None) -> str:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from leakwatch._base.frames import read_library_frames, short_path
 from leakwatch._base.paths import is_user_file
+from leakwatch._base.wording import plural
 from leakwatch._report import report as report_module
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def format_frames(
             via = f"{short_path(innermost.filename)}:{innermost.lineno} in {innermost.function}"
             lines.insert(2 if origin[users[-1]].line else 1, f"{_INDENT}    -> {via}")
         them = "it" if hidden == 1 else "them"
-        lines.append(f"{_INDENT}({_plural(hidden, 'library frame')} folded; -v shows {them})")
+        lines.append(f"{_INDENT}({plural(hidden, 'library frame')} folded; -v shows {them})")
     return lines
 
 
@@ -122,7 +123,7 @@ def _library_lines(leak: Leak, verbose: bool) -> list[str]:
         return [f"{_INDENT}    -> {t}" for t in tail]
     return [
         f"{_INDENT}    -> {tail[0]}"
-        + (f" (+{_plural(len(tail) - 1, 'library frame')})" if len(tail) > 1 else "")
+        + (f" (+{plural(len(tail) - 1, 'library frame')})" if len(tail) > 1 else "")
     ]
 
 
@@ -193,15 +194,11 @@ def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
     return [escape(line) for line in lines]
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def format_report(report: Report, *, verbose: bool = False, color: bool = False) -> str:
     where = f" in {report.label}" if report.label else ""
     total = sum(leak.count for leak in report.leaks)
     if report.leaks:
-        head = f"leakwatch: {_plural(total, 'leak')}{where}"
+        head = f"leakwatch: {plural(total, 'leak')}{where}"
     else:
         head = f"leakwatch: no leaks{where}"
     if report.block_failed:

@@ -13,6 +13,7 @@ from typing import Any
 
 from leakwatch._base.files import display
 from leakwatch._base.pyversion import tomllib
+from leakwatch._base.wording import message_line
 from leakwatch._report.errors import ConfigError
 
 
@@ -22,9 +23,12 @@ def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
         with open(path, "rb") as f:
             data: dict[str, Any] = tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"leakwatch: {display(path)}: invalid TOML: {_one_line(exc)}") from None
+        raise ConfigError(
+            f"leakwatch: {display(path)}: invalid TOML: {message_line(exc)}"
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"leakwatch: {display(path)}: cannot read: {_one_line(exc)}") from None
+        why = message_line(exc)
+        raise ConfigError(f"leakwatch: {display(path)}: cannot read: {why}") from None
     return data
 
 
@@ -32,7 +36,3 @@ def suggest(word: str, choices: tuple[str, ...] | list[str]) -> str:
     """`` (did you mean 'x'?)`` for a near miss, else an empty string."""
     close = difflib.get_close_matches(word, choices, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__

@@ -32,7 +32,7 @@ from typing import Any
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import to_origin
-from leakwatch._base.sizes import format_size
+from leakwatch._base.wording import format_size
 from leakwatch._probes.tasks import _iter_tasks, _suspended_at
 from leakwatch._probes.threads import INTERNAL_PREFIX
 from leakwatch._run.program import is_runner_file

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leakwatch._base.files import display, read_json
-from leakwatch._base.sizes import format_size
+from leakwatch._base.wording import format_size, number
 from leakwatch._report.documents import SCHEMAS, text_lines
 from leakwatch._report.errors import OutputError
 from leakwatch._report.report import SCHEMA, Report
@@ -136,7 +136,7 @@ def write_text(stream: Any, text: str) -> None:
 
 
 def _num(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+    return number(value) or 0.0
 
 
 def _mib(value: Any) -> str:

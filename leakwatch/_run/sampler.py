@@ -37,7 +37,7 @@ import psutil
 
 from leakwatch._attribution import recording as _recording
 from leakwatch._base.platform import HAVE_PROC, list_children, list_fds
-from leakwatch._base.sizes import format_size
+from leakwatch._base.wording import format_size
 from leakwatch._native.counters import allocator_in_use
 from leakwatch._probes.tasks import _iter_tasks
 from leakwatch._probes.threads import INTERNAL_PREFIX

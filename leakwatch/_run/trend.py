@@ -12,8 +12,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from leakwatch._base.model import Resource
-from leakwatch._base.sizes import format_size
 from leakwatch._base.trend import keeps_growing
+from leakwatch._base.wording import format_size
 from leakwatch._run.windows import GrowthSite
 
 #: count series -> (leak kind, what is counted)

@@ -16,7 +16,7 @@ from typing import Any
 from leakwatch._attribution.stacks import tracemalloc_origin
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_own, is_user_file
-from leakwatch._base.sizes import format_size
+from leakwatch._base.wording import format_size
 from leakwatch._engine.chains import find_chains
 from leakwatch._engine.options import Options
 from leakwatch._probes.heap import Site, SiteStat, object_site
