@@ -38,9 +38,16 @@ from leakwatch._base.model import Leak
 #: files would otherwise make a report of thousands).
 MAX_PER_PASS = 50
 
-#: Who was running when a creation record was made: serial -> a name (the
-#: pytest plugin sets it to find the test that left an object).  None: unknown.
-made_during: Callable[[int], str | None] | None = None
+#: See :func:`name_makers`.
+_made_during: Callable[[int], str | None] | None = None
+
+
+def name_makers(made_during: Callable[[int], str | None] | None) -> None:
+    """Who was running when a creation record was made: ``made_during(serial)
+    -> a name`` (a suite runner's: the test that left an object a later gc
+    pass finalised), or None as the runner ends."""
+    global _made_during
+    _made_during = made_during
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,7 @@ class Collected:
         }
         if since is not None and rec is not None:
             details["made_here"] = rec.serial > since
+        made_during = _made_during
         if rec is not None and made_during is not None:
             try:
                 who = made_during(rec.serial)

@@ -37,23 +37,35 @@ class Casualty:
     loop_born: int = 0
 
 
-#: ``holders(kind, objects) -> {id(obj): "the module fixture 'client'"}``:
-#: who, other than the window that made it, held each one as its loop shut
-#: down (set by the suite runners: a wider fixture's machinery is not a leak
-#: of the test whose window made it).
-holders: Callable[[str, list[Any]], dict[int, str]] | None = None
+Holders = Callable[[str, list[Any]], dict[int, str]]
 
-#: The creation serial below which no watch still running would judge a
-#: casualty (set by the suite runners: the oldest test still being judged);
-#: what was made before it is not looked at when its loop shuts down.
-floor: Callable[[], int] | None = None
+#: See :func:`ask_suite`.
+_holders: Holders | None = None
+_floor: Callable[[], int] | None = None
+
+
+def ask_suite(holders: Holders | None = None, floor: Callable[[], int] | None = None) -> None:
+    """What a suite runner answers as loops shut down, while it runs (call
+    again with nothing as it ends).
+
+    ``holders(kind, objects) -> {id(obj): "the module fixture 'client'"}``:
+    who, other than the window that made it, held each one as its loop shut
+    down (a wider fixture's machinery is not a leak of the test whose window
+    made it).  ``floor()``: the creation serial below which no watch still
+    running would judge a casualty (the oldest test still being judged);
+    what was made before it is not looked at when its loop shuts down.
+    """
+    global _holders, _floor
+    _holders, _floor = holders, floor
+
 
 #: How many places a log remembers the holder of (bounded).
 _HELD_AT_MAX = 1024
 
 
 def lowest() -> int:
-    """The creation serial a casualty must be newer than to matter (see ``floor``)."""
+    """The creation serial a casualty must be newer than to matter (see :func:`ask_suite`)."""
+    floor = _floor
     if floor is None:
         return 0
     try:
@@ -74,7 +86,7 @@ class Casualties:
 
     def holders_of(self, known: Sequence[tuple[Any, Hashable]]) -> dict[int, str]:
         """``id(obj) -> who held it`` as its loop shut down, for ``(obj, place)``
-        pairs: a wider fixture's world (``holders``), else a module global
+        pairs: a wider fixture's world (:func:`ask_suite`), else a module global
         through attributes alone (a library's own service task or timer,
         ended with the loop by design; in a set or list it would be a
         registry)."""
@@ -86,6 +98,7 @@ class Casualties:
                 held[id(obj)] = holder
             else:
                 ask.append((obj, place))
+        holders = _holders
         if ask and holders is not None:
             try:
                 held.update(holders(self.kind, [obj for obj, _ in ask]))

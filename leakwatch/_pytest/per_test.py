@@ -80,7 +80,7 @@ class PerTest(FixtureSpans):
     test_heap: Options | None
     plan: Plan
     #: (serial at its start, nodeid) of each test, in order: who made what
-    #: a later gc pass finalised (see ``_collect.made_during``).
+    #: a later gc pass finalised (see ``collect.name_makers``).
     test_starts: list[tuple[int, str]]
 
     def _begin(self, item: pytest.Item) -> TestState:

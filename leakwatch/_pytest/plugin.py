@@ -23,6 +23,12 @@ from __future__ import annotations
 from collections.abc import Generator
 
 import pytest
+
+# pytest's private API, on purpose: the plugin runs a test's three phases
+# itself (log=False) so that a leak found at teardown can still fail the call
+# report before any report is logged, and pytest offers no public hook that
+# runs the protocol without logging.  pytest-rerunfailures relies on the same
+# function for the same reason.
 from _pytest.runner import runtestprotocol
 
 from leakwatch._base.model import group_resources
@@ -63,13 +69,15 @@ class LeakwatchPlugin(PerTest):
         self.run_policy = self.options.policy
         self.first_use = FirstUse()
         #: (serial at its start, nodeid) of each test, in order: who made what
-        #: a later gc pass finalised (see ``_collect.made_during``).
+        #: a later gc pass finalised (see ``collect.name_makers``).
         self.test_starts: list[tuple[int, str]] = []
-        _collect.made_during = self._made_during
+        _collect.name_makers(self._made_during)
         # A task or timer a wider fixture's world holds as its loop shuts down
         # is that fixture's machinery, not a leak of the test whose window made it.
-        _departures.holders = lambda kind, objs: self._claims([(kind, id(o), o) for o in objs])
-        _departures.floor = self._oldest_judging
+        _departures.ask_suite(
+            holders=lambda kind, objs: self._claims([(kind, id(o), o) for o in objs]),
+            floor=self._oldest_judging,
+        )
         self.test_policy = TestPolicy(self.run_policy, first_use=self.first_use)
         # Heap, per test, is what should have died with it (escapes), never
         # tracemalloc around every test; tracing runs only for repeat=N.
@@ -279,9 +287,8 @@ class LeakwatchPlugin(PerTest):
 
     @pytest.hookimpl(trylast=True)  # after pytest tears down what is left of the fixtures
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        _collect.made_during = None
-        _departures.holders = None
-        _departures.floor = None
+        _collect.name_makers(None)
+        _departures.ask_suite()
         for entry in self.fixtures.values():
             entry.span.abort()  # never finalised (an interrupted run): nothing to judge
         self.fixtures.clear()

@@ -85,13 +85,13 @@ class Session:
     # -- the run -------------------------------------------------------------------
 
     def open(self) -> None:
-        _collect.made_during = self._made_during
-        _departures.floor = self._oldest_judging
+        _collect.name_makers(self._made_during)
+        _departures.ask_suite(floor=self._oldest_judging)
 
     def close(self) -> None:
         """The end of the run: drop what was never judged, write the outputs."""
-        _collect.made_during = None
-        _departures.floor = None
+        _collect.name_makers(None)
+        _departures.ask_suite()
         for span in [*self.classes.values(), *self.modules.values(), *self.stack.spans]:
             span.abort()
         self.classes.clear()
