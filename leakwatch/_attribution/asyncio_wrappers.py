@@ -140,8 +140,8 @@ def wrap_timer(loop_cls: Any, name: str) -> None:
             try:
                 # Asked first: the server's own timers inside a sampled
                 # request (a keep-alive) cost no more than this.
-                if not uncharged(sys._getframe()) and not _serves_a_future(callback, args):
-                    rec = _record(_callable_name(callback), charged=True)
+                if not uncharged(sys._getframe()) and not serves_a_future(callback, args):
+                    rec = _record(callable_name(callback), charged=True)
                     if rec.tag or not recording.tag_only:
                         records.timers[handle] = rec
                         records.timer_loops[handle] = weakref.ref(self)
@@ -160,7 +160,7 @@ def _is_future(obj: Any) -> bool:
     )
 
 
-def _serves_a_future(callback: Any, args: tuple[Any, ...]) -> bool:
+def serves_a_future(callback: Any, args: tuple[Any, ...]) -> bool:
     """A timer that wakes or times out a future (``asyncio.sleep``,
     ``wait_for``, ``asyncio.timeout``): it lives and dies with what awaits it,
     a task the task probe reports."""
@@ -170,7 +170,7 @@ def _serves_a_future(callback: Any, args: tuple[Any, ...]) -> bool:
     return any(_is_future(arg) for arg in args)
 
 
-def _callable_name(obj: Any) -> str:
+def callable_name(obj: Any) -> str:
     try:
         func = getattr(obj, "func", None)  # functools.partial
         target = func if func is not None else obj

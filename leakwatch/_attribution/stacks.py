@@ -21,7 +21,7 @@ from types import CodeType, FrameType
 from typing import Any
 
 from leakwatch._base.frames import Frame, Origin
-from leakwatch._base.paths import _PACKAGE_DIR, is_own, is_user_file
+from leakwatch._base.paths import PACKAGE_DIR, is_own, is_user_file
 
 RawFrame = tuple[str, int, str]
 
@@ -64,7 +64,7 @@ def capture(frame: FrameType | None = None, limit: int = DEFAULT_DEPTH) -> RawSt
         if code is stop:
             break
         filename = code.co_filename
-        if not filename.startswith(_PACKAGE_DIR):
+        if not filename.startswith(PACKAGE_DIR):
             out.append((filename, f.f_lineno, code.co_name))
         f = f.f_back
     return tuple(out)

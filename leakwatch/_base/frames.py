@@ -108,13 +108,13 @@ def short_path(filename: str) -> str:
     return filename if rel.startswith("..") else rel
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Turn details into plain JSON data (tuples to lists, keys to str)."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
-        return [_jsonable(v) for v in items]
+        return [jsonable(v) for v in items]
     if isinstance(value, Frame):
         return value.to_dict()
     if value is None or isinstance(value, (str, int, float, bool)):

@@ -20,8 +20,8 @@ from typing import Any
 from leakwatch._base.frames import (
     Frame,
     Origin,
-    _jsonable,
     frames_to_dicts,
+    jsonable,
     read_library_frames,
     short_path,
     split_origin,
@@ -93,7 +93,7 @@ class Leak:
             "count": self.count,
             "size": self.size,
             "origin": [f.to_dict() for f in self.origin],
-            "details": _jsonable(self.details),
+            "details": jsonable(self.details),
         }
 
     @classmethod

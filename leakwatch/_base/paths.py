@@ -14,7 +14,7 @@ import sys
 import sysconfig
 
 # The leakwatch package: this file sits one folder below it.
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 _FROZEN_PREFIX = "<frozen "
@@ -22,7 +22,7 @@ _FROZEN_PREFIX = "<frozen "
 
 def is_own(filename: str) -> bool:
     """A frame of leakwatch itself (never shown to users)."""
-    return filename.startswith(_PACKAGE_DIR)
+    return filename.startswith(PACKAGE_DIR)
 
 
 @functools.lru_cache(maxsize=1)

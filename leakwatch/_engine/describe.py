@@ -20,7 +20,7 @@ from leakwatch._base.model import Resource
 from leakwatch._base.wording import one_line
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.options import Options
-from leakwatch._engine.snapshot import _OWN_IO, Snapshots
+from leakwatch._engine.snapshot import OWN_IO, Snapshots
 from leakwatch._probes.protocol import Departed, departed
 
 #: Seconds (of this thread's CPU time, so the load does not cut it short) for
@@ -86,7 +86,7 @@ class Describing(Snapshots):
         cut = 0
         deadline = time.thread_time() + DESCRIBE_BUDGET  # CPU time: not cut short by load
         # leakwatch's own reads (source lines for the stacks) are no creations.
-        with _OWN_IO, _recording.quiet():
+        with OWN_IO, _recording.quiet():
             for kind, items in new.items():
                 probe = self.probes.get(kind)
                 if probe is None:

@@ -18,7 +18,7 @@ from leakwatch._base.model import group_resources
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.collect import Collected, collect
 from leakwatch._engine.options import Options, SettleResult
-from leakwatch._engine.snapshot import _OWN_IO, Snapshots
+from leakwatch._engine.snapshot import OWN_IO, Snapshots
 from leakwatch._probes.protocol import Snapshot
 from leakwatch._probes.threads import others_parked, others_runnable
 
@@ -72,7 +72,7 @@ def _others_now(new: dict[str, dict[Hashable, Any]]) -> tuple[bool | None, bool]
     it finds were there after the others were seen.  Reading the threads'
     states opens files in ``/proc``: leakwatch's own I/O, unrecorded and out
     of every watch's snapshots."""
-    with _OWN_IO, _recording.quiet():
+    with OWN_IO, _recording.quiet():
         quiet = others_parked() if _cannot_end(new) else False
         runnable = others_runnable() if set(new) <= _STILL_KINDS else True
     return quiet, runnable

@@ -17,7 +17,7 @@ from leakwatch._probes.protocol import Probe, Snapshot, mark, new_items
 #: Held while leakwatch itself lists or describes resources, by every watch in
 #: every thread: a descriptor one watch opens for a moment (a /proc listing, a
 #: psutil read) is never in another watch's snapshot.
-_OWN_IO = threading.RLock()
+OWN_IO = threading.RLock()
 
 
 class Snapshots:
@@ -31,7 +31,7 @@ class Snapshots:
         """Every probe's snapshot.  A probe that fails is dropped from this watch
         with a note naming it; the other kinds are still judged."""
         out: dict[str, Snapshot] = {}
-        with _OWN_IO, _recording.quiet():
+        with OWN_IO, _recording.quiet():
             for kind, probe in list(self.probes.items()):
                 try:
                     out[kind] = probe.snapshot()
@@ -43,7 +43,7 @@ class Snapshots:
         """The watch's first snapshot, cheaper where a probe can reuse an
         earlier look (see FdProbe.mark)."""
         out: dict[str, Snapshot] = {}
-        with _OWN_IO, _recording.quiet():
+        with OWN_IO, _recording.quiet():
             for kind, probe in list(self.probes.items()):
                 try:
                     out[kind] = mark(probe)

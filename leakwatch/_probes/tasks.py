@@ -42,7 +42,7 @@ from leakwatch._probes.departures import Casualties, Casualty
 from leakwatch._probes.protocol import Snapshot
 
 
-def _iter_tasks() -> Iterable[Any]:
+def iter_tasks() -> Iterable[Any]:
     """Every task asyncio knows, whatever loop it belongs to (version split here)."""
     from leakwatch._base.pyversion import all_tasks  # the version split, in one place
 
@@ -63,7 +63,7 @@ def await_frames(coro: Any) -> Iterator[Any]:
         coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
 
 
-def _suspended_at(coro: Any) -> list[Frame]:
+def suspended_at(coro: Any) -> list[Frame]:
     """Innermost-last chain of frames the task is awaiting in."""
     frames: list[Frame] = []
     for frame in await_frames(coro):
@@ -106,7 +106,7 @@ def owned_tasks(foreign: bool = False) -> list[Any]:
     me = threading.get_ident()
     other_loops: dict[int, bool] = {}
     out = []
-    for task in _iter_tasks():
+    for task in iter_tasks():
         if task.done():
             continue
         if foreign:
@@ -168,7 +168,7 @@ class TaskProbe:
             return Resource("task", key, "task (finished while being described)")
         coro = task.get_coro()
         coro_name = getattr(coro, "__qualname__", type(coro).__name__)
-        suspended = _suspended_at(coro)
+        suspended = suspended_at(coro)
         # Where the task was made (loop.create_task, reached by create_task,
         # ensure_future, gather, as_completed, task groups); the coroutine may
         # have been made elsewhere, earlier: that line is kept as a detail.

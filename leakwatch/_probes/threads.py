@@ -52,7 +52,7 @@ def name_of(thread: threading.Thread) -> str:
         return f"<{type(name).__name__}>"
 
 
-def _executor_of(thread: threading.Thread) -> Any:
+def executor_of(thread: threading.Thread) -> Any:
     """The ThreadPoolExecutor a worker thread belongs to, if it is one."""
     target = getattr(thread, "_target", None)
     if getattr(target, "__qualname__", "") != "_worker":
@@ -216,7 +216,7 @@ class ThreadProbe:
         title = f"thread {name!r} ({flavour})"
         if where:
             title += f", waiting in {where}"
-        executor = _executor_of(thread)
+        executor = executor_of(thread)
         if executor is not None:
             title += f", idle worker of {type(executor).__name__} never shut down"
             if name.startswith("asyncio_"):

@@ -34,7 +34,7 @@ from typing import Any
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._attribution import shutdowns as _shutdowns
-from leakwatch._attribution.asyncio_wrappers import _callable_name, _serves_a_future
+from leakwatch._attribution.asyncio_wrappers import callable_name, serves_a_future
 from leakwatch._attribution.stacks import during_import, to_origin
 from leakwatch._base.model import Resource
 from leakwatch._base.pyversion import running_thread
@@ -110,7 +110,7 @@ class TimerProbe:
                 key = ("call_at", id(handle))
                 if key in snap or not scheduled(handle):
                     continue
-                serves = _serves_a_future(handle._callback, handle._args)
+                serves = serves_a_future(handle._callback, handle._args)
                 (waking if serves else snap)[key] = weakref.ref(handle)
             snap.update(waking)
         for t in pending_timer_threads():
@@ -161,7 +161,7 @@ class TimerProbe:
         if rec is not None and rec.extra:
             callback = rec.extra
         else:
-            callback = _callable_name(function) if function is not None else "?"
+            callback = callable_name(function) if function is not None else "?"
         details: dict[str, Any] = {"callback": callback, "scheduler": "asyncio"}
         try:
             due = item.when() - loop.time()
@@ -177,7 +177,7 @@ class TimerProbe:
         when = f"due in {due:.3g} s" if due is not None and due >= 0 else "due, not yet run"
         where = f" in thread {thread!r}" if thread is not None else ""
         title = f"timer calling {callback}(), {when} on a {state} loop{where}"
-        if rec is None and _serves_a_future(function, getattr(item, "_args", ())):
+        if rec is None and serves_a_future(function, getattr(item, "_args", ())):
             details["serves_future"] = True
             title += ", waking a future (asyncio.sleep, wait_for, timeout): see its task"
         elif rec is None:
@@ -251,7 +251,7 @@ _shutdowns.close_listeners.append(_on_close)
 
 def _describe_thread(key: Hashable, timer: threading.Thread) -> Resource:
     function = getattr(timer, "function", None)
-    name = _callable_name(function)
+    name = callable_name(function)
     interval = getattr(timer, "interval", None)
     details: dict[str, Any] = {
         "callback": name,

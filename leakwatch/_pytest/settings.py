@@ -26,7 +26,7 @@ import pytest
 from leakwatch._base.files import display
 from leakwatch._base.model import KINDS
 from leakwatch._report.errors import ConfigError, MarkerError
-from leakwatch._rules.config import Config, _from_env, load_config
+from leakwatch._rules.config import Config, from_env, load_config
 from leakwatch._rules.ignore import IgnoreRule
 from leakwatch._suite.settings import DEFAULT_BASELINE as DEFAULT_BASELINE
 from leakwatch._suite.settings import RunSettings as _RunSettings
@@ -89,7 +89,7 @@ def load_run_settings(config: pytest.Config, env: Mapping[str, str] | None = Non
         settings = load_config(config.rootpath, env={})
         ini, update_ini = _ini_values(config)
         cli, update_cli = _cli_values(config)
-        settings = settings.replace(**ini).replace(**_from_env(env)).replace(**cli)
+        settings = settings.replace(**ini).replace(**from_env(env)).replace(**cli)
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     update = update_ini if update_cli is None else update_cli

@@ -11,7 +11,7 @@ is tested against :class:`io.StringIO`::
 Charts are inline SVG drawn here, so the page reads without JavaScript and
 without a network; the small script it carries only adds hover values.  The
 data may come from a saved JSON file, so nothing in it is trusted: every
-string goes through :func:`_e` and every number through
+string goes through :func:`esc` and every number through
 :func:`~leakwatch._base.wording.number`
 (:mod:`~leakwatch._report.html_parts`).  This module lays out the page;
 the charts and the leak table are drawn beside it.  Must not read files.
@@ -27,10 +27,10 @@ from typing import Any, TextIO
 from leakwatch._base.wording import number
 from leakwatch._report import html_docs
 from leakwatch._report.documents import BASELINE_SCHEMA, REQUESTS_SCHEMA
-from leakwatch._report.html_charts import _charts, _growth
+from leakwatch._report.html_charts import _growth, charts
 from leakwatch._report.html_docs import baseline_summary
-from leakwatch._report.html_leaks import _leak_table, _sections, _summary
-from leakwatch._report.html_parts import MAX_ROWS, _card, _duration, _e, _kv, _list, _more
+from leakwatch._report.html_leaks import _sections, leak_summary, leak_table
+from leakwatch._report.html_parts import MAX_ROWS, _duration, _kv, _list, _more, card, esc
 from leakwatch._report.report import SESSION_SCHEMA
 
 
@@ -64,41 +64,41 @@ def render_html(data: Mapping[str, Any], out: TextIO) -> None:
         tone = "bad" if bad else "ok"
     else:
         leaks = _list(data, "leaks")
-        badge, tone = _summary(leaks), "bad" if leaks else "ok"
+        badge, tone = leak_summary(leaks), "bad" if leaks else "ok"
         if data.get("block_failed"):
             # Listed, not judged: no red verdict beside "not judged".
             left = badge.replace(" leak", " leftover") if leaks else "nothing left"
             badge = f"Not judged: {_not_judged(data, 'the code raised')} · {left}"
             tone = "unjudged"
     w = out.write
-    w(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{_CSP}{_HEAD}')
-    w(f"<title>leakwatch: {_e(heading)}</title><style>{_CSS}</style></head>\n")
-    w(f'<body>{_JS_GUARD}<main>\n<header class="top"><div class="brand">leakwatch report</div>')
-    w(f"<h1>{_e(heading)}</h1>")
+    w(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{CSP}{HEAD}')
+    w(f"<title>leakwatch: {esc(heading)}</title><style>{CSS}</style></head>\n")
+    w(f'<body>{JS_GUARD}<main>\n<header class="top"><div class="brand">leakwatch report</div>')
+    w(f"<h1>{esc(heading)}</h1>")
     if argv:
-        w(f'<div class="cmd"><span>$</span> python {_e(shlex.join(argv))}</div>')
+        w(f'<div class="cmd"><span>$</span> python {esc(shlex.join(argv))}</div>')
     w(_meta(program))
-    w(f'<p class="summary {tone}">{_e(badge)}</p></header>\n')
+    w(f'<p class="summary {tone}">{esc(badge)}</p></header>\n')
     if data.get("block_failed"):
         why = _not_judged(data, "the watched code raised")
         why = why[:1].upper() + why[1:]
-        w(f'<p class="banner">{_e(why)}: its leftovers are listed, not judged.</p>')
+        w(f'<p class="banner">{esc(why)}: its leftovers are listed, not judged.</p>')
     if other:
         w(html_docs.body(data))
     else:
         title = "Leftovers (not judged)" if data.get("block_failed") else "Leaks"
-        w(f"<section><h2>{title}</h2>{_leak_table(_list(data, 'leaks'), open_first=True)}")
+        w(f"<section><h2>{title}</h2>{leak_table(_list(data, 'leaks'), open_first=True)}")
         w("</section>\n" + _sections(data))
     notes = _list(data, "notes")
     if notes:
-        items = "".join(f"<li>{_e(n)}</li>" for n in notes[:MAX_ROWS])
-        w(_card("Notes", f'<ul class="notes">{items}</ul>{_more(len(notes), "notes")}'))
+        items = "".join(f"<li>{esc(n)}</li>" for n in notes[:MAX_ROWS])
+        w(card("Notes", f'<ul class="notes">{items}</ul>{_more(len(notes), "notes")}'))
     stats: Mapping[str, Any] = data["stats"] if isinstance(data.get("stats"), Mapping) else {}
-    w(_charts(data.get("timeseries")) + _growth(_list(data, "growth"), stats))
+    w(charts(data.get("timeseries")) + _growth(_list(data, "growth"), stats))
     if stats:
         w('<section><details class="card fold"><summary>Run statistics</summary>')
         w(f"{_kv(stats)}</details></section>\n")
-    w(f"<footer>leakwatch · {_e(schema or '')}</footer></main>{_JS}</body></html>\n")
+    w(f"<footer>leakwatch · {esc(schema or '')}</footer></main>{JS}</body></html>\n")
 
 
 _HEADINGS = {
@@ -116,7 +116,7 @@ def _meta(program: Mapping[str, Any]) -> str:
         ("Python", program.get("python"), False, "python" if program.get("python") else ""),
     ]
     cells = "".join(
-        f"<div><dt>{k}</dt><dd{' class=bad' if bad else ''}>{_e(v)}</dd></div>"
+        f"<div><dt>{k}</dt><dd{' class=bad' if bad else ''}>{esc(v)}</dd></div>"
         for k, v, bad, key in items
         if key in program
     )
@@ -125,27 +125,27 @@ def _meta(program: Mapping[str, Any]) -> str:
 
 # Besides escaping every string, the policy forbids any fetch: the page works
 # offline, and an injected tag could not load anything.
-_CSP = (
+CSP = (
     '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
     "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">"
 )
 
 
-_HEAD = (
+HEAD = (
     '<meta name="viewport" content="width=device-width, initial-scale=1">'
     '<meta name="color-scheme" content="light">'
 )
 
 
 # First thing in <body>, so an error in any later script is recorded on the page.
-_JS_GUARD = (
+JS_GUARD = (
     "<script>window.onerror = function (m) "
     '{ document.body.setAttribute("data-jserror", String(m)); };</script>'
 )
 
 
 # Hover values on charts; the last line tells a headless test the script ran.
-_JS = """<script>
+JS = """<script>
 document.querySelectorAll("svg.chart[data-pts]").forEach(function (svg) {
   var pts = svg.getAttribute("data-pts").split(" ").map(function (p) {
     return p.split(",").map(Number);
@@ -172,7 +172,7 @@ document.body.dataset.ok = "1";
 </script>"""
 
 
-_CSS = """
+CSS = """
 :root {
   --fg: #1f2328; --muted: #656d76; --faint: #8c959f; --line: #d8dee4; --bg: #f6f8fa;
   --card: #fff; --red: #cf222e; --green: #1a7f37;

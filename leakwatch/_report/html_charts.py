@@ -19,13 +19,13 @@ from leakwatch._base.wording import format_size, number
 from leakwatch._report.html_parts import (
     MAX_POINTS,
     MAX_ROWS,
-    _card,
     _duration,
-    _e,
     _more,
     _plain,
     _site,
     _size,
+    card,
+    esc,
 )
 
 # (key, title, values are bytes, line colour, caption), in display order.
@@ -67,7 +67,7 @@ _WIDTH, _HEIGHT, _RIGHT, _TOP, _BOTTOM = 360, 184, 16, 50, 26
 _CHAR = 6.4  # width of one 11 px digit or letter, a little over the real one
 
 
-def _charts(series: Any) -> str:
+def charts(series: Any) -> str:
     if not isinstance(series, Mapping):
         return ""
     t = series.get("t") if isinstance(series.get("t"), list) else None
@@ -111,13 +111,13 @@ def chart(
     unit = "call" if per_call else "sample"
     name = (lambda x: f"{unit} {x:.0f}") if not timed else _duration
     good = [(x, v) for x, v in pts if x is not None and v is not None]
-    cap = f"<figcaption>{_e(caption)}</figcaption>" if caption else ""
-    head = f'<text class="ct" x="12" y="20">{_e(title)}</text>'
+    cap = f"<figcaption>{esc(caption)}</figcaption>" if caption else ""
+    head = f'<text class="ct" x="12" y="20">{esc(title)}</text>'
     if not good:
         body = f'<text x="{_WIDTH / 2}" y="{_HEIGHT / 2}" text-anchor="middle">no samples</text>'
         svg = f'<svg class="chart" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img"'
         return (
-            f'<figure class="plot">{svg} aria-label="{_e(title)}">{head}{body}</svg>{cap}</figure>'
+            f'<figure class="plot">{svg} aria-label="{esc(title)}">{head}{body}</svg>{cap}</figure>'
         )
     # Every chart spans the whole run, so the charts line up in time.
     times = [x for x, _ in pts if x is not None]
@@ -195,13 +195,13 @@ def chart(
     hover = [(*xy(x, v), f"{fmt(v)} at {name(x)}") for x, v in good]
     hover = hover[:: max(1, len(hover) // MAX_POINTS)]
     pts_attr = " ".join(f"{a:.1f},{b:.1f}" for a, b, _ in hover)
-    labels = _e("|".join(label for _, _, label in hover))
+    labels = esc("|".join(label for _, _, label in hover))
     parts.append(
         f'<circle class="dot" r="3.5" fill="{colour}" cx="-10" cy="-10"/>'
         f'<text class="tip" x="{end}" y="37" text-anchor="end"></text>'
     )
     svg = (
-        f'<svg class="chart" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" aria-label="{_e(title)}"'
+        f'<svg class="chart" viewBox="0 0 {_WIDTH} {_HEIGHT}" role="img" aria-label="{esc(title)}"'
         f' data-pts="{pts_attr}" data-labels="{labels}">'
     )
     return f'<figure class="plot">{svg}{"".join(parts)}</svg>{cap}</figure>'
@@ -277,8 +277,8 @@ def _growth(sites: Sequence[Any], stats: Mapping[str, Any]) -> str:
     head = f'<th>Allocation site</th><th class="num">{early}</th><th class="num">{late}</th>'
     head += f'<th class="num">{grew}</th>'
     table = f'<table class="growth"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
-    why = f'<p class="why top">{_e(words)}</p>'
-    return _card("Growing allocation sites", f"{why}{table}</table>{_more(len(sites), 'sites')}")
+    why = f'<p class="why top">{esc(words)}</p>'
+    return card("Growing allocation sites", f"{why}{table}</table>{_more(len(sites), 'sites')}")
 
 
 def growth_words(stats: Mapping[str, Any]) -> tuple[str, str, str, str]:

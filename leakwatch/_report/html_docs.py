@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from leakwatch._report.documents import BASELINE_SCHEMA, REQUESTS_SCHEMA, where
-from leakwatch._report.html_leaks import _leak_table, _sections, _summary
-from leakwatch._report.html_parts import MAX_ROWS, _card, _e, _int, _kv, _list, _more
+from leakwatch._report.html_leaks import _sections, leak_summary, leak_table
+from leakwatch._report.html_parts import MAX_ROWS, _int, _kv, _list, _more, card, esc
 
 
 def _maps(data: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -29,7 +29,7 @@ def summary(data: Mapping[str, Any]) -> tuple[str, bool]:
     """The page's badge for a session or requests document, and whether it is bad."""
     parts = groups(data)
     leaks = [x for g in parts for x in _list(g, "leaks")]
-    text = _summary(leaks)
+    text = leak_summary(leaks)
     leaky = [g for g in parts if _list(g, "leaks")]
     if data.get("schema") == REQUESTS_SCHEMA:
         text += f" in {len(leaky)} of {len(parts)} route{'s' if len(parts) != 1 else ''}"
@@ -58,29 +58,29 @@ def body(data: Mapping[str, Any]) -> str:
             what = f"{_int(group.get('requests'), 0):,} requests"
         else:
             name, what = str(group.get("nodeid", "?")), where(group)
-        tag = f'<span class="tag {"bad" if got else "ok"}">{_e(_summary(got))}</span>'
+        tag = f'<span class="tag {"bad" if got else "ok"}">{esc(leak_summary(got))}</span>'
         out.append(
-            f'<section class="test"><h2><code>{_e(name)}</code>'
-            f'<span class="phase">{_e(what)}</span>{tag}</h2>'
+            f'<section class="test"><h2><code>{esc(name)}</code>'
+            f'<span class="phase">{esc(what)}</span>{tag}</h2>'
         )
         # A clean one needs no empty table: its tag already says so.
-        table = _leak_table(got, open_first=i == 0) if got else ""
+        table = leak_table(got, open_first=i == 0) if got else ""
         out.append(f"{table}{_sections(group)}</section>\n")
     out.append(_more(len(parts), "routes" if requests else "tests"))
     if not parts:
-        out.append(_card("Leaks", '<p class="empty">No leaks found</p>'))
+        out.append(card("Leaks", '<p class="empty">No leaks found</p>'))
     repeated = _maps(data, "first_uses_repeated")
     if repeated:
         rows = "".join(
-            f"<li><code>{_e(r.get('first'))}</code>, then <code>{_e(r.get('again'))}</code>: "
-            f"{_e(r.get('title'))}</li>"
+            f"<li><code>{esc(r.get('first'))}</code>, then <code>{esc(r.get('again'))}</code>: "
+            f"{esc(r.get('title'))}</li>"
             for r in repeated[:MAX_ROWS]
         )
-        out.append(_card("First uses that happened again", f'<ul class="notes">{rows}</ul>'))
+        out.append(card("First uses that happened again", f'<ul class="notes">{rows}</ul>'))
     stale = _list(data, "unmatched_ignore_rules")
     if stale:
-        rows = "".join(f"<li>{_e(r)}</li>" for r in stale[:MAX_ROWS])
-        out.append(_card("Ignore rules that matched nothing", f'<ul class="notes">{rows}</ul>'))
+        rows = "".join(f"<li>{esc(r)}</li>" for r in stale[:MAX_ROWS])
+        out.append(card("Ignore rules that matched nothing", f'<ul class="notes">{rows}</ul>'))
     settings = data.get("settings")
     if isinstance(settings, Mapping) and settings:
         out.append('<section><details class="card fold"><summary>Settings</summary>')
@@ -98,11 +98,11 @@ def _baseline(data: Mapping[str, Any]) -> str:
     for scope, rows in list(entries.items())[:MAX_ROWS]:
         items = [r for r in rows if isinstance(r, Mapping)] if isinstance(rows, list) else []
         lis = "".join(
-            f'<li><span class="kind">{_e(r.get("kind", "?"))}</span> {_e(r.get("title") or "")}'
-            f' <code class="dim">{_e(r.get("signature"))}</code></li>'
+            f'<li><span class="kind">{esc(r.get("kind", "?"))}</span> {esc(r.get("title") or "")}'
+            f' <code class="dim">{esc(r.get("signature"))}</code></li>'
             for r in items[:MAX_ROWS]
         )
-        out.append(_card(f"<code>{_e(scope)}</code>", f'<ul class="notes">{lis}</ul>'))
+        out.append(card(f"<code>{esc(scope)}</code>", f'<ul class="notes">{lis}</ul>'))
     out.append(_more(len(entries), "scopes"))
     return "".join(out)
 

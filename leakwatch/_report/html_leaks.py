@@ -19,7 +19,6 @@ from leakwatch._report.html_parts import (
     MAX_FRAMES,
     MAX_ITEMS,
     MAX_ROWS,
-    _e,
     _int,
     _kv,
     _list,
@@ -27,6 +26,7 @@ from leakwatch._report.html_parts import (
     _site,
     _size,
     _text,
+    esc,
 )
 
 _SECTIONS = (
@@ -64,7 +64,7 @@ _LIB_RE = re.compile(
 _STDLIB = tuple(sorted({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib")}))
 
 
-def _summary(leaks: Sequence[Any]) -> str:
+def leak_summary(leaks: Sequence[Any]) -> str:
     """Say "3 leaks: 2 fd, 1 thread", counting grouped leaks by their count."""
     per_kind: dict[str, int] = {}
     for leak in leaks:
@@ -79,7 +79,7 @@ def _summary(leaks: Sequence[Any]) -> str:
     return f"{total:,} leak{'s' if total != 1 else ''}: {kinds}"
 
 
-def _leak_table(leaks: Sequence[Any], open_first: bool = False) -> str:
+def leak_table(leaks: Sequence[Any], open_first: bool = False) -> str:
     if not leaks:
         return '<div class="card"><p class="empty">No leaks found</p></div>'
     head = '<span>Kind</span><span>What</span><span class="num">Count</span>'
@@ -100,22 +100,22 @@ def _leak(leak: Mapping[str, Any], is_open: bool = False) -> str:
     if origin:
         top = next((f for f in reversed(origin) if not _is_lib(f[0])), origin[-1])
         short = f"{os.path.basename(top[0]) or top[0]}:{top[1]} in {top[2]}"
-        where = f'<span title="{_e(top[0])}">{_e(short)}</span>'
+        where = f'<span title="{esc(top[0])}">{esc(short)}</span>'
         # The library calls below the user's line, as the rest of one traceback.
         below = _frames(frames_to_dicts(read_library_frames(details)))
         body = ["<h3>Created at</h3>" + _stack(origin + below)]
     if details.get("held_by"):
-        body.append(f'<h3>Held by</h3><code class="chain">{_e(_text(details["held_by"]))}</code>')
+        body.append(f'<h3>Held by</h3><code class="chain">{esc(_text(details["held_by"]))}</code>')
     if details.get("native_frames") or details.get("native_note"):
         from leakwatch._report.native import html as native_html
 
-        body.append(native_html(details, _e))
+        body.append(native_html(details, esc))
     for key, label in (("stack", "Current stack"), ("suspended_at", "Suspended at")):
         if details.get(key):
             body.append(f"<h3>{label}</h3>" + _stack(_frames(details[key])))
     items = details.get("items")
     if isinstance(items, list) and items:
-        lis = "".join(f"<li>{_e(_text(i))}</li>" for i in items[:MAX_ITEMS])
+        lis = "".join(f"<li>{esc(_text(i))}</li>" for i in items[:MAX_ITEMS])
         more = _more(len(items), "items", MAX_ITEMS)
         body.append(f'<h3>Items</h3><ul class="items">{lis}</ul>{more}')
     series = details.get("series")
@@ -143,8 +143,9 @@ def _leak(leak: Mapping[str, Any], is_open: bool = False) -> str:
     if rest:
         body.append("<h3>Details</h3>" + _kv(rest))
     cells = [
-        f'<span><span class="kind k-{kind if kind in KINDS else "other"}">{_e(kind)}</span></span>',
-        f'<span class="title">{_e(leak.get("title", ""))}</span>',
+        f'<span><span class="kind k-{kind if kind in KINDS else "other"}">'
+        f"{esc(kind)}</span></span>",
+        f'<span class="title">{esc(leak.get("title", ""))}</span>',
         f'<span class="num">{_int(leak.get("count"), 1):,}</span>',
         f'<span class="num">{_size(number(leak.get("size")))}</span>',
         f'<span class="where">{where}</span>',
@@ -197,8 +198,9 @@ def _sections(data: Mapping[str, Any]) -> str:
         if leaks:
             parts.append(
                 f'<section class="extra" id="{key}"><details class="card fold"><summary>{title} '
-                f'<span class="tag">{_e(_summary(leaks))}</span></summary><p class="why">{why}</p>'
-                f"{_leak_table(leaks)}</details></section>"
+                f'<span class="tag">{esc(leak_summary(leaks))}</span></summary>'
+                f'<p class="why">{why}</p>'
+                f"{leak_table(leaks)}</details></section>"
             )
     return "\n".join(parts)
 

@@ -1,7 +1,8 @@
 """The HTML report's safe pieces: escaping, numbers read from untrusted data, cards.
 
 The data may come from a saved JSON file, so nothing in it is trusted: every
-string goes through :func:`_e` and every number through :func:`~leakwatch._base.wording.number`, and
+string goes through :func:`esc` and every number through
+:func:`~leakwatch._base.wording.number`, and
 every list is capped (``MAX_*``).  Must not know the page's layout.
 """
 
@@ -34,14 +35,14 @@ MAX_TEXT = 2000
 _MIB = 1024 * 1024
 
 
-def _card(title: str, body: str) -> str:
+def card(title: str, body: str) -> str:
     return f'<section><h2>{title}</h2><div class="card">{body}</div></section>\n'
 
 
 def _kv(mapping: Mapping[Any, Any]) -> str:
     rows = list(mapping.items())
     cells = "".join(
-        f"<dt>{_e(k)}</dt><dd><code>{_e(_text(v))}</code></dd>" for k, v in rows[:MAX_ROWS]
+        f"<dt>{esc(k)}</dt><dd><code>{esc(_text(v))}</code></dd>" for k, v in rows[:MAX_ROWS]
     )
     return f'<dl class="kv">{cells}</dl>{_more(len(rows), "entries")}'
 
@@ -88,10 +89,10 @@ def _duration(seconds: float) -> str:
 def _site(filename: str, lineno: Any, function: Any, line: Any) -> str:
     loc = f"{filename}:{lineno}" if lineno not in ("", None) else filename
     src = str(line or "").strip()
-    code = f'<code class="src">{_e(src)}</code>' if src else ""
-    return f'<span class="loc">{_e(loc)}</span> in <span class="fn">{_e(function)}</span>{code}'
+    code = f'<code class="src">{esc(src)}</code>' if src else ""
+    return f'<span class="loc">{esc(loc)}</span> in <span class="fn">{esc(function)}</span>{code}'
 
 
-def _e(value: Any) -> str:
+def esc(value: Any) -> str:
     # Control characters and undecodable bytes show as escapes, as in the text report.
     return html.escape(escape(str(value)), quote=True)

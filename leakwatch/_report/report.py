@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from leakwatch._base.frames import _jsonable
+from leakwatch._base.frames import jsonable
 from leakwatch._base.model import Leak
 
 SCHEMA = "leakwatch.report/1"
@@ -71,7 +71,7 @@ class Report:
             "baselined": [leak.to_dict() for leak in self.baselined],
             "block_failed": self.block_failed,
             "notes": list(self.notes),
-            "stats": _jsonable(self.stats),
+            "stats": jsonable(self.stats),
         }
 
     @classmethod

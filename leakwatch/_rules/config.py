@@ -157,7 +157,7 @@ def load_config(
         path, table, where = found
         values.update(_coerce_all(table, where, base_dir=path.parent))
         values["config_file"] = str(path)
-    values.update(_from_env(os.environ if env is None else env))
+    values.update(from_env(os.environ if env is None else env))
     if overrides:
         values.update(_coerce_all(overrides, overrides_from))
     return Config(**values)
@@ -200,7 +200,7 @@ def _text_or_empty(path: Path) -> str:
         return ""
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+def from_env(env: Mapping[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {}
     short = env.get("LEAKWATCH", "")
     if short.strip():

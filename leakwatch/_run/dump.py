@@ -33,7 +33,7 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.wording import format_size
-from leakwatch._probes.tasks import _iter_tasks, _suspended_at
+from leakwatch._probes.tasks import iter_tasks, suspended_at
 from leakwatch._probes.threads import INTERNAL_PREFIX
 from leakwatch._run.program import is_runner_file
 
@@ -140,14 +140,14 @@ def _format_frame(fs: traceback.FrameSummary) -> list[str]:
 def _tasks() -> list[str]:
     lines: list[str] = []
     try:
-        tasks = [t for t in _iter_tasks() if not t.done()]
+        tasks = [t for t in iter_tasks() if not t.done()]
     except RuntimeError:
         return ["", "  tasks: changed while being listed; send SIGUSR1 again"]
     for task in tasks[:100]:
         coro = task.get_coro()
         name = getattr(coro, "__qualname__", type(coro).__name__)
         lines += ["", f"  task {task.get_name()!r} running {name}()"]
-        for f in _suspended_at(coro):
+        for f in suspended_at(coro):
             lines.append(f'    File "{f.filename}", line {f.lineno}, in {f.function}')
             if f.line:
                 lines.append(f"      {f.line}")

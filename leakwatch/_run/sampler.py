@@ -39,7 +39,7 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._base.platform import HAVE_PROC, list_children, list_fds
 from leakwatch._base.wording import format_size
 from leakwatch._native.counters import allocator_in_use
-from leakwatch._probes.tasks import _iter_tasks
+from leakwatch._probes.tasks import iter_tasks
 from leakwatch._probes.threads import INTERNAL_PREFIX
 from leakwatch._run.windows import TraceWindows
 
@@ -63,7 +63,7 @@ def _fd_count() -> int:
 
 def _task_count() -> int:
     try:
-        return sum(1 for t in _iter_tasks() if not t.done())
+        return sum(1 for t in iter_tasks() if not t.done())
     except RuntimeError:  # the loop's thread changed the registry meanwhile
         return 0
 

@@ -21,7 +21,7 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.singletons import singletons
 from leakwatch._attribution.stacks import capture, has_user_frame
-from leakwatch._probes.threads import _executor_of
+from leakwatch._probes.threads import executor_of
 
 
 def made_by_user(rec: Any, entry: tuple[Any, ...] = ()) -> bool:
@@ -98,7 +98,7 @@ def shared_pool(value: Any) -> bool:
     global holds.  The first request to need a worker starts it; later ones
     reuse it.  (A pool made per request and never shut down is not shared.)"""
     thread = value() if isinstance(value, weakref.ref) else None
-    executor = _executor_of(thread) if thread is not None else None
+    executor = executor_of(thread) if thread is not None else None
     if executor is None:
         return False
     if thread is not None and thread.name.startswith(("asyncio_", "uvloop_")):

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from leakwatch._report.html import _CSP, _CSS, _HEAD, _JS, _JS_GUARD
-from leakwatch._report.html_charts import _charts
-from leakwatch._report.html_leaks import _leak_table, _summary
-from leakwatch._report.html_parts import _card, _e
+from leakwatch._report.html import CSP, CSS, HEAD, JS, JS_GUARD
+from leakwatch._report.html_charts import charts
+from leakwatch._report.html_leaks import leak_summary, leak_table
+from leakwatch._report.html_parts import card, esc
 
 _EXTRA_CSS = """
 nav.pages { display: flex; flex-wrap: wrap; gap: 6px 14px; margin: 12px 0 0; font-size: 13px; }
@@ -62,20 +62,20 @@ def page(
         ("metrics", "metrics"),
     ]
     nav = "".join(
-        f'<a href="{_e(links(href or "./"))}"{" class=on" if href == here else ""}>{_e(name)}</a>'
+        f'<a href="{esc(links(href or "./"))}"{" class=on" if href == here else ""}>{esc(name)}</a>'
         for href, name in names
     )
     head = (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{_CSP}{_HEAD}'
-        f"<title>leakwatch: {_e(title)}</title><style>{_CSS}{_EXTRA_CSS}</style></head>\n"
-        f'<body>{_JS_GUARD}<main>\n<header class="top"><div class="brand">leakwatch · '
-        f"process {os.getpid()}</div><h1>{_e(title)}</h1><nav class=pages>{nav}</nav>"
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{CSP}{HEAD}'
+        f"<title>leakwatch: {esc(title)}</title><style>{CSS}{_EXTRA_CSS}</style></head>\n"
+        f'<body>{JS_GUARD}<main>\n<header class="top"><div class="brand">leakwatch · '
+        f"process {os.getpid()}</div><h1>{esc(title)}</h1><nav class=pages>{nav}</nav>"
     )
     if summary:
-        head += f'<p class="summary {"bad" if bad else "ok"}">{_e(summary)}</p>'
+        head += f'<p class="summary {"bad" if bad else "ok"}">{esc(summary)}</p>'
     return (
         f"{head}</header>\n{body}<footer>leakwatch · read-only debug pages</footer></main>"
-        f"{_JS}</body></html>\n"
+        f"{JS}</body></html>\n"
     )
 
 
@@ -89,7 +89,7 @@ def overview(
     from leakwatch._service.pages import page_name
 
     rows = "".join(
-        f'<tr><td><a href="{_e(links(page_name(k)))}">{_e(k)}</a></td>'
+        f'<tr><td><a href="{esc(links(page_name(k)))}">{esc(k)}</a></td>'
         f'<td class="num">{counts.get(k, 0):,}</td></tr>'
         for k in kinds
     )
@@ -98,13 +98,13 @@ def overview(
     )
     leaky = [r for r in requests.get("routes", []) if r.get("leaks")]
     judged = requests.get("judged", 0)
-    said = _summary([x for r in leaky for x in r["leaks"]])
+    said = leak_summary([x for r in leaky for x in r["leaks"]])
     req = (
         f'<p class="why" style="padding-top:10px">{judged:,} sampled requests judged; '
-        f'{len(leaky)} route(s) left resources alive. <a href="{_e(links("requests"))}">'
+        f'{len(leaky)} route(s) left resources alive. <a href="{esc(links("requests"))}">'
         "Leaks per request</a></p>"
     )
-    body = _card("Live resources", table) + _charts(series) + _card("Requests", req)
+    body = card("Live resources", table) + charts(series) + card("Requests", req)
     return page("Overview", "", kinds, links, body, f"Sampled requests: {said}", bool(leaky))
 
 
@@ -115,13 +115,13 @@ def resources(
 
     items = doc.get("resources") or []
     table = (
-        _leak_table(items, open_first=False)
+        leak_table(items, open_first=False)
         if items
-        else f'<div class="card"><p class="empty">No {_e(title.lower())} alive</p></div>'
+        else f'<div class="card"><p class="empty">No {esc(title.lower())} alive</p></div>'
     )
-    notes = "".join(f"<li>{_e(n)}</li>" for n in doc.get("notes") or [])
+    notes = "".join(f"<li>{esc(n)}</li>" for n in doc.get("notes") or [])
     body = f"<section>{table}</section>" + (
-        _card("Notes", f'<ul class="notes">{notes}</ul>') if notes else ""
+        card("Notes", f'<ul class="notes">{notes}</ul>') if notes else ""
     )
     return page(title, page_name(kind), kinds, links, body, f"{len(items):,} alive now")
 
@@ -132,37 +132,41 @@ def requests(doc: Mapping[str, Any], kinds: Sequence[str], links: Links) -> str:
         head = f"{route.get('method', '')} {route.get('route', '')}"
         tag = f"{route.get('leaky_requests', 0):,} of {route.get('requests', 0):,} requests leaked"
         parts.append(
-            f'<section><h2><code>{_e(head)}</code><span class="tag bad">{_e(tag)}</span></h2>'
-            f"{_leak_table(route.get('leaks') or [], open_first=True)}</section>"
+            f'<section><h2><code>{esc(head)}</code><span class="tag bad">{esc(tag)}</span></h2>'
+            f"{leak_table(route.get('leaks') or [], open_first=True)}</section>"
         )
     clean = doc.get("clean") or []
     if clean:
         rows = "".join(
-            f"<tr><td><code>{_e(c.get('method', ''))} {_e(c.get('route', ''))}</code></td>"
+            f"<tr><td><code>{esc(c.get('method', ''))} {esc(c.get('route', ''))}</code></td>"
             f'<td class="num">{c.get("requests", 0):,}</td></tr>'
             for c in clean
         )
         parts.append(
-            _card(
+            card(
                 "Clean routes",
                 f'<table class="counts"><tr><th>Route</th>'
                 f'<th class="num">Requests judged</th></tr>{rows}</table>',
             )
         )
     if not parts:
-        parts.append(_card("Requests", '<p class="empty">No sampled request judged yet</p>'))
+        parts.append(card("Requests", '<p class="empty">No sampled request judged yet</p>'))
     leaks = [x for r in doc.get("routes") or [] for x in r.get("leaks") or []]
     return page(
-        "Leaks per request", "requests", kinds, links, "".join(parts), _summary(leaks), bool(leaks)
+        "Leaks per request",
+        "requests",
+        kinds,
+        links,
+        "".join(parts),
+        leak_summary(leaks),
+        bool(leaks),
     )
 
 
 def heap(doc: Mapping[str, Any], kinds: Sequence[str], links: Links) -> str:
     sites = doc.get("sites") or []
-    table = (
-        _leak_table(sites) if sites else '<div class="card"><p class="empty">No growth</p></div>'
-    )
-    note = f'<p class="why">{_e(doc["note"])}</p>' if doc.get("note") else ""
+    table = leak_table(sites) if sites else '<div class="card"><p class="empty">No growth</p></div>'
+    note = f'<p class="why">{esc(doc["note"])}</p>' if doc.get("note") else ""
     body = f"<section>{table}{note}</section>"
     base = doc.get("base")
     if base is not None and not sites and not doc.get("seconds"):
@@ -185,13 +189,13 @@ def heap(doc: Mapping[str, Any], kinds: Sequence[str], links: Links) -> str:
 
 def diff(doc: Mapping[str, Any], kinds: Sequence[str], links: Links) -> str:
     new = doc.get("new") or []
-    table = _leak_table(new) if new else '<div class="card"><p class="empty">Nothing new</p></div>'
+    table = leak_table(new) if new else '<div class="card"><p class="empty">Nothing new</p></div>'
     return page(
         f"New since snapshot {doc.get('base')}",
         "diff",
         kinds,
         links,
         f"<section>{table}</section>",
-        _summary(new).replace("leak", "new resource"),
+        leak_summary(new).replace("leak", "new resource"),
         bool(new),
     )

@@ -39,7 +39,7 @@ from leakwatch._attribution import records as _records
 from leakwatch._attribution.tags import forget_ended_threads
 from leakwatch._base.model import Resource, group_resources
 from leakwatch._engine.collect import collect
-from leakwatch._engine.snapshot import _OWN_IO
+from leakwatch._engine.snapshot import OWN_IO
 from leakwatch._probes import all_probes
 from leakwatch._probes.protocol import Probe, recorded
 from leakwatch._probes.threads import INTERNAL_PREFIX
@@ -215,7 +215,7 @@ class Monitor:
                 collect()  # objects in cycles close here, not as leaks
             found = _leftovers(probes, tags, since, self.notes)
         per_tag: dict[int, list[Resource]] = {}
-        with _OWN_IO, _recording.quiet():
+        with OWN_IO, _recording.quiet():
             for (kind, key), (value, rec) in found.items():
                 try:
                     res = probes[kind].describe(key, value, since)
@@ -263,7 +263,7 @@ def _leftovers(
 ) -> dict[tuple[str, Hashable], tuple[Any, Any]]:
     """``(kind, key) -> (value, record)`` of live resources made by the tagged requests."""
     out: dict[tuple[str, Hashable], tuple[Any, Any]] = {}
-    with _OWN_IO, _recording.quiet():
+    with OWN_IO, _recording.quiet():
         for kind, probe in probes.items():
             creation = getattr(probe, "creation", None)
             if creation is None or not _may_have(probe, tags):

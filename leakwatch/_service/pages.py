@@ -18,7 +18,7 @@ from typing import Any
 
 from leakwatch._attribution import recording as _recording
 from leakwatch._base.model import KINDS, Resource, group_resources
-from leakwatch._engine.snapshot import _OWN_IO
+from leakwatch._engine.snapshot import OWN_IO
 from leakwatch._probes import all_probes
 from leakwatch._probes.protocol import Probe
 from leakwatch._probes.threads import INTERNAL_PREFIX
@@ -87,7 +87,7 @@ def resources(wanted: set[str] | None = None) -> tuple[dict[str, list[dict[str, 
     """``{kind: [resource, ...]}`` for the kinds wanted (all when None), and notes."""
     out: dict[str, list[dict[str, Any]]] = {}
     notes: list[str] = []
-    with _OWN_IO, _recording.quiet():
+    with OWN_IO, _recording.quiet():
         for kind, probe in _probes().items():
             if wanted is not None and kind not in wanted:
                 continue
@@ -150,7 +150,7 @@ def snapshot_doc() -> dict[str, Any]:
 def counts() -> dict[str, int]:
     """How many live resources of each kind (no descriptions: cheap)."""
     out: dict[str, int] = {}
-    with _OWN_IO, _recording.quiet():
+    with OWN_IO, _recording.quiet():
         for kind, probe in _probes().items():
             try:
                 out[kind] = len(_snapshot(kind, probe))
