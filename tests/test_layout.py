@@ -192,3 +192,27 @@ def test_every_module_says_what_it_is_for() -> None:
         if not ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
     ]
     assert not missing, missing
+
+
+def _folder(module: str) -> str:
+    """The layer folder a module is in (``leakwatch._probes``), or the module."""
+    return ".".join(module.split(".")[:2])
+
+
+def test_no_private_name_is_taken_across_folders() -> None:
+    """A name another layer uses is public in its module: ``_x`` stays inside
+    its folder (a module aliased ``as _x`` is not a name taken)."""
+    taken = []
+    for module, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            for source, name in _targets(module, path, node):
+                if (
+                    name.startswith("_")
+                    and not name.startswith("__")
+                    and source.startswith("leakwatch")
+                    and _folder(source) != _folder(module)
+                ):
+                    taken.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {name}")
+    assert not taken, "\n".join(taken)
