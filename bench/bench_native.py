@@ -125,7 +125,7 @@ def leakwatch_side(where: Path, rounds: int) -> dict[str, dict[str, Any]]:
 
     import leakwatch
     from leakwatch._native import growth_for
-    from leakwatch._native.growth import NativeGrowth
+    from leakwatch._native.repeat import NativeGrowth
     from leakwatch._watch import growth as _growth
 
     def check(fn: Callable[[], None], attribute: bool) -> leakwatch.Report:

@@ -60,7 +60,7 @@ from leakwatch._report.errors import ConfigError, OutputError, TargetError
 from leakwatch._rules.baseline import PROGRAM_SCOPE
 from leakwatch._rules.config import load_config
 from leakwatch._rules.policy import Policy
-from leakwatch._run import program, session
+from leakwatch._run import program, runner
 from leakwatch._run.report_command import (
     EXIT_CLEAN,
     EXIT_LEAKS,
@@ -73,7 +73,7 @@ from leakwatch._service.cli import DiffCommand, host_port
 DEFAULT_BASELINE = "leakwatch-baseline.json"
 
 
-def exit_status(result: session.RunResult, *, exit_zero: bool = False) -> int:
+def exit_status(result: runner.RunResult, *, exit_zero: bool = False) -> int:
     """The one place that turns a run's result into the process's exit status."""
     if result.status != 0 or exit_zero:
         return result.status
@@ -215,7 +215,7 @@ class RunCommand:
             baseline = None
             if args.update_baseline:
                 baseline = args.baseline or config.baseline or DEFAULT_BASELINE
-            settings = session.RunSettings(
+            settings = runner.RunSettings(
                 target=target,
                 config=config,
                 interval=args.interval,
@@ -229,7 +229,7 @@ class RunCommand:
                 update_baseline=_absolute(baseline),
                 join_timeout=args.join_timeout,
             )
-            session.check_outputs(settings)
+            runner.check_outputs(settings)
             policy = Policy.from_config(config, scope=PROGRAM_SCOPE)
         except (ConfigError, OutputError) as exc:
             print(exc, file=sys.stderr)
@@ -253,11 +253,11 @@ class RunCommand:
                 return EXIT_USAGE
             print(f"leakwatch: debug pages at {server.url}", file=sys.stderr, flush=True)
         try:
-            result = session.run(settings, prepared, policy)
+            result = runner.run(settings, prepared, policy)
         finally:
             if server is not None:
                 server.close()
-        return session.end(exit_status(result, exit_zero=args.exit_zero), wait=args.wait)
+        return runner.end(exit_status(result, exit_zero=args.exit_zero), wait=args.wait)
 
 
 COMMANDS: dict[str, RunCommand | ReportCommand | DiffCommand] = {

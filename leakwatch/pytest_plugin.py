@@ -58,7 +58,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from leakwatch._base.model import kinds_help
-from leakwatch._pytest.settings import INI, MARKER_HELP, load_run_settings
+from leakwatch._pytest.pytest_settings import INI, MARKER_HELP, load_run_settings
 
 if TYPE_CHECKING:
     from leakwatch._pytest.fixture import LeakwatchFixture
@@ -148,7 +148,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # inert: no hooks registered, no audit hook installed
     from leakwatch._pytest.fixture import remember
     from leakwatch._pytest.plugin import LeakwatchPlugin
-    from leakwatch._pytest.session import SessionResults
+    from leakwatch._pytest.session_results import SessionResults
 
     _stop_stacks_at_hook_dispatch(config)
     results = SessionResults(config, run)

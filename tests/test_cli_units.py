@@ -8,12 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from leakwatch._base.growth_rule import MIN_SAMPLES, keeps_growing
 from leakwatch._base.model import KINDS
-from leakwatch._base.trend import MIN_SAMPLES, keeps_growing
 from leakwatch._cli import EXIT_LEAKS, EXIT_WRITE_FAILED, exit_status, main
 from leakwatch._run.output import format_text
+from leakwatch._run.runner import RunResult
 from leakwatch._run.sampler import status_line
-from leakwatch._run.session import RunResult
 from leakwatch._run.trend import judge
 from leakwatch._run.windows import TraceWindows
 

@@ -19,7 +19,7 @@ from native_support import build_extension, libc, load_extension, memray_install
 from support import marker_line, of_kind
 
 import leakwatch
-from leakwatch._native import stacks
+from leakwatch._native import memray_stacks
 from leakwatch._report.html import render_html
 
 pytestmark = needs_glibc
@@ -242,7 +242,7 @@ def test_native_frames_are_folded_in_text_and_all_shown_with_verbose(
 def test_without_memray_the_report_says_how_to_turn_it_on(
     leakext: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stacks, "available", lambda: False)
+    monkeypatch.setattr(memray_stacks, "available", lambda: False)
 
     def parse() -> None:
         leakext.leak(32 * 1024)  # <- extension call without memray

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import leakwatch
-from leakwatch._native import stacks
+from leakwatch._native import memray_stacks
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,7 +35,7 @@ def test_the_distribution_name_is_not_the_taken_one_and_the_import_name_stays() 
 
 def test_every_install_hint_names_the_distribution() -> None:
     readme = (ROOT / "README.md").read_text()
-    named = _installs(readme) | _installs(stacks.HOW_TO)
+    named = _installs(readme) | _installs(memray_stacks.HOW_TO)
     assert PROJECT["name"] in named
     assert named <= {PROJECT["name"], "pytest-memray", "memray"}, named
 

@@ -51,7 +51,7 @@ def test_three_second_program_filling_a_cache_at_start_is_not_a_leak(tmp_path: P
 
 
 def test_growth_rule_weighs_thirds_of_time_not_of_samples() -> None:
-    from leakwatch._base.trend import keeps_growing
+    from leakwatch._base.growth_rule import keeps_growing
 
     mib = 1024 * 1024
     # Dense samples early (a ramp during start-up), sparse later (flat).
@@ -64,7 +64,7 @@ def test_growth_rule_weighs_thirds_of_time_not_of_samples() -> None:
 
 
 def test_a_run_of_a_second_is_all_start_up_and_not_judged() -> None:
-    from leakwatch._base.trend import MIN_SPAN, keeps_growing
+    from leakwatch._base.growth_rule import MIN_SPAN, keeps_growing
 
     times = [i * 0.05 for i in range(20)]  # one second, densely sampled
     ramp = [float(10 + i) for i in range(20)]

@@ -1,6 +1,6 @@
 """What one watch looks at and how patiently: :class:`Options`, and what settling found.
 
-Plain frozen data the shells fill from the rules (``leakwatch._rules.settings``).
+Plain frozen data the shells fill from the rules (``leakwatch._rules.precedence``).
 Must not import a probe.
 """
 

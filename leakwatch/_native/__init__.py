@@ -3,8 +3,8 @@
 ::
 
     counters.py  allocator bytes in use (glibc mallinfo2, macOS zones, RSS), less tracemalloc's
-    growth.py    check() / the repeat marker: judge growth per call, then attribute it
-    stacks.py    memray (the pyleakwatch[native] extra): native stacks of what each call kept
+    repeat.py    check() / the repeat marker: judge growth per call, then attribute it
+    memray_stacks.py  memray (the pyleakwatch[native] extra): native stacks of what each call kept
     lines.py     a line tracer: the Python line that grew the allocator, without memray
     run.py       leakwatch run: the allocator's series over the run, judged by the trend rule
 
@@ -19,13 +19,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from leakwatch._native.growth import NativeGrowth
+    from leakwatch._native.repeat import NativeGrowth
 
 
 def growth_for(options: Any) -> NativeGrowth | None:
     """The native judge for one check, or None when ``native`` is not among its kinds."""
     if "native" not in options.kinds:
         return None
-    from leakwatch._native.growth import NativeGrowth
+    from leakwatch._native.repeat import NativeGrowth
 
     return NativeGrowth()

@@ -24,7 +24,7 @@ from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
 from leakwatch._base.wording import format_size
-from leakwatch._native import stacks
+from leakwatch._native import memray_stacks
 from leakwatch._native.counters import NOTE, SOURCE, allocator_in_use
 
 #: A native site must hold this much of what the late window kept, and this share.
@@ -43,11 +43,11 @@ class NativeWindows:
     """
 
     def __init__(self) -> None:
-        self.enabled = stacks.available()
+        self.enabled = memray_stacks.available()
         #: Notes for the report (memray failing, coarse counters on this platform).
         self.errors: list[str] = [f"native: {NOTE}"] if NOTE else []
-        self._open: stacks.Recorder | None = None
-        self._last: stacks.Recorder | None = None
+        self._open: memray_stacks.Recorder | None = None
+        self._last: memray_stacks.Recorder | None = None
         self._ref: int | None = None
 
     def open(self) -> None:
@@ -57,7 +57,7 @@ class NativeWindows:
         self._ref = now
         if ref is None or now - ref < max(MIB, 0.02 * ref):
             return
-        recorder = stacks.Recorder()
+        recorder = memray_stacks.Recorder()
         if recorder.start():
             self._open = recorder
         else:
@@ -74,7 +74,7 @@ class NativeWindows:
             self._last.discard()
         self._last = recorder
 
-    def sites(self) -> list[stacks.Site]:
+    def sites(self) -> list[memray_stacks.Site]:
         """What the late window kept outside Python's allocators, largest first."""
         self.close()
         recorder, self._last = self._last, None
@@ -100,7 +100,7 @@ def judge(
     ``traced`` is the run's :class:`~leakwatch._run.windows.TraceWindows`.
     """
     windows: NativeWindows | None = getattr(traced, "native", None)
-    from leakwatch._base.trend import keeps_growing
+    from leakwatch._base.growth_rule import keeps_growing
 
     values = series.get("native") or ()
     times = series.get("t")
@@ -131,7 +131,7 @@ def judge(
         return leaks
     else:
         how = (
-            stacks.HOW_TO
+            memray_stacks.HOW_TO
             if windows is None or not windows.enabled
             else (
                 "memray saw no allocation outside Python's kept in the late trace window "
@@ -154,7 +154,7 @@ def judge(
 def _still_rising(values: Sequence[Any], times: Sequence[Any] | None, trend: Any) -> bool:
     """Whether the allocator still rose within the last third of the run, by a
     quarter of the whole rise: what keeps leaking does, what filled once did not."""
-    from leakwatch._base.trend import thirds
+    from leakwatch._base.growth_rule import thirds
 
     parts = thirds(values, times)
     if parts is None or len(parts[2]) < 2:
@@ -163,11 +163,11 @@ def _still_rising(values: Sequence[Any], times: Sequence[Any] | None, trend: Any
     return bool(last) and max(last) - last[0] >= max(trend.rise / 4, 1.0)
 
 
-def _site(site: stacks.Site, evidence: str, trend: Any) -> Resource:
+def _site(site: memray_stacks.Site, evidence: str, trend: Any) -> Resource:
     kept = sum(site.per_call)
     origin = to_origin(tuple((fn, ln, func) for func, fn, ln in site.python))
     native = [Frame(filename, lineno, function) for function, filename, lineno in site.native]
-    shown = stacks.fold(site.native)
+    shown = memray_stacks.fold(site.native)
     inner = native[0].function if native else "?"
     caller = next((f.function for f in native[1:shown]), None)
     where = f"{caller} -> {inner}" if caller else inner

@@ -160,7 +160,7 @@ def _no_origin_note() -> str:
 
 
 #: Descriptors leakwatch's helpers opened for good, (fd, target) -> why: memray's
-#: unwinder keeps a pipe open once it has run (leakwatch._native.stacks).
+#: unwinder keeps a pipe open once it has run (leakwatch._native.memray_stacks).
 OWN: dict[Hashable, str] = {}
 
 

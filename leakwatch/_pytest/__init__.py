@@ -2,10 +2,10 @@
 
 ::
 
-    settings.py   the run's settings (file < ini < env < command line) and a test's marker
+    pytest_settings.py  the run's settings (file < ini < env < command line) and a test's marker
     calls.py      the call phase: the wrapper of ``_suite.calls`` on the test function
     findings.py   findings on reports: data always, a failure when they hold leaks
-    session.py    the run's findings from reports: terminal summary, xdist
+    session_results.py  the run's findings from reports: terminal summary, xdist
     per_test.py   a test's settings and its span, started before setup
     fixture_spans.py  spans of wider fixtures, and what their values hold
     escapes.py    heap: fixture values that should have died with the test

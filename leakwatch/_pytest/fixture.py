@@ -15,7 +15,7 @@ from leakwatch._engine.options import Options
 from leakwatch._report.errors import LeakError, LeakWarning, warn_at_caller
 from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule, ignore
-from leakwatch._rules.settings import options_for
+from leakwatch._rules.precedence import options_for
 from leakwatch._watch.growth import run_check, run_check_async
 from leakwatch._watch.watch import OnLeak, watch
 

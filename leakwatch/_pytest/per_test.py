@@ -17,7 +17,7 @@ from leakwatch._engine.options import Options
 from leakwatch._pytest.calls import GROWTH_KINDS, Found, Plan
 from leakwatch._pytest.escapes import Watched
 from leakwatch._pytest.fixture_spans import FixtureSpans
-from leakwatch._pytest.settings import (
+from leakwatch._pytest.pytest_settings import (
     NO_MARKER,
     RunSettings,
     TestSettings,
@@ -26,7 +26,7 @@ from leakwatch._pytest.settings import (
 from leakwatch._report.errors import MarkerError
 from leakwatch._suite.findings import Finding
 from leakwatch._suite.firstuse import FirstUse
-from leakwatch._suite.policy import TestPolicy
+from leakwatch._suite.marker_policy import TestPolicy
 from leakwatch._suite.spans import SpanWatcher
 
 TEST_PHASES = ("setup", "call", "teardown")

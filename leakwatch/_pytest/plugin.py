@@ -40,16 +40,16 @@ from leakwatch._pytest.findings import attach, record
 from leakwatch._pytest.fixture import failed_by
 from leakwatch._pytest.fixture_spans import FIXTURE_KINDS, FixtureSpan, _stop
 from leakwatch._pytest.per_test import _DEFERRED, _TEST, PerTest, TestState, _split_heap
-from leakwatch._pytest.session import SessionResults
-from leakwatch._pytest.settings import (
+from leakwatch._pytest.pytest_settings import (
     NO_MARKER,
     RunSettings,
 )
+from leakwatch._pytest.session_results import SessionResults
 from leakwatch._report.errors import internal_error
 from leakwatch._report.report import Report
 from leakwatch._suite.findings import Finding, split
 from leakwatch._suite.firstuse import FirstUse
-from leakwatch._suite.policy import TestPolicy
+from leakwatch._suite.marker_policy import TestPolicy
 from leakwatch._suite.spans import Stack
 
 

@@ -42,7 +42,7 @@ setting and where it came from::
 
     leakwatch: pyproject.toml [tool.leakwatch]: unknown key 'kindz' (did you mean 'kinds'?)
 
-Must not build engine options: :mod:`leakwatch._rules.settings` does.
+Must not build engine options: :mod:`leakwatch._rules.precedence` does.
 """
 
 from __future__ import annotations

@@ -6,12 +6,12 @@ One concern per module, in the order a run uses them::
                  __main__, exit status, tracebacks)
     sampler.py   a ``leakwatch-sampler`` thread: counts over time, the live status line
     windows.py   tracemalloc in windows opened when memory grows, growing allocation sites
-    trend.py     what a run's series conclude, by the keeps-growing rule of ``_base.trend``
+    trend.py     what a run's series conclude, by the keeps-growing rule of ``_base.growth_rule``
     dump.py      SIGUSR1: print the current state, with stacks, on demand
     shutdown.py  the program's own shutdown as python's: threads ended, its atexit handlers
     terminate.py SIGTERM: the reports, not judged, then the death python would die
-    output.py    text summary, atomic JSON/HTML writes, reading a saved report
-    session.py   ties them to a :class:`leakwatch._engine.watcher.Watcher` and decides the status
+    output.py    text summary, reading a saved report
+    runner.py    ties them to a :class:`leakwatch._engine.watcher.Watcher` and decides the status
 
 The command line itself lives in :mod:`leakwatch._cli`.  A shell: nothing
 below it imports from here.

@@ -20,7 +20,7 @@ a ``__main__.py`` go through :func:`runpy.run_path`, whose returned globals
 are kept for the same reason (their ``sys.argv[0]`` is the absolute path, as
 ``sys.path[0]`` is under python).
 
-Must not watch: :mod:`leakwatch._run.session` does, around it.
+Must not watch: :mod:`leakwatch._run.runner` does, around it.
 """
 
 from __future__ import annotations

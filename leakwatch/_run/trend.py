@@ -1,6 +1,6 @@
 """What ``leakwatch run`` concludes from its samples: growth of each count,
 of the heap and of native memory, judged by the rule in
-:mod:`leakwatch._base.trend`.
+:mod:`leakwatch._base.growth_rule`.
 
 Must not sample anything itself: the sampler and the windows hand it series.
 """
@@ -11,8 +11,8 @@ import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from leakwatch._base.growth_rule import keeps_growing
 from leakwatch._base.model import Resource
-from leakwatch._base.trend import keeps_growing
 from leakwatch._base.wording import format_size
 from leakwatch._run.windows import GrowthSite
 

@@ -10,7 +10,7 @@
     results.py    the run's findings: summary, JSON (``leakwatch.session/1``), baseline
     settings.py   the run's settings, and the engine options made from them
     firstuse.py   one-time initialisation told apart across the session
-    policy.py     a test's policy: its own rules, then the run's
+    marker_policy.py  a test's policy: its marker's rules, then the run's
 
 Nothing here imports pytest or unittest's runner: each shell wires these to
 its own hooks.

@@ -41,7 +41,7 @@ class RunSettings:
 
         The files they read (baseline, ignore rules) are read here: a mistake in
         one is a :class:`~leakwatch._rules.reading.ConfigError`, one line."""
-        from leakwatch._rules.settings import engine_options
+        from leakwatch._rules.precedence import engine_options
 
         options = engine_options(self.config, scope="test")
         if self.config.strict_state and "state" not in options.kinds:

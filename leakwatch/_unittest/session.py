@@ -27,7 +27,7 @@ from leakwatch._report.errors import internal_error
 from leakwatch._report.report import Report
 from leakwatch._suite.findings import Finding, split
 from leakwatch._suite.firstuse import FirstUse
-from leakwatch._suite.policy import TestPolicy
+from leakwatch._suite.marker_policy import TestPolicy
 from leakwatch._suite.results import Results
 from leakwatch._suite.settings import FIXTURE_KINDS, RunSettings
 from leakwatch._suite.spans import SpanWatcher, Stack

@@ -26,7 +26,7 @@ from leakwatch._report.errors import (
     warn_at_caller,
 )
 from leakwatch._report.report import Report
-from leakwatch._rules.settings import options_for
+from leakwatch._rules.precedence import options_for
 from leakwatch._watch.growth import run_check, run_check_async
 
 OnLeak = Literal["raise", "warn", "report"]

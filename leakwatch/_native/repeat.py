@@ -29,7 +29,7 @@ from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
 from leakwatch._base.wording import format_size
-from leakwatch._native import counters, stacks
+from leakwatch._native import counters, memray_stacks
 from leakwatch._native.lines import Line, LineTracer
 
 #: Calls made after the judgement to find where native growth was allocated.
@@ -117,7 +117,7 @@ class NativeGrowth:
         per_call = sum(deltas) / len(deltas)
         if not self.attribute:
             return [_unattributed(per_call, deltas, "native attribution is off")]
-        recorder = stacks.Recorder() if stacks.available() else None
+        recorder = memray_stacks.Recorder() if memray_stacks.available() else None
         tracer = LineTracer()
         try:
             if recorder is not None:
@@ -137,7 +137,7 @@ class NativeGrowth:
         sites = recorder.sites()[:5] if recorder is not None else []
         if recorder is not None and recorder.error:
             self.notes.append(f"native: {recorder.error}")
-        how = None if recorder is not None else stacks.HOW_TO
+        how = None if recorder is not None else memray_stacks.HOW_TO
         found = _join(sites, tracer.lines(counters.FLOOR)[:5], deltas, how)
         if not found:
             why = how or "neither memray nor the line tracer saw where it was allocated"
@@ -146,7 +146,7 @@ class NativeGrowth:
 
 
 def _join(
-    sites: list[stacks.Site], lines: list[Line], deltas: list[int], how: str | None
+    sites: list[memray_stacks.Site], lines: list[Line], deltas: list[int], how: str | None
 ) -> list[Resource]:
     """One leak per native stack, with the Python line whose per-call growth matches it;
     lines left over (memray did not see them: ctypes) are leaks of their own."""
@@ -183,11 +183,11 @@ def _details(deltas: list[int], per_call: float, **more: Any) -> dict[str, Any]:
     }
 
 
-def _from_stack(site: stacks.Site, line: Line | None, deltas: list[int]) -> Resource:
+def _from_stack(site: memray_stacks.Site, line: Line | None, deltas: list[int]) -> Resource:
     per_call = sum(site.per_call) / len(site.per_call)
     origin = to_origin(line.stack) if line is not None else ()
     native = [Frame(filename, lineno, function) for function, filename, lineno in site.native]
-    shown = stacks.fold(site.native)
+    shown = memray_stacks.fold(site.native)
     inner = native[0].function if native else "?"
     caller = next((f.function for f in native[1:shown]), None)
     where = f", allocated in {caller} -> {inner}" if caller else f", allocated in {inner}"

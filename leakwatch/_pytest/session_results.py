@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from leakwatch._pytest.settings import RunSettings
+from leakwatch._pytest.pytest_settings import RunSettings
 from leakwatch._report.text import escape
 from leakwatch._suite.results import Results
 
