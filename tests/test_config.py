@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from leakwatch._base.model import KINDS
+from leakwatch._base.model import KINDS, parse_kinds
 from leakwatch._report.errors import ConfigError
 from leakwatch._rules.config import Config, find_config_file, load_config
 from leakwatch._rules.ignore import IgnoreRule
@@ -313,3 +313,22 @@ def test_cli_errors_name_the_option_the_user_typed(
     err = capsys.readouterr().err
     assert "leakwatch: --kinds: unknown kind 'x'; kinds: fd, thread" in err, err
     assert "override" not in err and "ran" not in err
+
+
+def test_one_reading_of_kinds_for_config_and_markers() -> None:
+    assert parse_kinds(" fd, thread,fd ") == ("fd", "thread")
+    assert parse_kinds(["all"]) == KINDS and parse_kinds(("task",)) == ("task",)
+    assert parse_kinds({"timer"}) == ("timer",)
+    assert parse_kinds("", allow_empty=True) == ()
+    for value, reason in (
+        (5, "shape"),
+        (["fd", 3], "shape"),
+        ("fd,sockets", "unknown"),
+        ("", "empty"),
+    ):
+        with pytest.raises(ValueError) as info:
+            parse_kinds(value)
+        assert info.value.args[0] == reason
+    assert Config(kinds={"fd"}).kinds == ("fd",)  # a set, as a marker may give
+    with pytest.raises(ConfigError, match="kinds from fd, thread"):
+        Config(kinds=("sockets",))

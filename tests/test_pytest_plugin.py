@@ -593,10 +593,27 @@ def test_the_leakwatch_fixture_watches_and_checks(lw: pytest.Pytester) -> None:
             assert report.by_kind("heap")
             assert leakwatch.reports == [report]
             KEEP.clear()
+
+        def test_check_raises_and_warns_as_leakwatch_check_does(leakwatch):
+            grow = lambda: KEEP.append(bytearray(50_000))
+            with pytest.raises(lw_api.LeakError) as info:
+                leakwatch.check(grow, repeat=4)
+            assert info.value.report.label.startswith("test_fixture.py::test_check_raises")
+            assert info.value.report.label.endswith(".<lambda>)")
+            with pytest.warns(lw_api.LeakWarning) as caught:
+                leakwatch.check(grow, repeat=4, on_leak="warn")
+            assert [w.filename for w in caught] == [__file__]  # the test's line
+            assert len(leakwatch.reports) == 2 and not leakwatch.reports[0].clean
+            KEEP.clear()
         """,
     )
     result = run(lw)  # the fixture works without --leakwatch
-    names = ["test_watch_catches_a_leak", "test_watch_clean_block", "test_check_finds_growth"]
+    names = [
+        "test_watch_catches_a_leak",
+        "test_watch_clean_block",
+        "test_check_finds_growth",
+        "test_check_raises_and_warns_as_leakwatch_check_does",
+    ]
     assert outcomes(result) == {name: {"PASSED"} for name in names}
     assert outcomes(run(lw, "--leakwatch")) == outcomes(result)
 

@@ -47,6 +47,34 @@ KINDS: tuple[str, ...] = (
 #: as ``native`` (allocator memory Python's tracing does not explain) does.
 RESOURCE_KINDS: tuple[str, ...] = ("fd", "thread", "task", "timer", "process", "tempfile")
 
+#: The kinds judged by growth over repeated calls (``check()``, ``repeat=N``).
+GROWTH_KINDS: tuple[str, ...] = ("heap", "native", "state")
+
+
+def parse_kinds(value: Any, *, allow_empty: bool = False) -> tuple[str, ...]:
+    """Kinds from a list, tuple or set of names or a comma-separated string,
+    in order, each once; ``"all"`` alone is every kind.  The one reading of
+    kinds, for configuration and markers alike.
+
+    Raises ``ValueError(reason, name)``: ``reason`` is ``"shape"`` (not names),
+    ``"unknown"`` (``name`` is the first unknown one) or ``"empty"``; each
+    caller words its own one-line error from it.
+    """
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple, set, frozenset)) or not all(
+        isinstance(item, str) for item in items
+    ):
+        raise ValueError("shape", None)
+    names = tuple(dict.fromkeys(item.strip() for item in items if item.strip()))
+    if names == ("all",):
+        return KINDS
+    unknown = [name for name in names if name not in KINDS]
+    if unknown:
+        raise ValueError("unknown", unknown[0])
+    if not names and not allow_empty:
+        raise ValueError("empty", None)
+    return names
+
 
 def kinds_help() -> str:
     """Every kind, for an option's help: the defaults, the others, and 'all'."""

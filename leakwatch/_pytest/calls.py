@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from leakwatch._suite.calls import GROWTH_KINDS as GROWTH_KINDS
 from leakwatch._suite.calls import Found as Found
 from leakwatch._suite.calls import Plan as Plan
 from leakwatch._suite.calls import wrap

@@ -10,14 +10,10 @@ from typing import Any
 
 import pytest
 
-from leakwatch._base.model import RESOURCE_KINDS
-from leakwatch._engine.options import Options
-from leakwatch._report.errors import LeakError, LeakWarning, warn_at_caller
+from leakwatch._report.errors import LeakError
 from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule, ignore
-from leakwatch._rules.precedence import options_for
-from leakwatch._watch.growth import run_check, run_check_async
-from leakwatch._watch.watch import OnLeak, watch
+from leakwatch._watch.watch import OnLeak, checked, checked_async, watch
 
 #: The run's settings a fixture passes on to its watches and checks.
 _PASSED_ON = (
@@ -81,11 +77,14 @@ class LeakwatchFixture:
         kinds: tuple[str, ...] | None = None,
         **kwargs: Any,
     ) -> Report:
-        """:func:`leakwatch.check` labelled with this test."""
+        """:func:`leakwatch.check` with the run's settings, labelled with this test."""
         __tracebackhide__ = True
-        options, policy = self._options(fn, on_leak, kinds)
-        report = run_check(lambda: fn(*args, **kwargs), options, repeat, warmup)
-        return self._judged(report, policy)
+        report, error = checked(
+            fn, args, kwargs, repeat, warmup, on_leak, kinds, **self._as_check(fn)
+        )
+        if error is not None:
+            raise error
+        return report
 
     async def check_async(
         self,
@@ -97,32 +96,22 @@ class LeakwatchFixture:
         kinds: tuple[str, ...] | None = None,
         **kwargs: Any,
     ) -> Report:
-        """:func:`leakwatch.check_async` labelled with this test."""
+        """:func:`leakwatch.check_async` with the run's settings, labelled with this test."""
         __tracebackhide__ = True
-        options, policy = self._options(fn, on_leak, kinds)
-        report = await run_check_async(lambda: fn(*args, **kwargs), options, repeat, warmup)
-        return self._judged(report, policy)
-
-    def _options(
-        self, fn: Callable[..., Any], on_leak: OnLeak | None, kinds: tuple[str, ...] | None
-    ) -> tuple[Options, str]:
-        if kinds is None:
-            base = self._defaults.get("kinds", RESOURCE_KINDS)
-            kinds = (*base, *(k for k in ("heap", "native", "state") if k not in base))
-        overrides = {**self._defaults, "kinds": tuple(kinds)}
-        if on_leak is not None:
-            overrides["on_leak"] = on_leak
-        name = getattr(fn, "__qualname__", None) or repr(fn)
-        return options_for(overrides, label=f"{self.nodeid} ({name})", caller="check")
-
-    def _judged(self, report: Report, policy: str) -> Report:
-        __tracebackhide__ = True
-        self.reports.append(report)
-        if report.leaks and policy == "raise":
-            raise LeakError(report)
-        if report.leaks and policy == "warn":
-            warn_at_caller(LeakWarning(report))  # at the test's line
+        report, error = await checked_async(
+            fn, args, kwargs, repeat, warmup, on_leak, kinds, **self._as_check(fn)
+        )
+        if error is not None:
+            raise error
         return report
+
+    def _as_check(self, fn: Callable[..., Any]) -> dict[str, Any]:
+        name = getattr(fn, "__qualname__", None) or repr(fn)
+        return {
+            "defaults": self._defaults,
+            "label": f"{self.nodeid} ({name})",
+            "sink": self.reports.append,
+        }
 
 
 def failed_by(

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from leakwatch._base.model import GROWTH_KINDS
 from leakwatch._engine.options import Options
-from leakwatch._pytest.calls import GROWTH_KINDS, Found, Plan
+from leakwatch._pytest.calls import Found, Plan
 from leakwatch._pytest.escapes import Watched
 from leakwatch._pytest.fixture_spans import FixtureSpans
 from leakwatch._pytest.pytest_settings import (

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from leakwatch._base.files import display
-from leakwatch._base.model import KINDS
+from leakwatch._base.model import KINDS, parse_kinds
 from leakwatch._report.errors import ConfigError, MarkerError
 from leakwatch._rules.config import Config, from_env, load_config
 from leakwatch._rules.ignore import IgnoreRule
@@ -200,19 +200,14 @@ def _bool(key: str, value: Any) -> bool:
 
 
 def _kinds(key: str, value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = value.split(",")
-    if not isinstance(value, (list, tuple, set, frozenset)) or not all(
-        isinstance(v, str) for v in value
-    ):
-        raise MarkerError(f"{key!r} must be a tuple of kinds, got {value!r}")
-    names = tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
-    if names == ("all",):
-        return KINDS
-    bad = [n for n in names if n not in KINDS]
-    if bad or (key == "kinds" and not names):
-        raise MarkerError(f"{key!r} must hold kinds from {', '.join(KINDS)}, got {value!r}")
-    return names
+    try:
+        return parse_kinds(value, allow_empty=key != "kinds")
+    except ValueError as exc:
+        if exc.args[0] == "shape":
+            raise MarkerError(f"{key!r} must be a tuple of kinds, got {value!r}") from None
+        raise MarkerError(
+            f"{key!r} must hold kinds from {', '.join(KINDS)}, got {value!r}"
+        ) from None
 
 
 def _rules(key: str, value: Any) -> tuple[IgnoreRule, ...]:

@@ -56,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from leakwatch._base.files import display
-from leakwatch._base.model import KINDS, RESOURCE_KINDS
+from leakwatch._base.model import KINDS, RESOURCE_KINDS, parse_kinds
 from leakwatch._report.errors import ConfigError
 from leakwatch._rules.ignore import IgnoreRule
 from leakwatch._rules.reading import read_toml, suggest
@@ -302,21 +302,18 @@ def _number(value: Any, kind: type[int] | type[float], text: bool) -> Any:
 def _kinds(
     value: Any, bad: Callable[[str], ConfigError], typed: str | None = None
 ) -> tuple[str, ...]:
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+    try:
+        return parse_kinds(value)
+    except ValueError as exc:
+        reason, name = exc.args
+    if reason == "shape":
         raise bad("a list of kinds")
-    names = [i.strip() for i in items if i.strip()]
-    if names == ["all"]:
-        return KINDS
-    unknown = [n for n in names if n not in KINDS]
-    if unknown and typed is not None:  # "--kinds: unknown kind 'x'": one name, one fix
+    if reason == "unknown" and typed is not None:  # "--kinds: unknown kind 'x'": one name, one fix
         raise ConfigError(
-            f"leakwatch: {typed} unknown kind {unknown[0]!r}{suggest(unknown[0], KINDS)}; "
+            f"leakwatch: {typed} unknown kind {name!r}{suggest(name, KINDS)}; "
             f"kinds: {', '.join(KINDS)}, or all"
         )
-    if unknown or not names:
-        raise bad("kinds from " + ", ".join(KINDS))
-    return tuple(dict.fromkeys(names))
+    raise bad("kinds from " + ", ".join(KINDS))
 
 
 def _ignore_rules(

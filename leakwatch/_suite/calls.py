@@ -42,8 +42,6 @@ from leakwatch._report.report import Report
 from leakwatch._suite.spans import SpanWatcher
 from leakwatch._watch.growth import run_check, run_check_async
 
-GROWTH_KINDS = ("heap", "native", "state")
-
 
 @dataclass
 class Plan:

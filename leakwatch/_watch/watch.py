@@ -12,11 +12,11 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
-from collections.abc import AsyncGenerator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping
 from types import TracebackType
 from typing import Any, Literal, TypeVar
 
-from leakwatch._base.model import RESOURCE_KINDS
+from leakwatch._base.model import GROWTH_KINDS, RESOURCE_KINDS
 from leakwatch._engine.options import Options
 from leakwatch._engine.watcher import Watcher
 from leakwatch._report.errors import (
@@ -31,8 +31,6 @@ from leakwatch._watch.growth import run_check, run_check_async
 
 OnLeak = Literal["raise", "warn", "report"]
 F = TypeVar("F", bound=Callable[..., Any])
-T = TypeVar("T")
-_ON_LEAK = ("raise", "warn", "report")
 
 
 #: unittest leaves out of its tracebacks the frames of modules that say this.
@@ -259,13 +257,66 @@ class watch:
         return wrapper  # type: ignore[return-value]
 
 
-def _check_options(on_leak: OnLeak | None, kinds: Any) -> tuple[Options, str]:
-    options: dict[str, Any] = {}
+def check_options(
+    on_leak: OnLeak | None, kinds: Any, defaults: Mapping[str, Any] | None = None
+) -> tuple[Options, str]:
+    """One check's options and its ``on_leak``: ``defaults`` (the ``leakwatch``
+    fixture's: the run's settings) under the call's own keywords.  With no
+    kinds asked: the defaults' kinds (or every resource kind) and every
+    growth kind."""
+    options: dict[str, Any] = dict(defaults or {})
     if on_leak is not None:
         options["on_leak"] = on_leak
-    growth = ("heap", "native", "state")
-    options["kinds"] = tuple(kinds) if kinds is not None else (*RESOURCE_KINDS, *growth)
+    if kinds is None:
+        base = options.get("kinds", RESOURCE_KINDS)
+        kinds = (*base, *(kind for kind in GROWTH_KINDS if kind not in base))
+    options["kinds"] = tuple(kinds)
     return options_for(options, label=None, caller="check")
+
+
+def checked(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    repeat: int,
+    warmup: int,
+    on_leak: OnLeak | None,
+    kinds: Any,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    label: str | None = None,
+    sink: Callable[[Report], None] | None = None,
+) -> tuple[Report, LeakError | None]:
+    """:func:`check`'s work, shared with the ``leakwatch`` fixture: the report
+    (handed to ``sink`` too) and the error its caller raises, if any."""
+    options, policy = check_options(on_leak, kinds, defaults)
+    call = functools.partial(fn, *args, **kwargs)  # its own exceptions pass through
+    report = run_check(call, options.with_(label=label or _name(fn)), repeat, warmup)
+    if sink is not None:
+        sink(report)
+    return report, _judge(report, policy)
+
+
+async def checked_async(
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    repeat: int,
+    warmup: int,
+    on_leak: OnLeak | None,
+    kinds: Any,
+    *,
+    defaults: Mapping[str, Any] | None = None,
+    label: str | None = None,
+    sink: Callable[[Report], None] | None = None,
+) -> tuple[Report, LeakError | None]:
+    """:func:`checked` for a coroutine function, awaited in the running loop."""
+    options, policy = check_options(on_leak, kinds, defaults)
+    call = functools.partial(fn, *args, **kwargs)
+    report = await run_check_async(call, options.with_(label=label or _name(fn)), repeat, warmup)
+    if sink is not None:
+        sink(report)
+    return report, _judge(report, policy)
 
 
 def check(
@@ -284,11 +335,8 @@ def check(
     ``repeat``, ``warmup``, ``on_leak`` and ``kinds`` are leakwatch's own;
     to pass arguments of those names to ``fn``, use :func:`functools.partial`.
     """
-    options, policy = _check_options(on_leak, kinds)
-    call = functools.partial(fn, *args, **kwargs)  # its own exceptions pass through
     __tracebackhide__ = True
-    report = run_check(call, options.with_(label=_name(fn)), repeat, warmup)
-    error = _judge(report, policy)
+    report, error = checked(fn, args, kwargs, repeat, warmup, on_leak, kinds)
     if error is not None:
         raise error
     return report
@@ -304,11 +352,8 @@ async def check_async(
     **kwargs: Any,
 ) -> Report:
     """:func:`check` for a coroutine function, awaited in the running loop."""
-    options, policy = _check_options(on_leak, kinds)
-    call = functools.partial(fn, *args, **kwargs)
     __tracebackhide__ = True
-    report = await run_check_async(call, options.with_(label=_name(fn)), repeat, warmup)
-    error = _judge(report, policy)
+    report, error = await checked_async(fn, args, kwargs, repeat, warmup, on_leak, kinds)
     if error is not None:
         raise error
     return report
