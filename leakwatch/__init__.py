@@ -28,7 +28,8 @@ if _typing.TYPE_CHECKING:
     from leakwatch._report.report import Report
     from leakwatch._rules.config import Config, load_config
     from leakwatch._rules.ignore import IgnoreRule, ignore
-    from leakwatch._watch.watch import check, check_async, watch
+    from leakwatch._watch.checks import check, check_async
+    from leakwatch._watch.watch import watch
 
 from leakwatch._base.version import __version__
 
@@ -44,8 +45,8 @@ _EXPORTS: dict[str, str] = {
     "LeakwatchInternalWarning": "leakwatch._report.errors",
     "Report": "leakwatch._report.report",
     "Resource": "leakwatch._base.model",
-    "check": "leakwatch._watch.watch",
-    "check_async": "leakwatch._watch.watch",
+    "check": "leakwatch._watch.checks",
+    "check_async": "leakwatch._watch.checks",
     "ignore": "leakwatch._rules.ignore",
     "load_config": "leakwatch._rules.config",
     "watch": "leakwatch._watch.watch",

@@ -13,7 +13,8 @@ import pytest
 from leakwatch._report.errors import LeakError
 from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule, ignore
-from leakwatch._watch.watch import OnLeak, checked, checked_async, watch
+from leakwatch._watch.checks import checked, checked_async
+from leakwatch._watch.watch import OnLeak, watch
 
 #: The run's settings a fixture passes on to its watches and checks.
 _PASSED_ON = (
