@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_support import EXIT_LEAKS, TIMEOUT, env_for, leakwatch, load, of_kind, script
+from support.cli import EXIT_LEAKS, TIMEOUT, env_for, leakwatch, load, of_kind, script
 
 SHOW = """\
 import json, sys

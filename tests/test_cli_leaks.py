@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import EXAMPLES, EXIT_LEAKS, leakwatch, load, marked_line, of_kind, origins
+from support.cli import EXAMPLES, EXIT_LEAKS, leakwatch, load, marked_line, of_kind, origins
 
 
 @pytest.fixture

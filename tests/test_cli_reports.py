@@ -7,9 +7,9 @@ import re
 import struct
 from pathlib import Path
 
-import browser
 import pytest
-from cli_support import EXAMPLES, EXIT_LEAKS, leakwatch, load, marked_line, of_kind, script
+from support import browser
+from support.cli import EXAMPLES, EXIT_LEAKS, leakwatch, load, marked_line, of_kind, script
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 LEAKY = "import socket\nKEEP = socket.socket()  # leaks: never closed\nprint('ran')\n"

@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from plugin_runs import outcomes, prepare, run, write
 from support import of_kind, titles
+from support.plugin_runs import outcomes, prepare, run, write
 
 import leakwatch
 from leakwatch._attribution import recording as _recording

@@ -9,17 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import browser
 
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Leak
 from leakwatch._report.html import render_html
 from leakwatch._report.html_parts import MAX_POINTS, MAX_ROWS
 from leakwatch._report.report import SESSION_SCHEMA, Report
-
-try:  # tests/ may or may not become a package; the helper is found either way
-    from tests import browser
-except ImportError:
-    import browser  # type: ignore[no-redef]
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 HOSTILE = "<script>alert(1)</script> \"&'"
@@ -286,7 +282,7 @@ def test_session_schema_renders_a_table_per_test() -> None:
     assert ">3 leaks: 2 fd, 1 thread in 1 test and 1 fixture</p>" in page
     assert page.count('<section class="test">') == 3
     assert "<code>tests/test_api.py::test_upload</code>" in page
-    assert "<code>db</code><span class=\"phase\">session fixture &#x27;db&#x27;</span>" in page
+    assert '<code>db</code><span class="phase">session fixture &#x27;db&#x27;</span>' in page
     assert page.count("No leaks found") == 1  # the clean test's tag
     # Those that leaked come first, the clean one last.
     assert page.index("test_upload") < page.index("<code>db</code>") < page.index("test_clean")

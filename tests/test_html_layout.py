@@ -16,17 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import EXAMPLES, EXIT_LEAKS, leakwatch, script
+from support import browser
+from support.cli import EXAMPLES, EXIT_LEAKS, leakwatch, script
 
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Leak
 from leakwatch._report.html import render_html
 from leakwatch._report.report import Report
-
-try:  # tests/ may or may not become a package; the helper is found either way
-    from tests import browser
-except ImportError:
-    import browser  # type: ignore[no-redef]
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 MIB = 1024 * 1024
@@ -195,7 +191,7 @@ def test_growth_table_says_what_each_window_held() -> None:
     assert "not late minus early" in table
     assert ">11.0 MiB</td>" in table and ">+8.1 MiB</td>" in table
     full = render({**big_run(), "stats": {"trace_mode": "all"}})
-    assert "<th class=\"num\">Held at the end</th>" in full and "growth: the difference" in full
+    assert '<th class="num">Held at the end</th>' in full and "growth: the difference" in full
 
 
 def test_kib_sized_heap_is_shown_in_kib() -> None:

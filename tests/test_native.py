@@ -15,8 +15,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from native_support import build_extension, libc, load_extension, memray_installed, needs_glibc
 from support import marker_line, of_kind
+from support.native import build_extension, libc, load_extension, memray_installed, needs_glibc
 
 import leakwatch
 from leakwatch._native import memray_stacks

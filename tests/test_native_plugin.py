@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from cli_support import EXIT_LEAKS, leakwatch, load, marked_line, of_kind, script
-from native_support import build_extension, memray_installed, needs_glibc
-from plugin_runs import line_of, outcomes, prepare, read_json, run, write
+from support.cli import EXIT_LEAKS, leakwatch, load, marked_line, of_kind, script
+from support.native import build_extension, memray_installed, needs_glibc
+from support.plugin_runs import line_of, outcomes, prepare, read_json, run, write
 
 pytestmark = needs_glibc
 

@@ -8,7 +8,7 @@ task must be found before that, and a task cleaned up must pass.
 from __future__ import annotations
 
 import pytest
-from plugin_runs import line_of, outcomes, prepare, run, write
+from support.plugin_runs import line_of, outcomes, prepare, run, write
 
 
 @pytest.fixture

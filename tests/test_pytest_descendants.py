@@ -9,7 +9,7 @@ that child: a test is charged only for the descendants of its own children.
 from __future__ import annotations
 
 import pytest
-from plugin_runs import line_of, outcomes, prepare, run, write
+from support.plugin_runs import line_of, outcomes, prepare, run, write
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from plugin_runs import outcomes, prepare, run, write
+from support.plugin_runs import outcomes, prepare, run, write
 
 pytest.importorskip("trio")
 pytest.importorskip("pytest_trio")

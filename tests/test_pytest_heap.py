@@ -9,7 +9,7 @@ fresh values that die all pass.
 from __future__ import annotations
 
 import pytest
-from plugin_runs import line_of, outcomes, prepare, run, write
+from support.plugin_runs import line_of, outcomes, prepare, run, write
 
 
 @pytest.fixture

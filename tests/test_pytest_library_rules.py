@@ -10,7 +10,7 @@ code that must still fail.
 from __future__ import annotations
 
 import pytest
-from plugin_runs import line_of, outcomes, prepare, read_json, run, write
+from support.plugin_runs import line_of, outcomes, prepare, read_json, run, write
 
 pytest.importorskip("urllib3")
 

@@ -9,7 +9,7 @@ case runs beside the leak it must still catch, in the same session.
 from __future__ import annotations
 
 import pytest
-from plugin_runs import line_of, outcomes, prepare, read_json, run, write
+from support.plugin_runs import line_of, outcomes, prepare, read_json, run, write
 
 
 @pytest.fixture

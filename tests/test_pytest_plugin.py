@@ -7,7 +7,7 @@ verdict that leaks into the next test shows up as a wrong outcome.
 from __future__ import annotations
 
 import pytest
-from plugin_runs import line_of, outcomes, prepare, run, write
+from support.plugin_runs import line_of, outcomes, prepare, run, write
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ stays silent, and so do the clean twins.
 from __future__ import annotations
 
 import pytest
-from plugin_runs import line_of, outcomes, prepare, read_json, run, write
+from support.plugin_runs import line_of, outcomes, prepare, read_json, run, write
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")

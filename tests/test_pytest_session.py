@@ -4,7 +4,7 @@ header, the terminal summary, the JSON report, the baseline and pytest-xdist."""
 from __future__ import annotations
 
 import pytest
-from plugin_runs import outcomes, prepare, read_json, run, write
+from support.plugin_runs import outcomes, prepare, read_json, run, write
 
 from leakwatch._report.report import SESSION_SCHEMA
 

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_support import EXIT_LEAKS, leakwatch, load, script
-from plugin_runs import outcomes, prepare, run, write
+from support.cli import EXIT_LEAKS, leakwatch, load, script
+from support.plugin_runs import outcomes, prepare, run, write
 
 from leakwatch._base.wording import format_size, message_line, noun, number, one_line, plural
 from leakwatch._run.report_command import report_status

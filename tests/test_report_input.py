@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import EXIT_LEAKS, leakwatch, load, script
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.cli import EXIT_LEAKS, leakwatch, load, script
 
 from leakwatch import Leak, Report
 from leakwatch._base.files import json_text, write_whole

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cli_support import EXIT_LEAKS, TIMEOUT, env_for, leakwatch, load, script
+from support.cli import EXIT_LEAKS, TIMEOUT, env_for, leakwatch, load, script
 
 LEAKY = "import socket\n\nKEEP = socket.socket()  # leaks\n"
 

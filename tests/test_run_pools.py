@@ -7,7 +7,7 @@ from multiprocessing.pool import ThreadPool
 from pathlib import Path
 
 import pytest
-from cli_support import EXIT_LEAKS, leakwatch, load, script
+from support.cli import EXIT_LEAKS, leakwatch, load, script
 
 import leakwatch as lw
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli_support import EXIT_LEAKS, leakwatch, load, marked_line, of_kind, origins, script
+from support.cli import EXIT_LEAKS, leakwatch, load, marked_line, of_kind, origins, script
 
 GROWS = """\
 import time

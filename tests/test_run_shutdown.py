@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_support import EXIT_LEAKS, TIMEOUT, env_for, leakwatch, load, of_kind, script
+from support.cli import EXIT_LEAKS, TIMEOUT, env_for, leakwatch, load, of_kind, script
 
 WORKER = """\
 import atexit, threading, time

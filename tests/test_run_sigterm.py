@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_support import TIMEOUT, env_for, load, of_kind, script
+from support.cli import TIMEOUT, env_for, load, of_kind, script
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

@@ -10,7 +10,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from service_support import (
+from support.service import (
     by_route,
     creating_lines,
     get,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import uvicorn
 from asgiref.compatibility import guarantee_single_callable
-from service_support import get, get_json, running, script_json
 from starlette._utils import is_async_callable
+from support.service import get, get_json, running, script_json
 
 from leakwatch._base.pyversion import mark_coroutine_function
 from leakwatch.service import ASGIMiddleware

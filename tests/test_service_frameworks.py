@@ -8,7 +8,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from service_support import by_route, creating_lines, get, judged, marker_line, running
+from support.service import by_route, creating_lines, get, judged, marker_line, running
 
 APP = "service_frameworks.py"
 

@@ -14,9 +14,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-import browser
 import pytest
-from service_support import get, get_json
+from support import browser
+from support.service import get, get_json
 
 from leakwatch._service.diff import diff
 from leakwatch.service import ASGIMiddleware, WSGIMiddleware, debug_app, serve

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service_support import get, get_json, marker_line, running
+from support.service import get, get_json, marker_line, running
 
 SCRIPT = "service_timers.py"
 TIMERS = "/debug/leakwatch/timers.json"

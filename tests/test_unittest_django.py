@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_support import EXAMPLES, TIMEOUT, env_for
+from support.cli import EXAMPLES, TIMEOUT, env_for
 
 pytest.importorskip("django")
 

@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cli_support import TIMEOUT, env_for
+from support.cli import TIMEOUT, env_for
 
 LEAKY = """
 import asyncio, socket, threading, unittest

@@ -214,7 +214,7 @@ def teardown_module():
 def test_pytest_traceback_shows_the_users_lines_only(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from plugin_runs import prepare, run, write
+    from support.plugin_runs import prepare, run, write
 
     lw = prepare(pytester, monkeypatch)
     write(lw, "test_tb.py", PYTEST_FILE)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-SUPPORT = Path(__file__).parent / "support"
+SUPPORT = Path(__file__).parent
 
 
 def marker_line(script: str, marker: str) -> int:

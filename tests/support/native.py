@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-SOURCE = Path(__file__).resolve().parent / "native" / "leakext.c"
+SOURCE = Path(__file__).resolve().parents[1] / "native" / "leakext.c"
 
 libc = ctypes.CDLL(None)
 libc.malloc.restype = ctypes.c_void_p

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXIT_LEAKS = 23
 TIMEOUT = 120  # a hung run fails the test instead of hanging the suite
 
