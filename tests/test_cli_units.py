@@ -11,7 +11,7 @@ import pytest
 from leakwatch._base.growth_rule import MIN_SAMPLES, keeps_growing
 from leakwatch._base.model import KINDS
 from leakwatch._cli import EXIT_LEAKS, EXIT_WRITE_FAILED, exit_status, main
-from leakwatch._run.output import format_text
+from leakwatch._report.document_text import format_document
 from leakwatch._run.runner import RunResult
 from leakwatch._run.sampler import status_line
 from leakwatch._run.trend import judge
@@ -135,7 +135,7 @@ def test_report_text_from_saved_data_names_the_run_and_its_growth() -> None:
              "line": "CACHE[k] = v", "early_size": None, "late_size": 2 * MIB, "growth": 2 * MIB},
         ],
     }  # fmt: skip
-    text = format_text(data)
+    text = format_document(data)
     assert text.startswith("leakwatch: no leaks")
     assert "python app.py --fast ran 12.5 s, exit status 0, 3 samples" in text
     assert "rss 1.0 MiB -> 3.0 MiB, fds 5 -> 9" in text

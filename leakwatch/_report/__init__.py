@@ -4,7 +4,3 @@ Text, HTML and the JSON schema are pure functions of the value types below
 (:mod:`leakwatch._base`), so any layer above may render.  Renderers must not
 probe, judge or read configuration.
 """
-
-# A Report's text form (format(), str()) is registered by the text renderer:
-# importing it here means no Report is ever made without it.
-from leakwatch._report import text as _text  # noqa: F401

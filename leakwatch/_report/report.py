@@ -2,33 +2,21 @@
 
 Plain frozen data with its JSON form (``to_dict``/``from_dict``).  Its text
 form (``format()``, ``str()``) is rendered by :mod:`leakwatch._report.text`,
-which fills :data:`text_form` when imported: this package's ``__init__``
-imports it, so no Report exists without it.  Must not import a renderer.
+imported when a text form is first asked for.  Must not import a renderer
+as it is imported.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from leakwatch._base.frames import jsonable
 from leakwatch._base.model import Leak
 
 SCHEMA = "leakwatch.report/1"
 SESSION_SCHEMA = "leakwatch.session/1"
-
-
-class TextForm(Protocol):
-    def __call__(self, report: Report, *, verbose: bool = False, color: bool = False) -> str: ...
-
-
-def _not_yet(report: Report, *, verbose: bool = False, color: bool = False) -> str:
-    raise RuntimeError("leakwatch._report.text was not imported")  # the package imports it
-
-
-#: The text renderer, filled by :mod:`leakwatch._report.text` when it is imported.
-text_form: TextForm = _not_yet
 
 
 @dataclass
@@ -93,7 +81,9 @@ class Report:
 
     def format(self, *, verbose: bool = False, color: bool = False) -> str:
         """The text report a person reads (see ``leakwatch._report.text``)."""
-        return text_form(self, verbose=verbose, color=color)
+        from leakwatch._report.text import format_report  # the renderer, imported once asked
+
+        return format_report(self, verbose=verbose, color=color)
 
     def __str__(self) -> str:
         return self.format()

@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 from leakwatch._base.frames import read_library_frames, short_path
 from leakwatch._base.paths import is_user_file
 from leakwatch._base.wording import plural
-from leakwatch._report import report as report_module
 
 if TYPE_CHECKING:
     from leakwatch._base.frames import Frame
@@ -225,8 +224,3 @@ def format_report(report: Report, *, verbose: bool = False, color: bool = False)
     for note in report.notes:
         lines.append(f"  note: {note}")
     return escape("\n".join(lines))
-
-
-# Report.format() and str(report) render through this module; the value type
-# never imports its renderer, the renderer registers itself.
-report_module.text_form = format_report

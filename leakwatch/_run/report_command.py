@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from leakwatch._base.files import write_whole
+from leakwatch._report.document_text import format_document
 from leakwatch._report.documents import leak_count
 from leakwatch._report.errors import OutputError
 from leakwatch._report.text import escape
 from leakwatch._run.output import (
-    format_text,
     load_report,
     to_html,
     write_text,
@@ -79,7 +79,7 @@ class ReportCommand:
     def run(self, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         try:
             data = load_report(args.file)
-            text = format_text(data, verbose=args.verbose)
+            text = format_document(data, verbose=args.verbose)
             if args.html:
                 write_whole(args.html, to_html(data), what="HTML report", error=OutputError)
         except OutputError as exc:

@@ -34,6 +34,7 @@ from leakwatch._base.model import KINDS, Leak, group_resources
 from leakwatch._engine.options import Options
 from leakwatch._engine.watcher import Watcher
 from leakwatch._native import run as native_run
+from leakwatch._report.document_text import run_summary_lines
 from leakwatch._report.errors import OutputError
 from leakwatch._report.report import Report
 from leakwatch._report.text import escape
@@ -43,7 +44,6 @@ from leakwatch._rules.policy import Policy
 from leakwatch._run import dump, program, shutdown, terminate, trend
 from leakwatch._run.output import (
     check_writable,
-    summary_lines,
     to_html,
     write_text,
 )
@@ -172,7 +172,7 @@ def _report(
     """Print the report and write its files."""
     result = RunResult(outcome.status, leaks=sum(leak.count for leak in report.leaks), data=data)
     if report.leaks or not settings.quiet:
-        text = "\n".join([report.format(verbose=settings.verbose), *summary_lines(data)])
+        text = "\n".join([report.format(verbose=settings.verbose), *run_summary_lines(data)])
         _say(err, escape(text))
     _write(settings, report, data, result, err)
     return result
