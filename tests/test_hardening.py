@@ -514,8 +514,8 @@ def test_engine_locks_are_released_after_a_watch() -> None:
     # Another thread's watch must be able to take the lock the moment this one ends.
     with leakwatch.watch(on_leak="report"):
         pass
-    assert _snapshot._OWN_IO.acquire(timeout=1)
-    _snapshot._OWN_IO.release()
+    assert _snapshot.OWN_IO.acquire(timeout=1)
+    _snapshot.OWN_IO.release()
     time.sleep(0)
 
 
