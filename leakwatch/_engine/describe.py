@@ -21,7 +21,7 @@ from leakwatch._base.wording import one_line
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.options import Options
 from leakwatch._engine.snapshot import OWN_IO, Snapshots
-from leakwatch._probes.protocol import Departed, departed
+from leakwatch._probes.protocol import Departed
 
 #: Seconds (of this thread's CPU time, so the load does not cut it short) for
 #: describing a watch's leftovers, all of them together.  What is
@@ -91,7 +91,6 @@ class Describing(Snapshots):
                 probe = self.probes.get(kind)
                 if probe is None:
                     continue
-                owner_of = getattr(probe, "owner", None)
                 for key, value in items.items():
                     if isinstance(value, weakref.ref) and value() is None:
                         continue  # gone since the last look (a task done, a thread ended)
@@ -112,7 +111,7 @@ class Describing(Snapshots):
                         # the heap for a singleton, a claim or a chain.
                         continue
                     try:
-                        owner = owner_of(key, value) if owner_of is not None else None
+                        owner = probe.owner(key, value)
                     except Exception:  # attribution is a bonus
                         owner = None
                     # What a singleton would hold: the resource's own object (a
@@ -123,7 +122,7 @@ class Describing(Snapshots):
                         # A native thread's owner is what it runs on (its
                         # target's object): a global holding that object says
                         # nothing of the thread (a wider fixture's claim does).
-                        alone = kind != "thread" or obj is not owner
+                        alone = probe.owner_holds_it or obj is not owner
                         held.append((len(resources) - 1, obj, alone))
                         keyed.append((kind, key, obj))
                     signature = (kind, res.group, res.origin)
@@ -192,11 +191,11 @@ class Describing(Snapshots):
             return resources
         parts: dict[int, list[int]] = {}
         for index, res in enumerate(resources):
-            owner_of = getattr(self.probes.get(res.kind), "owner", None)
+            probe = self.probes.get(res.kind)
             value = new.get(res.kind, {}).get(res.key)
             obj = None
             try:
-                obj = owner_of(res.key, value) if owner_of is not None else None
+                obj = probe.owner(res.key, value) if probe is not None else None
                 hit = next((o for o in owners if o.has(res.kind, value, obj)), None)
             except Exception:
                 hit = None
@@ -216,7 +215,7 @@ class Describing(Snapshots):
         out: list[Resource] = []
         for kind, probe in self.probes.items():
             try:
-                gone = departed(probe, self._since)
+                gone = list(probe.departed(self._since))
             except Exception:  # one probe's refinement: never the report
                 continue
             for item in gone:

@@ -8,9 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from leakwatch._base.model import RESOURCE_KINDS
+
+if TYPE_CHECKING:
+    from leakwatch._base.model import Leak
+    from leakwatch._report.report import Report
+
+
+class Judging(Protocol):
+    """What judges a watch's leaks once the engine found them: ignore rules,
+    known library leaks, a baseline (``leakwatch._rules.policy.Policy``, and
+    a test's marker over it)."""
+
+    def apply(self, report: Report, scope: str | None = None) -> Report:
+        """Move what the rules take out of ``report.leaks`` (in place)."""
+
+    def expected(self, leak: Leak) -> bool:
+        """Whether the rules would take this leftover out: settling need not
+        wait for it."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +58,7 @@ class Options:
     # information (one call cannot tell it from a leak); "judge" leaves it to
     # the policy (the pytest plugin fails the second one a suite makes).
     singletons: str = "info"
-    policy: Any = None  # leakwatch._rules.policy.Policy: ignore rules, known leaks, baseline
+    policy: Judging | None = None  # ignore rules, known leaks, baseline
 
     def with_(self, **changes: Any) -> Options:
         return replace(self, **changes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Generator, Hashable
+from collections.abc import Generator, Hashable, Mapping
 from typing import Any
 
 from leakwatch._attribution import recording as _recording
@@ -19,53 +19,41 @@ from leakwatch._engine.chains import Chains
 from leakwatch._engine.collect import Collected, collect
 from leakwatch._engine.options import Options, SettleResult
 from leakwatch._engine.snapshot import OWN_IO, Snapshots
-from leakwatch._probes.protocol import Snapshot
+from leakwatch._probes.protocol import Probe, Snapshot
 from leakwatch._probes.threads import others_parked, others_runnable
 
 _BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
 
 
-#: Kinds that nothing in the block itself will release by waiting: a
-#: descriptor or a temp path, once gc passes ran, goes only if some other
-#: code closes it.  A settle left with only these stops once they have stood
-#: still for ``_STILL`` of the budget (at most ``_STILL_MAX`` seconds).
-_STILL_KINDS = frozenset({"fd", "tempfile"})
-
-
+#: A settle left with only leftovers that nothing in the block itself will
+#: release by waiting (their probes' ``released_by_others``: a descriptor or
+#: a temp path, once gc passes ran) stops once they have stood still for
+#: ``_STILL`` of the budget (at most ``_STILL_MAX`` seconds).
 _STILL, _STILL_MAX = 0.25, 0.1
 
 
-def _made_by_block(items: dict[Hashable, Any], at_end: Snapshot) -> dict[Hashable, Any]:
-    """Leftover tasks that were already pending when the block ended.
-
-    A task another task started (and maybe finished) while this watch settled
-    is not the block's, whoever's it is.
-    """
-    kept = {}
-    for key, ref in items.items():
-        old = at_end.get(key)
-        if old is not None and old() is ref():
-            kept[key] = ref
-    return kept
+def _by_others(probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]]) -> bool:
+    """Whether only other code could release every kind left (see ``_STILL``)."""
+    return all(probes[kind].released_by_others for kind in new)
 
 
 def _keys(new: dict[str, dict[Hashable, Any]]) -> set[tuple[str, Hashable]]:
     return {(kind, key) for kind, items in new.items() for key in items}
 
 
-def _cannot_end(new: dict[str, dict[Hashable, Any]]) -> bool:
-    """Leftovers only a running thread could release (descriptors, paths) or
-    Python threads (parked, if nothing else runs): never C code's threads."""
-    if not set(new) <= _STILL_KINDS | {"thread"}:
-        return False
-    return all(isinstance(key, tuple) and key[0] == "py" for key in new.get("thread", {}))
+def _cannot_end(probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]]) -> bool:
+    """Leftovers only another thread could end (descriptors, paths, parked
+    Python threads: their probes' ``waits_for_others``)."""
+    return all(probes[kind].waits_for_others(key) for kind, items in new.items() for key in items)
 
 
 #: Who else could act, not looked at: someone could (see _others_now).
 _NOT_SEEN: tuple[bool | None, bool] = (False, True)
 
 
-def _others_now(new: dict[str, dict[Hashable, Any]]) -> tuple[bool | None, bool]:
+def _others_now(
+    probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]]
+) -> tuple[bool | None, bool]:
     """Whether the other threads are all parked (``others_parked``) and
     whether one is runnable, looked at only where the leftovers ``new``
     make the answer count: taken just before a snapshot, so the leftovers
@@ -73,8 +61,8 @@ def _others_now(new: dict[str, dict[Hashable, Any]]) -> tuple[bool | None, bool]
     states opens files in ``/proc``: leakwatch's own I/O, unrecorded and out
     of every watch's snapshots."""
     with OWN_IO, _recording.quiet():
-        quiet = others_parked() if _cannot_end(new) else False
-        runnable = others_runnable() if set(new) <= _STILL_KINDS else True
+        quiet = others_parked() if _cannot_end(probes, new) else False
+        runnable = others_runnable() if _by_others(probes, new) else True
     return quiet, runnable
 
 
@@ -89,8 +77,8 @@ class Settling(Snapshots):
     _parked: dict[str, dict[Hashable, Any]]
     #: ``(kind, key)`` of what was parked: describing skips their searches.
     _expected: set[tuple[str, Hashable]]
-    #: Tasks pending when the block ended (None: not known).
-    _tasks_at_end: Snapshot | None
+    #: The first look as the block ended (None: not known), per kind.
+    _at_end: dict[str, Snapshot] | None
     #: Whether this thread's event loop turns between looks (an async stop).
     _turns_loop: bool
     #: Why-alive chains found while settling, shown when describing.
@@ -115,8 +103,8 @@ class Settling(Snapshots):
         t0 = time.perf_counter()
         after = self.snapshot()
         # The first look is taken as the block ended (no loop turn since):
-        # its tasks are the ones pending then (see _blocks).
-        self._tasks_at_end = after.get("task")
+        # what it shows was there then (see _blocks).
+        self._at_end = after
         result = SettleResult(new=self._blocks(self._new(after)))
         budget = self.options.settle_budget
         if result.new and not self._frozen and budget > 0 and self.options.settle_attempts:
@@ -126,7 +114,7 @@ class Settling(Snapshots):
             # already gone: a thread that returned from join() a moment ago is
             # still listed by the OS (a "native" thread) for a few microseconds.
             yield 0.0
-            others = _others_now(result.new)
+            others = _others_now(self.probes, result.new)
             after = self.snapshot()
             result.new = self._blocks(self._new(after))
         else:
@@ -155,7 +143,7 @@ class Settling(Snapshots):
             # look and now must not count as none at all).
             stuck = False
             quiet, runnable = others
-            if _cannot_end(result.new) and not self._turns_loop:
+            if _cannot_end(self.probes, result.new) and not self._turns_loop:
                 # With parked threads, twice in a row: one woken a moment
                 # ago may still be inside its wait.
                 parked_looks = parked_looks + 1 if quiet is None else 0
@@ -167,9 +155,10 @@ class Settling(Snapshots):
                 # garbage, so no pass can free it (the chains are searched
                 # once, and describing shows them).
                 tried_chains = True
-                if "thread" not in result.new and self._all_held(result.new):
+                held_stays = all(self.probes[kind].held_means_stays for kind in result.new)
+                if held_stays and self._all_held(result.new):
                     break
-            if attempt >= 2 and set(result.new) <= _STILL_KINDS:
+            if attempt >= 2 and _by_others(self.probes, result.new):
                 current = _keys(result.new)
                 if current != keys or runnable:
                     # Changed, or a thread that could still change them is
@@ -184,7 +173,7 @@ class Settling(Snapshots):
                 # Still something new after a cheap pass: an older garbage
                 # cycle may hold it, so let the collector see everything.
                 self._unfreeze()
-            if attempt > 0 or set(result.new) <= _STILL_KINDS:
+            if attempt > 0 or _by_others(self.probes, result.new):
                 # A thread, task or child that is ending needs a join, a loop
                 # turn or a reap, not a collection of the whole heap (a
                 # quarter of a second on a large suite): the first attempt
@@ -204,7 +193,7 @@ class Settling(Snapshots):
                 self.probes[kind].settle(items, timeout=min(max(delay, 0.005), budget - elapsed))
             yield min(delay, max(0.0, budget - (time.perf_counter() - t0)))
             attempt += 1
-            others = _others_now(result.new)
+            others = _others_now(self.probes, result.new)
             after = self.snapshot()
             result.new = self._blocks(self._new(after))
             if attempt == 1:
@@ -228,9 +217,9 @@ class Settling(Snapshots):
         owners: list[Any] = []
         try:
             for kind, items in new.items():
-                owner_of = getattr(self.probes[kind], "owner", None)
+                owner_of = self.probes[kind].owner
                 for key, value in items.items():
-                    owner = owner_of(key, value) if owner_of is not None else None
+                    owner = owner_of(key, value)
                     if owner is None:
                         return False  # a bare descriptor or a path: the pass decides
                     owners.append(owner)
@@ -241,19 +230,20 @@ class Settling(Snapshots):
             del owners
 
     def _blocks(self, new: dict[str, dict[Hashable, Any]]) -> dict[str, dict[Hashable, Any]]:
-        """Without the tasks made after the block ended: describing drops them
-        (not the block's), so settling does not wait for them either.  A task
+        """Without what was made after the block ended (each probe's
+        ``of_block``: a task started while settling): describing drops it
+        (not the block's), so settling does not wait for it either.  A task
         that keeps starting short ones (a server's, a poller's) kept every
         attempt busy until the whole budget was spent."""
-        tasks = new.get("task")
-        at_end = getattr(self, "_tasks_at_end", None)
-        if not tasks or at_end is None:
+        at_end = self._at_end
+        if at_end is None:
             return new
-        rest = {kind: items for kind, items in new.items() if kind != "task"}
-        kept = _made_by_block(tasks, at_end)
-        if kept:
-            rest["task"] = kept
-        return rest
+        out = {}
+        for kind, items in new.items():
+            kept = self.probes[kind].of_block(items, at_end.get(kind, {}))
+            if kept:
+                out[kind] = kept
+        return out
 
     def _park_expected(self, new: dict[str, dict[Hashable, Any]]) -> None:
         """Set aside leftovers no wait will change the verdict on: information
@@ -262,7 +252,7 @@ class Settling(Snapshots):
         are judged as usual at the end, if still there; settling waits only
         for the rest."""
         policy = self.options.policy
-        expected = getattr(policy, "expected", None)
+        expected = policy.expected if policy is not None else None
         with _recording.quiet():  # its source reads are leakwatch's own
             for kind, items in new.items():
                 probe = self.probes[kind]

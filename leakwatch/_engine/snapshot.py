@@ -12,7 +12,7 @@ from typing import Any
 
 from leakwatch._attribution import recording as _recording
 from leakwatch._base.wording import one_line
-from leakwatch._probes.protocol import Probe, Snapshot, mark, new_items
+from leakwatch._probes.protocol import Probe, Snapshot, new_items
 
 #: Held while leakwatch itself lists or describes resources, by every watch in
 #: every thread: a descriptor one watch opens for a moment (a /proc listing, a
@@ -46,7 +46,7 @@ class Snapshots:
         with OWN_IO, _recording.quiet():
             for kind, probe in list(self.probes.items()):
                 try:
-                    out[kind] = mark(probe)
+                    out[kind] = probe.mark()
                 except Exception as exc:
                     self._drop_probe(kind, exc)
         return out

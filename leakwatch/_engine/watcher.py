@@ -76,8 +76,8 @@ class Watcher(Settling, Describing, Snapshots):
         self.notes: list[str] = []
         #: Python threads already running when the watch started (see _concurrency_note).
         self._threads_before: frozenset[tuple[int | None, int]] = frozenset()
-        #: Tasks pending when the block ended; a task made later is not the block's.
-        self._tasks_at_end: Snapshot | None = None
+        #: The first look as the block ended; what was made later is not the block's.
+        self._at_end: dict[str, Snapshot] | None = None
         self._turns_loop = False
         self._chains = Chains()
 
@@ -94,7 +94,9 @@ class Watcher(Settling, Describing, Snapshots):
         self._active = True
         self._old_cr_depth = sys.get_coroutine_origin_tracking_depth()
         self._set_cr_depth = (
-            self.options.origins and "task" in self.probes and self._old_cr_depth < _recording.depth
+            self.options.origins
+            and any(probe.needs_coroutine_origins for probe in self.probes.values())
+            and self._old_cr_depth < _recording.depth
         )
         if self._set_cr_depth:
             sys.set_coroutine_origin_tracking_depth(_recording.depth)

@@ -23,7 +23,7 @@ from leakwatch._base import platform as _platform
 from leakwatch._base.model import Resource
 from leakwatch._base.platform import LIMITS, fd_flags, list_fds
 from leakwatch._probes.fd_records import _fd_holders, record_of
-from leakwatch._probes.protocol import Snapshot
+from leakwatch._probes.protocol import Probe, Snapshot
 
 _ANON = {
     "[eventpoll]": "epoll",
@@ -170,8 +170,9 @@ OWN: dict[Hashable, str] = {}
 _LAST: tuple[Snapshot, frozenset[int], int] | None = None
 
 
-class FdProbe:
+class FdProbe(Probe):
     kind = "fd"
+    released_by_others = True  # once gc passes ran, only other code closes one
 
     def __init__(self) -> None:
         #: fd -> its standard-library holder, with the descriptor epoch and

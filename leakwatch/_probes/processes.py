@@ -27,7 +27,7 @@ from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.model import Resource
 from leakwatch._base.platform import list_children, parent_pid
-from leakwatch._probes.protocol import Snapshot
+from leakwatch._probes.protocol import Probe, Snapshot
 
 
 def _reap() -> None:
@@ -125,7 +125,7 @@ def _cmdline(pid: int) -> list[str]:
     return cmdline or _popen_argv(pid)
 
 
-class ProcessProbe:
+class ProcessProbe(Probe):
     kind = "process"
 
     def creation(self, key: Hashable, value: Any, since: int) -> _records.Record | None:

@@ -1,14 +1,17 @@
-"""The probe protocol: what the engine asks of every kind of resource.
+"""The probe protocol: what the engine asks of every kind of resource, and
+the facts about a kind the engine needs, with their defaults.
 
 A probe takes cheap snapshots keyed by stable identity (never a bare count),
 describes only what survived settling, and may help things finish while the
-engine settles.  This module names the protocol only; it must not import a
-probe.
+engine settles.  The engine never names a kind: what differs between kinds
+(who can release a leftover, what holding its owner means, which of its
+leftovers are the block's) is a fact or a method of its probe here.  This
+module names the protocol only; it must not import a probe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from leakwatch._base.model import Resource
@@ -16,20 +19,84 @@ from leakwatch._base.model import Resource
 Snapshot = Mapping[Hashable, Any]
 
 
-class Probe(Protocol):
-    kind: str
+class Probe:
+    """One kind of resource.  A probe overrides the four looks and whichever
+    facts and methods differ for its kind from the defaults here."""
+
+    kind: str = ""
+
+    #: Only other code can release a leftover of this kind: once gc passes
+    #: ran, nothing in the block waits toward it (a descriptor, a temp path).
+    #: Settling stops early when only such leftovers stand still.
+    released_by_others: bool = False
+
+    #: Whether a global that holds a leftover's owner holds the leftover too.
+    #: A native thread's owner is only what it runs on: no.
+    owner_holds_it: bool = True
+
+    #: Whether an owner held from a root means the leftover cannot go while
+    #: settling.  A running thread is held by threading's own table until it
+    #: ends: no.
+    held_means_stays: bool = True
+
+    #: Whether watching this kind needs coroutine origins tracked (a task's
+    #: creation stack).
+    needs_coroutine_origins: bool = False
+
+    #: What the last look could not see, one line each (a page shows them).
+    notes: Sequence[str] = ()
 
     def snapshot(self) -> Snapshot:
         """Every live resource of this kind, keyed by a stable identity. Cheap."""
+        raise NotImplementedError
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
         """Whether ``key`` (seen now with ``value``) was not there before."""
+        raise NotImplementedError
 
     def settle(self, new: Snapshot, timeout: float) -> None:
         """Help new resources finish (join threads, reap children). May do nothing."""
 
     def describe(self, key: Hashable, value: Any, since: int) -> Resource:
         """Plain-data description with origin; only called for leftovers."""
+        raise NotImplementedError
+
+    def mark(self) -> Snapshot:
+        """What a window's end or a watch's start needs: may be cheaper than
+        :meth:`snapshot` (an earlier look reused while nothing could have
+        changed)."""
+        return self.snapshot()
+
+    def creation(self, key: Hashable, value: Any, since: int) -> Any:
+        """The creation record of a live resource (a
+        ``leakwatch._attribution.records.Record``), or None when none is known."""
+        return None
+
+    def recorded(self) -> Iterable[Any] | None:
+        """Every creation record :meth:`describe` may show, or None when it
+        cannot say: a caller that wants only resources whose record it knows
+        (the service's judge) skips the look when none of these is one it wants."""
+        return None
+
+    def owner(self, key: Hashable, value: Any) -> Any:
+        """The object whose life holds the leftover open (a descriptor's socket
+        or file), or None."""
+        return None
+
+    def departed(self, since: int) -> Sequence[Departed]:
+        """Resources that ended during the watch as leaks all the same: see
+        :class:`Departed`."""
+        return []
+
+    def waits_for_others(self, key: Hashable) -> bool:
+        """Whether only another thread could end this leftover (a parked Python
+        thread, a descriptor): nothing running toward its end in the block."""
+        return self.released_by_others
+
+    def of_block(self, items: dict[Hashable, Any], at_end: Snapshot) -> dict[Hashable, Any]:
+        """The leftovers that are the block's, given this kind's look as the
+        block ended (a task started after it is not the block's)."""
+        return items
 
 
 class Departed(Protocol):
@@ -37,35 +104,19 @@ class Departed(Protocol):
     way that is a leak all the same (a task still pending when its loop shut
     down), described as they ended."""
 
-    key: Hashable
-    #: The creation record (``leakwatch._attribution.records.Record``).
-    record: Any
-    resource: Resource
-    #: Who held it as it ended (a wider fixture, in words), or None.
-    holder: str | None
+    @property
+    def key(self) -> Hashable: ...
 
+    @property
+    def record(self) -> Any:
+        """The creation record (``leakwatch._attribution.records.Record``)."""
 
-def departed(probe: Probe, since: int) -> list[Departed]:
-    """The probe's ``departed(since)`` if it has one: see :class:`Departed`."""
-    tell = getattr(probe, "departed", None)
-    return list(tell(since)) if tell is not None else []
+    @property
+    def resource(self) -> Resource: ...
 
-
-def recorded(probe: Probe) -> Iterable[Any] | None:
-    """Every creation record the probe's ``creation`` may return (its
-    ``recorded()``), or None when it cannot say: a caller that wants only
-    resources whose record it knows (the service's judge) skips the look when
-    none of these is one it wants."""
-    tell = getattr(probe, "recorded", None)
-    return tell() if tell is not None else None
-
-
-def mark(probe: Probe) -> Snapshot:
-    """What a window's end or a watch's start needs: the probe's cheaper
-    ``mark()`` if it has one (it may reuse an earlier look while nothing
-    could have changed)."""
-    cheap = getattr(probe, "mark", None)
-    return cheap() if cheap is not None else probe.snapshot()
+    @property
+    def holder(self) -> str | None:
+        """Who held it as it ended (a wider fixture, in words), or None."""
 
 
 def new_items(probe: Probe, before: Snapshot, after: Snapshot) -> dict[Hashable, Any]:

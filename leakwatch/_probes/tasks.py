@@ -39,7 +39,7 @@ from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
 from leakwatch._probes import departures as _departures
 from leakwatch._probes.departures import Casualties, Casualty
-from leakwatch._probes.protocol import Snapshot
+from leakwatch._probes.protocol import Probe, Snapshot
 
 
 def iter_tasks() -> Iterable[Any]:
@@ -144,8 +144,9 @@ def _record_of(task: Any) -> _records.Record | None:
     return rec if rec is not None else _records.task_record(task)
 
 
-class TaskProbe:
+class TaskProbe(Probe):
     kind = "task"
+    needs_coroutine_origins = True  # a task's creation stack is its coroutine's origin
 
     def __init__(self) -> None:
         #: See tasks on loops other threads run too (the pytest plugin's test
@@ -161,6 +162,17 @@ class TaskProbe:
 
     def settle(self, new: Snapshot, timeout: float) -> None:
         return None  # the engine lets the event loop run for async blocks
+
+    def of_block(self, items: dict[Hashable, Any], at_end: Snapshot) -> dict[Hashable, Any]:
+        """Leftover tasks that were already pending when the block ended: a
+        task another task started (and maybe finished) while the watch
+        settled is not the block's, whoever's it is."""
+        kept = {}
+        for key, ref in items.items():
+            old = at_end.get(key)
+            if old is not None and old() is ref():
+                kept[key] = ref
+        return kept
 
     def describe(self, key: Hashable, value: Any, since: int) -> Resource:
         task = value()

@@ -16,14 +16,15 @@ from typing import Any
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.model import Resource
-from leakwatch._probes.protocol import Snapshot
+from leakwatch._probes.protocol import Probe, Snapshot
 
 #: Serial drawn as the last snapshot began (any probe instance, any thread).
 _last_look = 0
 
 
-class TempfileProbe:
+class TempfileProbe(Probe):
     kind = "tempfile"
+    released_by_others = True  # only other code removes one
 
     def snapshot(self) -> Snapshot:
         global _last_look

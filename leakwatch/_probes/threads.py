@@ -22,7 +22,7 @@ from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
 from leakwatch._base.platform import list_native_threads, thread_runnable
 from leakwatch._base.pyversion import frame_locals, running_thread
-from leakwatch._probes.protocol import Snapshot
+from leakwatch._probes.protocol import Probe, Snapshot
 
 INTERNAL_PREFIX = "leakwatch-"
 
@@ -145,8 +145,17 @@ def pending_timer(thread: threading.Thread) -> TypeGuard[threading.Timer]:
 _DUMMY: type = getattr(threading, "_DummyThread", type(None))
 
 
-class ThreadProbe:
+class ThreadProbe(Probe):
     kind = "thread"
+    # A native thread's owner is only what it runs on, and a running thread
+    # is held by threading's own table until it ends.
+    owner_holds_it = False
+    held_means_stays = False
+
+    def waits_for_others(self, key: Hashable) -> bool:
+        """A Python thread may be parked (only another thread wakes it); a
+        thread C code runs is never taken for one."""
+        return isinstance(key, tuple) and key[0] == "py"
 
     def snapshot(self) -> Snapshot:
         snap: dict[Hashable, Any] = {}

@@ -41,7 +41,7 @@ from leakwatch._base.pyversion import running_thread
 from leakwatch._probes import departures as _departures
 from leakwatch._probes import loop_timers as _loop_timers
 from leakwatch._probes.departures import Casualties, Casualty
-from leakwatch._probes.protocol import Snapshot
+from leakwatch._probes.protocol import Probe, Snapshot
 from leakwatch._probes.threads import INTERNAL_PREFIX, name_of, pending_timer
 
 #: How often settling looks again at timers due within its budget.
@@ -82,7 +82,7 @@ def pending_timer_threads() -> list[threading.Timer]:
     ]
 
 
-class TimerProbe:
+class TimerProbe(Probe):
     kind = "timer"
 
     #: The debug pages' view: also every timer still scheduled on a live

@@ -61,11 +61,8 @@ def _object_of(probe: Any, key: Hashable, value: Any) -> Any:
     descriptor's socket, a child's Popen); None for a path."""
     if isinstance(value, weakref.ref):
         return value()
-    owner = getattr(probe, "owner", None)
-    if owner is None:
-        return None
     try:
-        return owner(key, value)
+        return probe.owner(key, value)
     except Exception:
         return None
 

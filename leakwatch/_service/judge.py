@@ -41,7 +41,7 @@ from leakwatch._base.model import Resource, group_resources
 from leakwatch._engine.collect import collect
 from leakwatch._engine.snapshot import OWN_IO
 from leakwatch._probes import all_probes
-from leakwatch._probes.protocol import Probe, recorded
+from leakwatch._probes.protocol import Probe
 from leakwatch._probes.threads import INTERNAL_PREFIX
 from leakwatch._service.charges import entry_of, made_by_user, shared_pool
 from leakwatch._service.ledger import Ledger
@@ -265,12 +265,11 @@ def _leftovers(
     out: dict[tuple[str, Hashable], tuple[Any, Any]] = {}
     with OWN_IO, _recording.quiet():
         for kind, probe in probes.items():
-            creation = getattr(probe, "creation", None)
-            if creation is None or not _may_have(probe, tags):
+            if not _may_have(probe, tags):
                 continue
             try:
                 for key, value in _snapshot(kind, probe).items():
-                    rec = creation(key, value, since)
+                    rec = probe.creation(key, value, since)
                     if rec is not None and getattr(rec, "tag", 0) in tags:
                         out[(kind, key)] = (value, rec)
             except Exception as exc:
@@ -286,7 +285,7 @@ def _may_have(probe: Probe, tags: dict[int, Pending]) -> bool:
     dozen took hundreds of milliseconds, and slowed the loop thread all
     that while."""
     try:
-        found = recorded(probe)
+        found = probe.recorded()
         return found is None or any(getattr(rec, "tag", 0) in tags for rec in found)
     except Exception:  # changed by another thread meanwhile: look
         return True

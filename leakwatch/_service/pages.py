@@ -96,7 +96,7 @@ def resources(wanted: set[str] | None = None) -> tuple[dict[str, list[dict[str, 
             except Exception as exc:
                 notes.append(f"{kind}: the probe failed ({exc!r}); not listed")
                 continue
-            notes.extend(f"{kind}: {note}" for note in getattr(probe, "notes", ()))
+            notes.extend(f"{kind}: {note}" for note in probe.notes)
             items = out.setdefault(kind, [])
             for key, value in list(snap.items())[:MAX_RESOURCES]:
                 try:

@@ -15,6 +15,7 @@ import tempfile
 from typing import Any
 
 from leakwatch._base.model import Leak
+from leakwatch._engine.options import Judging
 from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule
 from leakwatch._rules.policy import Policy
@@ -30,7 +31,7 @@ class TestPolicy:
 
     def __init__(
         self,
-        run: Policy | None,
+        run: Judging | None,
         rules: tuple[IgnoreRule, ...] = (),
         allow: frozenset[str] = frozenset(),
         first_use: FirstUse | None = None,

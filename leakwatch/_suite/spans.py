@@ -42,6 +42,7 @@ from leakwatch._attribution import records as _records
 from leakwatch._base.model import Resource
 from leakwatch._engine.options import Options
 from leakwatch._engine.watcher import Watcher
+from leakwatch._probes.protocol import Probe
 from leakwatch._suite.marks import held_in, light_mark
 
 #: The label of what a live wider span owns: never kept, never settled for.
@@ -189,12 +190,9 @@ class SpanWatcher(Watcher):
         with _recording.quiet():
             return light_mark(tuple(self.probes))
 
-    def _creation(self, probe: Any, key: Hashable, value: Any) -> _records.Record | None:
-        creation = getattr(probe, "creation", None)
-        if creation is None:
-            return None
+    def _creation(self, probe: Probe, key: Hashable, value: Any) -> _records.Record | None:
         try:
-            rec: _records.Record | None = creation(key, value, self._since)
+            rec: _records.Record | None = probe.creation(key, value, self._since)
         except Exception:  # ownership is a refinement: time windows still decide
             return None
         return rec
