@@ -23,7 +23,7 @@ from typing import Any
 def json_text(data: Any, *, sort_keys: bool = False) -> str:
     """The one form leakwatch writes a JSON document in: indented, non-ASCII
     text as it is, a final newline.  ``sort_keys`` for a file meant for
-    version control (a baseline, a session's results)."""
+    version control (a baseline)."""
     return json.dumps(data, indent=2, sort_keys=sort_keys, ensure_ascii=False) + "\n"
 
 

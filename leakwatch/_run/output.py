@@ -9,9 +9,7 @@ Must not judge: it writes what the session concluded.
 
 from __future__ import annotations
 
-import io
 import os
-from collections.abc import Mapping
 from typing import Any
 
 from leakwatch._base.files import display, read_json
@@ -31,14 +29,6 @@ def check_writable(path: str, what: str) -> None:
         raise OutputError(f"{where}: no directory {display(directory)}")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise OutputError(f"{where}: directory {display(directory)} is not writable")
-
-
-def to_html(data: Mapping[str, Any]) -> str:
-    from leakwatch._report.html import render_html  # only runs that ask for HTML pay its import
-
-    out = io.StringIO()
-    render_html(data, out)
-    return out.getvalue()
 
 
 def load_report(path: str) -> dict[str, Any]:

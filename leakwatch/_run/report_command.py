@@ -15,10 +15,10 @@ from leakwatch._base.files import write_whole
 from leakwatch._report.document_text import format_document
 from leakwatch._report.documents import leak_count
 from leakwatch._report.errors import OutputError
+from leakwatch._report.forms import render
 from leakwatch._report.text import escape
 from leakwatch._run.output import (
     load_report,
-    to_html,
     write_text,
 )
 
@@ -81,7 +81,7 @@ class ReportCommand:
             data = load_report(args.file)
             text = format_document(data, verbose=args.verbose)
             if args.html:
-                write_whole(args.html, to_html(data), what="HTML report", error=OutputError)
+                write_whole(args.html, render("html", data), what="HTML report", error=OutputError)
         except OutputError as exc:
             write_text(sys.stderr, escape(str(exc)))
             return EXIT_USAGE

@@ -29,13 +29,14 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, TextIO
 
-from leakwatch._base.files import display, json_text, write_whole
+from leakwatch._base.files import display, write_whole
 from leakwatch._base.model import KINDS, Leak, group_resources
 from leakwatch._engine.options import Options
 from leakwatch._engine.watcher import Watcher
 from leakwatch._native import run as native_run
 from leakwatch._report.document_text import run_summary_lines
 from leakwatch._report.errors import OutputError
+from leakwatch._report.forms import FormName, render
 from leakwatch._report.report import Report
 from leakwatch._report.text import escape
 from leakwatch._rules.baseline import PROGRAM_SCOPE, write_baseline
@@ -44,7 +45,6 @@ from leakwatch._rules.policy import Policy
 from leakwatch._run import dump, program, shutdown, terminate, trend
 from leakwatch._run.output import (
     check_writable,
-    to_html,
     write_text,
 )
 from leakwatch._run.sampler import Sampler
@@ -234,13 +234,15 @@ def _write(
         except OSError as exc:
             result.write_failed = True
             _say(err, f"leakwatch: cannot write baseline {where}: {exc.strerror or exc}")
-    for path, render, what in (
-        (settings.json_path, json_text, "JSON report"),
-        (settings.html_path, to_html, "HTML report"),
-    ):
+    outputs: tuple[tuple[str | None, FormName, str], ...] = (
+        (settings.json_path, "json", "JSON report"),
+        (settings.html_path, "html", "HTML report"),
+    )
+    for path, form, what in outputs:
         if path:
             try:
-                write_whole(path, render(data), what=what, error=OutputError)
+                text = render(form, data)
+                write_whole(path, text, what=what, error=OutputError)
             except OutputError as exc:
                 result.write_failed = True
                 _say(err, str(exc))

@@ -9,10 +9,10 @@ not a leakwatch snapshot or report (one line says which and why).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from leakwatch._report.errors import DiffError
+from leakwatch._report.forms import render
 from leakwatch._report.text import escape
 from leakwatch._service.diff import diff, diff_doc, format_diff, load
 
@@ -55,7 +55,7 @@ class DiffCommand:
             return EXIT_BAD
         new = diff(a, b)
         if args.json:
-            print(json.dumps(diff_doc(new, args.base, args.other), indent=2))
+            sys.stdout.write(render("json", diff_doc(new, args.base, args.other)))
         else:
             print(format_diff(new, args.base, args.other, verbose=args.verbose))
         return EXIT_NEW if new else EXIT_SAME

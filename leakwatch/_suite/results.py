@@ -10,12 +10,12 @@ Must not judge a test: it only words and writes what the tests' findings carry.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any
 
-from leakwatch._base.files import display, json_text, write_whole
+from leakwatch._base.files import display, write_whole
 from leakwatch._base.model import KINDS, Leak
+from leakwatch._report.forms import render
 from leakwatch._report.report import SESSION_SCHEMA
 from leakwatch._rules.baseline import write_baseline
 from leakwatch._rules.ignore import IgnoreRule
@@ -77,15 +77,11 @@ class Results:
 
     def write_json(self, path: str, data: dict[str, Any] | None = None) -> None:
         data = self.to_dict() if data is None else data
-        self._write(path, json_text(data, sort_keys=True), "JSON report")
+        self._write(path, render("json", data), "JSON report")
 
     def write_html(self, path: str, data: dict[str, Any] | None = None) -> None:
         """The session as the page ``leakwatch run --html`` makes for a run."""
-        from leakwatch._report.html import render_html  # only sessions that ask pay its import
-
-        page = io.StringIO()
-        render_html(self.to_dict() if data is None else data, page)
-        self._write(path, page.getvalue(), "HTML report")
+        self._write(path, render("html", self.to_dict() if data is None else data), "HTML report")
 
     def _write(self, path: str, text: str, what: str) -> None:
         try:
