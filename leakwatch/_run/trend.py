@@ -45,6 +45,19 @@ def judge(
     """
     leaks: list[Resource] = []
     info: list[Resource] = []
+    for res in _growing_counts(series, kinds):
+        (info if res.kind in leftover else leaks).append(res)
+    evidence = _heap_evidence(series)
+    if evidence is not None:
+        heap_leaks, heap_info = _heap_growth(evidence, sites, when)
+        leaks += heap_leaks
+        info += heap_info
+    return leaks, info
+
+
+def _growing_counts(series: Mapping[str, Sequence[Any]], kinds: Collection[str]) -> list[Resource]:
+    """Each count of a kind asked for that kept growing over the run, with no origin."""
+    found = []
     for name, (kind, what) in COUNTS.items():
         trend = keeps_growing(series.get(name) or (), name, series.get("t"))
         if trend is None or kind not in kinds:
@@ -62,11 +75,16 @@ def judge(
             "samples": trend.samples,
             "origin_note": "a count over time has no creation stack; leftovers at the end have one",
         }
-        res = Resource(kind, ("growth", name), title, (), details, group="growth")
-        (info if kind in leftover else leaks).append(res)
-    evidence = _heap_evidence(series)
-    if evidence is None:
-        return leaks, info
+        found.append(Resource(kind, ("growth", name), title, (), details, group="growth"))
+    return found
+
+
+def _heap_growth(
+    evidence: str, sites: Sequence[GrowthSite], when: str
+) -> tuple[list[Resource], list[Resource]]:
+    """(leaks, information) of a heap that kept growing: the sites holding at
+    least 5 % of the growth, or imports alone (one-time initialisation), or
+    a leak whose creation no trace window saw."""
     # What modules allocate while being imported is one-time initialisation:
     # a short run that imports through its first second grows, and leaks nothing.
     imports = [s for s in sites if _while_importing(s)]
@@ -80,23 +98,7 @@ def judge(
             f"{format_size(grown)} kept by imports {when}, one-time initialisation"
         )
         details = {"evidence": evidence, "benign": "allocated while importing modules"}
-        info.append(Resource("heap", ("growth", "imports"), title, (), details, grown, "growth"))
-        return leaks, info
-    for s in culprits:
-        where = f"{os.path.basename(s.filename)}:{s.lineno}"
-        title = f"heap keeps growing: {format_size(s.growth)} kept at {where} {when} ({evidence})"
-        details = {**s.to_dict(), "evidence": evidence}
-        leaks.append(
-            Resource(
-                "heap",
-                ("growth", s.filename, s.lineno),
-                title,
-                s.origin(),
-                details,
-                s.growth,
-                "growth",
-            )
-        )
+        return [], [Resource("heap", ("growth", "imports"), title, (), details, grown, "growth")]
     if not culprits:
         title = (
             f"heap keeps growing ({evidence}), creation not seen: "
@@ -108,8 +110,16 @@ def judge(
                 "native memory, or growth outside the trace windows (--trace-window, --trace-all)"
             ),
         }
-        leaks.append(Resource("heap", ("growth",), title, (), details, group="growth"))
-    return leaks, info
+        return [Resource("heap", ("growth",), title, (), details, group="growth")], []
+    return [_site_leak(s, evidence, when) for s in culprits], []
+
+
+def _site_leak(site: GrowthSite, evidence: str, when: str) -> Resource:
+    where = f"{os.path.basename(site.filename)}:{site.lineno}"
+    title = f"heap keeps growing: {format_size(site.growth)} kept at {where} {when} ({evidence})"
+    details = {**site.to_dict(), "evidence": evidence}
+    key = ("growth", site.filename, site.lineno)
+    return Resource("heap", key, title, site.origin(), details, site.growth, "growth")
 
 
 def _while_importing(site: GrowthSite) -> bool:
