@@ -81,6 +81,30 @@ class Describing(Snapshots):
         owners: list[tuple[int, Any]] = []
         held: list[tuple[int, Any, bool]] = []  # (resource, its object, may a global hold it)
         keyed: list[tuple[str, Hashable, Any]] = []  # the same, by kind and key
+        self._describe_each(new, resources, owners, held, keyed)
+        if held:
+            self._mark_held(resources, held, keyed)
+            held.clear()
+            keyed.clear()
+        if owners:
+            self._add_chains(resources, owners)
+            owners.clear()
+        resources = self._owned(resources, new)
+        resources.extend(self._departed({(r.kind, r.key) for r in resources}))
+        return resources
+
+    def _describe_each(
+        self,
+        new: dict[str, dict[Hashable, Any]],
+        resources: list[Resource],
+        owners: list[tuple[int, Any]],
+        held: list[tuple[int, Any, bool]],
+        keyed: list[tuple[str, Hashable, Any]],
+    ) -> None:
+        """Each leftover's description into ``resources``; into ``held`` and
+        ``keyed`` the object a global or a wider fixture might hold, into
+        ``owners`` one owner per group to search a chain for.  What could not
+        be described, or was past the budget, is noted."""
         chained: set[Hashable] = set()
         failed: dict[str, list[str]] = {}
         cut = 0
@@ -146,38 +170,42 @@ class Describing(Snapshots):
                 f"describing is given {DESCRIBE_BUDGET:g} s in all; they are reported by "
                 "identity only"
             )
-        if held:
-            try:
-                found = singletons([obj for _, obj, alone in held if alone])
-            except Exception:  # a refinement: without it the leftover is judged
-                found = {}
-            try:
-                claimed = self.claims(keyed) if self.claims is not None else {}
-            except Exception:
-                claimed = {}
-            for index, obj, alone in held:
+
+    def _mark_held(
+        self,
+        resources: list[Resource],
+        held: list[tuple[int, Any, bool]],
+        keyed: list[tuple[str, Hashable, Any]],
+    ) -> None:
+        """A leftover a module global holds through attributes alone (a
+        singleton) says so; one a wider fixture's value holds is information."""
+        try:
+            found = singletons([obj for _, obj, alone in held if alone])
+        except Exception:  # a refinement: without it the leftover is judged
+            found = {}
+        try:
+            claimed = self.claims(keyed) if self.claims is not None else {}
+        except Exception:
+            claimed = {}
+        for index, obj, alone in held:
+            res = resources[index]
+            path = found.get(id(obj)) if alone else None
+            if path and "singleton" not in res.details:
+                res = replace(res, details={**res.details, "singleton": path})
+            holder = claimed.get(id(obj))
+            if holder and "benign" not in res.details:
+                note = f"kept by {holder}, whose value holds it: judged when it is finalised"
+                res = replace(res, details={**res.details, "benign": note, "kept_by": holder})
+            resources[index] = res
+
+    def _add_chains(self, resources: list[Resource], owners: list[tuple[int, Any]]) -> None:
+        """Each searched owner's why-alive chain, on its leftover."""
+        chains = self._chains.get([o for _, o in owners], self.options.why_alive_budget)
+        for index, owner in owners:
+            chain = chains.get(id(owner))
+            if chain:
                 res = resources[index]
-                path = found.get(id(obj)) if alone else None
-                if path and "singleton" not in res.details:
-                    res = replace(res, details={**res.details, "singleton": path})
-                holder = claimed.get(id(obj))
-                if holder and "benign" not in res.details:
-                    note = f"kept by {holder}, whose value holds it: judged when it is finalised"
-                    res = replace(res, details={**res.details, "benign": note, "kept_by": holder})
-                resources[index] = res
-            held.clear()
-            keyed.clear()
-        if owners:
-            chains = self._chains.get([o for _, o in owners], self.options.why_alive_budget)
-            for index, owner in owners:
-                chain = chains.get(id(owner))
-                if chain:
-                    res = resources[index]
-                    resources[index] = replace(res, details={**res.details, "held_by": chain})
-            owners.clear()
-        resources = self._owned(resources, new)
-        resources.extend(self._departed({(r.kind, r.key) for r in resources}))
-        return resources
+                resources[index] = replace(res, details={**res.details, "held_by": chain})
 
     def _owned(
         self, resources: list[Resource], new: dict[str, dict[Hashable, Any]]
