@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Generator, Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from leakwatch._attribution import recording as _recording
@@ -66,6 +67,23 @@ def _others_now(
     return quiet, runnable
 
 
+@dataclass
+class _Progress:
+    """What one settle has seen so far, across its attempts."""
+
+    #: The leftovers of the last change, and since when they stood still.
+    keys: set[tuple[str, Hashable]]
+    still_since: float
+    #: How long only-by-others leftovers must stand still (see ``_STILL``).
+    still_for: float
+    #: Whether the owners' chains were searched already (or are not to be).
+    tried_chains: bool
+    #: The leftovers the last full gc pass saw.
+    full_at: set[tuple[str, Hashable]] | None = None
+    #: Looks in a row with parked threads and the others' state unknown.
+    parked_looks: int = 0
+
+
 class Settling(Snapshots):
     """Settling: look again, with backoff, until only what stays is left."""
 
@@ -115,102 +133,132 @@ class Settling(Snapshots):
             # still listed by the OS (a "native" thread) for a few microseconds.
             yield 0.0
             others = _others_now(self.probes, result.new)
-            after = self.snapshot()
-            result.new = self._blocks(self._new(after))
+            result.new, after = self._look()
         else:
             others = _NOT_SEEN
         attempt = 0
         # The attempts spread over the whole budget: a budget of 6 s is not
         # cut to the ~0.7 s twenty short backoffs take.
         longest = max(_BACKOFF[-1], 2 * budget / max(1, self.options.settle_attempts))
-        still_for = min(_STILL_MAX, budget * _STILL)
-        keys, still_since = _keys(result.new), time.perf_counter()
-        full_at: set[tuple[str, Hashable]] | None = None  # the leftovers the last full pass saw
-        tried_chains = not self.options.why_alive
-        parked_looks = 0
+        progress = _Progress(
+            keys=_keys(result.new),
+            still_since=time.perf_counter(),
+            still_for=min(_STILL_MAX, budget * _STILL),
+            tried_chains=not self.options.why_alive,
+        )
         while result.new and attempt < self.options.settle_attempts:
             now = time.perf_counter()
             elapsed = now - t0
-            if elapsed >= budget:
+            if elapsed >= budget or self._no_wait_helps(result.new, progress, others, attempt, now):
                 break
-            # What is left cannot end by itself: only descriptors, paths and
-            # parked threads, nothing else running, no loop turning here (a
-            # sync stop).  Once a full gc pass left them, no wait changes
-            # them; a leak held by a global costs its looks, not the wait.
-            #
-            # ``others``: who else could act, seen just before the look that
-            # found these (a thread that closes one and ends between that
-            # look and now must not count as none at all).
-            stuck = False
-            quiet, runnable = others
-            if _cannot_end(self.probes, result.new) and not self._turns_loop:
-                # With parked threads, twice in a row: one woken a moment
-                # ago may still be inside its wait.
-                parked_looks = parked_looks + 1 if quiet is None else 0
-                stuck = quiet is True or parked_looks >= 2
-            if stuck and (full_at == _keys(result.new) or not tried_chains):
-                if full_at == _keys(result.new):
-                    break
-                # Before any full pass: an owner held from a root is no
-                # garbage, so no pass can free it (the chains are searched
-                # once, and describing shows them).
-                tried_chains = True
-                held_stays = all(self.probes[kind].held_means_stays for kind in result.new)
-                if held_stays and self._all_held(result.new):
-                    break
-            if attempt >= 2 and _by_others(self.probes, result.new):
-                current = _keys(result.new)
-                if current != keys or runnable:
-                    # Changed, or a thread that could still change them is
-                    # waiting for a CPU (a busy machine): not still yet.
-                    keys, still_since = current, now
-                elif now - still_since >= still_for:
-                    break  # only descriptors or paths, standing still after gc passes
             delay = min(
                 _BACKOFF[min(attempt, len(_BACKOFF) - 1)] * 2 ** max(0, attempt - 7), longest
             )
-            if attempt == 1:
-                # Still something new after a cheap pass: an older garbage
-                # cycle may hold it, so let the collector see everything.
-                self._unfreeze()
-            if attempt > 0 or _by_others(self.probes, result.new):
-                # A thread, task or child that is ending needs a join, a loop
-                # turn or a reap, not a collection of the whole heap (a
-                # quarter of a second on a large suite): the first attempt
-                # only waits for them; the collector runs from the second on.
-                current = _keys(result.new)
-                if self._frozen or current != full_at:
-                    self.collected += collect()
-                    if not self._frozen:
-                        full_at = current
-                else:
-                    # A full pass left exactly these: another one frees
-                    # nothing more unless new garbage formed since, and that
-                    # is young (what the block's threads dropped meanwhile).
-                    # A leftover that goes changes the set: a full pass again.
-                    self.collected += collect(1)
+            self._collect_for(result.new, progress, attempt)
             for kind, items in result.new.items():
                 self.probes[kind].settle(items, timeout=min(max(delay, 0.005), budget - elapsed))
             yield min(delay, max(0.0, budget - (time.perf_counter() - t0)))
             attempt += 1
             others = _others_now(self.probes, result.new)
-            after = self.snapshot()
-            result.new = self._blocks(self._new(after))
+            result.new, after = self._look()
             if attempt == 1:
                 self._park_expected(result.new)
             if self._parked:
                 result.new = self._unparked(result.new)
-        if self._parked:
-            # What was set aside is judged (as known, ignored or information)
-            # if it is still there.
-            for kind, items in self._parked.items():
-                alive = {k: v for k, v in items.items() if k in after.get(kind, {})}
-                if alive:
-                    result.new.setdefault(kind, {}).update(alive)
-            self._parked = {}
+        self._readmit_parked(result.new, after)
         result.attempts = attempt
         result.seconds = time.perf_counter() - t0
         return result
+
+    def _look(self) -> tuple[dict[str, dict[Hashable, Any]], dict[str, Snapshot]]:
+        """(the block's leftovers, the whole look they were found in)."""
+        after = self.snapshot()
+        return self._blocks(self._new(after)), after
+
+    def _no_wait_helps(
+        self,
+        new: dict[str, dict[Hashable, Any]],
+        progress: _Progress,
+        others: tuple[bool | None, bool],
+        attempt: int,
+        now: float,
+    ) -> bool:
+        """Whether waiting longer cannot change what is left: it cannot end by
+        itself and a full gc pass (or a root holding its owners) says so, or
+        it is only what other code releases, standing still after gc passes.
+
+        ``others``: who else could act, seen just before the look that found
+        these (a thread that closes one and ends between that look and now
+        must not count as none at all)."""
+        # What is left cannot end by itself: only descriptors, paths and
+        # parked threads, nothing else running, no loop turning here (a sync
+        # stop).  Once a full gc pass left them, no wait changes them; a leak
+        # held by a global costs its looks, not the wait.
+        stuck = False
+        quiet, runnable = others
+        if _cannot_end(self.probes, new) and not self._turns_loop:
+            # With parked threads, twice in a row: one woken a moment ago may
+            # still be inside its wait.
+            progress.parked_looks = progress.parked_looks + 1 if quiet is None else 0
+            stuck = quiet is True or progress.parked_looks >= 2
+        if stuck and (progress.full_at == _keys(new) or not progress.tried_chains):
+            if progress.full_at == _keys(new):
+                return True
+            # Before any full pass: an owner held from a root is no garbage,
+            # so no pass can free it (the chains are searched once, and
+            # describing shows them).
+            progress.tried_chains = True
+            held_stays = all(self.probes[kind].held_means_stays for kind in new)
+            if held_stays and self._all_held(new):
+                return True
+        if attempt >= 2 and _by_others(self.probes, new):
+            current = _keys(new)
+            if current != progress.keys or runnable:
+                # Changed, or a thread that could still change them is waiting
+                # for a CPU (a busy machine): not still yet.
+                progress.keys, progress.still_since = current, now
+            elif now - progress.still_since >= progress.still_for:
+                return True  # only descriptors or paths, standing still after gc passes
+        return False
+
+    def _collect_for(
+        self, new: dict[str, dict[Hashable, Any]], progress: _Progress, attempt: int
+    ) -> None:
+        """The gc pass this attempt needs, if any (see :meth:`_settle`)."""
+        if attempt == 1:
+            # Still something new after a cheap pass: an older garbage cycle
+            # may hold it, so let the collector see everything.
+            self._unfreeze()
+        if attempt == 0 and not _by_others(self.probes, new):
+            # A thread, task or child that is ending needs a join, a loop turn
+            # or a reap, not a collection of the whole heap (a quarter of a
+            # second on a large suite): the first attempt only waits for them;
+            # the collector runs from the second on.
+            return
+        current = _keys(new)
+        if self._frozen or current != progress.full_at:
+            self.collected += collect()
+            if not self._frozen:
+                progress.full_at = current
+        else:
+            # A full pass left exactly these: another one frees nothing more
+            # unless new garbage formed since, and that is young (what the
+            # block's threads dropped meanwhile).  A leftover that goes
+            # changes the set: a full pass again.
+            self.collected += collect(1)
+
+    def _readmit_parked(
+        self, new: dict[str, dict[Hashable, Any]], after: dict[str, Snapshot]
+    ) -> None:
+        """What was set aside is judged (as known, ignored or information) if
+        it is still there in the last look."""
+        if not self._parked:
+            return
+        for kind, items in self._parked.items():
+            alive = {k: v for k, v in items.items() if k in after.get(kind, {})}
+            if alive:
+                new.setdefault(kind, {}).update(alive)
+        self._parked = {}
 
     def _all_held(self, new: dict[str, dict[Hashable, Any]]) -> bool:
         """Whether every leftover has an owner that a root holds now."""
