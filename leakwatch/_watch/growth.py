@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from leakwatch._base.model import group_resources
+from leakwatch._base.model import Resource, group_resources
 from leakwatch._engine.options import Options
 from leakwatch._engine.watcher import Watcher
 from leakwatch._native import growth_for
@@ -64,18 +64,91 @@ def clear_caches() -> None:
         cleanup()
 
 
+class _Samples:
+    """What the judged calls left, sampled after each: allocated blocks (less
+    what the sampling itself kept), the heap's traces and new objects by type
+    (``heap``), global state (``state``)."""
+
+    def __init__(self, options: Options, heap: HeapTracker) -> None:
+        self.track_heap = "heap" in options.kinds
+        self.track_state = "state" in options.kinds
+        self.heap = heap
+        self.traces: list[Any] = []
+        self.blocks: list[int] = []
+        self.own_blocks = 0
+        self.types: list[Counter[str]] = []
+        self.site_types: dict[Site, Counter[str]] = {}
+        self.states: list[Any] = []
+
+    def begin(self, native: Any) -> None:
+        """Before the first judged call.  State is read before tracing starts:
+        on Pythons whose tracemalloc.stop() leaks every traceback recorded
+        (see leakwatch._probes.heap), each stack leakwatch allocates through
+        while tracing costs memory for good (this snapshot: ~13 KiB per
+        check).  What needs no tracing is done outside it."""
+        if self.track_state:
+            self.states.append(state.snapshot())
+        if self.track_heap:
+            self.heap.start()
+            # Sampling the traces at start (tracemalloc already running) fills
+            # leakwatch's and the interpreter's caches: settle them before the
+            # first block count, as after every call.
+            clear_caches()
+            gc.collect()
+        if native is not None:
+            native.start()
+        self.blocks.append(sys.getallocatedblocks())
+
+    def after_call(self, native: Any) -> None:
+        """After each judged call: caches cleared, a gc pass, then the samples."""
+        clear_caches()
+        gc.collect()
+        if native is not None:
+            native.sample()
+        before_sampling = sys.getallocatedblocks()
+        self.blocks.append(before_sampling - self.own_blocks)
+        if self.track_heap:
+            self.traces.append(self.heap.sample())
+            by_type, self.site_types = _new_objects()
+            self.types.append(by_type)
+        if self.track_state:
+            self.states.append(state.snapshot())
+        gc.collect()  # sampling's own garbage goes now, not during the next call
+        self.own_blocks += sys.getallocatedblocks() - before_sampling
+        if native is not None:
+            native.sampled()  # what leakwatch's own sampling kept is not the calls'
+
+    def judge(self, options: Options, repeat: int) -> tuple[list[Resource], list[Resource], Any]:
+        """(heap leaks, state leaks, object types that grew beside them);
+        tracing stops here.  Where the growing sites' objects are, and where
+        new state entries were made, only tracemalloc knows; why-alive chains
+        and culprits need no tracing and cost many times more under it (every
+        allocation of the search would record a traceback): trace no longer
+        than needed.  State first: it asks tracemalloc about parts only a new
+        entry holds, which the objects gathered below would hold too."""
+        grown = growing(self.traces, blocks=self.blocks) if self.track_heap else []
+        state_growth = state.growing(self.states) if self.track_state else []
+        sites = {site for site, _, _ in grown[:10]} if options.why_alive else set()
+        held = _objects_at(sites) if sites else {}
+        self.heap.stop()
+        growth = _heap_leaks(grown, held, self.site_types, repeat, options)
+        # Object types carry the same free-list caveat as sites: only shown
+        # beside a confirmed heap leak.
+        type_growth = _growing_types(self.types) if growth else {}
+        return growth, state_growth, type_growth
+
+
 def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, Any, Report]:
     """Yields "call" (call the function once), then the Watcher to stop: send its report back."""
     if repeat < 2:
         raise ValueError("check() needs repeat >= 2 to see growth")
     for _ in range(max(0, warmup)):
         yield "call"
-    track_heap = "heap" in options.kinds
-    track_state = "state" in options.kinds
     watcher = Watcher(
         options.with_(kinds=tuple(k for k in options.kinds if k not in ("heap", "state")))
     )
     heap = HeapTracker(options.tracemalloc_depth)
+    samples = _Samples(options, heap)
     native = growth_for(options)  # None unless "native" is asked for
     clear_caches()
     gc.collect()
@@ -84,61 +157,12 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
     try:
         if froze:
             gc.freeze()
-        # Before tracing: on Pythons whose tracemalloc.stop() leaks every
-        # traceback recorded (see leakwatch._probes.heap), each stack leakwatch
-        # allocates through while tracing costs memory for good (this snapshot:
-        # ~13 KiB per check).  What needs no tracing is done outside it.
-        states = [state.snapshot()] if track_state else []
-        if track_heap:
-            heap.start()
-            # Sampling the traces at start (tracemalloc already running) fills
-            # leakwatch's and the interpreter's caches: settle them before the
-            # first block count, as after every call.
-            clear_caches()
-            gc.collect()
-        if native is not None:
-            native.start()
-        samples = []
-        # sys.getallocatedblocks() after each call, less what leakwatch itself
-        # kept from sampling (measured around the sampling).
-        blocks = [sys.getallocatedblocks()]
-        own_blocks = 0
-        types: list[Counter[str]] = []
-        site_types: dict[Site, Counter[str]] = {}
+        samples.begin(native)
         for _ in range(repeat):
             yield "call"
-            clear_caches()
-            gc.collect()
-            if native is not None:
-                native.sample()
-            before_sampling = sys.getallocatedblocks()
-            blocks.append(before_sampling - own_blocks)
-            if track_heap:
-                samples.append(heap.sample())
-                by_type, site_types = _new_objects()
-                types.append(by_type)
-            if track_state:
-                states.append(state.snapshot())
-            gc.collect()  # sampling's own garbage goes now, not during the next call
-            own_blocks += sys.getallocatedblocks() - before_sampling
-            if native is not None:
-                native.sampled()  # what leakwatch's own sampling kept is not the calls'
-        grown = growing(samples, blocks=blocks) if track_heap else []
-        # Where the growing sites' objects are, and where new state entries
-        # were made, only tracemalloc knows; why-alive chains and culprits need
-        # no tracing and cost many times more under it (every allocation of
-        # the search would record a traceback): trace no longer than needed.
-        # State first: it asks tracemalloc about parts only a new entry holds,
-        # which the objects gathered below would hold too.
-        state_growth = state.growing(states) if track_state else []
-        sites = {site for site, _, _ in grown[:10]} if options.why_alive else set()
-        held = _objects_at(sites) if sites else {}
-        heap.stop()
+            samples.after_call(native)
+        growth, state_growth, type_growth = samples.judge(options, repeat)
         heap_note = heap.note
-        growth = _heap_leaks(grown, held, site_types, repeat, options)
-        # Object types carry the same free-list caveat as sites: only shown
-        # beside a confirmed heap leak.
-        type_growth = _growing_types(types) if growth else {}
         native_growth = (yield from native.finish(repeat)) if native is not None else []
     except BaseException:
         watcher.abort()  # the function raised: nothing to judge, hooks off
@@ -154,7 +178,7 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
     report.leaks = group_resources(growth + state_growth + native_growth) + watcher_leaks
     report.notes += native.notes if native is not None else []
     report.stats.update({"repeat": repeat, "warmup": warmup, "type_growth": type_growth})
-    if track_heap and heap_note:
+    if samples.track_heap and heap_note:
         report.notes.append(heap_note)
     return report
 
