@@ -249,13 +249,20 @@ class Describing(Snapshots):
             for item in gone:
                 # Still alive (a task on a loop closed without cancelling it):
                 # reported once, as it is now.
-                if (kind, item.key) not in alive and self._keeps_departed(kind, item):
+                if (kind, item.key) not in alive and self.keeps_departed(kind, item):
                     out.append(item.resource)
         return out
 
-    def _keeps_departed(self, kind: str, item: Departed) -> bool:
-        """Whether a departed resource is this watch's to judge."""
+    def keeps_departed(self, kind: str, item: Departed) -> bool:
+        """Whether a departed resource is this watch's to judge: one nothing
+        wider held as it ended.  An extension point (a span also asks in
+        which window it was made)."""
         return item.holder is None
+
+    def annotate(self, resources: list[Resource]) -> list[Resource]:
+        """The described leftovers, as the report will show them: as they are.
+        An extension point: a span adds the window each was made in."""
+        return resources
 
 
 def _one_verdict(owner: Owner, members: list[Resource], out: list[Resource], at: list[int]) -> None:

@@ -173,7 +173,7 @@ class Watcher(Settling, Describing, Snapshots):
     def _finish(self, settled: SettleResult, block_seconds: float, block_failed: bool) -> Report:
         report = Report(label=self.label, block_failed=block_failed)
         with _recording.quiet():
-            resources = self._describe(settled.new)
+            resources = self.annotate(self._describe(settled.new))
         if self.options.singletons == "info":
             resources = [_first_use(r) if "singleton" in r.details else r for r in resources]
         suspects = [r for r in resources if "benign" not in r.details]

@@ -165,7 +165,7 @@ class SpanWatcher(Watcher):
             return self._window_at(rec.serial), rec
         return self._window_at(rec.serial), None
 
-    def _keeps_departed(self, kind: str, item: Any) -> bool:
+    def keeps_departed(self, kind: str, item: Any) -> bool:
         """A resource that ended as a leak (a task pending when its loop shut
         down) is this span's when made in a window it keeps, by its thread or
         another, and nothing wider held it as it ended (a fixture's world, a
@@ -227,11 +227,11 @@ class SpanWatcher(Watcher):
                 return label
         return self.tail
 
-    # The engine calls these while it settles and describes; they are the only
-    # engine internals a span relies on.
+    # The engine's extension points, called while it settles and describes.
 
-    def _new(self, after: dict[str, Snapshot]) -> dict[str, dict[Hashable, Any]]:
-        new = super()._new(after)
+    def select(self, new: dict[str, dict[Hashable, Any]]) -> dict[str, dict[Hashable, Any]]:
+        """What was made in the windows this span judges (and no wider
+        fixture's machinery another thread made)."""
         kept: dict[str, dict[Hashable, Any]] = {}
         phases: dict[tuple[str, Hashable], str] = {}
         asks: list[tuple[str, Hashable, Any, Any]] = []
@@ -263,8 +263,9 @@ class SpanWatcher(Watcher):
         self.judged = {kind: set(items) for kind, items in kept.items()}
         return kept
 
-    def _describe(self, new: dict[str, dict[Hashable, Any]]) -> list[Resource]:
-        resources = super()._describe(new)
+    def annotate(self, resources: list[Resource]) -> list[Resource]:
+        """Each leftover with the window (phase) it was made in, and the
+        thread that made it where not this span's own."""
         out = []
         for res in resources:
             phase = self._phases.get((res.kind, res.key), self.tail)
