@@ -13,7 +13,7 @@ import pytest
 from leakwatch._report.errors import LeakError
 from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule, ignore
-from leakwatch._watch.checks import checked, checked_async
+from leakwatch._watch.checks import Check, checked, checked_async
 from leakwatch._watch.watch import OnLeak, watch
 
 #: The run's settings a fixture passes on to its watches and checks.
@@ -80,9 +80,7 @@ class LeakwatchFixture:
     ) -> Report:
         """:func:`leakwatch.check` with the run's settings, labelled with this test."""
         __tracebackhide__ = True
-        report, error = checked(
-            fn, args, kwargs, repeat, warmup, on_leak, kinds, **self._as_check(fn)
-        )
+        report, error = checked(self._asked(fn, args, kwargs, repeat, warmup, on_leak, kinds))
         if error is not None:
             raise error
         return report
@@ -99,20 +97,37 @@ class LeakwatchFixture:
     ) -> Report:
         """:func:`leakwatch.check_async` with the run's settings, labelled with this test."""
         __tracebackhide__ = True
-        report, error = await checked_async(
-            fn, args, kwargs, repeat, warmup, on_leak, kinds, **self._as_check(fn)
-        )
+        asked = self._asked(fn, args, kwargs, repeat, warmup, on_leak, kinds)
+        report, error = await checked_async(asked)
         if error is not None:
             raise error
         return report
 
-    def _as_check(self, fn: Callable[..., Any]) -> dict[str, Any]:
+    def _asked(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        repeat: int,
+        warmup: int,
+        on_leak: OnLeak | None,
+        kinds: tuple[str, ...] | None,
+    ) -> Check:
+        """The check as the test asked it, with the run's settings, labelled
+        with the test, its report kept."""
         name = getattr(fn, "__qualname__", None) or repr(fn)
-        return {
-            "defaults": self._defaults,
-            "label": f"{self.nodeid} ({name})",
-            "sink": self.reports.append,
-        }
+        return Check(
+            fn,
+            args,
+            kwargs,
+            repeat,
+            warmup,
+            on_leak,
+            kinds,
+            defaults=self._defaults,
+            label=f"{self.nodeid} ({name})",
+            sink=self.reports.append,
+        )
 
 
 def failed_by(

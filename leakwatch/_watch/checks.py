@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from leakwatch._base.model import GROWTH_KINDS, RESOURCE_KINDS
@@ -41,49 +42,48 @@ def check_options(
     return options_for(options, label=None, caller="check")
 
 
-def checked(
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    repeat: int,
-    warmup: int,
-    on_leak: OnLeak | None,
-    kinds: Any,
-    *,
-    defaults: Mapping[str, Any] | None = None,
-    label: str | None = None,
-    sink: Callable[[Report], None] | None = None,
-) -> tuple[Report, LeakError | None]:
+@dataclass(frozen=True)
+class Check:
+    """One ``check()`` as asked: the function and its arguments, leakwatch's
+    own keywords, and, for the ``leakwatch`` fixture, the run's settings as
+    defaults, the report's label and where each report also goes."""
+
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    repeat: int = 5
+    warmup: int = 1
+    on_leak: OnLeak | None = None
+    kinds: Any = None
+    defaults: Mapping[str, Any] | None = None
+    label: str | None = None
+    sink: Callable[[Report], None] | None = None
+
+    def prepared(self) -> tuple[Callable[[], Any], Options, str]:
+        """(the call, the options, the ``on_leak`` policy)."""
+        options, policy = check_options(self.on_leak, self.kinds, self.defaults)
+        call = functools.partial(self.fn, *self.args, **self.kwargs)  # its exceptions pass
+        return call, options.with_(label=self.label or _name(self.fn)), policy
+
+    def judged(self, report: Report, policy: str) -> tuple[Report, LeakError | None]:
+        """The report (handed to ``sink`` too) and the error to raise, if any."""
+        if self.sink is not None:
+            self.sink(report)
+        return report, _judge(report, policy)
+
+
+def checked(asked: Check) -> tuple[Report, LeakError | None]:
     """:func:`check`'s work, shared with the ``leakwatch`` fixture: the report
-    (handed to ``sink`` too) and the error its caller raises, if any."""
-    options, policy = check_options(on_leak, kinds, defaults)
-    call = functools.partial(fn, *args, **kwargs)  # its own exceptions pass through
-    report = run_check(call, options.with_(label=label or _name(fn)), repeat, warmup)
-    if sink is not None:
-        sink(report)
-    return report, _judge(report, policy)
+    and the error its caller raises, if any."""
+    call, options, policy = asked.prepared()
+    return asked.judged(run_check(call, options, asked.repeat, asked.warmup), policy)
 
 
-async def checked_async(
-    fn: Callable[..., Awaitable[Any]],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    repeat: int,
-    warmup: int,
-    on_leak: OnLeak | None,
-    kinds: Any,
-    *,
-    defaults: Mapping[str, Any] | None = None,
-    label: str | None = None,
-    sink: Callable[[Report], None] | None = None,
-) -> tuple[Report, LeakError | None]:
+async def checked_async(asked: Check) -> tuple[Report, LeakError | None]:
     """:func:`checked` for a coroutine function, awaited in the running loop."""
-    options, policy = check_options(on_leak, kinds, defaults)
-    call = functools.partial(fn, *args, **kwargs)
-    report = await run_check_async(call, options.with_(label=label or _name(fn)), repeat, warmup)
-    if sink is not None:
-        sink(report)
-    return report, _judge(report, policy)
+    call, options, policy = asked.prepared()
+    report = await run_check_async(call, options, asked.repeat, asked.warmup)
+    return asked.judged(report, policy)
 
 
 def check(
@@ -103,7 +103,7 @@ def check(
     to pass arguments of those names to ``fn``, use :func:`functools.partial`.
     """
     __tracebackhide__ = True
-    report, error = checked(fn, args, kwargs, repeat, warmup, on_leak, kinds)
+    report, error = checked(Check(fn, args, kwargs, repeat, warmup, on_leak, kinds))
     if error is not None:
         raise error
     return report
@@ -120,7 +120,8 @@ async def check_async(
 ) -> Report:
     """:func:`check` for a coroutine function, awaited in the running loop."""
     __tracebackhide__ = True
-    report, error = await checked_async(fn, args, kwargs, repeat, warmup, on_leak, kinds)
+    asked = Check(fn, args, kwargs, repeat, warmup, on_leak, kinds)
+    report, error = await checked_async(asked)
     if error is not None:
         raise error
     return report
