@@ -117,17 +117,22 @@ def _made_by_a_fixture(spans: list[SpanWatcher], ident: int) -> bool:
 
 
 class FixtureSpans:
-    """Spans of wider fixtures: from setup to finalisation, and what their values hold."""
+    """Spans of wider fixtures: from setup to finalisation, and what their
+    values hold.  The plugin holds one; its fixture hooks call
+    :meth:`setup` and :meth:`finalized`."""
 
-    stack: Stack
-    fixtures: dict[object, FixtureSpan]
-    fixture_options: Options
-    pending: list[Finding]
+    def __init__(self, stack: Stack, options: Options) -> None:
+        self.stack = stack
+        self.fixture_options = options
+        #: The live wider fixtures' spans, by fixture definition.
+        self.fixtures: dict[object, FixtureSpan] = {}
+        #: What finalised fixtures left, for the next test's report.
+        self.pending: list[Finding] = []
 
-    def _start_span(self, span: SpanWatcher, what: str) -> bool:
+    def start_span(self, span: SpanWatcher, what: str) -> bool:
         """Push and start ``span``; False (with a warning) if leakwatch failed:
         leakwatch failing must not fail the test or fixture it watches."""
-        span.claims = self._claims
+        span.claims = self.claims
         self.stack.push(span)
         try:
             span.start()
@@ -171,7 +176,7 @@ class FixtureSpans:
                 world.close()
         return out
 
-    def _wider(
+    def wider(
         self, span: SpanWatcher, asks: list[tuple[str, Hashable, Any, Any]]
     ) -> set[tuple[str, Hashable]]:
         """Of the leftovers other threads made in ``span``'s windows, those a
@@ -245,7 +250,7 @@ class FixtureSpans:
                 entry.span.adopted.setdefault("fd", set()).add(fds[fd])
         return out
 
-    def _held_by_fixtures(self, item: pytest.Item, objs: list[Any]) -> set[int]:
+    def held_by_fixtures(self, item: pytest.Item, objs: list[Any]) -> set[int]:
         """The ids of ``objs`` that a fixture the test uses holds, whatever its
         scope (a function-scoped server's in-flight request tasks, which its
         teardown finishes)."""
@@ -268,7 +273,7 @@ class FixtureSpans:
                 world.close()
         return held
 
-    def _claims(self, leftovers: list[tuple[str, Hashable, Any]]) -> dict[int, str]:
+    def claims(self, leftovers: list[tuple[str, Hashable, Any]]) -> dict[int, str]:
         """Leftovers a live wider fixture's world holds (a get-or-create cache in
         a session fixture's value): that fixture's, adopted by its span, judged
         when it is finalised.  ``id(obj) -> "the session fixture 'name'"``."""
@@ -284,10 +289,12 @@ class FixtureSpans:
             out[id(obj)] = f"the {entry.scope} fixture {entry.name!r}"
         return out
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_fixture_setup(
+    def setup(
         self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
     ) -> Generator[None, object, object]:
+        """Around a wider fixture's setup (the plugin's ``pytest_fixture_setup``
+        wrapper delegates here): its span starts before, and it is kept once
+        set up."""
         __tracebackhide__ = True
         if fixturedef.scope == "function":
             return (yield)
@@ -297,7 +304,7 @@ class FixtureSpans:
         node_id = getattr(request.node, "nodeid", "")
         label = "::".join(part for part in (node_id, fixturedef.argname) if part)
         span = SpanWatcher(self.fixture_options, label=label, own="fixture", keep=("fixture",))
-        if not self._start_span(span, f"fixture {label}"):
+        if not self.start_span(span, f"fixture {label}"):
             return (yield)
         try:
             result = yield
@@ -309,9 +316,9 @@ class FixtureSpans:
         self.fixtures[fixturedef] = FixtureSpan(span, label, fixturedef.argname, fixturedef.scope)
         return result
 
-    def pytest_fixture_post_finalizer(
-        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
-    ) -> None:
+    def finalized(self, fixturedef: pytest.FixtureDef[Any]) -> None:
+        """A wider fixture was finalised: its span is judged, its findings wait
+        for the next test's report."""
         entry = self.fixtures.pop(fixturedef, None)
         if entry is None:
             return

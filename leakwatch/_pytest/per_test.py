@@ -69,7 +69,7 @@ def _split_heap(options: Options) -> tuple[Options, Options | None]:
     return options.with_(kinds=tuple(k for k in options.kinds if k != "heap")), options
 
 
-class PerTest(FixtureSpans):
+class PerTest:
     """A test's watch: its settings (run, marker) and its span, started before setup."""
 
     run: RunSettings
@@ -83,6 +83,8 @@ class PerTest(FixtureSpans):
     #: (serial at its start, nodeid) of each test, in order: who made what
     #: a later gc pass finalised (see ``collect.name_makers``).
     test_starts: list[tuple[int, str]]
+    #: The wider fixtures' spans (the plugin's helper).
+    wide: FixtureSpans
 
     def _begin(self, item: pytest.Item) -> TestState:
         state = TestState(item.nodeid, deferred=item.stash.get(_DEFERRED, False))
@@ -105,13 +107,13 @@ class PerTest(FixtureSpans):
         span = SpanWatcher(
             options, label=item.nodeid, own="setup", other="fixture", keep=TEST_PHASES
         )
-        span.wider = self._wider
+        span.wider = self.wide.wider
         tasks = span.probes.get("task")
         if tasks is not None:
             # Tasks on a wider fixture's loop (a module-scoped TestClient's
             # portal) are the test's unless that fixture's world holds them.
             tasks.foreign = True  # type: ignore[attr-defined]
-        if not self._start_span(span, item.nodeid):
+        if not self.wide.start_span(span, item.nodeid):
             return state
         self.test_starts.append((span.since, item.nodeid))
         state.span = span

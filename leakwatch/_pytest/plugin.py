@@ -21,6 +21,7 @@ report instead.  A test that failed (or was skipped) is not judged unless
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ from leakwatch._pytest.calls import Found, instrument
 from leakwatch._pytest.escapes import Escapes
 from leakwatch._pytest.findings import attach, record
 from leakwatch._pytest.fixture import failed_by
-from leakwatch._pytest.fixture_spans import FIXTURE_KINDS, FixtureSpan, _stop
+from leakwatch._pytest.fixture_spans import FIXTURE_KINDS, FixtureSpans, _stop
 from leakwatch._pytest.per_test import _DEFERRED, _TEST, PerTest, TestState, _split_heap
 from leakwatch._pytest.pytest_settings import (
     NO_MARKER,
@@ -75,7 +76,7 @@ class LeakwatchPlugin(PerTest):
         # A task or timer a wider fixture's world holds as its loop shuts down
         # is that fixture's machinery, not a leak of the test whose window made it.
         _departures.ask_suite(
-            holders=lambda kind, objs: self._claims([(kind, id(o), o) for o in objs]),
+            holders=lambda kind, objs: self.wide.claims([(kind, id(o), o) for o in objs]),
             floor=self._oldest_judging,
         )
         self.test_policy = TestPolicy(self.run_policy, first_use=self.first_use)
@@ -86,16 +87,13 @@ class LeakwatchPlugin(PerTest):
         self.plan = self._plan(self.test_options, NO_MARKER)
         self.test_options, self.test_heap = _split_heap(self.test_options)
         fixture_kinds = tuple(k for k in self.options.kinds if k in FIXTURE_KINDS)
-        self.fixture_options = self.options.with_(
+        fixture_options = self.options.with_(
             kinds=fixture_kinds, strict_state=False, policy=self.test_policy
         )
         self.stack = Stack()
-        self.fixtures: dict[object, FixtureSpan] = {}
-        self.pending: list[Finding] = []
+        self.wide = FixtureSpans(self.stack, fixture_options)
         self.results = results
         self._owns_protocol: bool | None = None
-
-    # -- settings per test ---------------------------------------------------------
 
     # -- the protocol, with logging deferred ---------------------------------------
 
@@ -168,7 +166,7 @@ class LeakwatchPlugin(PerTest):
         undo = None
         if state is not None and state.plan is not None:
             undo = instrument(
-                item, state.plan, state.found, lambda tasks: self._held_by_fixtures(item, tasks)
+                item, state.plan, state.found, lambda tasks: self.wide.held_by_fixtures(item, tasks)
             )
         try:
             return (yield)
@@ -204,9 +202,9 @@ class LeakwatchPlugin(PerTest):
         self._collect_fixtures(state)
 
     def _collect_fixtures(self, state: TestState) -> None:
-        if self.pending:
-            state.fixtures.extend(self.pending)
-            self.pending.clear()
+        if self.wide.pending:
+            state.fixtures.extend(self.wide.pending)
+            self.wide.pending.clear()
 
     def _judge(self, state: TestState, *, failed: bool) -> None:
         span, state.span = state.span, None
@@ -267,7 +265,26 @@ class LeakwatchPlugin(PerTest):
             attach(report, state.final + state.fixtures, fail=self.fail, verbose=self.verbose)
         return report
 
-    # -- wider fixtures -----------------------------------------------------------------
+    # -- wider fixtures (their spans: the helper ``self.wide``) ---------------------------
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_fixture_setup(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> Generator[None, object, object]:
+        __tracebackhide__ = True
+        return (yield from self.wide.setup(fixturedef, request))
+
+    def pytest_fixture_post_finalizer(
+        self, fixturedef: pytest.FixtureDef[Any], request: pytest.FixtureRequest
+    ) -> None:
+        self.wide.finalized(fixturedef)
+
+    def _oldest_judging(self) -> int:
+        """The start of the oldest test span still watching (the running test's)."""
+        tests = [span.since for span in self.stack.spans if span.wider is not None]
+        return min(tests) if tests else 1 << 62
+
+    # -- the start -------------------------------------------------------------------------
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self.run.config.strict_state:
@@ -278,25 +295,20 @@ class LeakwatchPlugin(PerTest):
             if factory is not None:
                 factory.getbasetemp()
 
-    def _oldest_judging(self) -> int:
-        """The start of the oldest test span still watching (the running test's)."""
-        tests = [span.since for span in self.stack.spans if span.wider is not None]
-        return min(tests) if tests else 1 << 62
-
     # -- the end ---------------------------------------------------------------------------
 
     @pytest.hookimpl(trylast=True)  # after pytest tears down what is left of the fixtures
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         _collect.name_makers(None)
         _departures.ask_suite()
-        for entry in self.fixtures.values():
+        for entry in self.wide.fixtures.values():
             entry.span.abort()  # never finalised (an interrupted run): nothing to judge
-        self.fixtures.clear()
+        self.wide.fixtures.clear()
         for span in self.stack.spans:
             span.abort()
         self.stack.spans.clear()
-        orphans = [f.to_dict() for f in self.pending]
-        self.pending.clear()
+        orphans = [f.to_dict() for f in self.wide.pending]
+        self.wide.pending.clear()
         hits = getattr(self.run_policy, "hits", {})
         matched = {i for i, rule in enumerate(self.run.config.ignore) if hits.get(rule)}
         self.results.finish(session, orphans, matched)
