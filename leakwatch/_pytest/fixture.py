@@ -13,7 +13,7 @@ import pytest
 from leakwatch._report.errors import LeakError
 from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule, ignore
-from leakwatch._watch.checks import Check, checked, checked_async
+from leakwatch._watch.checks import Check, checked, checked_async, name_of
 from leakwatch._watch.watch import OnLeak, watch
 
 #: The run's settings a fixture passes on to its watches and checks.
@@ -115,7 +115,6 @@ class LeakwatchFixture:
     ) -> Check:
         """The check as the test asked it, with the run's settings, labelled
         with the test, its report kept."""
-        name = getattr(fn, "__qualname__", None) or repr(fn)
         return Check(
             fn,
             args,
@@ -125,7 +124,7 @@ class LeakwatchFixture:
             on_leak,
             kinds,
             defaults=self._defaults,
-            label=f"{self.nodeid} ({name})",
+            label=f"{self.nodeid} ({name_of(fn)})",
             sink=self.reports.append,
         )
 

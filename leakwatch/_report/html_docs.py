@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from leakwatch._base.wording import plural
 from leakwatch._report.documents import BASELINE_SCHEMA, REQUESTS_SCHEMA, where
 from leakwatch._report.html_leaks import _sections, leak_summary, leak_table
 from leakwatch._report.html_parts import MAX_ROWS, _int, _kv, _list, _more, card, esc
@@ -32,12 +33,12 @@ def summary(data: Mapping[str, Any]) -> tuple[str, bool]:
     text = leak_summary(leaks)
     leaky = [g for g in parts if _list(g, "leaks")]
     if data.get("schema") == REQUESTS_SCHEMA:
-        text += f" in {len(leaky)} of {len(parts)} route{'s' if len(parts) != 1 else ''}"
+        text += f" in {len(leaky)} of {plural(len(parts), 'route')}"
     elif leaky:
         tests = len({g.get("nodeid") for g in leaky if g.get("fixture") is None})
         fixtures = len({g.get("fixture") for g in leaky if g.get("fixture") is not None})
-        who = [f"{tests} test{'s' if tests != 1 else ''}"] if tests else []
-        who += [f"{fixtures} fixture{'s' if fixtures != 1 else ''}"] if fixtures else []
+        who = [plural(tests, "test")] if tests else []
+        who += [plural(fixtures, "fixture")] if fixtures else []
         text += " in " + " and ".join(who)
     return text, bool(leaks)
 

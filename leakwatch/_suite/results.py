@@ -15,6 +15,7 @@ from typing import Any
 
 from leakwatch._base.files import display, write_whole
 from leakwatch._base.model import KINDS, Leak
+from leakwatch._base.wording import plural
 from leakwatch._report.forms import render
 from leakwatch._report.report import SESSION_SCHEMA
 from leakwatch._rules.baseline import write_baseline
@@ -110,12 +111,12 @@ class Results:
         if leaky:
             tests = len({f.nodeid for f in leaky if f.fixture is None})
             fixtures = len({f.nodeid for f in leaky if f.fixture is not None})
-            who = [f"{tests} test{'s' if tests != 1 else ''}"] if tests else []
+            who = [plural(tests, "test")] if tests else []
             if fixtures:
-                who.append(f"{fixtures} fixture{'s' if fixtures != 1 else ''}")
+                who.append(plural(fixtures, "fixture"))
             total = sum(f.count for f in leaky)
             verb = "recorded" if self.run.update_baseline else "found"
-            lines.append(f"{total} leak{'s' if total != 1 else ''} {verb} in {' and '.join(who)}:")
+            lines.append(f"{plural(total, 'leak')} {verb} in {' and '.join(who)}:")
             for kind, rows in _rows_by_kind(leaky).items():
                 lines.append(f"  {kind}")
                 for row in rows[: None if verbose else _SHOWN]:
@@ -133,7 +134,7 @@ class Results:
             n = sum(leak.count for f in findings for leak in getattr(f, name))
             if n:
                 where = len({f.nodeid for f in findings if getattr(f, name)})
-                lines.append(f"{n} {title}, in {where} test{'s' if where != 1 else ''}")
+                lines.append(f"{n} {title}, in {plural(where, 'test')}")
                 if name == "first_use":  # worth a look: each would fail if it happened again
                     rows = [
                         f"  {f.nodeid}: {leak.title}{created_at(leak)}"
@@ -174,7 +175,7 @@ def _collected_lines(findings: Sequence[Finding], *, verbose: bool) -> list[str]
     if not rows:
         return []
     lines = [
-        f"{len(rows)} object{'s' if len(rows) != 1 else ''} closed only by the garbage "
+        f"{plural(len(rows), 'object')} closed only by the garbage "
         "collector in leakwatch's gc passes (not failing; their warnings were kept "
         "out of the running test):"
     ]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from leakwatch._base.files import display
+from leakwatch._base.wording import plural
 from leakwatch._rules.config import Config
 
 if TYPE_CHECKING:  # the engine loads only when a runner turns leakwatch on
@@ -58,7 +59,7 @@ class RunSettings:
         if cfg.strict_state:
             parts.append("strict state")
         if cfg.ignore:
-            parts.append(f"{len(cfg.ignore)} ignore rule{'s' if len(cfg.ignore) != 1 else ''}")
+            parts.append(plural(len(cfg.ignore), "ignore rule"))
         if self.update_baseline:
             parts.append(f"updating baseline {display(self.baseline_out)}")
         elif cfg.baseline:

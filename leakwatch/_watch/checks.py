@@ -63,7 +63,7 @@ class Check:
         """(the call, the options, the ``on_leak`` policy)."""
         options, policy = check_options(self.on_leak, self.kinds, self.defaults)
         call = functools.partial(self.fn, *self.args, **self.kwargs)  # its exceptions pass
-        return call, options.with_(label=self.label or _name(self.fn)), policy
+        return call, options.with_(label=self.label or name_of(self.fn)), policy
 
     def judged(self, report: Report, policy: str) -> tuple[Report, LeakError | None]:
         """The report (handed to ``sink`` too) and the error to raise, if any."""
@@ -127,5 +127,6 @@ async def check_async(
     return report
 
 
-def _name(fn: Callable[..., Any]) -> str:
+def name_of(fn: Callable[..., Any]) -> str:
+    """How a check names the function it calls, in its report's label."""
     return getattr(fn, "__qualname__", None) or repr(fn)
