@@ -124,16 +124,16 @@ def leakwatch_side(where: Path, rounds: int) -> dict[str, dict[str, Any]]:
     import natfuncs
 
     import leakwatch
+    from leakwatch import _native
     from leakwatch._native import growth_for
     from leakwatch._native.repeat import NativeGrowth
-    from leakwatch._watch import growth as _growth
 
     def check(fn: Callable[[], None], attribute: bool) -> leakwatch.Report:
-        _growth.growth_for = growth_for if attribute else lambda o: NativeGrowth(attribute=False)
+        _native.growth_for = growth_for if attribute else lambda k: NativeGrowth(attribute=False)
         try:
             return leakwatch.check(fn, repeat=5, warmup=1, kinds=("native",), on_leak="report")
         finally:
-            _growth.growth_for = growth_for
+            _native.growth_for = growth_for
 
     out: dict[str, dict[str, Any]] = {}
     for name in ("leaky", "clean", "cached", "ctypes_leak"):

@@ -264,8 +264,6 @@ def _kind_names(path: Path) -> set[str]:
 ENGINE_NAMES_KINDS = {
     # A warning a gc pass brought out is filed under the kind it speaks of.
     "_engine/collect.py": {"fd", "task", "heap"},
-    # Heap and state growth are not probes yet (one growth protocol to come).
-    "_engine/watcher.py": {"heap", "state"},
 }
 
 

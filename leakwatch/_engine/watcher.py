@@ -32,11 +32,8 @@ from leakwatch._engine.describe import Describing, _first_use
 from leakwatch._engine.options import Options, SettleResult
 from leakwatch._engine.settle import Settling
 from leakwatch._engine.snapshot import Snapshots
-from leakwatch._probes import all_probes
-from leakwatch._probes.heap import HeapTracker, retained
-from leakwatch._probes.protocol import Probe, Snapshot
-from leakwatch._probes.state import diff as state_diff
-from leakwatch._probes.state import snapshot as state_snapshot
+from leakwatch._probes import all_growths, all_probes
+from leakwatch._probes.protocol import Growth, Probe, Snapshot, untraced_first
 from leakwatch._report.report import Report
 
 
@@ -49,15 +46,16 @@ class Watcher(Settling, Describing, Snapshots):
         #: The report's label; ``options.label`` unless given (saves a copy of
         #: the options per test under pytest).
         self.label = options.label if label is None and options is not None else label
-        kinds = set(self.options.kinds)
-        if self.options.strict_state:
-            kinds.add("state")  # "environment altered" needs the state probe
+        kinds = self.options.kinds
         self.probes: dict[str, Probe] = {k: p for k, p in all_probes().items() if k in kinds}
-        self.heap = HeapTracker(self.options.tracemalloc_depth) if "heap" in kinds else None
-        # Without info, state is only worth reading when it is judged (strict).
-        self._watch_state = "state" in kinds and (self.options.info or self.options.strict_state)
+        #: The kinds judged as a whole (what the block changed), by kind.
+        self.growths: dict[str, Growth] = all_growths(
+            kinds,
+            info=self.options.info,
+            strict_state=self.options.strict_state,
+            depth=self.options.tracemalloc_depth,
+        )
         self._before: dict[str, Snapshot] = {}
-        self._state_before: Any = None
         self._since = 0
         self._started = 0.0
         self._old_cr_depth = 0
@@ -103,10 +101,8 @@ class Watcher(Settling, Describing, Snapshots):
         self._since = _records.current_serial()
         self._threads_before = _other_threads()
         self._before = self.first_look()
-        if self._watch_state:
-            self._state_before = state_snapshot()
-        if self.heap is not None:
-            self.heap.start()
+        for growth in untraced_first(self.growths.values()):
+            growth.start()
         if self.options.freeze_gc and gc.isenabled() and gc.get_freeze_count() == 0:
             # Everything older than the block leaves the collector's view, so
             # settle's gc passes cost what the block allocated.
@@ -159,8 +155,8 @@ class Watcher(Settling, Describing, Snapshots):
         if not self._active:
             return
         self._active = False
-        if self.heap is not None:
-            self.heap.stop()
+        for growth in self.growths.values():
+            growth.stop()
         if self._set_cr_depth:
             # Only what this watch changed: watches may end out of order.
             self._set_cr_depth = False
@@ -179,17 +175,17 @@ class Watcher(Settling, Describing, Snapshots):
         suspects = [r for r in resources if "benign" not in r.details]
         if len(suspects) < len(resources):
             report.info.extend(group_resources(r for r in resources if "benign" in r.details))
-        if self.heap is not None and self.options.info:
-            self.collected += collect()
-            report.info.extend(group_resources(retained(self.heap.sample())))
-            if self.heap.note:
-                report.notes.append(self.heap.note)
-        if self._state_before is not None:
-            changes = state_diff(self._state_before, state_snapshot())
-            if self.options.strict_state:
+        for growth in self.growths.values():
+            if not (growth.judges_changes or self.options.info):
+                continue  # information no one asked for
+            if growth.collects_first:
+                self.collected += collect()
+            changes = growth.changed()
+            if growth.judges_changes:
                 suspects.extend(changes)
             else:
                 report.info.extend(group_resources(changes))
+            report.notes.extend(growth.notes())
         report.leaks = group_resources(suspects) if suspects else []
         report.info.extend(c.to_leak(self._since) for c in self.collected)
         self.collected.clear()

@@ -16,15 +16,17 @@ the probes: must not import the engine, rules or a shell.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from leakwatch._native.repeat import NativeGrowth
 
 
-def growth_for(options: Any) -> NativeGrowth | None:
-    """The native judge for one check, or None when ``native`` is not among its kinds."""
-    if "native" not in options.kinds:
+def growth_for(kinds: Collection[str]) -> NativeGrowth | None:
+    """The native judge for one check (a :class:`~leakwatch._probes.protocol.Growth`),
+    or None when ``native`` is not among its kinds."""
+    if "native" not in kinds:
         return None
     from leakwatch._native.repeat import NativeGrowth
 

@@ -22,7 +22,7 @@ import gc
 import itertools
 import os
 import tracemalloc
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Any
 
 from leakwatch._attribution.stacks import to_origin
@@ -31,6 +31,7 @@ from leakwatch._base.model import Resource
 from leakwatch._base.wording import format_size
 from leakwatch._native import counters, memray_stacks
 from leakwatch._native.lines import Line, LineTracer
+from leakwatch._probes.protocol import Growth
 
 #: Calls made after the judgement to find where native growth was allocated.
 ATTRIBUTION_CALLS = 3
@@ -44,12 +45,15 @@ def _grows(series: list[int]) -> bool:
     return len(deltas) >= 2 and all(d > counters.FLOOR for d in deltas)
 
 
-class NativeGrowth:
-    """Start before the judged calls, :meth:`sample` after each, then :meth:`finish`."""
+class NativeGrowth(Growth):
+    """Start before the judged calls, :meth:`measure` after each, then :meth:`judge`."""
+
+    kind = "native"
+    traces = True  # tracemalloc on (one frame), so its traced blocks are taken out
 
     def __init__(self, *, attribute: bool = True) -> None:
         self.attribute = attribute
-        self.notes: list[str] = []
+        self.said: list[str] = []
         self.series: list[int] = []
         self._owned = False
         self._at = 0
@@ -62,7 +66,7 @@ class NativeGrowth:
         counters.calibrate()  # measured before the calls, not during them
         self.series = [counters.native_now()]
 
-    def sample(self) -> None:
+    def measure(self) -> None:
         """After a judged call (and its gc pass), before leakwatch's own sampling."""
         self._at = counters.native_now()
         self.series.append(self._at - self._own)
@@ -71,16 +75,19 @@ class NativeGrowth:
         """After leakwatch's own sampling: what it kept is taken out of later samples."""
         self._own += counters.native_now() - self._at
 
-    def close(self) -> None:
+    def stop(self) -> None:
         """Stop what :meth:`start` started (also when a call raised)."""
         self._stop_tracing()
+
+    def notes(self) -> list[str]:
+        return list(self.said)
 
     def _stop_tracing(self) -> None:
         if self._owned and tracemalloc.is_tracing():
             tracemalloc.stop()
         self._owned = False
 
-    def finish(self, repeat: int) -> Generator[str, Any, list[Resource]]:
+    def judge(self, repeat: int, blocks: Sequence[int]) -> Generator[str, Any, list[Resource]]:
         """Yields "call" for each confirming and attribution call; returns the native leaks.
 
         Growth on every judged call is confirmed over :data:`CONFIRM_CALLS`
@@ -90,7 +97,7 @@ class NativeGrowth:
         chance.  A leak grows on the confirming calls too; noise does not.
         """
         if counters.NOTE:
-            self.notes.append(f"native: {counters.NOTE}")
+            self.said.append(f"native: {counters.NOTE}")
         self._stop_tracing()
         if not _grows(self.series):
             return []
@@ -109,7 +116,7 @@ class NativeGrowth:
                 tracemalloc.stop()
         deltas = [b - a for a, b in itertools.pairwise(self.series)]
         if not _grows(confirm):
-            self.notes.append(
+            self.said.append(
                 "native: the allocator grew on every judged call but not on "
                 f"{CONFIRM_CALLS} more: not judged a leak (its caches, not the calls)"
             )
@@ -136,7 +143,7 @@ class NativeGrowth:
                 recorder.stop()
         sites = recorder.sites()[:5] if recorder is not None else []
         if recorder is not None and recorder.error:
-            self.notes.append(f"native: {recorder.error}")
+            self.said.append(f"native: {recorder.error}")
         how = None if recorder is not None else memray_stacks.HOW_TO
         found = _join(sites, tracer.lines(counters.FLOOR)[:5], deltas, how)
         if not found:

@@ -3,14 +3,18 @@
 A probe takes cheap snapshots keyed by stable identity (never a bare count),
 describes only what survived settling, and may help things finish while the
 engine settles.  The engine knows no kind; it only speaks the protocol in
-:mod:`leakwatch._probes.protocol`.  ``state`` and ``heap`` are read by the
-shells directly (growth, not leftovers).  A probe must not judge: it reports
-what it saw, the engine and the rules decide.
+:mod:`leakwatch._probes.protocol`.  Heap, state and native memory are
+judged as a whole, not by leftovers: each is a ``Growth`` of the same
+protocol (:func:`all_growths`).  A probe must not judge: it reports what it
+saw, the engine and the rules decide.
 """
 
 from __future__ import annotations
 
-from leakwatch._probes.protocol import Probe
+from collections.abc import Collection
+
+from leakwatch import _native
+from leakwatch._probes.protocol import Growth, Probe
 
 _classes: tuple[type[Probe], ...] = ()
 
@@ -29,3 +33,38 @@ def all_probes() -> dict[str, Probe]:
         _classes = (FdProbe, ThreadProbe, TaskProbe, TimerProbe, ProcessProbe, TempfileProbe)
     probes: list[Probe] = [cls() for cls in _classes]
     return {p.kind: p for p in probes}
+
+
+def all_growths(
+    kinds: Collection[str],
+    *,
+    repeated: bool = False,
+    info: bool = True,
+    strict_state: bool = False,
+    depth: int = 16,
+    why_alive_budget: float | None = None,
+) -> dict[str, Growth]:
+    """One fresh growth per kind among ``kinds`` judged as a whole, heap first.
+
+    For one watched block (``repeated`` false): the heap's retained memory
+    and state's changes; state is read only when judged (``strict_state``,
+    which watches it whatever ``kinds`` says) or shown (``info``).  For
+    repeated calls (``check()``), growth on every call: heap, state and
+    native memory.  ``depth``: tracemalloc's frames; ``why_alive_budget``:
+    seconds for the chains of a growing heap site's objects (None: none).
+    """
+    from leakwatch._probes.heap_growth import HeapGrowth
+    from leakwatch._probes.state import StateGrowth
+
+    out: dict[str, Growth] = {}
+    if "heap" in kinds:
+        out["heap"] = HeapGrowth(depth, why_alive_budget if repeated else None)
+    if repeated:
+        if "state" in kinds:
+            out["state"] = StateGrowth()
+        native = _native.growth_for(kinds)
+        if native is not None:
+            out["native"] = native
+    elif strict_state or ("state" in kinds and info):
+        out["state"] = StateGrowth(strict=strict_state)
+    return out

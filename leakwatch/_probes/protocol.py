@@ -5,13 +5,17 @@ A probe takes cheap snapshots keyed by stable identity (never a bare count),
 describes only what survived settling, and may help things finish while the
 engine settles.  The engine never names a kind: what differs between kinds
 (who can release a leftover, what holding its owner means, which of its
-leftovers are the block's) is a fact or a method of its probe here.  This
-module names the protocol only; it must not import a probe.
+leftovers are the block's) is a fact or a method of its probe here.
+
+A kind judged as a whole rather than by leftovers (heap, state, native) is a
+:class:`Growth`: the engine asks it what one block changed, ``check()`` what
+grew on every one of repeated calls.  This module names the protocols only;
+it must not import a probe.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Generator, Hashable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from leakwatch._base.model import Resource
@@ -117,6 +121,84 @@ class Departed(Protocol):
     @property
     def holder(self) -> str | None:
         """Who held it as it ended (a wider fixture, in words), or None."""
+
+
+class Growth:
+    """One kind judged as a whole, not by leftovers: what a watched block
+    changed, or what grew on every one of repeated calls.
+
+    A watch calls :meth:`start` before the block, :meth:`changed` after it
+    and :meth:`stop`.  ``check()`` calls :meth:`start` before the judged
+    calls; after each, :meth:`measure`, then (leakwatch's own sampling)
+    :meth:`sample` and :meth:`sampled`; then :meth:`judge` and :meth:`stop`.
+    A growth overrides the steps and facts that differ from the defaults here.
+    """
+
+    kind: str = ""
+
+    #: Whether it runs tracemalloc.  Those that do start after, and judge
+    #: after, those that do not: see :func:`untraced_first`.
+    traces: bool = False
+
+    #: Whether the changes one block made are judged (leaks) rather than
+    #: information.  Information is looked at only when a watch asks for it
+    #: (``Options.info``).
+    judges_changes: bool = False
+
+    #: Whether a gc pass must run before :meth:`changed`: garbage is not kept.
+    collects_first: bool = False
+
+    #: Whether starting fills leakwatch's and the interpreter's caches, which
+    #: repeated calls empty again before their first count.
+    fills_caches: bool = False
+
+    def start(self) -> None:
+        """Before the block, or before the first judged call."""
+
+    def changed(self) -> list[Resource]:
+        """What the block changed since :meth:`start` (a watch's end)."""
+        return []
+
+    def measure(self) -> None:
+        """After a judged call and its gc pass, before leakwatch's own sampling."""
+
+    def sample(self) -> None:
+        """After a judged call: what it left, as this kind counts it."""
+
+    def sampled(self) -> None:
+        """After leakwatch's own sampling (what that kept is not the calls')."""
+
+    def judge(self, repeat: int, blocks: Sequence[int]) -> Generator[str, Any, list[Resource]]:
+        """What grew on every judged call.  Yields "call" for each more call
+        it needs (confirming, attributing); returns the leaks.  ``blocks``:
+        the interpreter's allocated blocks before the judged calls and after
+        each, leakwatch's own sampling taken out."""
+        yield from ()
+        return self.grown(repeat, blocks)
+
+    def grown(self, repeat: int, blocks: Sequence[int]) -> list[Resource]:
+        """:meth:`judge` for a growth that needs no more calls."""
+        return []
+
+    def stop(self) -> None:
+        """Stop what :meth:`start` started (also when a call raised).  Idempotent."""
+
+    def notes(self) -> list[str]:
+        """What the report should say about how it looked, one line each."""
+        return []
+
+    def stats(self) -> dict[str, Any]:
+        """Figures for the report's ``stats`` once judged (``check()``)."""
+        return {}
+
+
+def untraced_first(growths: Iterable[Growth]) -> list[Growth]:
+    """The order growths start and judge in: those that run no tracemalloc
+    first.  A reading taken under tracing costs memory for good on Pythons
+    whose ``tracemalloc.stop()`` leaks (see ``leakwatch._probes.heap``), and
+    judging state asks tracemalloc where an added entry was made, before
+    the tracing growths stop it."""
+    return sorted(growths, key=lambda growth: growth.traces)
 
 
 def new_items(probe: Probe, before: Snapshot, after: Snapshot) -> dict[Hashable, Any]:

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 
 from leakwatch._base.model import Resource
 from leakwatch._base.wording import noun
+from leakwatch._probes.protocol import Growth
 from leakwatch._probes.registries import (
     _atexit,
     _by_identity,
@@ -142,6 +143,30 @@ def growing(snapshots: Sequence[StateSnapshot]) -> list[Resource]:
             lead = f"+{per_call:g} {noun(probe.noun, per_call)} per call"
             out.append(_resource(probe, first, last, lead, growth_per_call=per_call, sizes=series))
     return out
+
+
+class StateGrowth(Growth):
+    """Global state as a :class:`~leakwatch._probes.protocol.Growth`: what one
+    block changed (judged when ``strict``, else information), or the
+    registries that grew on every judged call."""
+
+    kind = "state"
+
+    def __init__(self, *, strict: bool = False) -> None:
+        self.judges_changes = strict
+        self.snapshots: list[StateSnapshot] = []
+
+    def start(self) -> None:
+        self.snapshots = [snapshot()]
+
+    def changed(self) -> list[Resource]:
+        return diff(self.snapshots[0], snapshot())
+
+    def sample(self) -> None:
+        self.snapshots.append(snapshot())
+
+    def grown(self, repeat: int, blocks: Sequence[int]) -> list[Resource]:
+        return growing(self.snapshots)
 
 
 def _reading(raw: Raw | frozenset[str], counts: bool) -> Reading:

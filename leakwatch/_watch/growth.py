@@ -12,8 +12,9 @@ Resources (fds, threads, ...) that outlive the judged calls are leaks as in
 collector's view, so the per-call gc passes and the object scans cost what
 the calls allocated, not what the heap holds.
 
-This module drives the calls and judges resources and state; the heap's
-sites and object types are judged in :mod:`leakwatch._watch.heap_growth`.
+This module drives the calls and judges resources; heap, state and native
+memory are judged by their growths (``leakwatch._probes.protocol.Growth``:
+the heap's sites and object types in :mod:`leakwatch._probes.heap_growth`).
 Must not change what the user's function returns or raises.
 """
 
@@ -24,7 +25,6 @@ import itertools
 import math
 import sys
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Generator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,16 +32,10 @@ from typing import Any
 from leakwatch._base.model import Resource, group_resources
 from leakwatch._engine.options import Options
 from leakwatch._engine.watcher import Watcher
-from leakwatch._native import growth_for
-from leakwatch._probes import state
-from leakwatch._probes.heap import (
-    HeapTracker,
-    Site,
-    growing,
-)
+from leakwatch._probes import all_growths
+from leakwatch._probes.protocol import Growth, untraced_first
 from leakwatch._report.errors import internal_error_report
 from leakwatch._report.report import Report
-from leakwatch._watch.heap_growth import _growing_types, _heap_leaks, _new_objects, _objects_at
 
 Step = Any  # "call", or the Watcher to stop (send back its report)
 
@@ -66,76 +60,56 @@ def clear_caches() -> None:
 
 class _Samples:
     """What the judged calls left, sampled after each: allocated blocks (less
-    what the sampling itself kept), the heap's traces and new objects by type
-    (``heap``), global state (``state``)."""
+    what the sampling itself kept), and each growth's own samples (the heap's
+    traces and new objects by type, global state, native memory)."""
 
-    def __init__(self, options: Options, heap: HeapTracker) -> None:
-        self.track_heap = "heap" in options.kinds
-        self.track_state = "state" in options.kinds
-        self.heap = heap
-        self.traces: list[Any] = []
+    def __init__(self, growths: dict[str, Growth]) -> None:
+        self.growths = list(growths.values())
         self.blocks: list[int] = []
         self.own_blocks = 0
-        self.types: list[Counter[str]] = []
-        self.site_types: dict[Site, Counter[str]] = {}
-        self.states: list[Any] = []
 
-    def begin(self, native: Any) -> None:
-        """Before the first judged call.  State is read before tracing starts:
+    def begin(self) -> None:
+        """Before the first judged call.  What runs no tracing starts first:
         on Pythons whose tracemalloc.stop() leaks every traceback recorded
         (see leakwatch._probes.heap), each stack leakwatch allocates through
-        while tracing costs memory for good (this snapshot: ~13 KiB per
-        check).  What needs no tracing is done outside it."""
-        if self.track_state:
-            self.states.append(state.snapshot())
-        if self.track_heap:
-            self.heap.start()
-            # Sampling the traces at start (tracemalloc already running) fills
-            # leakwatch's and the interpreter's caches: settle them before the
-            # first block count, as after every call.
-            clear_caches()
-            gc.collect()
-        if native is not None:
-            native.start()
+        while tracing costs memory for good (state's snapshot: ~13 KiB per
+        check)."""
+        for growth in untraced_first(self.growths):
+            growth.start()
+            if growth.fills_caches:
+                # Settle the caches its start filled before the first block
+                # count, as after every call.
+                clear_caches()
+                gc.collect()
         self.blocks.append(sys.getallocatedblocks())
 
-    def after_call(self, native: Any) -> None:
+    def after_call(self) -> None:
         """After each judged call: caches cleared, a gc pass, then the samples."""
         clear_caches()
         gc.collect()
-        if native is not None:
-            native.sample()
+        for growth in self.growths:
+            growth.measure()
         before_sampling = sys.getallocatedblocks()
         self.blocks.append(before_sampling - self.own_blocks)
-        if self.track_heap:
-            self.traces.append(self.heap.sample())
-            by_type, self.site_types = _new_objects()
-            self.types.append(by_type)
-        if self.track_state:
-            self.states.append(state.snapshot())
+        for growth in self.growths:
+            growth.sample()
         gc.collect()  # sampling's own garbage goes now, not during the next call
         self.own_blocks += sys.getallocatedblocks() - before_sampling
-        if native is not None:
-            native.sampled()  # what leakwatch's own sampling kept is not the calls'
+        for growth in self.growths:
+            growth.sampled()  # what leakwatch's own sampling kept is not the calls'
 
-    def judge(self, options: Options, repeat: int) -> tuple[list[Resource], list[Resource], Any]:
-        """(heap leaks, state leaks, object types that grew beside them);
-        tracing stops here.  Where the growing sites' objects are, and where
-        new state entries were made, only tracemalloc knows; why-alive chains
-        and culprits need no tracing and cost many times more under it (every
-        allocation of the search would record a traceback): trace no longer
-        than needed.  State first: it asks tracemalloc about parts only a new
-        entry holds, which the objects gathered below would hold too."""
-        grown = growing(self.traces, blocks=self.blocks) if self.track_heap else []
-        state_growth = state.growing(self.states) if self.track_state else []
-        sites = {site for site, _, _ in grown[:10]} if options.why_alive else set()
-        held = _objects_at(sites) if sites else {}
-        self.heap.stop()
-        growth = _heap_leaks(grown, held, self.site_types, repeat, options)
-        # Object types carry the same free-list caveat as sites: only shown
-        # beside a confirmed heap leak.
-        type_growth = _growing_types(self.types) if growth else {}
-        return growth, state_growth, type_growth
+    def judge(self, repeat: int) -> Generator[Step, Any, list[Resource]]:
+        """What grew, heap first; a growth that needs more calls yields them.
+        Judged in the order they started: state asks tracemalloc about parts
+        only a new entry holds before the heap stops tracing."""
+        found: dict[int, list[Resource]] = {}
+        for growth in untraced_first(self.growths):
+            found[id(growth)] = yield from growth.judge(repeat, self.blocks)
+        return [res for growth in self.growths for res in found[id(growth)]]
+
+    def stop(self) -> None:
+        for growth in self.growths:
+            growth.stop()
 
 
 def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, Any, Report]:
@@ -147,9 +121,14 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
     watcher = Watcher(
         options.with_(kinds=tuple(k for k in options.kinds if k not in ("heap", "state")))
     )
-    heap = HeapTracker(options.tracemalloc_depth)
-    samples = _Samples(options, heap)
-    native = growth_for(options)  # None unless "native" is asked for
+    samples = _Samples(
+        all_growths(
+            options.kinds,
+            repeated=True,
+            depth=options.tracemalloc_depth,
+            why_alive_budget=options.why_alive_budget if options.why_alive else None,
+        )
+    )
     clear_caches()
     gc.collect()
     froze = gc.isenabled() and gc.get_freeze_count() == 0
@@ -157,29 +136,27 @@ def check_steps(options: Options, repeat: int, warmup: int) -> Generator[Step, A
     try:
         if froze:
             gc.freeze()
-        samples.begin(native)
+        samples.begin()
         for _ in range(repeat):
             yield "call"
-            samples.after_call(native)
-        growth, state_growth, type_growth = samples.judge(options, repeat)
-        heap_note = heap.note
-        native_growth = (yield from native.finish(repeat)) if native is not None else []
+            samples.after_call()
+        growth = yield from samples.judge(repeat)
     except BaseException:
         watcher.abort()  # the function raised: nothing to judge, hooks off
         raise
     finally:
-        heap.stop()
-        if native is not None:
-            native.close()
+        samples.stop()
         if froze:
             gc.unfreeze()
     report: Report = yield watcher
     watcher_leaks = report.leaks
-    report.leaks = group_resources(growth + state_growth + native_growth) + watcher_leaks
-    report.notes += native.notes if native is not None else []
-    report.stats.update({"repeat": repeat, "warmup": warmup, "type_growth": type_growth})
-    if samples.track_heap and heap_note:
-        report.notes.append(heap_note)
+    report.leaks = group_resources(growth) + watcher_leaks
+    stats: dict[str, Any] = {"repeat": repeat, "warmup": warmup, "type_growth": {}}
+    for each in samples.growths:
+        stats.update(each.stats())
+    report.stats.update(stats)
+    # Native memory's notes before the heap's, as check() has always put them.
+    report.notes += [note for each in reversed(samples.growths) for note in each.notes()]
     return report
 
 

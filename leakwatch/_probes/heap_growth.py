@@ -1,9 +1,10 @@
-"""Heap growth in ``check()``: sites and object types that grew on every judged call.
+"""The heap as a :class:`~leakwatch._probes.protocol.Growth`: what one block
+retained, or the sites and object types that grew on every judged call.
 
-Turns per-call tracemalloc samples and gc-object counts into heap
-:class:`~leakwatch._base.model.Resource`\\ s, with the objects at a growing
-site handed to why-alive so culprits and victims are told apart.  Must not
-call the user's function: :mod:`leakwatch._watch.growth` does.
+:class:`HeapGrowth` turns per-call tracemalloc samples and gc-object counts
+into heap :class:`~leakwatch._base.model.Resource`\\ s, with the objects at a
+growing site handed to why-alive so culprits and victims are told apart.
+Must not call the user's function: :mod:`leakwatch._watch.growth` does.
 """
 
 from __future__ import annotations
@@ -11,15 +12,87 @@ from __future__ import annotations
 import gc
 import itertools
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from leakwatch._attribution.stacks import tracemalloc_origin
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_own, is_user_file
 from leakwatch._base.wording import format_size
-from leakwatch._engine.chains import find_chains
-from leakwatch._engine.options import Options
-from leakwatch._probes.heap import Site, SiteStat, object_site
+from leakwatch._probes.heap import HeapTracker, Site, SiteStat, growing, object_site, retained
+from leakwatch._probes.protocol import Growth
+
+
+class HeapGrowth(Growth):
+    """The heap's tracer for one watch (what the block retained, information
+    only) or one check (what grew on every judged call: :meth:`judge`).
+
+    ``why_alive_budget``: seconds for the chains of a growing site's objects,
+    or None for none."""
+
+    kind = "heap"
+    traces = True
+    collects_first = True  # what is garbage is not retained
+    # Sampling the traces at start (tracemalloc already running) fills
+    # leakwatch's and the interpreter's caches.
+    fills_caches = True
+
+    def __init__(self, depth: int = 16, why_alive_budget: float | None = None) -> None:
+        self.tracker = HeapTracker(depth)
+        self.why_alive_budget = why_alive_budget
+        self.traces_seen: list[Any] = []
+        self.types: list[Counter[str]] = []
+        self.site_types: dict[Site, Counter[str]] = {}
+        self.type_growth: dict[str, int] = {}
+
+    def start(self) -> None:
+        self.tracker.start()
+
+    def changed(self) -> list[Resource]:
+        return retained(self.tracker.sample())
+
+    def sample(self) -> None:
+        self.traces_seen.append(self.tracker.sample())
+        by_type, self.site_types = _new_objects()
+        self.types.append(by_type)
+
+    def grown(self, repeat: int, blocks: Sequence[int]) -> list[Resource]:
+        """Tracing stops here.  Where the growing sites' objects are only
+        tracemalloc knows; why-alive chains and culprits need no tracing and
+        cost many times more under it (every allocation of the search would
+        record a traceback): trace no longer than needed."""
+        grown = growing(self.traces_seen, blocks=blocks)
+        budget = self.why_alive_budget
+        sites = {site for site, _, _ in grown[:10]} if budget is not None else set()
+        held = _objects_at(sites) if sites else {}
+        self.tracker.stop()
+        growth = _heap_leaks(grown, held, self.site_types, repeat, budget or 0.0)
+        # Object types carry the same free-list caveat as sites: only shown
+        # beside a confirmed heap leak.
+        self.type_growth = _growing_types(self.types) if growth else {}
+        return growth
+
+    def stop(self) -> None:
+        self.tracker.stop()
+
+    def notes(self) -> list[str]:
+        note = self.tracker.note
+        return [note] if note else []
+
+    def stats(self) -> dict[str, Any]:
+        return {"type_growth": self.type_growth}
+
+
+def _find_chains(targets: list[Any], budget: float) -> dict[int, str]:
+    """``id(target) -> chain`` for the targets found within ``budget``; never raises."""
+    try:
+        from leakwatch._attribution.whyalive import find_chains
+    except ImportError:
+        return {}
+    try:
+        return find_chains(targets, time_budget=budget)
+    except Exception:  # attribution is a bonus: never lose the report over it
+        return {}
 
 
 def _new_objects() -> tuple[Counter[str], dict[Site, Counter[str]]]:
@@ -78,7 +151,7 @@ def _heap_leaks(
     objects: dict[Site, list[Any]],
     site_types: dict[Site, Counter[str]],
     repeat: int,
-    options: Options,
+    budget: float,
 ) -> list[Resource]:
     """A heap leak per growing site, with what holds its objects (``objects``:
     some of each site's live objects, found while tracing; emptied here)."""
@@ -101,7 +174,7 @@ def _heap_leaks(
         }
         held = objects.get(site)
         if held:
-            chains = find_chains(held[:5], options.why_alive_budget)
+            chains = _find_chains(held[:5], budget)
             chain = next((c for c in chains.values() if c), None)
             if chain:
                 details["held_by"] = chain
