@@ -193,6 +193,30 @@ def format_leak(leak: Leak, *, verbose: bool = False) -> list[str]:
     return [escape(line) for line in lines]
 
 
+def location(leak: Leak) -> str:
+    """``file.py:LINE`` of the innermost user frame of the leak's origin."""
+    frames = [f for f in leak.origin if is_user_file(f.filename)] or list(leak.origin)
+    if not frames:
+        return ""
+    frame = frames[-1]
+    return f"{short_path(frame.filename)}:{frame.lineno}"
+
+
+def created_at(leak: Leak) -> str:
+    """``, created at file.py:LINE`` for a one-line form, or nothing.
+
+    Named, never a bare "at": a title may say where a thread waits or a task
+    is suspended, and a second "at" would read as the same place."""
+    where = location(leak)
+    if not where:
+        return ""
+    if leak.details.get("made_at"):  # the user's line started the thread that made it
+        name = leak.details.get("made_in_thread")
+        thread = f"thread {name!r}" if name else "a thread"
+        return f", made in {thread} started at {where}"
+    return f", created at {where}"
+
+
 def format_report(report: Report, *, verbose: bool = False, color: bool = False) -> str:
     where = f" in {report.label}" if report.label else ""
     total = sum(leak.count for leak in report.leaks)

@@ -13,11 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from leakwatch._base.frames import short_path
 from leakwatch._base.model import Leak
-from leakwatch._base.paths import is_user_file
 from leakwatch._report.report import Report
-from leakwatch._report.text import format_leak
+from leakwatch._report.text import created_at, format_leak
 
 #: Report fields a finding lists, besides its leaks.  ``collected``: objects
 #: leakwatch's own gc passes finalised (their warnings kept out of the test).
@@ -143,30 +141,6 @@ class Finding:
                 for leak in items[: None if verbose else 3]:
                     lines.extend(format_leak(leak, verbose=verbose))
         return "\n".join(lines)
-
-
-def location(leak: Leak) -> str:
-    """``file.py:LINE`` of the innermost user frame of the leak's origin."""
-    frames = [f for f in leak.origin if is_user_file(f.filename)] or list(leak.origin)
-    if not frames:
-        return ""
-    frame = frames[-1]
-    return f"{short_path(frame.filename)}:{frame.lineno}"
-
-
-def created_at(leak: Leak) -> str:
-    """``, created at file.py:LINE`` for a one-line form, or nothing.
-
-    Named, never a bare "at": a title may say where a thread waits or a task
-    is suspended, and a second "at" would read as the same place."""
-    where = location(leak)
-    if not where:
-        return ""
-    if leak.details.get("made_at"):  # the user's line started the thread that made it
-        name = leak.details.get("made_in_thread")
-        thread = f"thread {name!r}" if name else "a thread"
-        return f", made in {thread} started at {where}"
-    return f", created at {where}"
 
 
 def split(report: Report, nodeid: str, default: str, **extra: Any) -> list[Finding]:

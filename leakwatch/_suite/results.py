@@ -5,7 +5,9 @@ workers), the unittest runner from its result; both hand them here as plain
 dicts (``Finding.to_dict``).  Writes the JSON report and the baseline, each
 whole or not at all.
 
-Must not judge a test: it only words and writes what the tests' findings carry.
+Its terminal summary is the session document's, worded in
+:mod:`leakwatch._report.session_summary`.  Must not judge a test: it only
+gathers and writes what the tests' findings carry.
 """
 
 from __future__ import annotations
@@ -14,16 +16,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from leakwatch._base.files import display, write_whole
-from leakwatch._base.model import KINDS, Leak
-from leakwatch._base.wording import plural
+from leakwatch._base.model import Leak
 from leakwatch._report.forms import render
 from leakwatch._report.report import SESSION_SCHEMA
+from leakwatch._report.session_summary import session_summary_lines
 from leakwatch._rules.baseline import write_baseline
 from leakwatch._rules.ignore import IgnoreRule
-from leakwatch._suite.findings import Finding, created_at
+from leakwatch._suite.findings import Finding
 from leakwatch._suite.settings import RunSettings
-
-_SHOWN = 10  # entries per kind in the terminal summary, unless -v
 
 
 class Results:
@@ -105,84 +105,15 @@ class Results:
             self.written.append(f"baseline written: {display(path)} ({n} scopes with leaks)")
 
     def summary_lines(self, *, verbose: bool) -> list[str]:
-        findings = self.findings()
-        leaky = [f for f in findings if f.leaks]
-        lines: list[str] = []
-        if leaky:
-            tests = len({f.nodeid for f in leaky if f.fixture is None})
-            fixtures = len({f.nodeid for f in leaky if f.fixture is not None})
-            who = [plural(tests, "test")] if tests else []
-            if fixtures:
-                who.append(plural(fixtures, "fixture"))
-            total = sum(f.count for f in leaky)
-            verb = "recorded" if self.run.update_baseline else "found"
-            lines.append(f"{plural(total, 'leak')} {verb} in {' and '.join(who)}:")
-            for kind, rows in _rows_by_kind(leaky).items():
-                lines.append(f"  {kind}")
-                for row in rows[: None if verbose else _SHOWN]:
-                    lines.append(f"    {row}")
-                if not verbose and len(rows) > _SHOWN:
-                    lines.append(f"    ... {len(rows) - _SHOWN} more (-v lists them all)")
-        else:
-            lines.append("no leaks found")
-        for name, title in (
-            ("baselined", "in the baseline (not failing)"),
-            ("known", "known library leaks (not failing)"),
-            ("ignored", "ignored by rules or allowed by a marker (not failing)"),
-            ("first_use", "first uses, like a library's one-time initialisation (not failing)"),
-        ):
-            n = sum(leak.count for f in findings for leak in getattr(f, name))
-            if n:
-                where = len({f.nodeid for f in findings if getattr(f, name)})
-                lines.append(f"{n} {title}, in {plural(where, 'test')}")
-                if name == "first_use":  # worth a look: each would fail if it happened again
-                    rows = [
-                        f"  {f.nodeid}: {leak.title}{created_at(leak)}"
-                        for f in findings
-                        for leak in f.first_use
-                    ]
-                    lines += rows[: None if verbose else _SHOWN]
-        repeated = _repeated(leaky)
-        if repeated:
-            lines.append(
-                "first uses that happened again while the first was alive (growth: "
-                "the first test made one too):"
-            )
-            lines += [f"  {r['first']}, then {r['again']}: {r['title']}" for r in repeated]
-        lines += _collected_lines(findings, verbose=verbose)
-        stale = self.unmatched(self.run.config.ignore)
-        if stale:
-            lines.append("ignore rules that matched nothing (stale?):")
-            lines.extend(f"  {rule}" for rule in stale)
+        """The run's summary for the terminal, read from the session document
+        the JSON and HTML reports are made of; then what was written."""
+        lines = session_summary_lines(
+            self.to_dict(),
+            verbose=verbose,
+            recorded=self.run.update_baseline,
+            stale_rules=[str(rule) for rule in self.unmatched(self.run.config.ignore)],
+        )
         return lines + self.written + [f"error: {e}" for e in self.errors]
-
-
-def _collected_lines(findings: Sequence[Finding], *, verbose: bool) -> list[str]:
-    """Objects leakwatch's gc passes finalised: their warnings belong to whoever left them."""
-    rows = []
-    for finding in findings:
-        for leak in finding.collected:
-            made_here = leak.details.get("made_here")
-            left_by = leak.details.get("left_by")
-            if made_here:
-                who = "made by this test"
-            elif left_by:
-                who = f"left by {left_by}"
-            else:
-                who = "left by earlier code"
-            what = f"{leak.details.get('category', '?')}: {leak.details.get('message', leak.title)}"
-            rows.append(f"{finding.nodeid}: {what} ({who}{created_at(leak)})")
-    if not rows:
-        return []
-    lines = [
-        f"{plural(len(rows), 'object')} closed only by the garbage "
-        "collector in leakwatch's gc passes (not failing; their warnings were kept "
-        "out of the running test):"
-    ]
-    lines += [f"  {row}" for row in rows[: None if verbose else _SHOWN]]
-    if not verbose and len(rows) > _SHOWN:
-        lines.append(f"  ... {len(rows) - _SHOWN} more (-v lists them all)")
-    return lines
 
 
 def _repeated(leaky: Sequence[Finding]) -> list[dict[str, str]]:
@@ -202,14 +133,3 @@ def _by_kind(findings: Sequence[Finding]) -> dict[str, int]:
         for leak in finding.leaks:
             counts[leak.kind] = counts.get(leak.kind, 0) + leak.count
     return counts
-
-
-def _rows_by_kind(findings: Sequence[Finding]) -> dict[str, list[str]]:
-    rows: dict[str, list[str]] = {}
-    for finding in findings:
-        what = f"{finding.scope} fixture" if finding.fixture is not None else finding.phase
-        for leak in finding.leaks:
-            text = f"{finding.nodeid} ({what}) x{leak.count}: {leak.title}{created_at(leak)}"
-            rows.setdefault(leak.kind, []).append(text)
-    order = {kind: i for i, kind in enumerate(KINDS)}
-    return dict(sorted(rows.items(), key=lambda kv: order.get(kv[0], len(order))))
