@@ -142,9 +142,9 @@ def _targets() -> list[tuple[str, Any, str]]:
         ("span construction", spans.SpanWatcher, "__init__"),
         ("start", watcher.Watcher, "start"),
         ("settle", watcher.Watcher, "stop"),
-        ("settle", settle.Settling, "_settle"),
+        ("settle", settle.Settler, "_settle"),
         ("describe", watcher.Watcher, "_finish"),
-        ("describe", describe.Describing, "_describe"),
+        ("describe", describe.Describer, "_describe"),
         ("hooks: _begin", per_test.PerTest, "_begin"),
         ("hooks: instrument", calls, "instrument"),
     ]

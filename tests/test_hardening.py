@@ -177,7 +177,7 @@ def _break_grouping(monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(*args: object, **kwargs: object) -> list[leakwatch.Leak]:
         raise MemoryError("injected")
 
-    monkeypatch.setattr(_describe.Describing, "_departed", broken)
+    monkeypatch.setattr(_describe.Describer, "_departed", broken)
 
 
 def test_internal_error_never_replaces_the_blocks_exception(
@@ -267,7 +267,7 @@ from leakwatch._engine import describe as _describe
 def broken(*args, **kwargs):
     raise MemoryError("injected")
 
-_describe.Describing._departed = broken  # for the whole (subprocess) run
+_describe.Describer._departed = broken  # for the whole (subprocess) run
 
 def test_passes():
     pass

@@ -20,8 +20,8 @@ from leakwatch._base.model import Resource
 from leakwatch._base.wording import one_line
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.options import Options
-from leakwatch._engine.snapshot import OWN_IO, Snapshots
-from leakwatch._probes.protocol import Departed
+from leakwatch._engine.snapshot import OWN_IO
+from leakwatch._probes.protocol import Departed, Probe
 
 #: Seconds (of this thread's CPU time, so the load does not cut it short) for
 #: describing a watch's leftovers, all of them together.  What is
@@ -60,15 +60,58 @@ def _first_use(res: Resource) -> Resource:
     return replace(res, details={**res.details, "benign": note})
 
 
-class Describing(Snapshots):
-    """Describing leftovers within a budget, with why-alive chains for their owners."""
+#: ``claims([(kind, key, obj), ...]) -> {id(obj): owner}``: leftovers someone
+#: wider holds (the pytest plugin: a wider fixture's value).
+Claims = Callable[[list[tuple[str, Hashable, Any]]], dict[int, str]]
+#: ``keeps_departed(kind, item)``: whether a departed resource is the watch's
+#: to judge (see ``Watcher.keeps_departed``).
+KeepsDeparted = Callable[[str, Departed], bool]
 
-    options: Options
-    _since: int
-    _expected: set[tuple[str, Hashable]]
-    claims: Callable[[list[tuple[str, Hashable, Any]]], dict[int, str]] | None
-    #: Why-alive chains settling found already (see ``_engine/chains.py``).
-    _chains: Chains
+
+class Describer:
+    """Describing one watch's leftovers within a budget, with why-alive chains
+    for their owners.
+
+    Reads the watch's ``options`` and asks its ``probes``; shows the chains
+    settling found in ``chains`` (searching the rest); asks
+    ``keeps_departed`` which departed resources are the watch's.
+    :meth:`describe` returns the resources, and what it could not do is
+    added to ``notes`` (the watch's)."""
+
+    def __init__(
+        self,
+        options: Options,
+        probes: dict[str, Probe],
+        chains: Chains,
+        notes: list[str],
+        keeps_departed: KeepsDeparted,
+    ) -> None:
+        self.options = options
+        self.probes = probes
+        #: Why-alive chains settling found already (see ``_engine/chains.py``).
+        self._chains = chains
+        self.notes = notes
+        self.keeps_departed = keeps_departed
+        # One describe's own inputs (see :meth:`describe`).
+        self._since = 0
+        self._expected: set[tuple[str, Hashable]] = set()
+        self.claims: Claims | None = None
+
+    def describe(
+        self,
+        new: dict[str, dict[Hashable, Any]],
+        *,
+        since: int,
+        expected: set[tuple[str, Hashable]],
+        claims: Claims | None,
+    ) -> list[Resource]:
+        """The leftovers ``new`` of a watch started at creation serial
+        ``since``, described, and what ended during it as a leak all the same.
+        ``expected``: ``(kind, key)`` the policy takes out (set aside while
+        settling), whose verdict needs no search; ``claims``: who wider holds
+        a leftover, or None."""
+        self._since, self._expected, self.claims = since, expected, claims
+        return self._describe(new)
 
     def _describe(self, new: dict[str, dict[Hashable, Any]]) -> list[Resource]:
         """Describe each leftover, one at a time: a leftover that cannot be
@@ -252,17 +295,6 @@ class Describing(Snapshots):
                 if (kind, item.key) not in alive and self.keeps_departed(kind, item):
                     out.append(item.resource)
         return out
-
-    def keeps_departed(self, kind: str, item: Departed) -> bool:
-        """Whether a departed resource is this watch's to judge: one nothing
-        wider held as it ended.  An extension point (a span also asks in
-        which window it was made)."""
-        return item.holder is None
-
-    def annotate(self, resources: list[Resource]) -> list[Resource]:
-        """The described leftovers, as the report will show them: as they are.
-        An extension point: a span adds the window each was made in."""
-        return resources
 
 
 def _one_verdict(owner: Owner, members: list[Resource], out: list[Resource], at: list[int]) -> None:

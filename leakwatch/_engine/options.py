@@ -14,6 +14,7 @@ from leakwatch._base.model import RESOURCE_KINDS
 
 if TYPE_CHECKING:
     from leakwatch._base.model import Leak
+    from leakwatch._engine.collect import Collected
     from leakwatch._report.report import Report
 
 
@@ -66,6 +67,13 @@ class Options:
 
 @dataclass
 class SettleResult:
+    """What settling left (``new``, per kind) and found on the way."""
+
     new: dict[str, dict[Hashable, Any]] = field(default_factory=dict)
     attempts: int = 0
     seconds: float = 0.0
+    #: ``(kind, key)`` of leftovers the verdict will not depend on (set aside
+    #: while settling): describing skips their searches.
+    expected: set[tuple[str, Hashable]] = field(default_factory=set)
+    #: What settling's gc passes finalised (``collect.Collected``).
+    collected: list[Collected] = field(default_factory=list)

@@ -84,28 +84,53 @@ class _Progress:
     parked_looks: int = 0
 
 
-class Settling(Snapshots):
-    """Settling: look again, with backoff, until only what stays is left."""
+class Settler:
+    """Settling one watch: look again, with backoff, until only what stays is left.
 
-    options: Options
-    collected: list[Collected]
-    _since: int
-    _frozen: bool
-    #: Leftovers settling does not wait for (see _park_expected), per kind.
-    _parked: dict[str, dict[Hashable, Any]]
-    #: ``(kind, key)`` of what was parked: describing skips their searches.
-    _expected: set[tuple[str, Hashable]]
-    #: The first look as the block ended (None: not known), per kind.
-    _at_end: dict[str, Snapshot] | None
-    #: Whether this thread's event loop turns between looks (an async stop).
-    _turns_loop: bool
-    #: Why-alive chains found while settling, shown when describing.
-    _chains: Chains
+    Reads the watch's ``options``, looks through ``looks`` (snapshots, and
+    what is new), adds the why-alive chains it finds to ``chains`` (describing
+    shows them).  :meth:`freeze` at the watch's start, :meth:`settle` at its
+    stop (a ``SettleResult``), :meth:`unfreeze` at its end."""
 
-    def _unfreeze(self) -> None:
+    def __init__(self, options: Options, looks: Snapshots, chains: Chains) -> None:
+        self.options, self.looks, self.probes = options, looks, looks.probes
+        self._chains = chains
+        #: Whether this watch froze the collector (see :meth:`freeze`).
+        self._frozen = False
+        # One settle's own state (see :meth:`settle`): the serial the watch
+        # started at, whether this thread's event loop turns between looks.
+        self._since, self._turns_loop = 0, False
+        #: The first look as the block ended (None: not known), per kind.
+        self._at_end: dict[str, Snapshot] | None = None
+        #: Leftovers settling does not wait for (see _park_expected), per kind.
+        self._parked: dict[str, dict[Hashable, Any]] = {}
+        #: ``(kind, key)`` of what was parked: describing skips their searches.
+        self._expected: set[tuple[str, Hashable]] = set()
+        #: What its gc passes finalised.
+        self.collected: list[Collected] = []
+
+    def freeze(self) -> None:
+        """At the watch's start, if ``Options.freeze_gc``: everything older
+        than the block leaves the collector's view, so settling's gc passes
+        cost what the block allocated."""
+        if self.options.freeze_gc and gc.isenabled() and gc.get_freeze_count() == 0:
+            gc.freeze()
+            self._frozen = True
+
+    def unfreeze(self) -> None:
         if self._frozen:
             self._frozen = False
             gc.unfreeze()
+
+    def settle(
+        self, since: int, *, turns_loop: bool = False
+    ) -> Generator[float, None, SettleResult]:
+        """:meth:`_settle` for a watch started at creation serial ``since``."""
+        self._since, self._turns_loop = since, turns_loop
+        self._at_end, self._parked, self._expected, self.collected = None, {}, set(), []
+        result = yield from self._settle()
+        result.expected, result.collected = self._expected, self.collected
+        return result
 
     def _settle(self) -> Generator[float, None, SettleResult]:
         """Retry until clean, by attempts with backoff, within the budget.
@@ -119,11 +144,11 @@ class Settling(Snapshots):
         attempt).
         """
         t0 = time.perf_counter()
-        after = self.snapshot()
+        after = self.looks.snapshot()
         # The first look is taken as the block ended (no loop turn since):
         # what it shows was there then (see _blocks).
         self._at_end = after
-        result = SettleResult(new=self._blocks(self._new(after)))
+        result = SettleResult(new=self._blocks(self.looks.new(after)))
         budget = self.options.settle_budget
         if result.new and not self._frozen and budget > 0 and self.options.settle_attempts:
             # One more look before the first gc pass, which here sees the whole
@@ -172,8 +197,8 @@ class Settling(Snapshots):
 
     def _look(self) -> tuple[dict[str, dict[Hashable, Any]], dict[str, Snapshot]]:
         """(the block's leftovers, the whole look they were found in)."""
-        after = self.snapshot()
-        return self._blocks(self._new(after)), after
+        after = self.looks.snapshot()
+        return self._blocks(self.looks.new(after)), after
 
     def _no_wait_helps(
         self,
@@ -228,7 +253,7 @@ class Settling(Snapshots):
         if attempt == 1:
             # Still something new after a cheap pass: an older garbage cycle
             # may hold it, so let the collector see everything.
-            self._unfreeze()
+            self.unfreeze()
         if attempt == 0 and not _by_others(self.probes, new):
             # A thread, task or child that is ending needs a join, a loop turn
             # or a reap, not a collection of the whole heap (a quarter of a

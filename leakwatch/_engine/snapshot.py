@@ -7,7 +7,7 @@ be worse than none.  Must not judge: it only lists.
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from leakwatch._attribution import recording as _recording
@@ -20,12 +20,28 @@ from leakwatch._probes.protocol import Probe, Snapshot, new_items
 OWN_IO = threading.RLock()
 
 
-class Snapshots:
-    """Taking every probe's snapshot, and what is new since the start."""
+#: ``select(new) -> new``: of what is new (per kind, key -> value), what a
+#: watch settles and judges (see ``Watcher.select``).
+Select = Callable[[dict[str, dict[Hashable, Any]]], dict[str, dict[Hashable, Any]]]
 
-    probes: dict[str, Probe]
-    notes: list[str]
-    _before: dict[str, Snapshot]
+
+class Snapshots:
+    """Taking every probe's snapshot, and what is new since the start.
+
+    ``probes``: the watch's probes, by kind; a probe that fails leaves it.
+    ``notes``: the watch's notes, which a failed probe adds to.  ``select``:
+    what of the new the watch keeps.  :attr:`before` is the first look."""
+
+    def __init__(self, probes: dict[str, Probe], notes: list[str], select: Select) -> None:
+        self.probes = probes
+        self.notes = notes
+        self.select = select
+        #: The first look (:meth:`start`), per kind.
+        self.before: dict[str, Snapshot] = {}
+
+    def start(self) -> None:
+        """Take the first look: what is new is new since now."""
+        self.before = self.first_look()
 
     def snapshot(self) -> dict[str, Snapshot]:
         """Every probe's snapshot.  A probe that fails is dropped from this watch
@@ -55,22 +71,17 @@ class Snapshots:
         # Half a view would be worse than none: every resource of the kind
         # would look new (or gone), so the kind leaves this watch altogether.
         self.probes.pop(kind, None)
-        self._before.pop(kind, None)
+        self.before.pop(kind, None)
         self.notes.append(
             f"{kind}: the probe failed ({one_line(exc)}); {kind} leaks were not judged, "
             "the other kinds were"
         )
 
-    def _new(self, after: dict[str, Snapshot]) -> dict[str, dict[Hashable, Any]]:
+    def new(self, after: dict[str, Snapshot]) -> dict[str, dict[Hashable, Any]]:
+        """What ``after`` holds that the first look did not, as the watch selects it."""
         out = {}
         for kind, probe in self.probes.items():
-            items = new_items(probe, self._before.get(kind, {}), after[kind])
+            items = new_items(probe, self.before.get(kind, {}), after[kind])
             if items:
                 out[kind] = items
         return self.select(out)
-
-    def select(self, new: dict[str, dict[Hashable, Any]]) -> dict[str, dict[Hashable, Any]]:
-        """Of what is new since the start (per kind, key -> value), what is
-        this watch's to settle and judge: all of it.  An extension point: a
-        span of a test runner keeps what was made in the windows it judges."""
-        return new

@@ -8,38 +8,43 @@ Data flows one way::
 
 :class:`Watcher` is one watched span (start/stop); ``watch()``, ``check()``,
 the pytest plugin and ``leakwatch run`` are shells over it.  Its steps live
-beside it: ``snapshot``, ``settle``, ``describe`` (mixins of the one class),
-``options``.  This module starts and stops a watch and builds the report; it
-must not know a kind of resource nor a rule.
+beside it, each an object the watcher holds: :class:`Snapshots` (every
+probe's look, and what is new), :class:`Settler`, :class:`Describer`; and
+``options``.  Heap, state and native memory are growths
+(``leakwatch._probes.protocol.Growth``), asked what the block changed.  This
+module starts and stops a watch and builds the report; it must not know a
+kind of resource nor a rule.
 """
 
 from __future__ import annotations
 
-import gc
 import sys
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any
 
 from leakwatch._attribution import origins as _origins
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
-from leakwatch._base.model import group_resources
+from leakwatch._base.model import Resource, group_resources
 from leakwatch._base.platform import LIMITS
 from leakwatch._engine.chains import Chains
-from leakwatch._engine.collect import Collected, collect
-from leakwatch._engine.describe import Describing, _first_use
+from leakwatch._engine.collect import collect
+from leakwatch._engine.describe import Claims, Describer, _first_use
 from leakwatch._engine.options import Options, SettleResult
-from leakwatch._engine.settle import Settling
+from leakwatch._engine.settle import Settler
 from leakwatch._engine.snapshot import Snapshots
 from leakwatch._probes import all_growths, all_probes
-from leakwatch._probes.protocol import Growth, Probe, Snapshot, untraced_first
+from leakwatch._probes.protocol import Departed, Growth, Probe, untraced_first
 from leakwatch._report.report import Report
 
 
-class Watcher(Settling, Describing, Snapshots):
+class Watcher:
     """One watched span: :meth:`start` before, :meth:`stop` (or
-    :meth:`stop_async` inside a running loop) after."""
+    :meth:`stop_async` inside a running loop) after.
+
+    Its extension points, for a span of a test runner: :meth:`select`,
+    :meth:`keeps_departed` and :meth:`annotate`."""
 
     def __init__(self, options: Options | None = None, *, label: str | None = None) -> None:
         self.options = options or Options()
@@ -55,29 +60,26 @@ class Watcher(Settling, Describing, Snapshots):
             strict_state=self.options.strict_state,
             depth=self.options.tracemalloc_depth,
         )
-        self._before: dict[str, Snapshot] = {}
         self._since = 0
         self._started = 0.0
         self._old_cr_depth = 0
         self._active = False
-        self._frozen = False
         self._set_cr_depth = False
-        #: What leakwatch's own gc passes finalised (see ``_collect``).
-        self.collected: list[Collected] = []
-        #: Leftovers settling does not wait for (see _park_expected), per kind.
-        self._parked: dict[str, dict[Hashable, Any]] = {}
-        self._expected: set[tuple[str, Hashable]] = set()
         #: ``claims([(kind, key, obj), ...]) -> {id(obj): owner}``: leftovers
         #: someone wider holds (the pytest plugin: a wider fixture's value).
-        self.claims: Callable[[list[tuple[str, Hashable, Any]]], dict[int, str]] | None = None
+        self.claims: Claims | None = None
         #: What this watch could not do, for the report's notes (one line each).
         self.notes: list[str] = []
         #: Python threads already running when the watch started (see _concurrency_note).
         self._threads_before: frozenset[tuple[int | None, int]] = frozenset()
-        #: The first look as the block ended; what was made later is not the block's.
-        self._at_end: dict[str, Snapshot] | None = None
-        self._turns_loop = False
+        #: Why-alive chains settling finds and describing shows, until the stop ends.
         self._chains = Chains()
+        #: The steps, each holding what it needs of the watch.
+        self.looks = Snapshots(self.probes, self.notes, self.select)
+        self.settler = Settler(self.options, self.looks, self._chains)
+        self.describer = Describer(
+            self.options, self.probes, self._chains, self.notes, self.keeps_departed
+        )
 
     @property
     def since(self) -> int:
@@ -100,14 +102,10 @@ class Watcher(Settling, Describing, Snapshots):
             sys.set_coroutine_origin_tracking_depth(_recording.depth)
         self._since = _records.current_serial()
         self._threads_before = _other_threads()
-        self._before = self.first_look()
+        self.looks.start()
         for growth in untraced_first(self.growths.values()):
             growth.start()
-        if self.options.freeze_gc and gc.isenabled() and gc.get_freeze_count() == 0:
-            # Everything older than the block leaves the collector's view, so
-            # settle's gc passes cost what the block allocated.
-            gc.freeze()
-            self._frozen = True
+        self.settler.freeze()
         self._started = time.perf_counter()
 
     # -- settle --------------------------------------------------------------
@@ -116,7 +114,7 @@ class Watcher(Settling, Describing, Snapshots):
         """Settle (sleeping between attempts), diff and build the report."""
         block_seconds = time.perf_counter() - self._started
         try:
-            steps = self._settle()
+            steps = self.settler.settle(self._since)
             try:
                 while True:
                     time.sleep(next(steps))
@@ -134,8 +132,7 @@ class Watcher(Settling, Describing, Snapshots):
         try:
             for _ in range(3):  # callbacks scheduled by the block's last awaits
                 await asyncio.sleep(0)
-            self._turns_loop = True
-            steps = self._settle()
+            steps = self.settler.settle(self._since, turns_loop=True)
             try:
                 while True:
                     await asyncio.sleep(next(steps))
@@ -150,7 +147,7 @@ class Watcher(Settling, Describing, Snapshots):
         self._deactivate()
 
     def _deactivate(self) -> None:
-        self._unfreeze()
+        self.settler.unfreeze()
         self._chains.clear()  # the owners it kept for describing
         if not self._active:
             return
@@ -168,8 +165,12 @@ class Watcher(Settling, Describing, Snapshots):
 
     def _finish(self, settled: SettleResult, block_seconds: float, block_failed: bool) -> Report:
         report = Report(label=self.label, block_failed=block_failed)
+        collected = list(settled.collected)  # what leakwatch's own gc passes finalised
         with _recording.quiet():
-            resources = self.annotate(self._describe(settled.new))
+            described = self.describer.describe(
+                settled.new, since=self._since, expected=settled.expected, claims=self.claims
+            )
+            resources = self.annotate(described)
         if self.options.singletons == "info":
             resources = [_first_use(r) if "singleton" in r.details else r for r in resources]
         suspects = [r for r in resources if "benign" not in r.details]
@@ -179,7 +180,7 @@ class Watcher(Settling, Describing, Snapshots):
             if not (growth.judges_changes or self.options.info):
                 continue  # information no one asked for
             if growth.collects_first:
-                self.collected += collect()
+                collected += collect()
             changes = growth.changed()
             if growth.judges_changes:
                 suspects.extend(changes)
@@ -187,8 +188,7 @@ class Watcher(Settling, Describing, Snapshots):
                 report.info.extend(group_resources(changes))
             report.notes.extend(growth.notes())
         report.leaks = group_resources(suspects) if suspects else []
-        report.info.extend(c.to_leak(self._since) for c in self.collected)
-        self.collected.clear()
+        report.info.extend(c.to_leak(self._since) for c in collected)
         for kind in self.probes:
             if kind in LIMITS:
                 report.notes.append(f"{kind}: {LIMITS[kind]}")
@@ -206,6 +206,25 @@ class Watcher(Settling, Describing, Snapshots):
         if self.options.policy is not None and report.leaks:  # rules judge leaks alone
             self.options.policy.apply(report)
         return report
+
+    # -- the extension points (a span of a test runner: ``leakwatch._suite.spans``)
+
+    def select(self, new: dict[str, dict[Hashable, Any]]) -> dict[str, dict[Hashable, Any]]:
+        """Of what is new since the start (per kind, key -> value), what is
+        this watch's to settle and judge: all of it.  An extension point: a
+        span of a test runner keeps what was made in the windows it judges."""
+        return new
+
+    def keeps_departed(self, kind: str, item: Departed) -> bool:
+        """Whether a departed resource is this watch's to judge: one nothing
+        wider held as it ended.  An extension point (a span also asks in
+        which window it was made)."""
+        return item.holder is None
+
+    def annotate(self, resources: list[Resource]) -> list[Resource]:
+        """The described leftovers, as the report will show them: as they are.
+        An extension point: a span adds the window each was made in."""
+        return resources
 
 
 def _other_threads() -> frozenset[tuple[int | None, int]]:

@@ -215,7 +215,7 @@ class SpanWatcher(Watcher):
 
     def before(self, kind: str) -> Snapshot:
         """The span's first snapshot of ``kind`` (empty if not watched)."""
-        return self._before.get(kind, {})
+        return self.looks.before.get(kind, {})
 
     def window_of(self, serial: int) -> str:
         """The label of the window creation serial ``serial`` falls in."""
