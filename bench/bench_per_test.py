@@ -145,7 +145,7 @@ def _targets() -> list[tuple[str, Any, str]]:
         ("settle", settle.Settler, "_settle"),
         ("describe", watcher.Watcher, "_finish"),
         ("describe", describe.Describer, "_describe"),
-        ("hooks: _begin", per_test.PerTest, "_begin"),
+        ("hooks: begin", per_test.PerTest, "begin"),
         ("hooks: instrument", calls, "instrument"),
     ]
     for name in (

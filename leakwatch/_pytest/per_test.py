@@ -1,8 +1,9 @@
 """A test's watch: its settings (the run's, or its marker's) and its span.
 
-The span starts before setup; :class:`TestState` carries it, and what the
-test's call found, until its reports are out.  Must not attach verdicts to
-reports: :mod:`leakwatch._pytest.plugin` does, after teardown.
+:class:`PerTest` is a helper the plugin holds (its hooks call it): the span
+starts before setup; :class:`TestState` carries it, and what the test's call
+found, until its reports are out.  Must not attach verdicts to reports:
+:mod:`leakwatch._pytest.plugin` does, after teardown.
 """
 
 from __future__ import annotations
@@ -70,23 +71,36 @@ def _split_heap(options: Options) -> tuple[Options, Options | None]:
 
 
 class PerTest:
-    """A test's watch: its settings (run, marker) and its span, started before setup."""
+    """A test's watch: its settings (run, marker) and its span, started before setup.
 
-    run: RunSettings
-    options: Options
-    run_policy: Any
-    first_use: FirstUse
-    test_policy: TestPolicy
-    test_options: Options
-    test_heap: Options | None
-    plan: Plan
-    #: (serial at its start, nodeid) of each test, in order: who made what
-    #: a later gc pass finalised (see ``collect.name_makers``).
-    test_starts: list[tuple[int, str]]
-    #: The wider fixtures' spans (the plugin's helper).
-    wide: FixtureSpans
+    ``options``: the run's engine options; ``test_policy``: the run's rules
+    as a test applies them; ``first_use``: the session's first uses (a
+    marker's own policy shares it); ``wide``: the wider fixtures' spans,
+    which a test's span asks what they hold."""
 
-    def _begin(self, item: pytest.Item) -> TestState:
+    def __init__(
+        self,
+        run: RunSettings,
+        options: Options,
+        test_policy: TestPolicy,
+        first_use: FirstUse,
+        wide: FixtureSpans,
+    ) -> None:
+        self.run = run
+        self.options = options
+        self.run_policy: Any = options.policy
+        self.first_use = first_use
+        self.test_policy = test_policy
+        self.wide = wide
+        #: (serial at its start, nodeid) of each test, in order: who made what
+        #: a later gc pass finalised (see ``collect.name_makers``).
+        self.test_starts: list[tuple[int, str]] = []
+        test_options = options.with_(policy=test_policy)
+        self.plan: Plan = self._plan(test_options, NO_MARKER)
+        self.test_options, self.test_heap = _split_heap(test_options)
+
+    def begin(self, item: pytest.Item) -> TestState:
+        """The test's state, in its stash, and its span started (unless off)."""
         state = TestState(item.nodeid, deferred=item.stash.get(_DEFERRED, False))
         state.found.label = item.nodeid
         item.stash[_TEST] = state
@@ -119,7 +133,7 @@ class PerTest:
         state.span = span
         return state
 
-    def _made_during(self, serial: int) -> str | None:
+    def made_during(self, serial: int) -> str | None:
         """The test that was running when creation record ``serial`` was made."""
         at = bisect.bisect_right(self.test_starts, (serial, "\uffff")) - 1
         return self.test_starts[at][1] if at >= 0 else None

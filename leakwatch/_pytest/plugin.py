@@ -40,11 +40,8 @@ from leakwatch._pytest.escapes import Escapes
 from leakwatch._pytest.findings import attach, record
 from leakwatch._pytest.fixture import failed_by
 from leakwatch._pytest.fixture_spans import FIXTURE_KINDS, FixtureSpans, _stop
-from leakwatch._pytest.per_test import _DEFERRED, _TEST, PerTest, TestState, _split_heap
-from leakwatch._pytest.pytest_settings import (
-    NO_MARKER,
-    RunSettings,
-)
+from leakwatch._pytest.per_test import _DEFERRED, _TEST, PerTest, TestState
+from leakwatch._pytest.pytest_settings import RunSettings
 from leakwatch._pytest.session_results import SessionResults
 from leakwatch._report.errors import internal_error
 from leakwatch._report.report import Report
@@ -54,7 +51,11 @@ from leakwatch._suite.marker_policy import TestPolicy
 from leakwatch._suite.spans import Stack
 
 
-class LeakwatchPlugin(PerTest):
+class LeakwatchPlugin:
+    """Every hook of the plugin; a test's watch is the helper ``self.tests``
+    (``per_test``), the wider fixtures' spans the helper ``self.wide``
+    (``fixture_spans``)."""
+
     def __init__(self, config: pytest.Config, run: RunSettings, results: SessionResults) -> None:
         self.config = config
         self.run = run
@@ -69,10 +70,6 @@ class LeakwatchPlugin(PerTest):
         self.options = run.engine_options().with_(freeze_gc=False, info=False, singletons="judge")
         self.run_policy = self.options.policy
         self.first_use = FirstUse()
-        #: (serial at its start, nodeid) of each test, in order: who made what
-        #: a later gc pass finalised (see ``collect.name_makers``).
-        self.test_starts: list[tuple[int, str]] = []
-        _collect.name_makers(self._made_during)
         # A task or timer a wider fixture's world holds as its loop shuts down
         # is that fixture's machinery, not a leak of the test whose window made it.
         _departures.ask_suite(
@@ -83,15 +80,14 @@ class LeakwatchPlugin(PerTest):
         # Heap, per test, is what should have died with it (escapes), never
         # tracemalloc around every test; tracing runs only for repeat=N.
         self.escapes = Escapes()
-        self.test_options = self.options.with_(policy=self.test_policy)
-        self.plan = self._plan(self.test_options, NO_MARKER)
-        self.test_options, self.test_heap = _split_heap(self.test_options)
         fixture_kinds = tuple(k for k in self.options.kinds if k in FIXTURE_KINDS)
         fixture_options = self.options.with_(
             kinds=fixture_kinds, strict_state=False, policy=self.test_policy
         )
         self.stack = Stack()
         self.wide = FixtureSpans(self.stack, fixture_options)
+        self.tests = PerTest(run, self.options, self.test_policy, self.first_use, self.wide)
+        _collect.name_makers(self.tests.made_during)
         self.results = results
         self._owns_protocol: bool | None = None
 
@@ -147,7 +143,7 @@ class LeakwatchPlugin(PerTest):
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
         __tracebackhide__ = True  # a test's traceback is as without leakwatch
-        state = self._begin(item)
+        state = self.tests.begin(item)
         try:
             result = yield
         finally:
