@@ -42,7 +42,7 @@ class TestPolicy:
         self.first_use = first_use
 
     def expected(self, leak: Leak) -> bool:
-        """Whether this policy takes ``leak`` out (see ``Watcher._park_expected``)."""
+        """Whether this policy takes ``leak`` out (see ``Settler._park_expected``)."""
         if leak.kind in self.allow:
             return True
         if self.local is not None and self.local.expected(leak):
