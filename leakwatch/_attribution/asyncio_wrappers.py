@@ -78,7 +78,7 @@ def _wrap_create_task(loop_cls: Any) -> None:
             or tags.starting
         ):
             try:
-                if wanted(sys._getframe()):
+                if wanted(sys._getframe(1)):
                     rec = _record(charged=True)
                     if rec.tag or not recording.tag_only:
                         records.tasks[task] = rec
@@ -132,7 +132,7 @@ def wrap_timer(loop_cls: Any, name: str) -> None:
             try:
                 # Asked first: the server's own timers inside a sampled
                 # request (a keep-alive) cost no more than this.
-                if wanted(sys._getframe()) and not serves_a_future(callback, args):
+                if wanted(sys._getframe(1)) and not serves_a_future(callback, args):
                     rec = _record(callable_name(callback), charged=True)
                     if rec.tag or not recording.tag_only:
                         records.timers[handle] = rec

@@ -95,7 +95,7 @@ def _untagged() -> bool:
 
 
 def wanted(frame: Any) -> bool:
-    """Whether a task or timer whose code runs at ``frame`` is recorded
+    """Whether a task or timer made at ``frame`` (the wrapper's caller) is recorded
     (:func:`_recording`), and in tag-only mode charged: a sampled request's,
     and not the server's machinery inside it (:func:`_machinery`).  A task or
     timer wrapper asks this first: what it declines costs no record at all.

@@ -94,20 +94,25 @@ def user_code_inside(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> boo
     a module's, sends the rest of the walk through :func:`_walk`, which
     classifies it and fills the table.
     """
+    if limit < 1:
+        return False
     known = _user_modules
     f = frame
     n = 0
     entered = False  # past leakwatch's own frames at the top (hooks, wrappers)
     try:
-        while known[f.f_globals["__name__"]] is None:  # type: ignore[union-attr]
+        user = known[f.f_globals["__name__"]]  # type: ignore[union-attr]
+        while user is None:
             f = f.f_back  # type: ignore[union-attr]
+            user = known[f.f_globals["__name__"]]  # type: ignore[union-attr]
         entered = True
-        while n < limit:
+        if user is not False:
+            return user is True
+        for n in range(1, limit):  # noqa: B007 (frames looked at: read in the except)
+            f = f.f_back  # type: ignore[union-attr]
             user = known[f.f_globals["__name__"]]  # type: ignore[union-attr]
             if user is not False:  # the user's, or leakwatch's own under it
                 return user is True
-            n += 1
-            f = f.f_back  # type: ignore[union-attr]
         return False
     except (KeyError, TypeError, AttributeError):
         # A module not in the table yet, a namespace that is not a module's

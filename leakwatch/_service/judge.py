@@ -224,32 +224,33 @@ class Monitor:
                 per_tag.setdefault(rec.tag, []).append(res)
         now = time.time()
         clean: dict[tuple[str, str], int] = {}
-        names: dict[Any, str] = {}
+        names: dict[Any, tuple[Any, str]] = {}
         for p in ready:
             route = p.route or _named(p.parts, names)
-            got = per_tag.get(p.tag)
+            got = per_tag.get(p.tag) if per_tag else None
             if got:
                 self.ledger.add(p.method, route, group_resources(got), now)
             else:
-                clean[(p.method, route)] = clean.get((p.method, route), 0) + 1
+                key = (p.method, route)
+                clean[key] = clean.get(key, 0) + 1
         self.ledger.add_clean(clean)
         # A thread a sampled request started keeps its tag only while it runs.
         forget_ended_threads()
 
 
-def _named(parts: Any, names: dict[Any, str]) -> str:
+def _named(parts: Any, names: dict[Any, tuple[Any, str]]) -> str:
     """:func:`_route_name`, once per route and path in a batch (``names``): most
-    of a batch's requests are a few routes' and paths'.  Keyed by the route
-    object's identity, which stays a route's while the batch's requests hold
-    their parts (a route object need not be hashable: Starlette's are not)."""
+    of a batch's requests are a few routes' and paths'.  Filed by root path
+    and path, with the route object it was named from (a route object need
+    not be hashable: Starlette's are not; and ``id()`` raises an audit event)."""
     try:
-        key = (id(parts[0]), parts[1], parts[2])
-        name = names.get(key)
-    except (TypeError, IndexError):  # no parts, or parts that cannot be a key
+        route, root, path = parts
+        found = names.get((root, path))
+    except (TypeError, ValueError):  # no parts, or parts that cannot be a key
         return _route_name(parts)
-    if name is None:
-        name = names[key] = _route_name(parts)
-    return name
+    if found is None or found[0] is not route:
+        found = names[(root, path)] = (route, _route_name(parts))
+    return found[1]
 
 
 def _route_name(parts: Any) -> str:
