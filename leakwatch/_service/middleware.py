@@ -87,8 +87,20 @@ class ASGIMiddleware(_Sampling):
         if ticket is None:
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
         token = _tags.request_tag.set(ticket.tag)
+
+        async def sent(message: Any) -> Any:
+            # The server's ``send``, behind a frame of leakwatch's: what it
+            # makes (uvicorn's keep-alive timer, the next pipelined request's
+            # task) is the server's whoever called it, as a WSGI server's
+            # ``start_response`` is behind ``start``.  The walk that tells
+            # the user's creations from the server's stops here, not at the
+            # app's first frame (uvicorn's timer cost a walk through every
+            # frame of Starlette's), and a raw ASGI app that calls ``send``
+            # itself is not charged with the server's keep-alive timer.
+            return await send(message)
+
         try:
-            return await self.app(scope, receive, send)  # type: ignore[no-any-return]
+            return await self.app(scope, receive, sent)  # type: ignore[no-any-return]
         finally:
             _tags.request_tag.reset(token)
             ticket.parts = asgi_route_parts(scope)  # named by the judge
