@@ -8,6 +8,10 @@ middleware adds no frame to the request's stack).  A sampled one is tagged
 middleware, and handed to the judge once its response is done
 (:mod:`leakwatch._service.judge`); the judge never delays the response.
 
+A sampled ASGI request's app gets the server's ``send`` behind a frame of
+the middleware's (it passes every message and exception through): what
+``send`` makes is the server's, whoever called it.
+
 Nothing changes what the service returns: status, headers, body and
 exceptions are the application's own.  A WSGI response's iterable is wrapped
 only for a sampled request (so the body, produced while it is iterated,
