@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from asgiref.compatibility import guarantee_single_callable
 from starlette._utils import is_async_callable
-from support.service import get, get_json, running, script_json
+from support.service import get, get_json, marker_line, running, script_json
 
 from leakwatch._base.pyversion import mark_coroutine_function
 from leakwatch.service import ASGIMiddleware
@@ -110,4 +110,16 @@ def test_a_request_started_inside_a_sampled_ones_response_carries_no_tag() -> No
     # would be charged to its route).
     assert script_json("service_pipelined.py") == {
         "seen": [["/a", True], ["/b", False], ["/c", False]]
+    }
+
+
+def test_what_the_servers_send_makes_is_the_servers_even_called_from_the_apps_code() -> None:
+    # uvicorn schedules its keep-alive timer inside send: an app that calls
+    # send itself has its own frame under that timer's creation, and the
+    # timer was charged to every route of it.  Behind the middleware's own
+    # send, it is the server's; the app's own timer is still found.
+    line = marker_line("service_send_machinery.py", "APP-TIMER")
+    assert script_json("service_send_machinery.py") == {
+        "routes": {"/leaky": {"leaky_requests": 1, "lines": [line]}},
+        "clean": ["/clean"],
     }

@@ -20,11 +20,11 @@ import weakref
 from typing import Any
 
 from leakwatch._attribution import recording, records, tags
-from leakwatch._attribution.recording import _install_lock, _record, _recording, uncharged
+from leakwatch._attribution.recording import _install_lock, _record, wanted
 
 asyncio_wrapped = False
 
-#: Read in the wrappers before ``_recording()``, whose answer it gives at no
+#: Read in the wrappers before ``recording.wanted()``, whose answer it gives at no
 #: call for what no sampled request made (most of a service's tasks and
 #: timers): no tag in the context, and no thread or pool job tagged at all.
 #: That gate is written out in each wrapper, not called: a call there would
@@ -70,19 +70,15 @@ def _wrap_create_task(loop_cls: Any) -> None:
         # through ``*args, **kwargs`` costs a request not sampled as much
         # again as the rest of the wrapper.
         task = orig(self, coro, *args, **kwargs) if args or kwargs else orig(self, coro)
-        if (
-            recording._active
-            and (
-                not recording.tag_only
-                or _tag.get()
-                or tags.thread_tags
-                or tags.job_tags
-                or tags.starting
-            )
-            and _recording()
+        if recording._active and (
+            not recording.tag_only
+            or _tag.get()
+            or tags.thread_tags
+            or tags.job_tags
+            or tags.starting
         ):
             try:
-                if not uncharged(sys._getframe()):
+                if wanted(sys._getframe(1)):
                     rec = _record(charged=True)
                     if rec.tag or not recording.tag_only:
                         records.tasks[task] = rec
@@ -126,21 +122,17 @@ def wrap_timer(loop_cls: Any, name: str) -> None:
             handle = orig(self, when, callback, *args, **kwargs)
         else:
             handle = orig(self, when, callback)
-        if (
-            recording._active
-            and (
-                not recording.tag_only
-                or _tag.get()
-                or tags.thread_tags
-                or tags.job_tags
-                or tags.starting
-            )
-            and _recording()
+        if recording._active and (
+            not recording.tag_only
+            or _tag.get()
+            or tags.thread_tags
+            or tags.job_tags
+            or tags.starting
         ):
             try:
                 # Asked first: the server's own timers inside a sampled
                 # request (a keep-alive) cost no more than this.
-                if not uncharged(sys._getframe()) and not serves_a_future(callback, args):
+                if wanted(sys._getframe(1)) and not serves_a_future(callback, args):
                     rec = _record(callable_name(callback), charged=True)
                     if rec.tag or not recording.tag_only:
                         records.timers[handle] = rec

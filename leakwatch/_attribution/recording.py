@@ -94,18 +94,26 @@ def _untagged() -> bool:
     return not (thread_tag(ident) if job is None else job)
 
 
-def uncharged(frame: Any) -> bool:
-    """In tag-only mode, whether a creation whose code runs at ``frame`` is
-    no sampled request's: made outside every sampled request, or the
-    server's machinery inside one (see :func:`_machinery`).  A task or timer
-    wrapper asks this first: such a creation costs no record at all."""
-    if not tag_only:
+def wanted(frame: Any) -> bool:
+    """Whether a task or timer made at ``frame`` (the wrapper's caller) is recorded
+    (:func:`_recording`), and in tag-only mode charged: a sampled request's,
+    and not the server's machinery inside it (:func:`_machinery`).  A task or
+    timer wrapper asks this first: what it declines costs no record at all.
+    One call, the gates written out: a sampled request's every task and timer
+    asks it, and each further call into Python cost as much as its question."""
+    if not _active or _local.quiet:
         return False
-    # A thread a sampled request started has its entry in ``thread_tags``
-    # while it runs (in ``starting`` as it starts): with none, no thread's
-    # record carries a tag.
-    tagged_threads = thread_tags or starting
-    return _untagged() or _machinery(frame, _parent_record() if tagged_threads else None)
+    if not tag_only:
+        return True
+    if not request_tag.get():
+        ident = threading.get_ident()
+        job = job_tags.get(ident)
+        if not (thread_tag(ident) if job is None else job):
+            return False  # no sampled request's (``_untagged``)
+    # ``_machinery``, written out.  A thread a sampled request started is in
+    # ``thread_tags`` (or ``starting``): with none, no thread's record has a tag.
+    parent_rec = _parent_record() if thread_tags or starting else None
+    return (parent_rec is not None and bool(parent_rec.tag)) or user_code_inside(frame)
 
 
 def _parent_record() -> Record | None:
@@ -125,7 +133,7 @@ def _machinery(frame: Any, parent_rec: Record | None) -> bool:
 
 def _record(extra: str = "", made_by: str = "", *, charged: bool = False) -> Record:
     """The record of a creation made by the caller's caller.  ``charged``:
-    :func:`uncharged` was asked already and said no."""
+    :func:`wanted` was asked already and said yes."""
     if tag_only and not charged and _untagged():
         # No stack, but it supersedes older records of the same descriptor
         # number or path: a sampled request's closed file is not this one.

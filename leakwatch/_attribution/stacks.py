@@ -86,11 +86,44 @@ def user_code_inside(frame: FrameType | None, limit: int = DEFAULT_DEPTH) -> boo
     leakwatch's audit hook installed that is a call into Python per frame
     (it doubled the walk).  Code that runs in globals that are not its
     module's own (``exec`` in a namespace of its own) is judged by its code.
+
+    Every sampled request's server timer is asked this (a walk of a dozen
+    and more frames of the server and the framework), so the walk is two
+    plain loops that read each frame's module name straight from the table
+    of known modules; the first module not in it, or a namespace that is not
+    a module's, sends the rest of the walk through :func:`_walk`, which
+    classifies it and fills the table.
     """
+    if limit < 1:
+        return False
+    known = _user_modules
     f = frame
     n = 0
-    known = _user_modules
     entered = False  # past leakwatch's own frames at the top (hooks, wrappers)
+    try:
+        user = known[f.f_globals["__name__"]]  # type: ignore[union-attr]
+        while user is None:
+            f = f.f_back  # type: ignore[union-attr]
+            user = known[f.f_globals["__name__"]]  # type: ignore[union-attr]
+        entered = True
+        if user is not False:
+            return user is True
+        for n in range(1, limit):  # noqa: B007 (frames looked at: read in the except)
+            f = f.f_back  # type: ignore[union-attr]
+            user = known[f.f_globals["__name__"]]  # type: ignore[union-attr]
+            if user is not False:  # the user's, or leakwatch's own under it
+                return user is True
+        return False
+    except (KeyError, TypeError, AttributeError):
+        # A module not in the table yet, a namespace that is not a module's
+        # (no ``__name__``, or not a string), or the stack's end (``None``).
+        return _walk(f, limit, n, entered)
+
+
+def _walk(f: FrameType | None, limit: int, n: int, entered: bool) -> bool:
+    """:func:`user_code_inside` from frame ``f`` on, ``n`` frames counted
+    already, classifying modules the table does not know yet."""
+    known = _user_modules
     while f is not None and n < limit:
         g = f.f_globals
         name = g.get("__name__")

@@ -50,16 +50,28 @@ def _above(raw: tuple[Any, ...], entry: tuple[Any, ...]) -> tuple[Any, ...]:
     return raw[: len(raw) - n]
 
 
-#: (thread, the caller's code) -> the stack below the middleware, captured once:
-#: a server calls its app from the same place.  Bounded.
-_entries: dict[tuple[int, Any], tuple[Any, ...]] = {}
+#: (thread, the caller's module, the instruction it is at) -> the stack below
+#: the middleware, captured once: a server calls its app from the same place.
+#: Bounded.
+_entries: dict[tuple[int, Any, int], tuple[Any, ...]] = {}
 
 
 def entry_of(caller: Any) -> tuple[Any, ...]:
+    """The stack below the middleware, from the frame that called it.
+
+    Asked by every sampled request, so the place is keyed by the caller's
+    module and instruction (``f_globals``, ``f_lasti``), not by its code
+    object: reading ``f_code`` raises an audit event (a call into
+    leakwatch's audit hook) and hashing a code object hashes its bytecode
+    and constants, which together cost more than the rest of a request's
+    start."""
     if caller is None:
         return ()
-    key = (threading.get_ident(), caller.f_code)
-    found = _entries.get(key)
+    key = (threading.get_ident(), caller.f_globals.get("__name__"), caller.f_lasti)
+    try:
+        found = _entries.get(key)
+    except TypeError:  # a namespace whose ``__name__`` is not hashable
+        return capture(caller, _recording.depth)
     if found is None:
         if len(_entries) >= 256:
             _entries.clear()

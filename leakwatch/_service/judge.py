@@ -30,7 +30,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from typing import Any, NamedTuple
 
 from leakwatch._attribution import origins as _origins
@@ -86,14 +86,17 @@ class Pending(NamedTuple):
 
 
 class Ticket:
-    """One sampled request in flight: what the middleware hands back at its end."""
+    """One sampled request in flight: what the middleware hands back at its end.
+    Queued itself once its response is done (``ended`` set): it has every
+    field of a :class:`Pending`, and the request's path makes no other."""
 
-    __slots__ = ("entry", "method", "parts", "route", "since", "tag")
+    __slots__ = ("ended", "entry", "method", "parts", "route", "since", "tag")
 
     def __init__(self, tag: int, since: int, method: str, route: str, entry: Any = ()) -> None:
         self.tag, self.since, self.method, self.route = tag, since, method, route
         self.entry: tuple[Any, ...] = entry
         self.parts: Any = None
+        self.ended = 0.0
 
 
 class Monitor:
@@ -109,7 +112,7 @@ class Monitor:
         # The judge waits on the Condition; a request's begin and end take its
         # lock itself (entered in C, not through the Condition's Python methods).
         self._lock = threading.Condition(self._rlock)
-        self._pending: deque[Pending] = deque()
+        self._pending: deque[Ticket] = deque()
         self._watching = 0  # sampled requests in flight or queued
         self._tags = itertools.count(1)
         self._thread: threading.Thread | None = None
@@ -146,17 +149,9 @@ class Monitor:
         if not judge:
             self._release(1)
             return
-        item = Pending(
-            ticket.tag,
-            ticket.since,
-            ticket.method,
-            ticket.route,
-            time.monotonic(),
-            ticket.entry,
-            ticket.parts,
-        )
+        ticket.ended = time.monotonic()
         with self._rlock:
-            self._pending.append(item)
+            self._pending.append(ticket)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=JUDGE_THREAD, daemon=True)
                 self._thread.start()
@@ -193,8 +188,9 @@ class Monitor:
                     self._lock.wait(wait)
                     continue
                 ready = []
-                while self._pending and self._pending[0].ended + self.settle <= now:
-                    ready.append(self._pending.popleft())
+                pending, settle = self._pending, self.settle
+                while pending and pending[0].ended + settle <= now:
+                    ready.append(pending.popleft())
             last = time.monotonic()
             try:
                 self.judge(ready)
@@ -204,10 +200,10 @@ class Monitor:
                 self._release(len(ready))
             idle_since = time.monotonic()
 
-    def judge(self, ready: list[Pending]) -> None:
+    def judge(self, ready: Sequence[Pending | Ticket]) -> None:
         """Find and record what each request in ``ready`` left alive."""
         tags = {p.tag: p for p in ready}
-        since = min(p.since for p in ready)
+        since = min([p.since for p in ready])
         probes = _probes()
         found = _leftovers(probes, tags, since, self.notes)
         if found:
@@ -228,16 +224,33 @@ class Monitor:
                 per_tag.setdefault(rec.tag, []).append(res)
         now = time.time()
         clean: dict[tuple[str, str], int] = {}
+        names: dict[Any, tuple[Any, str]] = {}
         for p in ready:
-            route = p.route or _route_name(p.parts)
-            got = per_tag.get(p.tag)
+            route = p.route or _named(p.parts, names)
+            got = per_tag.get(p.tag) if per_tag else None
             if got:
                 self.ledger.add(p.method, route, group_resources(got), now)
             else:
-                clean[(p.method, route)] = clean.get((p.method, route), 0) + 1
+                key = (p.method, route)
+                clean[key] = clean.get(key, 0) + 1
         self.ledger.add_clean(clean)
         # A thread a sampled request started keeps its tag only while it runs.
         forget_ended_threads()
+
+
+def _named(parts: Any, names: dict[Any, tuple[Any, str]]) -> str:
+    """:func:`_route_name`, once per route and path in a batch (``names``): most
+    of a batch's requests are a few routes' and paths'.  Filed by root path
+    and path, with the route object it was named from (a route object need
+    not be hashable: Starlette's are not; and ``id()`` raises an audit event)."""
+    try:
+        route, root, path = parts
+        found = names.get((root, path))
+    except (TypeError, ValueError):  # no parts, or parts that cannot be a key
+        return _route_name(parts)
+    if found is None or found[0] is not route:
+        found = names[(root, path)] = (route, _route_name(parts))
+    return found[1]
 
 
 def _route_name(parts: Any) -> str:
@@ -259,7 +272,7 @@ def _probes() -> dict[str, Probe]:
 
 
 def _leftovers(
-    probes: dict[str, Probe], tags: dict[int, Pending], since: int, notes: deque[str]
+    probes: dict[str, Probe], tags: dict[int, Pending | Ticket], since: int, notes: deque[str]
 ) -> dict[tuple[str, Hashable], tuple[Any, Any]]:
     """``(kind, key) -> (value, record)`` of live resources made by the tagged requests."""
     out: dict[tuple[str, Hashable], tuple[Any, Any]] = {}
@@ -277,7 +290,7 @@ def _leftovers(
     return out
 
 
-def _may_have(probe: Probe, tags: dict[int, Pending]) -> bool:
+def _may_have(probe: Probe, tags: dict[int, Pending | Ticket]) -> bool:
     """Whether a record the probe reads was made for one of ``tags``: else
     its look is skipped.  A look at descriptors ``fstat``s them one at a
     time, and each call hands the GIL to the server's busy loop thread and

@@ -8,6 +8,10 @@ middleware adds no frame to the request's stack).  A sampled one is tagged
 middleware, and handed to the judge once its response is done
 (:mod:`leakwatch._service.judge`); the judge never delays the response.
 
+A sampled ASGI request's app gets the server's ``send`` behind a frame of
+the middleware's (it passes every message and exception through): what
+``send`` makes is the server's, whoever called it.
+
 Nothing changes what the service returns: status, headers, body and
 exceptions are the application's own.  A WSGI response's iterable is wrapped
 only for a sampled request (so the body, produced while it is iterated,
@@ -87,8 +91,20 @@ class ASGIMiddleware(_Sampling):
         if ticket is None:
             return await self.app(scope, receive, send)  # type: ignore[no-any-return]
         token = _tags.request_tag.set(ticket.tag)
+
+        async def sent(message: Any) -> Any:
+            # The server's ``send``, behind a frame of leakwatch's: what it
+            # makes (uvicorn's keep-alive timer, the next pipelined request's
+            # task) is the server's whoever called it, as a WSGI server's
+            # ``start_response`` is behind ``start``.  The walk that tells
+            # the user's creations from the server's stops here, not at the
+            # app's first frame (uvicorn's timer cost a walk through every
+            # frame of Starlette's), and a raw ASGI app that calls ``send``
+            # itself is not charged with the server's keep-alive timer.
+            return await send(message)
+
         try:
-            return await self.app(scope, receive, send)  # type: ignore[no-any-return]
+            return await self.app(scope, receive, sent)  # type: ignore[no-any-return]
         finally:
             _tags.request_tag.reset(token)
             ticket.parts = asgi_route_parts(scope)  # named by the judge
