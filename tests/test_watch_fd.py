@@ -428,6 +428,37 @@ def test_a_closed_number_does_not_stay_open_in_window_marks() -> None:
         _recording.deactivate()
 
 
+def test_a_light_mark_counts_and_looks_again_when_the_count_changes() -> None:
+    # A light probe (a test's first look, its phase marks) reuses the last
+    # full look while Python made no descriptor and as many are open, asking
+    # the count alone; C code opening one (no Python event) changes the
+    # count, and the mark is a full look again that holds it.
+    from leakwatch._attribution import origins as _origins
+    from leakwatch._attribution import recording as _recording
+    from leakwatch._base import platform as _platform
+    from leakwatch._probes.fds import FdProbe
+
+    if _platform.count_fds is None:
+        pytest.skip("this kernel does not count /proc/self/fd (Linux 6.2+)")
+    libc = ctypes.CDLL(None, use_errno=True)
+    probe = FdProbe()
+    probe.light = True
+    _origins.activate()
+    try:
+        first = probe.snapshot()
+        assert _platform.count_fds() == len(first)
+        assert probe.mark() is first
+        fd = libc.dup(0)
+        assert fd >= 0
+        try:
+            again = probe.mark()
+            assert again is not first and fd in again.values()
+        finally:
+            os.close(fd)
+    finally:
+        _recording.deactivate()
+
+
 def test_a_holder_made_over_a_number_after_the_last_walk_is_still_found() -> None:
     # Settling and describing share one heap walk for descriptors' holders
     # while nothing changed; a file object made over the number in between

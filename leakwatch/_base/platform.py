@@ -7,6 +7,7 @@ reports on macOS and Windows degrade visibly instead of silently.
 - :func:`list_fds` -> {fd: target}: "socket:[ino]", "pipe:[ino]",
   "anon_inode:[eventpoll]", or a path.
 - :func:`list_fd_numbers` -> the open descriptor numbers alone (None: not here).
+- :func:`count_fds` -> how many descriptors are open, one ``stat`` (None: not here).
 - :func:`fd_flags` -> the open flags of one descriptor, or None.
 - :func:`list_children` -> {pid: start time}, direct and indirect children.
 - :func:`list_native_threads` -> native thread ids of this process.
@@ -95,6 +96,25 @@ def _linux_fd_numbers() -> set[int]:
         except OSError:  # the listing's own descriptor, closed
             numbers.discard(fd)
     return numbers
+
+
+def _linux_count_fds() -> int:
+    """How many descriptors are open: ``/proc/self/fd``'s size (Linux 6.2+),
+    one ``stat`` that opens nothing."""
+    return os.stat(_PROC_FD).st_size
+
+
+def _counts_fds() -> bool:
+    """Whether ``/proc/self/fd`` gives its size as the count of open
+    descriptors (older kernels say 0).  A listing opens one descriptor of its
+    own; a count taken by another thread opening descriptors meanwhile
+    disagrees, and the count is then not used (the listing still is)."""
+    try:
+        count = _linux_count_fds()
+        listed = len(os.listdir(_PROC_FD))
+    except OSError:
+        return False
+    return count > 0 and count == listed - 1
 
 
 def _psutil_fds() -> dict[int, str]:
@@ -246,6 +266,8 @@ def _no_fds() -> dict[int, str]:
 list_fds: Callable[[], dict[int, str]]
 #: Descriptor numbers alone, or None where only :func:`list_fds` can answer.
 list_fd_numbers: Callable[[], set[int]] | None = None
+#: How many descriptors are open, or None where only a listing can say.
+count_fds: Callable[[], int] | None = None
 fd_flags: Callable[[int], int | None]
 list_children: Callable[[], dict[int, int]]
 list_native_threads: Callable[[], set[int]]
@@ -261,6 +283,8 @@ fd_target: Callable[[int], str | None] = lambda fd: None  # noqa: E731
 if HAVE_PROC:
     list_fds, fd_flags = _linux_fds, _linux_flags
     list_fd_numbers = _linux_fd_numbers
+    if _counts_fds():
+        count_fds = _linux_count_fds
     list_children, list_native_threads = _linux_children, _linux_native_threads
     parent_pid = _linux_parent
     fd_target = _linux_fd_target

@@ -187,25 +187,42 @@ class FdProbe(Probe):
         _LAST = (snap, frozenset(snap.values()), epoch)
         return snap
 
+    #: Whether :meth:`mark` may trust a count where it would list numbers:
+    #: set on the probe of a watch that starts right after another's last
+    #: full look with none of the user's code run in between (a test's,
+    #: under a runner), and by the marks that close a test's own phases.
+    light = False
+
     def mark(self) -> Snapshot:
         """A snapshot good enough to say which window held a descriptor, and
         the look a watch starts with.
 
-        The last full look (any probe's) again when the same numbers are
-        open and Python made no descriptor since (one listdir); else a full
-        one.  Under pytest a test's first look is so the previous test's
+        The last full look (any probe's) again when Python made no
+        descriptor since and the same numbers are open (one listdir); else a
+        full one.  Under pytest a test's first look is so the previous test's
         last.  A descriptor C code closed and reopened under the same number
         in between (another thread's, with no Python call) is then seen a
         window late, or charged to the watch that starts: never hidden, as
         the last look of a watch is a full one.
+
+        A :attr:`light` probe asks only how many are open (one ``stat``,
+        where the kernel says): C code opening one number while another
+        closes, in one window, is then likewise seen a window late.
         """
-        numbers, last = _platform.list_fd_numbers, _LAST
-        if numbers is None or last is None or not _recording.is_recording():
+        last = _LAST
+        if last is None or not _recording.is_recording():
             return self.snapshot()
         snap, open_then, epoch = last
-        if epoch == _recording.fd_epoch() and numbers() == open_then:
-            return snap
-        return self.snapshot()
+        if epoch != _recording.fd_epoch():
+            return self.snapshot()
+        count, numbers = _platform.count_fds, _platform.list_fd_numbers
+        if self.light and count is not None:
+            same = count() == len(open_then)
+        elif numbers is not None:
+            same = numbers() == open_then
+        else:
+            same = False
+        return snap if same else self.snapshot()
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
         if key in before:

@@ -16,7 +16,7 @@ import pytest
 
 from leakwatch._suite.calls import Found as Found
 from leakwatch._suite.calls import Plan as Plan
-from leakwatch._suite.calls import wrap
+from leakwatch._suite.calls import wanted, wrap
 
 
 def instrument(
@@ -45,6 +45,8 @@ def instrument(
 
         return unwrap
     original = item.obj
+    if not wanted(original, plan):
+        return None
     # A test function's tasks are the span's to judge after teardown: what a
     # function-scoped fixture's teardown finishes is not a leak, and what its
     # loop's shutdown cancels is (``shutdowns``).

@@ -122,6 +122,11 @@ class PerTest:
             options, label=item.nodeid, own="setup", other="fixture", keep=TEST_PHASES
         )
         span.wider = self.wide.wider
+        fds = span.probes.get("fd")
+        if fds is not None:
+            # Its first look follows the previous test's last, with only
+            # pytest's reporting run in between (see FdProbe.light).
+            fds.light = True  # type: ignore[attr-defined]
         tasks = span.probes.get("task")
         if tasks is not None:
             # Tasks on a wider fixture's loop (a module-scoped TestClient's

@@ -193,7 +193,7 @@ class LeakwatchPlugin:
     def _phase_end(self, state: TestState, next_phase: str) -> None:
         span = state.span
         if span is not None:
-            self.stack.transition()
+            self.stack.transition(within_test=True)
             span.own = next_phase
         self._collect_fixtures(state)
 

@@ -68,17 +68,23 @@ class Found:
     growth: Report | None = None
 
 
+def wanted(fn: Callable[..., Any], plan: Plan) -> bool:
+    """Whether ``plan`` has work to do around ``fn`` (most tests: a plain
+    function with no ``repeat``, none)."""
+    if getattr(fn, "is_hypothesis_test", False):
+        return False  # hypothesis drives its own inner test; leave it alone
+    if inspect.iscoroutinefunction(fn):
+        return plan.tasks is not None or bool(plan.repeat)
+    return bool(plan.repeat) and not inspect.isasyncgenfunction(fn)
+
+
 def wrap(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..., Any] | None:
     """``fn`` wrapped to carry out ``plan``, or None when there is nothing to do."""
-    if getattr(fn, "is_hypothesis_test", False):
-        return None  # hypothesis drives its own inner test; leave it alone
+    if not wanted(fn, plan):
+        return None
     if inspect.iscoroutinefunction(fn):
-        if plan.tasks is None and not plan.repeat:
-            return None
         return _wrap_async(fn, plan, found)
-    if plan.repeat and not inspect.isasyncgenfunction(fn):
-        return _wrap_sync(fn, plan, found)
-    return None
+    return _wrap_sync(fn, plan, found)
 
 
 def _wrap_sync(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..., Any]:

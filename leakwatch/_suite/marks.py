@@ -16,13 +16,18 @@ from typing import Any
 from leakwatch._probes.fds import FdProbe
 
 
-def light_mark(kinds: tuple[str, ...]) -> dict[str, Any]:
+def light_mark(kinds: tuple[str, ...], within_test: bool = False) -> dict[str, Any]:
     """Each kind on its own: a listing that fails (an unreadable ``/proc``)
-    leaves that kind out of the mark, placed by records or the last window."""
+    leaves that kind out of the mark, placed by records or the last window.
+
+    ``within_test``: the mark ends one of a test's own phases (setup, call),
+    where a descriptor placed a window late changes only the phase its
+    report names, never whose it is: the descriptors are counted, not listed
+    (see ``FdProbe.light``)."""
     out: dict[str, Any] = {}
     if "fd" in kinds:
         try:
-            out["fd"] = _FDS.mark()
+            out["fd"] = (_LIGHT_FDS if within_test else _FDS).mark()
         except Exception:
             pass
     if "thread" in kinds:
@@ -37,6 +42,8 @@ def light_mark(kinds: tuple[str, ...]) -> dict[str, Any]:
 #: at an earlier mark was placed in that mark's window -- a wider fixture's,
 #: which then judged it as its own.
 _FDS = FdProbe()
+_LIGHT_FDS = FdProbe()
+_LIGHT_FDS.light = True
 
 
 def held_in(kind: str, key: Hashable, held: Any) -> bool:

@@ -182,13 +182,14 @@ class SpanWatcher(Watcher):
             self._makers[(kind, item.key)] = item.record.thread
         return True
 
-    def mark(self) -> dict[str, Any]:
+    def mark(self, within_test: bool = False) -> dict[str, Any]:
         """A window's end, lightly: the serial (in :meth:`close_window`) places
         everything leakwatch saw made; for the rest, only the descriptor
         numbers and thread idents open now (one listdir, no readlink, no
-        fstat).  Most tests end clean, and a clean test never reads its marks."""
+        fstat; within a test's phases, a count: see ``light_mark``).  Most
+        tests end clean, and a clean test never reads its marks."""
         with _recording.quiet():
-            return light_mark(tuple(self.probes))
+            return light_mark(tuple(self.probes), within_test)
 
     def _creation(self, probe: Probe, key: Hashable, value: Any) -> _records.Record | None:
         try:
@@ -309,8 +310,9 @@ class Stack:
         if span in self.spans:
             self.spans.remove(span)
 
-    def transition(self) -> None:
-        """Close the current window of every span on the stack."""
+    def transition(self, within_test: bool = False) -> None:
+        """Close the current window of every span on the stack.
+        ``within_test``: a test's own phase ends (see ``light_mark``)."""
         if not self.spans:
             return
         top = self.spans[-1]
@@ -320,5 +322,5 @@ class Stack:
             kinds = tuple(span.probes)
             snapshot = taken.get(kinds)
             if snapshot is None:
-                snapshot = taken[kinds] = span.mark()
+                snapshot = taken[kinds] = span.mark(within_test)
             span.close_window(span is top, snapshot, serial)
