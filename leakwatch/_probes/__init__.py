@@ -53,18 +53,18 @@ def all_growths(
     native memory.  ``depth``: tracemalloc's frames; ``why_alive_budget``:
     seconds for the chains of a growing heap site's objects (None: none).
     """
-    from leakwatch._probes.heap_growth import HeapGrowth
-    from leakwatch._probes.state import StateGrowth
-
     out: dict[str, Growth] = {}
     if "heap" in kinds:
+        from leakwatch._probes.heap_growth import HeapGrowth  # only where asked for
+
         out["heap"] = HeapGrowth(depth, why_alive_budget if repeated else None)
+    state = "state" in kinds if repeated else strict_state or ("state" in kinds and info)
+    if state:
+        from leakwatch._probes.state import StateGrowth
+
+        out["state"] = StateGrowth() if repeated else StateGrowth(strict=strict_state)
     if repeated:
-        if "state" in kinds:
-            out["state"] = StateGrowth()
         native = _native.growth_for(kinds)
         if native is not None:
             out["native"] = native
-    elif strict_state or ("state" in kinds and info):
-        out["state"] = StateGrowth(strict=strict_state)
     return out
