@@ -326,3 +326,12 @@ def _path(levels: _Levels, groups: list[_Groups], level: int, pos: int) -> list[
         level -= 1
         path.append(above[pos])
     return path[::-1]
+
+
+def chains_within(targets: list[object], budget: float) -> dict[int, str]:
+    """``id(target) -> chain`` for the targets found within ``budget`` seconds;
+    never raises (attribution is a bonus: never lose a report over it)."""
+    try:
+        return find_chains(targets, time_budget=budget)
+    except Exception:
+        return {}

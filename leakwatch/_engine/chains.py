@@ -13,15 +13,11 @@ from typing import Any
 
 
 def find_chains(targets: list[Any], budget: float) -> dict[int, str]:
-    """``id(target) -> chain`` for the targets found within ``budget``; never raises."""
-    try:
-        from leakwatch._attribution.whyalive import find_chains as search
-    except ImportError:
-        return {}
-    try:
-        return search(targets, time_budget=budget)
-    except Exception:  # attribution is a bonus: never lose the report over it
-        return {}
+    """``id(target) -> chain`` for the targets found within ``budget``; never raises.
+    The search is imported when first asked for."""
+    from leakwatch._attribution.whyalive import chains_within
+
+    return chains_within(targets, budget)
 
 
 class Chains:

@@ -84,15 +84,10 @@ class HeapGrowth(Growth):
 
 
 def _find_chains(targets: list[Any], budget: float) -> dict[int, str]:
-    """``id(target) -> chain`` for the targets found within ``budget``; never raises."""
-    try:
-        from leakwatch._attribution.whyalive import find_chains
-    except ImportError:
-        return {}
-    try:
-        return find_chains(targets, time_budget=budget)
-    except Exception:  # attribution is a bonus: never lose the report over it
-        return {}
+    """``id(target) -> chain`` within ``budget`` (the search, imported when asked)."""
+    from leakwatch._attribution.whyalive import chains_within
+
+    return chains_within(targets, budget)
 
 
 def _new_objects() -> tuple[Counter[str], dict[Site, Counter[str]]]:
