@@ -93,15 +93,35 @@ def install() -> None:
         _installed = True
 
 
+#: The modules whose import the hooks wait for (asyncio's loops, tasks and
+#: runners, uvloop's loop, anyio's runner): see :func:`_imports_changed`.
+_AWAITED = ("asyncio.base_events", "asyncio.tasks", "uvloop", *shutdowns.RUNNER_MODULES)
+_awaited_seen: tuple[int, ...] = ()
+
+
+def _imports_changed() -> bool:
+    """Whether one of :data:`_AWAITED` was imported (or dropped) since the
+    last watch started: the wrappers that wait for an import need a look
+    only then.  By identity, holding no module; under pytest a watch starts
+    per test."""
+    global _awaited_seen
+    seen = tuple(map(id, map(sys.modules.get, _AWAITED)))
+    if seen == _awaited_seen:
+        return False
+    _awaited_seen = seen
+    return True
+
+
 def activate(full: bool = True) -> None:
     """One more watch is on: install the hooks if needed, then count it.
     ``full=False``: only sampled requests' creations are recorded for it."""
-    install()
-    if not wrappers._handover_wrapped:
-        _wrap_handover()
-    if not asyncio_wrappers.asyncio_wrapped:
-        asyncio_wrappers.wrap_asyncio()
+    if _imports_changed() or not _installed:
+        install()
+        if not wrappers._handover_wrapped:
+            _wrap_handover()
+        if not asyncio_wrappers.asyncio_wrapped:
+            asyncio_wrappers.wrap_asyncio()
+        shutdowns.install()
     if not full:  # sampled requests: their jobs in thread pools are theirs
         pool_jobs.wrap_pool_jobs()
-    shutdowns.install()
     recording.count_on(full)

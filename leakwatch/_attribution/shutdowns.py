@@ -38,7 +38,7 @@ close_listeners: list[Callable[[Any], None]] = []
 #: Where a runner's ``_cancel_all_tasks(loop)`` lives: asyncio's, and the
 #: backports of ``asyncio.Runner`` that run Python 3.10's loops (anyio's own;
 #: ``backports.asyncio.runner``, pytest-asyncio's).
-_RUNNER_MODULES = (
+RUNNER_MODULES = (
     "asyncio.runners",
     "anyio._backends._asyncio",
     "backports.asyncio.runner.runner",
@@ -120,7 +120,7 @@ def _wrap_close(loop_cls: Any) -> None:
 
 def install() -> None:
     """Wrap what is imported and not yet wrapped (cheap when all is done)."""
-    modules = [sys.modules.get(name) for name in _RUNNER_MODULES]
+    modules = [sys.modules.get(name) for name in RUNNER_MODULES]
     base_events = sys.modules.get("asyncio.base_events")
     loop_classes = [
         cls

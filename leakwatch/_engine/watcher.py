@@ -46,13 +46,26 @@ class Watcher:
     Its extension points, for a span of a test runner: :meth:`select`,
     :meth:`keeps_departed` and :meth:`annotate`."""
 
-    def __init__(self, options: Options | None = None, *, label: str | None = None) -> None:
+    def __init__(
+        self,
+        options: Options | None = None,
+        *,
+        label: str | None = None,
+        probes: dict[str, Probe] | None = None,
+    ) -> None:
         self.options = options or Options()
         #: The report's label; ``options.label`` unless given (saves a copy of
         #: the options per test under pytest).
         self.label = options.label if label is None and options is not None else label
         kinds = self.options.kinds
-        self.probes: dict[str, Probe] = {k: p for k, p in all_probes().items() if k in kinds}
+        #: ``probes``: one per kind in ``kinds``, shared by watches that never
+        #: overlap (a runner's tests, one after another); made fresh if None.
+        #: A probe that fails leaves this watch's dict, not the shared one.
+        self.probes: dict[str, Probe] = (
+            {k: p for k, p in all_probes().items() if k in kinds}
+            if probes is None
+            else dict(probes)
+        )
         #: The kinds judged as a whole (what the block changed), by kind.
         self.growths: dict[str, Growth] = all_growths(
             kinds,
@@ -170,6 +183,8 @@ class Watcher:
             described = self.describer.describe(
                 settled.new, since=self._since, expected=settled.expected, claims=self.claims
             )
+            if not (described or collected or self.growths):  # most watches: nothing to judge
+                return self._closed(report, settled, block_seconds)
             resources = self.annotate(described)
         if self.options.singletons == "info":
             resources = [_first_use(r) if "singleton" in r.details else r for r in resources]
@@ -189,6 +204,10 @@ class Watcher:
             report.notes.extend(growth.notes())
         report.leaks = group_resources(suspects) if suspects else []
         report.info.extend(c.to_leak(self._since) for c in collected)
+        return self._closed(report, settled, block_seconds)
+
+    def _closed(self, report: Report, settled: SettleResult, block_seconds: float) -> Report:
+        """``report`` with its notes and figures, judged by the policy."""
         for kind in self.probes:
             if kind in LIMITS:
                 report.notes.append(f"{kind}: {LIMITS[kind]}")

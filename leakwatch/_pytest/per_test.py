@@ -16,6 +16,8 @@ import pytest
 
 from leakwatch._base.model import GROWTH_KINDS
 from leakwatch._engine.options import Options
+from leakwatch._probes import all_probes
+from leakwatch._probes.protocol import Probe
 from leakwatch._pytest.calls import Found, Plan
 from leakwatch._pytest.escapes import Watched
 from leakwatch._pytest.fixture_spans import FixtureSpans
@@ -70,6 +72,22 @@ def _split_heap(options: Options) -> tuple[Options, Options | None]:
     return options.with_(kinds=tuple(k for k in options.kinds if k != "heap")), options
 
 
+def _test_probes(kinds: tuple[str, ...]) -> dict[str, Probe]:
+    """Probes for tests' spans (one test after another may share them)."""
+    probes = {k: p for k, p in all_probes().items() if k in kinds}
+    fds = probes.get("fd")
+    if fds is not None:
+        # A test's first look follows the previous test's last, with only
+        # pytest's reporting run in between (see FdProbe.light).
+        fds.light = True  # type: ignore[attr-defined]
+    tasks = probes.get("task")
+    if tasks is not None:
+        # Tasks on a wider fixture's loop (a module-scoped TestClient's
+        # portal) are the test's unless that fixture's world holds them.
+        tasks.foreign = True  # type: ignore[attr-defined]
+    return probes
+
+
 class PerTest:
     """A test's watch: its settings (run, marker) and its span, started before setup.
 
@@ -98,6 +116,8 @@ class PerTest:
         test_options = options.with_(policy=test_policy)
         self.plan: Plan = self._plan(test_options, NO_MARKER)
         self.test_options, self.test_heap = _split_heap(test_options)
+        #: The probes of tests with no marker: one set, each test's in turn.
+        self._probes: dict[str, Probe] | None = None
 
     def begin(self, item: pytest.Item) -> TestState:
         """The test's state, in its stash, and its span started (unless off)."""
@@ -111,27 +131,26 @@ class PerTest:
             return state
         if not marker.enabled:
             return state
-        if marker is NO_MARKER:  # most tests: the run's settings, made once
+        if marker is NO_MARKER:  # most tests: the run's settings and probes, made once
             options, state.check_failed = self.test_options, self.run.config.check_failed
             state.plan, state.heap = self.plan, self.test_heap
+            probes = self._probes
+            if probes is None:
+                probes = self._probes = _test_probes(options.kinds)
         else:
             options, state.check_failed = self._marked_options(marker)
             state.plan = self._plan(options, marker)
             options, state.heap = _split_heap(options)
+            probes = _test_probes(options.kinds)
         span = SpanWatcher(
-            options, label=item.nodeid, own="setup", other="fixture", keep=TEST_PHASES
+            options,
+            label=item.nodeid,
+            own="setup",
+            other="fixture",
+            keep=TEST_PHASES,
+            probes=probes,
         )
         span.wider = self.wide.wider
-        fds = span.probes.get("fd")
-        if fds is not None:
-            # Its first look follows the previous test's last, with only
-            # pytest's reporting run in between (see FdProbe.light).
-            fds.light = True  # type: ignore[attr-defined]
-        tasks = span.probes.get("task")
-        if tasks is not None:
-            # Tasks on a wider fixture's loop (a module-scoped TestClient's
-            # portal) are the test's unless that fixture's world holds them.
-            tasks.foreign = True  # type: ignore[attr-defined]
         if not self.wide.start_span(span, item.nodeid):
             return state
         self.test_starts.append((span.since, item.nodeid))

@@ -71,8 +71,9 @@ class SpanWatcher(Watcher):
         own: str,
         other: str = "other",
         keep: Collection[str] | None = None,
+        probes: dict[str, Probe] | None = None,
     ) -> None:
-        super().__init__(options, label=label)
+        super().__init__(options, label=label, probes=probes)
         self.own = own
         self.other = other
         self.keep = None if keep is None else frozenset(keep)
