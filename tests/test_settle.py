@@ -249,6 +249,51 @@ def test_a_socket_a_global_holds_costs_no_gc_pass_and_says_what_holds_it() -> No
         KEPT.pop().close()
 
 
+def test_a_socket_a_global_holds_is_judged_without_waiting_for_a_sleeping_worker() -> None:
+    # An idle pool worker (trio's thread cache, anyio's) sleeps in a timed
+    # lock acquire and ends by itself later: nothing gave it the socket to
+    # close, and a module global holds it.  Its look-alike, a socket a
+    # sleeping helper closes a moment later from its own frame, is not a
+    # leak (test_a_descriptor_a_helper_thread_closes_soon_after_is_not_a_leak).
+    idle = threading.Lock()
+    idle.acquire()
+    worker = threading.Thread(target=idle.acquire, kwargs={"timeout": 10}, name="idle worker")
+    worker.start()
+    try:
+        with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+            KEPT.append(socket.socket())
+        assert w.report is not None
+        [leak] = w.report.leaks
+        assert leak.kind == "fd" and leak.details["held_by"] == f"{__name__}.KEPT[0]"
+        assert w.report.stats["settle_attempts"] <= 2, w.report.stats
+    finally:
+        KEPT.pop().close()
+        idle.release()
+        worker.join()
+
+
+def test_a_thread_in_a_wait_longer_than_the_budget_is_judged_without_the_budget() -> None:
+    # Event.wait(60) has a timeout, but it cannot end within the 3 s budget:
+    # the thread started in the block, so its wait began after the watch.
+    # Beside it, an older idle worker in a long timed wait whose start was
+    # seen.  The look-alike, a thread whose 0.1 s wait ends while settling
+    # looks, is not a leak (test_parked_threads_another_thread_wakes_soon_after_are_not_leaks).
+    never, stop = threading.Event(), threading.Event()
+    with leakwatch.watch(on_leak="report"):  # its start is seen
+        worker = threading.Thread(target=stop.wait, args=(30,), name="idle worker")
+        worker.start()
+    try:
+        with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+            threading.Thread(target=never.wait, args=(60,), name="long wait", daemon=True).start()
+        never.set()
+        assert w.report is not None
+        assert [leak.kind for leak in w.report.leaks] == ["thread"]
+        assert w.report.stats["settle_attempts"] <= 4, w.report.stats
+    finally:
+        stop.set()
+        worker.join()
+
+
 def test_a_thread_parked_on_an_event_nobody_can_set_is_judged_without_the_budget() -> None:
     # Parked with no timeout, and no other thread runs to wake it: waiting
     # the 3 s budget would change nothing.

@@ -94,6 +94,12 @@ def _global(modname: str, namespace: object, value: object) -> str:
     return f"{modname}.{_key(namespace, value, '?')}"
 
 
+def from_module_global(chain: str) -> bool:
+    """Whether a rendered chain starts at a module global (not at a thread's
+    frame, ``frame of ...``, nor a task's, ``task ...``, nor a temporary)."""
+    return bool(chain) and not chain.startswith(("frame of ", "task ", "<"))
+
+
 def _frame_local(holder: object, value: object, label: str) -> str:
     frame = _own_frame(holder)
     if not isinstance(frame, types.FrameType):

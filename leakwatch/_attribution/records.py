@@ -86,6 +86,9 @@ sockets: weakref.WeakKeyDictionary[Any, Record] = weakref.WeakKeyDictionary()
 
 
 threads: weakref.WeakKeyDictionary[threading.Thread, Record] = weakref.WeakKeyDictionary()
+#: When each recorded thread was started (``time.monotonic()``, just before):
+#: it cannot have been waiting for longer than since then.
+thread_starts: weakref.WeakKeyDictionary[threading.Thread, float] = weakref.WeakKeyDictionary()
 
 
 #: Where each ``Thread`` (or ``Timer``, or subclass) was constructed.

@@ -19,6 +19,7 @@ import select
 import socket
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from dataclasses import replace
@@ -38,6 +39,7 @@ from leakwatch._attribution.records import (
     native_threads,
     sockets,
     thread_inits,
+    thread_starts,
     threads,
 )
 from leakwatch._base.platform import fd_target
@@ -185,6 +187,7 @@ def _wrap_thread_start() -> None:
                 target = getattr(self, "_target", None)
                 name = getattr(target, "__qualname__", "") if target is not None else ""
                 rec = threads[self] = _record(name)
+                thread_starts[self] = time.monotonic()
             except Exception:
                 pass
         if rec is None or not rec.tag:

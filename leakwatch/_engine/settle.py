@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Generator, Hashable, Mapping
-from dataclasses import dataclass
+from collections.abc import Generator, Hashable
 from typing import Any
 
 from leakwatch._attribution import recording as _recording
@@ -19,69 +18,21 @@ from leakwatch._base.model import group_resources
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.collect import Collected, collect
 from leakwatch._engine.options import Options, SettleResult
-from leakwatch._engine.snapshot import OWN_IO, Snapshots
-from leakwatch._probes.protocol import Probe, Snapshot
-from leakwatch._probes.threads import others_parked, others_runnable
+from leakwatch._engine.snapshot import Snapshots
+from leakwatch._engine.waits import (
+    NOT_SEEN,
+    STILL,
+    STILL_MAX,
+    Progress,
+    by_others,
+    cannot_end,
+    held_by_globals,
+    keys_of,
+    others_now,
+)
+from leakwatch._probes.protocol import Snapshot
 
 _BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
-
-
-#: A settle left with only leftovers that nothing in the block itself will
-#: release by waiting (their probes' ``released_by_others``: a descriptor or
-#: a temp path, once gc passes ran) stops once they have stood still for
-#: ``_STILL`` of the budget (at most ``_STILL_MAX`` seconds).
-_STILL, _STILL_MAX = 0.25, 0.1
-
-
-def _by_others(probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]]) -> bool:
-    """Whether only other code could release every kind left (see ``_STILL``)."""
-    return all(probes[kind].released_by_others for kind in new)
-
-
-def _keys(new: dict[str, dict[Hashable, Any]]) -> set[tuple[str, Hashable]]:
-    return {(kind, key) for kind, items in new.items() for key in items}
-
-
-def _cannot_end(probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]]) -> bool:
-    """Leftovers only another thread could end (descriptors, paths, parked
-    Python threads: their probes' ``waits_for_others``)."""
-    return all(probes[kind].waits_for_others(key) for kind, items in new.items() for key in items)
-
-
-#: Who else could act, not looked at: someone could (see _others_now).
-_NOT_SEEN: tuple[bool | None, bool] = (False, True)
-
-
-def _others_now(
-    probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]]
-) -> tuple[bool | None, bool]:
-    """Whether the other threads are all parked (``others_parked``) and
-    whether one is runnable, looked at only where the leftovers ``new``
-    make the answer count: taken just before a snapshot, so the leftovers
-    it finds were there after the others were seen.  Reading the threads'
-    states opens files in ``/proc``: leakwatch's own I/O, unrecorded and out
-    of every watch's snapshots."""
-    with OWN_IO, _recording.quiet():
-        quiet = others_parked() if _cannot_end(probes, new) else False
-        runnable = others_runnable() if _by_others(probes, new) else True
-    return quiet, runnable
-
-
-@dataclass
-class _Progress:
-    """What one settle has seen so far, across its attempts."""
-
-    #: The leftovers of the last change, and since when they stood still.
-    keys: set[tuple[str, Hashable]]
-    still_since: float
-    #: How long only-by-others leftovers must stand still (see ``_STILL``).
-    still_for: float
-    #: Whether the owners' chains were searched already (or are not to be).
-    tried_chains: bool
-    #: The leftovers the last full gc pass saw.
-    full_at: set[tuple[str, Hashable]] | None = None
-    #: Looks in a row with parked threads and the others' state unknown.
-    parked_looks: int = 0
 
 
 class Settler:
@@ -149,6 +100,9 @@ class Settler:
         # what it shows was there then (see _blocks).
         self._at_end = after
         result = SettleResult(new=self._blocks(self.looks.new(after)))
+        if not result.new:  # most watches: clean at the first look
+            result.seconds = time.perf_counter() - t0
+            return result
         budget = self.options.settle_budget
         if result.new and not self._frozen and budget > 0 and self.options.settle_attempts:
             # One more look before the first gc pass, which here sees the whole
@@ -157,18 +111,18 @@ class Settler:
             # already gone: a thread that returned from join() a moment ago is
             # still listed by the OS (a "native" thread) for a few microseconds.
             yield 0.0
-            others = _others_now(self.probes, result.new)
+            others = others_now(self.probes, result.new, self.options.settle_budget)
             result.new, after = self._look()
         else:
-            others = _NOT_SEEN
+            others = NOT_SEEN
         attempt = 0
         # The attempts spread over the whole budget: a budget of 6 s is not
         # cut to the ~0.7 s twenty short backoffs take.
         longest = max(_BACKOFF[-1], 2 * budget / max(1, self.options.settle_attempts))
-        progress = _Progress(
-            keys=_keys(result.new),
+        progress = Progress(
+            keys=keys_of(result.new),
             still_since=time.perf_counter(),
-            still_for=min(_STILL_MAX, budget * _STILL),
+            still_for=min(STILL_MAX, budget * STILL),
             tried_chains=not self.options.why_alive,
         )
         while result.new and attempt < self.options.settle_attempts:
@@ -184,7 +138,7 @@ class Settler:
                 self.probes[kind].settle(items, timeout=min(max(delay, 0.005), budget - elapsed))
             yield min(delay, max(0.0, budget - (time.perf_counter() - t0)))
             attempt += 1
-            others = _others_now(self.probes, result.new)
+            others = others_now(self.probes, result.new, self.options.settle_budget)
             result.new, after = self._look()
             if attempt == 1:
                 self._park_expected(result.new)
@@ -203,7 +157,7 @@ class Settler:
     def _no_wait_helps(
         self,
         new: dict[str, dict[Hashable, Any]],
-        progress: _Progress,
+        progress: Progress,
         others: tuple[bool | None, bool],
         attempt: int,
         now: float,
@@ -221,13 +175,13 @@ class Settler:
         # held by a global costs its looks, not the wait.
         stuck = False
         quiet, runnable = others
-        if _cannot_end(self.probes, new) and not self._turns_loop:
+        if cannot_end(self.probes, new) and not self._turns_loop:
             # With parked threads, twice in a row: one woken a moment ago may
             # still be inside its wait.
             progress.parked_looks = progress.parked_looks + 1 if quiet is None else 0
             stuck = quiet is True or progress.parked_looks >= 2
-        if stuck and (progress.full_at == _keys(new) or not progress.tried_chains):
-            if progress.full_at == _keys(new):
+        if stuck and (progress.full_at == keys_of(new) or not progress.tried_chains):
+            if progress.full_at == keys_of(new):
                 return True
             # Before any full pass: an owner held from a root is no garbage,
             # so no pass can free it (the chains are searched once, and
@@ -236,8 +190,18 @@ class Settler:
             held_stays = all(self.probes[kind].held_means_stays for kind in new)
             if held_stays and self._all_held(new):
                 return True
-        if attempt >= 2 and _by_others(self.probes, new):
-            current = _keys(new)
+        if not runnable and progress.full_at == keys_of(new):
+            # Left by a full gc pass, nothing runnable, and a module global
+            # holds each one's owner: what is asleep was not given it to close.
+            if progress.globals_at != progress.full_at:
+                progress.globals_at = progress.full_at
+                progress.held_globally = held_by_globals(
+                    self.probes, self._chains, new, self.options.why_alive_budget
+                )
+            if progress.held_globally:
+                return True
+        if attempt >= 2 and by_others(self.probes, new):
+            current = keys_of(new)
             if current != progress.keys or runnable:
                 # Changed, or a thread that could still change them is waiting
                 # for a CPU (a busy machine): not still yet.
@@ -247,20 +211,20 @@ class Settler:
         return False
 
     def _collect_for(
-        self, new: dict[str, dict[Hashable, Any]], progress: _Progress, attempt: int
+        self, new: dict[str, dict[Hashable, Any]], progress: Progress, attempt: int
     ) -> None:
         """The gc pass this attempt needs, if any (see :meth:`_settle`)."""
         if attempt == 1:
             # Still something new after a cheap pass: an older garbage cycle
             # may hold it, so let the collector see everything.
             self.unfreeze()
-        if attempt == 0 and not _by_others(self.probes, new):
+        if attempt == 0 and not by_others(self.probes, new):
             # A thread, task or child that is ending needs a join, a loop turn
             # or a reap, not a collection of the whole heap (a quarter of a
             # second on a large suite): the first attempt only waits for them;
             # the collector runs from the second on.
             return
-        current = _keys(new)
+        current = keys_of(new)
         if self._frozen or current != progress.full_at:
             self.collected += collect()
             if not self._frozen:

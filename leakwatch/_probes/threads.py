@@ -8,6 +8,7 @@ Like every probe, it lists and describes; it must not judge.
 
 from __future__ import annotations
 
+import math
 import sys
 import threading
 import time
@@ -62,25 +63,46 @@ def executor_of(thread: threading.Thread) -> Any:
     return ref() if isinstance(ref, weakref.ref) else None
 
 
-def parked(thread: threading.Thread, frames: dict[int, Any] | None = None) -> bool:
+def parked(
+    thread: threading.Thread, frames: dict[int, Any] | None = None, longer_than: float = math.inf
+) -> bool:
     """Blocked until another thread wakes it: in ``Condition.wait`` with no
     timeout (``Event.wait()``, ``Queue.get()``, ``Semaphore.acquire()``,
-    ``Barrier.wait()`` without one).  A wait with a timeout, a sleep, a
-    select or C code that blocks may end by itself: not parked.  ``frames``:
+    ``Barrier.wait()`` without one), or with one over ``longer_than``
+    seconds (the caller knows the wait began less than that ago and will
+    not look that long).  A shorter wait, a sleep, a select or C code that
+    blocks may end by itself: not parked.  ``frames``:
     ``sys._current_frames()`` read once for many threads."""
     if frames is None:
         frames = sys._current_frames()
     frame = frames.get(thread.ident) if thread.ident is not None else None
     try:
-        if frame is None or frame.f_code is not _CONDITION_WAIT:
+        # The wait itself, or (instrumentation wrapping a lock's ``acquire``)
+        # a frame or two below it, still in its blocking acquire.
+        for depth in range(_WRAPPED_DEPTH + 1):  # noqa: B007 (read after the loop)
+            if frame is None:
+                return False
+            if frame.f_code is _CONDITION_WAIT:
+                break
+            frame = frame.f_back
+        else:
             return False
-        return frame_locals(frame).get("timeout", 0) is None
+        names = frame_locals(frame)
+        if depth and names.get("gotit", True) is not False:
+            return False  # woken, or not yet waiting
+        timeout = names.get("timeout", 0)
+        if timeout is None:
+            return True
+        return isinstance(timeout, (int, float)) and timeout > longer_than
     finally:
         del frame
 
 
 #: The code of ``threading.Condition.wait``: where a parked thread waits.
 _CONDITION_WAIT = threading.Condition.wait.__code__
+#: How many frames a wrapper of ``Lock.acquire`` may add under that wait
+#: (a checker of blocking calls in event loops wraps it, and is wrapped).
+_WRAPPED_DEPTH = 2
 
 
 def other_threads() -> Iterator[threading.Thread]:
@@ -91,7 +113,7 @@ def other_threads() -> Iterator[threading.Thread]:
             yield thread
 
 
-def others_parked() -> bool | None:
+def others_parked(budget: float | None = None) -> bool | None:
     """Whether no thread but this one can act (leakwatch's own aside): every
     other Python thread is parked, waiting for another thread to wake it
     (see ``parked``).  Then, once a full gc pass has run (a finaliser may
@@ -99,7 +121,10 @@ def others_parked() -> bool | None:
     remove a temp path or end a thread -- no server thread seeing its client
     go, no pool finishing a job.  A thread C code registered with Python (a
     dummy thread) counts while its native thread lives.  True when no other
-    thread is there at all, None when the others are all parked."""
+    thread is there at all, None when the others are all parked.  With a
+    ``budget`` (seconds the caller still looks), a thread whose start was
+    seen is parked too in a timed wait longer than its life so far and the
+    budget: it cannot end while the caller looks (see :func:`parked`)."""
     native: set[int] | None = None
     frames: dict[int, Any] | None = None
     waiting = False
@@ -115,7 +140,12 @@ def others_parked() -> bool | None:
             return False
         if frames is None:
             frames = sys._current_frames()
-        if not parked(thread, frames):
+        longer_than = math.inf
+        if budget is not None:
+            started = _records.thread_starts.get(thread)
+            if started is not None:
+                longer_than = time.monotonic() - started + budget
+        if not parked(thread, frames, longer_than):
             return False
         waiting = True
     # None: true, with parked threads (a thread woken a moment ago may still

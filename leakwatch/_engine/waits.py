@@ -1,0 +1,106 @@
+"""When waiting helps: what settling asks of its leftovers between looks.
+
+Who else could end them (other threads parked, runnable), whether only
+other code could, and whether a module global holds them.  Must not look
+or judge: settling looks, and decides with these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from leakwatch._attribution import recording as _recording
+from leakwatch._attribution.chain_text import from_module_global
+from leakwatch._engine.chains import Chains
+from leakwatch._engine.snapshot import OWN_IO
+from leakwatch._probes.protocol import Probe
+from leakwatch._probes.threads import others_parked, others_runnable
+
+#: A settle left with only leftovers that nothing in the block itself will
+#: release by waiting (their probes' ``released_by_others``: a descriptor or
+#: a temp path, once gc passes ran) stops once they have stood still for
+#: ``STILL`` of the budget (at most ``STILL_MAX`` seconds).
+STILL, STILL_MAX = 0.25, 0.1
+
+
+def by_others(probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]]) -> bool:
+    """Whether only other code could release every kind left (see ``STILL``)."""
+    return all(probes[kind].released_by_others for kind in new)
+
+
+def keys_of(new: dict[str, dict[Hashable, Any]]) -> set[tuple[str, Hashable]]:
+    return {(kind, key) for kind, items in new.items() for key in items}
+
+
+def cannot_end(probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]]) -> bool:
+    """Leftovers only another thread could end (descriptors, paths, parked
+    Python threads: their probes' ``waits_for_others``)."""
+    return all(probes[kind].waits_for_others(key) for kind, items in new.items() for key in items)
+
+
+#: Who else could act, not looked at: someone could (see others_now).
+NOT_SEEN: tuple[bool | None, bool] = (False, True)
+
+
+def others_now(
+    probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]], budget: float | None = None
+) -> tuple[bool | None, bool]:
+    """Whether the other threads are all parked (``others_parked``) and
+    whether one is runnable, looked at only where the leftovers ``new``
+    make the answer count: taken just before a snapshot, so the leftovers
+    it finds were there after the others were seen.  Reading the threads'
+    states opens files in ``/proc``: leakwatch's own I/O, unrecorded and out
+    of every watch's snapshots.  ``budget``: the seconds settling may still
+    look (a timed wait that cannot end within them is parked)."""
+    with OWN_IO, _recording.quiet():
+        quiet = others_parked(budget) if cannot_end(probes, new) else False
+        runnable = others_runnable() if by_others(probes, new) else True
+    return quiet, runnable
+
+
+def held_by_globals(
+    probes: Mapping[str, Probe], chains: Chains, new: dict[str, dict[Hashable, Any]], budget: float
+) -> bool:
+    """Whether a module global holds the owner of every leftover (a socket a
+    module list keeps): no gc pass frees it, and no thread that is not
+    running (a pool's idle worker, asleep in a timed wait) was given it to
+    close.  The chains are searched once; describing shows them."""
+    owners: list[Any] = []
+    try:
+        for kind, items in new.items():
+            probe = probes[kind]
+            if not probe.held_means_stays:
+                return False
+            for key, value in items.items():
+                owner = probe.owner(key, value)
+                if owner is None:
+                    return False  # a bare descriptor or a path: a gc pass decides
+                owners.append(owner)
+        found = chains.get(owners, budget)
+        return all(from_module_global(found.get(id(owner), "")) for owner in owners)
+    except Exception:  # a refinement: waiting still decides
+        return False
+    finally:
+        del owners
+
+
+@dataclass
+class Progress:
+    """What one settle has seen so far, across its attempts."""
+
+    #: The leftovers of the last change, and since when they stood still.
+    keys: set[tuple[str, Hashable]]
+    still_since: float
+    #: How long only-by-others leftovers must stand still (see ``STILL``).
+    still_for: float
+    #: Whether the owners' chains were searched already (or are not to be).
+    tried_chains: bool
+    #: The leftovers the last full gc pass saw.
+    full_at: set[tuple[str, Hashable]] | None = None
+    #: Looks in a row with parked threads and the others' state unknown.
+    parked_looks: int = 0
+    #: The leftovers :func:`held_by_globals` was asked about, and its answer.
+    globals_at: set[tuple[str, Hashable]] | None = None
+    held_globally: bool = False
