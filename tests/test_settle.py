@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import gc
 import hashlib
 import os
@@ -10,6 +11,9 @@ import tempfile
 import threading
 import time
 import warnings
+import weakref
+
+import pytest
 
 import leakwatch
 
@@ -173,7 +177,6 @@ def test_a_thread_older_than_the_block_may_still_close_what_it_left() -> None:
         thread.join(10)
 
 
-
 def _busy(seconds: float) -> None:
     """Work that holds a CPU but not the GIL (hashing a large buffer)."""
     data = b"x" * (1 << 20)
@@ -228,6 +231,7 @@ def test_a_descriptor_kept_beside_a_busy_thread_is_still_reported() -> None:
         thread.join(10)
         for fd in keep:
             os.close(fd)
+
 
 KEPT: list[socket.socket] = []
 
@@ -292,6 +296,80 @@ def test_a_thread_in_a_wait_longer_than_the_budget_is_judged_without_the_budget(
     finally:
         stop.set()
         worker.join()
+
+
+def test_a_thread_parked_on_an_event_only_it_holds_is_judged_without_the_budget() -> None:
+    # Nothing but the thread's own target holds its event: no other thread
+    # can wake it, whatever the idle worker beside it does (asleep in a
+    # timed acquire, so not parked: settling cannot tell what it will do).
+    # The look-alike: an event a sleeping helper holds and sets a moment
+    # later is waited for.
+    idle = threading.Lock()
+    idle.acquire()
+    worker = threading.Thread(target=idle.acquire, kwargs={"timeout": 10}, name="idle worker")
+    worker.start()
+    try:
+        event = threading.Event()
+        only_its = weakref.ref(event)  # ends it afterwards, holding nothing
+        with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+            threading.Thread(target=event.wait, args=(60,), name="alone", daemon=True).start()
+            del event
+        assert w.report is not None
+        assert [leak.kind for leak in w.report.leaks] == ["thread"]
+        assert w.report.stats["settle_attempts"] <= 4, w.report.stats
+        left = only_its()
+        assert left is not None
+        left.set()
+
+        go = threading.Event()
+
+        def helper() -> None:
+            time.sleep(0.3)
+            go.set()
+
+        with leakwatch.watch(on_leak="report", settle_budget=3.0) as woken:
+            threading.Thread(target=go.wait, args=(60,), name="woken").start()
+            threading.Thread(target=helper, name="helper").start()
+        assert woken.report is not None
+        assert woken.report.leaks == []
+    finally:
+        idle.release()
+        worker.join()
+
+
+class _CheckedLock:
+    """A lock whose ``acquire`` is Python code, as a checker of blocking calls
+    in event loops makes it: a parked thread's last frame is then its own."""
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def test_a_thread_parked_under_a_wrapper_of_lock_acquire_is_still_parked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(threading, "_allocate_lock", _CheckedLock)
+    never = threading.Event()
+    with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+        threading.Thread(target=never.wait, name="parked", daemon=True).start()
+    never.set()
+    assert w.report is not None
+    assert [leak.kind for leak in w.report.leaks] == ["thread"]
+    assert w.report.stats["settle_attempts"] <= 4, w.report.stats
 
 
 def test_a_thread_parked_on_an_event_nobody_can_set_is_judged_without_the_budget() -> None:

@@ -76,7 +76,7 @@ def singletons(
     """
     found: dict[int, str] = {}
     wanted = _attribute_held(targets)
-    if not wanted:
+    if not wanted or not _below_a_global([t for t in targets if id(t) in wanted]):
         return found
     deadline = time.thread_time() + time_budget  # CPU time: the load does not cut it short
     seen: set[int] = set()
@@ -142,6 +142,55 @@ def _attribute_held(targets: Sequence[object]) -> set[int]:
     except Exception:  # the search decides alone
         return wanted
     return held
+
+
+#: How far up :func:`_below_a_global` looks (a hop through a ``__dict__`` is
+#: a level of its own), and how many holders a level may have before it
+#: stops looking and lets the search decide.
+_UP_LEVELS, _UP_WIDTH = 2 * MAX_DEPTH, 256
+
+
+def _below_a_global(targets: Sequence[object]) -> bool:
+    """Whether a module global (not machinery's) may hold ``targets``
+    through objects and namespaces: a walk up the collector's referrers,
+    one heap scan a level, that leaves out what holds no attribute (lists,
+    frames, registries keyed by number).  False only when the holders run
+    out first: the search from every global (tens of milliseconds on a
+    large heap) could not find them either, as when only a leaked thread
+    holds its own target."""
+    frontier: list[object] = list(targets)
+    seen = {id(frontier), *map(id, frontier)}
+    try:
+        for _ in range(_UP_LEVELS):
+            referrers = gc.get_referrers(*frontier)
+            seen.add(id(referrers))
+            up: list[object] = []
+            seen.add(id(up))
+            for holder in referrers:
+                if id(holder) in seen or isinstance(holder, _NOT_ATTRIBUTES):
+                    continue
+                seen.add(id(holder))
+                if isinstance(holder, dict):
+                    name = holder.get("__name__")
+                    module = sys.modules.get(name) if isinstance(name, str) else None
+                    if module is not None and getattr(module, "__dict__", None) is holder:
+                        if str(name).partition(".")[0] not in _MACHINERY:
+                            return True
+                        continue
+                    if not all(isinstance(key, str) for key in list(holder)):
+                        continue  # a registry holds items, not attributes
+                up.append(holder)
+            del referrers
+            if len(up) > _UP_WIDTH:
+                return True
+            if not up:
+                return False
+            frontier = up
+        return True
+    except Exception:  # the search decides
+        return True
+    finally:
+        del frontier
 
 
 def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodType]]:

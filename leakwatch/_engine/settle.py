@@ -28,7 +28,9 @@ from leakwatch._engine.waits import (
     cannot_end,
     held_by_globals,
     keys_of,
+    left_alone,
     others_now,
+    waited_out,
 )
 from leakwatch._probes.protocol import Snapshot
 
@@ -190,6 +192,14 @@ class Settler:
             held_stays = all(self.probes[kind].held_means_stays for kind in new)
             if held_stays and self._all_held(new):
                 return True
+        if progress.full_at == keys_of(new) and not self._turns_loop:
+            # Left by a full gc pass, and nothing but each one itself holds
+            # what could end it (an event only a parked thread's target holds).
+            if progress.alone_at != progress.full_at:
+                progress.alone_at = progress.full_at
+                progress.alone = left_alone(self.probes, new, self.options.settle_budget)
+            if progress.alone:
+                return True
         if not runnable and progress.full_at == keys_of(new):
             # Left by a full gc pass, nothing runnable, and a module global
             # holds each one's owner: what is asleep was not given it to close.
@@ -200,14 +210,14 @@ class Settler:
                 )
             if progress.held_globally:
                 return True
-        if attempt >= 2 and by_others(self.probes, new):
+        if attempt >= 2 and waited_out(self.probes, new, self.options.settle_budget):
             current = keys_of(new)
             if current != progress.keys or runnable:
                 # Changed, or a thread that could still change them is waiting
                 # for a CPU (a busy machine): not still yet.
                 progress.keys, progress.still_since = current, now
             elif now - progress.still_since >= progress.still_for:
-                return True  # only descriptors or paths, standing still after gc passes
+                return True  # only what others end, standing still after gc passes
         return False
 
     def _collect_for(

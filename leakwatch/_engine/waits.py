@@ -19,15 +19,45 @@ from leakwatch._probes.protocol import Probe
 from leakwatch._probes.threads import others_parked, others_runnable
 
 #: A settle left with only leftovers that nothing in the block itself will
-#: release by waiting (their probes' ``released_by_others``: a descriptor or
-#: a temp path, once gc passes ran) stops once they have stood still for
-#: ``STILL`` of the budget (at most ``STILL_MAX`` seconds).
+#: release by waiting (see :func:`waited_out`: a descriptor or a temp path,
+#: once gc passes ran; a thread parked, or in a wait longer than the budget)
+#: stops once they have stood still, nothing runnable, for ``STILL`` of the
+#: budget (at most ``STILL_MAX`` seconds).
 STILL, STILL_MAX = 0.25, 0.1
 
 
 def by_others(probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]]) -> bool:
-    """Whether only other code could release every kind left (see ``STILL``)."""
+    """Whether only other code could release every kind left: no wait for a
+    thread, task or child to end helps them, a gc pass may."""
     return all(probes[kind].released_by_others for kind in new)
+
+
+def waited_out(
+    probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]], budget: float
+) -> bool:
+    """Whether no leftover can end by itself within ``budget`` seconds
+    (each probe's ``waits_out``): only what other code does changes them."""
+    return all(
+        probes[kind].waits_out(key, value, budget)
+        for kind, items in new.items()
+        for key, value in items.items()
+    )
+
+
+def left_alone(
+    probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]], budget: float
+) -> bool:
+    """Whether nothing but each leftover itself holds what could end it
+    within ``budget`` seconds (each probe's ``left_alone``: a thread parked
+    on an event only its own target holds)."""
+    try:
+        return all(
+            probes[kind].left_alone(key, value, budget)
+            for kind, items in new.items()
+            for key, value in items.items()
+        )
+    except Exception:  # a refinement: waiting decides
+        return False
 
 
 def keys_of(new: dict[str, dict[Hashable, Any]]) -> set[tuple[str, Hashable]]:
@@ -56,7 +86,8 @@ def others_now(
     look (a timed wait that cannot end within them is parked)."""
     with OWN_IO, _recording.quiet():
         quiet = others_parked(budget) if cannot_end(probes, new) else False
-        runnable = others_runnable() if by_others(probes, new) else True
+        waits = budget is not None and waited_out(probes, new, budget)
+        runnable = others_runnable() if waits else True
     return quiet, runnable
 
 
@@ -104,3 +135,6 @@ class Progress:
     #: The leftovers :func:`held_by_globals` was asked about, and its answer.
     globals_at: set[tuple[str, Hashable]] | None = None
     held_globally: bool = False
+    #: The leftovers :func:`left_alone` was asked about, and its answer.
+    alone_at: set[tuple[str, Hashable]] | None = None
+    alone: bool = False

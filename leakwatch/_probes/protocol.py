@@ -97,6 +97,19 @@ class Probe:
         thread, a descriptor): nothing running toward its end in the block."""
         return self.released_by_others
 
+    def waits_out(self, key: Hashable, value: Any, budget: float) -> bool:
+        """Whether this leftover cannot end by itself within ``budget``
+        seconds, only by what other code does: a descriptor or a path (see
+        :attr:`released_by_others`), a thread parked or in a wait longer than
+        that.  Settling stops once such leftovers stood still a moment."""
+        return self.released_by_others
+
+    def left_alone(self, key: Hashable, value: Any, budget: float) -> bool:
+        """Whether nothing but the leftover itself holds what could end it
+        within ``budget`` seconds (a thread parked on an event only its own
+        target holds): once a full gc pass ran, no other code can."""
+        return False
+
     def of_block(self, items: dict[Hashable, Any], at_end: Snapshot) -> dict[Hashable, Any]:
         """The leftovers that are the block's, given this kind's look as the
         block ended (a task started after it is not the block's)."""

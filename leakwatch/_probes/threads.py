@@ -8,7 +8,6 @@ Like every probe, it lists and describes; it must not judge.
 
 from __future__ import annotations
 
-import math
 import sys
 import threading
 import time
@@ -24,6 +23,7 @@ from leakwatch._base.paths import is_user_file
 from leakwatch._base.platform import list_native_threads, thread_runnable
 from leakwatch._base.pyversion import frame_locals, running_thread
 from leakwatch._probes.protocol import Probe, Snapshot
+from leakwatch._probes.wakers import held_only_by, outlasting, parked, wait_frame
 
 INTERNAL_PREFIX = "leakwatch-"
 
@@ -63,48 +63,6 @@ def executor_of(thread: threading.Thread) -> Any:
     return ref() if isinstance(ref, weakref.ref) else None
 
 
-def parked(
-    thread: threading.Thread, frames: dict[int, Any] | None = None, longer_than: float = math.inf
-) -> bool:
-    """Blocked until another thread wakes it: in ``Condition.wait`` with no
-    timeout (``Event.wait()``, ``Queue.get()``, ``Semaphore.acquire()``,
-    ``Barrier.wait()`` without one), or with one over ``longer_than``
-    seconds (the caller knows the wait began less than that ago and will
-    not look that long).  A shorter wait, a sleep, a select or C code that
-    blocks may end by itself: not parked.  ``frames``:
-    ``sys._current_frames()`` read once for many threads."""
-    if frames is None:
-        frames = sys._current_frames()
-    frame = frames.get(thread.ident) if thread.ident is not None else None
-    try:
-        # The wait itself, or (instrumentation wrapping a lock's ``acquire``)
-        # a frame or two below it, still in its blocking acquire.
-        for depth in range(_WRAPPED_DEPTH + 1):  # noqa: B007 (read after the loop)
-            if frame is None:
-                return False
-            if frame.f_code is _CONDITION_WAIT:
-                break
-            frame = frame.f_back
-        else:
-            return False
-        names = frame_locals(frame)
-        if depth and names.get("gotit", True) is not False:
-            return False  # woken, or not yet waiting
-        timeout = names.get("timeout", 0)
-        if timeout is None:
-            return True
-        return isinstance(timeout, (int, float)) and timeout > longer_than
-    finally:
-        del frame
-
-
-#: The code of ``threading.Condition.wait``: where a parked thread waits.
-_CONDITION_WAIT = threading.Condition.wait.__code__
-#: How many frames a wrapper of ``Lock.acquire`` may add under that wait
-#: (a checker of blocking calls in event loops wraps it, and is wrapped).
-_WRAPPED_DEPTH = 2
-
-
 def other_threads() -> Iterator[threading.Thread]:
     """The Python threads but this one and leakwatch's own."""
     me = threading.get_ident()
@@ -140,12 +98,7 @@ def others_parked(budget: float | None = None) -> bool | None:
             return False
         if frames is None:
             frames = sys._current_frames()
-        longer_than = math.inf
-        if budget is not None:
-            started = _records.thread_starts.get(thread)
-            if started is not None:
-                longer_than = time.monotonic() - started + budget
-        if not parked(thread, frames, longer_than):
+        if not parked(thread, frames, outlasting(thread, budget)):
             return False
         waiting = True
     # None: true, with parked threads (a thread woken a moment ago may still
@@ -211,15 +164,35 @@ class ThreadProbe(Probe):
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
         return key not in before
 
+    def waits_out(self, key: Hashable, value: Any, budget: float) -> bool:
+        thread = value() if isinstance(value, weakref.ref) else None
+        return thread is not None and parked(thread, None, outlasting(thread, budget))
+
+    def left_alone(self, key: Hashable, value: Any, budget: float) -> bool:
+        """Parked past ``budget`` on a condition held only through the thread
+        itself (an event only its target holds): no other thread can wake it."""
+        thread = value() if isinstance(value, weakref.ref) else None
+        if thread is None or not parked(thread, None, outlasting(thread, budget)):
+            return False
+        frame = wait_frame(thread, None)
+        try:
+            condition = frame_locals(frame).get("self") if frame is not None else None
+            return condition is not None and held_only_by(condition, thread)
+        finally:
+            del frame, thread
+
     def settle(self, new: Snapshot, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         current = running_thread()
         threads = [t for v in new.values() if isinstance(v, weakref.ref) and (t := v()) is not None]
         frames = sys._current_frames()
-        # One waiting for another thread to wake it: joining it waits for
-        # nothing (settling looks again all the same).  The frames are let go
-        # before any join: a thread that returns meanwhile frees its locals.
-        waiting = [t for t in threads if t is not current and not parked(t, frames)]
+        # One waiting for another thread to wake it, or in a wait longer than
+        # its life and this join: joining it waits for nothing (settling looks
+        # again all the same).  The frames are let go before any join: a
+        # thread that returns meanwhile frees its locals.
+        waiting = [
+            t for t in threads if t is not current and not parked(t, frames, outlasting(t, timeout))
+        ]
         del frames, threads
         for t in waiting:
             remaining = deadline - time.monotonic()

@@ -1,0 +1,145 @@
+"""Parked threads, and who could wake them.
+
+:func:`parked`: a thread blocked in ``Condition.wait`` until another thread
+wakes it (or for longer than the caller will look).  :func:`held_only_by`:
+whether anything but the thread itself holds what it waits on.
+
+A thread parked on an event that only its own target holds (``Thread(
+target=Event().wait)``, a worker whose queue nobody kept) ends only by its
+timeout, whatever other threads do: settling need not wait for them.  The
+collector's referrers are walked up from what it waits on, one heap scan per
+level, and the walk stops at the thread itself: its ``Thread`` object and the
+frames of its own stack.  Anything else that leads to a module, another
+thread's frame, or further than the walk looks counts as a waker.  Run only
+after a full gc pass, so garbage is no referrer.  Must not judge.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import sys
+import threading
+import time
+import types
+from typing import Any
+
+from leakwatch._attribution import records as _records
+from leakwatch._attribution.roots import OWN_PACKAGE
+from leakwatch._base.pyversion import frame_locals
+
+
+def parked(
+    thread: threading.Thread, frames: dict[int, Any] | None = None, longer_than: float = math.inf
+) -> bool:
+    """Blocked until another thread wakes it: in ``Condition.wait`` with no
+    timeout (``Event.wait()``, ``Queue.get()``, ``Semaphore.acquire()``,
+    ``Barrier.wait()`` without one), or with one over ``longer_than``
+    seconds (the caller knows the wait began less than that ago and will
+    not look that long).  A shorter wait, a sleep, a select or C code that
+    blocks may end by itself: not parked.  ``frames``:
+    ``sys._current_frames()`` read once for many threads."""
+    frame = wait_frame(thread, frames)
+    if frame is None:
+        return False
+    try:
+        timeout = frame_locals(frame).get("timeout", 0)
+        if timeout is None:
+            return True
+        return isinstance(timeout, (int, float)) and timeout > longer_than
+    finally:
+        del frame
+
+
+def wait_frame(thread: threading.Thread, frames: dict[int, Any] | None) -> Any:
+    """The frame of ``Condition.wait`` ``thread`` is blocked in, or None."""
+    if frames is None:
+        frames = sys._current_frames()
+    frame = frames.get(thread.ident) if thread.ident is not None else None
+    try:
+        # The wait itself, or (instrumentation wrapping a lock's ``acquire``)
+        # a frame or two below it, still in its blocking acquire.
+        for depth in range(_WRAPPED_DEPTH + 1):
+            if frame is None:
+                return None
+            if frame.f_code is _CONDITION_WAIT:
+                if depth and frame_locals(frame).get("gotit", True) is not False:
+                    return None  # woken, or not yet waiting
+                return frame
+            frame = frame.f_back
+        return None
+    finally:
+        del frame
+
+
+#: The code of ``threading.Condition.wait``: where a parked thread waits.
+_CONDITION_WAIT = threading.Condition.wait.__code__
+#: How many frames a wrapper of ``Lock.acquire`` may add under that wait
+#: (a checker of blocking calls in event loops wraps it, and is wrapped).
+_WRAPPED_DEPTH = 2
+
+
+def outlasting(thread: threading.Thread, budget: float | None) -> float:
+    """How long a timed wait of ``thread`` must be to outlast ``budget``
+    more seconds: its life so far and the budget, where its start was seen."""
+    started = _records.thread_starts.get(thread) if budget is not None else None
+    if started is None or budget is None:
+        return math.inf
+    return time.monotonic() - started + budget
+
+
+#: Levels of referrers walked up, and objects per level, before giving up
+#: (giving up: someone else may hold it).
+_LEVELS, _WIDTH = 8, 64
+
+
+def held_only_by(target: object, thread: threading.Thread) -> bool:
+    """Whether ``target`` is held only through ``thread``; False when unsure."""
+    own = {id(thread)}
+    frame = sys._current_frames().get(thread.ident) if thread.ident is not None else None
+    while frame is not None:
+        own.add(id(frame))
+        frame = frame.f_back
+    frontier: list[object] = [target]
+    seen = {id(target), id(frontier)}
+    try:
+        for _ in range(_LEVELS):
+            referrers = gc.get_referrers(*frontier)
+            seen.add(id(referrers))
+            up = _up(referrers, own, seen)
+            del referrers
+            if up is None or len(up) > _WIDTH:
+                return False
+            if not up:
+                return True
+            seen.add(id(up))
+            frontier = up
+        return False
+    except Exception:  # a refinement: waiting decides
+        return False
+    finally:
+        del frontier
+
+
+def _up(referrers: list[object], own: set[int], seen: set[int]) -> list[object] | None:
+    """The next level to walk; None when one of ``referrers`` is a waker."""
+    up: list[object] = []
+    for obj in referrers:
+        if id(obj) in seen or id(obj) in own:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, types.FrameType):
+            if str(obj.f_globals.get("__name__")).partition(".")[0] == OWN_PACKAGE:
+                continue  # leakwatch's own, looking
+            return None  # another thread's frame (or the settling thread's)
+        if isinstance(obj, (type, types.ModuleType)) or _module_dict(obj):
+            return None
+        up.append(obj)
+    return up
+
+
+def _module_dict(obj: object) -> bool:
+    if not isinstance(obj, dict):
+        return False
+    module = sys.modules.get(str(obj.get("__name__")))
+    return module is not None and getattr(module, "__dict__", None) is obj
