@@ -9,12 +9,18 @@ interleaved for ``--rounds`` rounds.  Kinds:
     socket   a socket a module list keeps (held by a global: nothing can free it)
     pipe     both ends of ``os.pipe()`` (no Python object: a gc pass must decide)
     thread   a thread waiting on an event nobody sets (daemon)
+    waiting  a thread in ``Event().wait(60)``: a timed wait, on an event only
+             its own target holds (a worker whose queue nobody kept)
     tempdir  ``tempfile.mkdtemp()`` never removed
+
+``--idle-worker`` starts one more thread as the suite is imported, asleep in
+a timed lock acquire the way a thread cache's idle worker is (trio's,
+anyio's): settling cannot tell what such a thread will do when it wakes.
 
 Prints the median wall and CPU seconds of each mode and the cost per leak
 (the difference over the number of tests), and checks every test failed
 under leakwatch.  Asserts nothing.  Run:
-``python bench/bench_leaky.py [--tests 200] [--rounds 3] [--kinds socket,pipe]``;
+``python bench/bench_leaky.py [--tests 200] [--rounds 3] [--kinds socket,pipe] [--idle-worker]``;
 ``--code DIR`` (repeated) measures source trees side by side, round by round
 (a change against the code before it).
 """
@@ -35,6 +41,7 @@ BODIES = {
     "socket": "KEPT.append(socket.socket())",
     "pipe": "KEPT.append(os.pipe())",
     "thread": "threading.Thread(target=NEVER.wait, daemon=True).start()",
+    "waiting": "threading.Thread(target=threading.Event().wait, args=(60,), daemon=True).start()",
     "tempdir": "KEPT.append(tempfile.mkdtemp())",
 }
 
@@ -44,10 +51,19 @@ NEVER = threading.Event()
 """
 
 
-def write_suite(where: Path, kind: str, tests: int) -> Path:
+IDLE_WORKER = """IDLE = threading.Lock()
+IDLE.acquire()
+threading.Thread(
+    target=IDLE.acquire, kwargs={"timeout": 3600}, daemon=True, name="idle worker"
+).start()
+"""
+
+
+def write_suite(where: Path, kind: str, tests: int, idle_worker: bool = False) -> Path:
     path = where / f"test_leaky_{kind}.py"
     body = BODIES[kind]
-    path.write_text(HEADER + "".join(f"\ndef test_{i}():\n    {body}\n" for i in range(tests)))
+    header = HEADER + (IDLE_WORKER if idle_worker else "")
+    path.write_text(header + "".join(f"\ndef test_{i}():\n    {body}\n" for i in range(tests)))
     (where / "pytest.ini").write_text("[pytest]\n")
     return path
 
@@ -80,6 +96,7 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--kinds", default=",".join(BODIES))
+    parser.add_argument("--idle-worker", action="store_true", help="one idle pool worker beside")
     parser.add_argument(
         "--code",
         action="append",
@@ -96,7 +113,7 @@ def main() -> None:
         for kind in opts.kinds.split(","):
             where = Path(tmp) / kind
             where.mkdir()
-            path = write_suite(where, kind, opts.tests)
+            path = write_suite(where, kind, opts.tests, opts.idle_worker)
             plain: list[tuple[float, float]] = []
             watched: dict[str | None, list[tuple[float, float]]] = {c: [] for c in codes}
             last: dict[str | None, str] = {}

@@ -253,6 +253,35 @@ def test_a_socket_a_global_holds_costs_no_gc_pass_and_says_what_holds_it() -> No
         KEPT.pop().close()
 
 
+def test_a_socket_a_global_holds_that_a_server_closes_on_eof_is_not_a_leak() -> None:
+    # The look-alike of the leak beside it: a server thread, woken by its
+    # client's end closing (runnable, not asleep), closes the socket a module
+    # global holds a moment after the block.
+    ready = threading.Event()
+
+    def server() -> None:
+        ready.wait(10)
+        conn = KEPT[-1]
+        conn.recv(1)  # b"": the client went
+        conn.close()
+
+    thread = threading.Thread(target=server, name="eof-server")
+    thread.start()
+    try:
+        with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+            client, conn = socket.socketpair()
+            KEPT.append(conn)
+            ready.set()
+            time.sleep(0.01)  # the server is in recv()
+            client.close()
+        assert w.report is not None
+        assert w.report.leaks == [], w.report.stats
+    finally:
+        ready.set()
+        thread.join(10)
+        KEPT.pop().close()
+
+
 def test_a_socket_a_global_holds_is_judged_without_waiting_for_a_sleeping_worker() -> None:
     # An idle pool worker (trio's thread cache, anyio's) sleeps in a timed
     # lock acquire and ends by itself later: nothing gave it the socket to

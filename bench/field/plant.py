@@ -19,7 +19,10 @@ the leaks planted, plain and under ``--leakwatch``:
 * **missed**: reached and not caught; **misplaced**: the planted line charged
   to another test or a fixture;
 * **other changes**: tests that did not reach the planted code whose outcome
-  changed from plain.
+  changed from plain;
+* **seconds**: each run's wall time, and what each caught leak cost (the
+  difference over the leaks caught): a suite where most tests leak is where
+  a first run decides whether a team keeps the tool.
 
 The target is 100% caught at their own test with nothing else changed.
 Results go to ``artifacts/field/<suite>/plant-<kind>.json`` and are printed.
@@ -33,6 +36,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +55,7 @@ def run_planted(
     spec: str,
     paths: list[str],
     timeout: int,
-) -> tuple[Path, Path, Path]:
+) -> tuple[Path, Path, Path, float]:
     out = field.ARTIFACTS / recipe.suite / "plant" / f"{spec.rsplit('=', 1)[1]}-{mode}"
     out.parent.mkdir(parents=True, exist_ok=True)
     log = out.with_suffix(".plant.jsonl")
@@ -66,6 +70,7 @@ def run_planted(
     env["FIELD_PLANT"] = spec
     env["FIELD_PLANT_LOG"] = str(log)
     print(f"[{recipe.suite}] planted {spec}, {mode} ...", end=" ", flush=True)
+    began = time.perf_counter()
     with out.with_suffix(".log").open("w") as text:
         proc = subprocess.run(
             argv,
@@ -77,8 +82,9 @@ def run_planted(
             timeout=timeout,
             check=False,
         )
-    print(f"exit {proc.returncode}", flush=True)
-    return out.with_suffix(".xml"), out.with_suffix(".json"), log
+    seconds = time.perf_counter() - began
+    print(f"exit {proc.returncode}, {seconds:.1f} s", flush=True)
+    return out.with_suffix(".xml"), out.with_suffix(".json"), log, seconds
 
 
 def read_plants(path: Path) -> dict[str, dict[str, Any]]:
@@ -168,14 +174,17 @@ def main() -> None:
     python = field.make_venv(recipe, source)
     timeout = opts.timeout or recipe.timeout
     spec = f"{opts.target}={opts.kind}"
-    plain_xml, _, plain_log = run_planted(
+    plain_xml, _, plain_log, plain_s = run_planted(
         recipe, python, source, "plain", spec, opts.paths, timeout
     )
-    lw_xml, lw_json, lw_log = run_planted(
+    lw_xml, lw_json, lw_log, lw_s = run_planted(
         recipe, python, source, "default", spec, opts.paths, timeout
     )
     result = {"suite": opts.suite, "target": opts.target, "kind": opts.kind}
     result.update(score(plain_xml, lw_xml, lw_json, plain_log, lw_log))
+    per_leak = (lw_s - plain_s) / result["caught"] * 1000 if result["caught"] else None
+    result["seconds"] = {"plain": round(plain_s, 2), "leakwatch": round(lw_s, 2)}
+    result["ms_per_leak"] = None if per_leak is None else round(per_leak, 1)
     out = field.ARTIFACTS / recipe.suite / f"plant-{opts.kind}-{opts.target.replace(':', '.')}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     threads = result["threads"]
@@ -184,7 +193,9 @@ def main() -> None:
         f"[{opts.suite}] {opts.kind} at {opts.target} (made in threads: {shown}): "
         f"caught {result['caught']}/{result['reached']} at their own test, "
         f"missed {len(result['missed'])}, misplaced {len(result['misplaced'])}, "
-        f"other changes {len(result['other_changes'])}"
+        f"other changes {len(result['other_changes'])}; "
+        f"{plain_s:.1f} s plain, {lw_s:.1f} s under leakwatch ({lw_s / plain_s:.2f}x"
+        + (f", {per_leak:.0f} ms per leak caught)" if per_leak is not None else ")")
     )
     for item in result["missed"][:10] + result["misplaced"][:10]:
         print(f"  not caught: {item}")
