@@ -19,6 +19,7 @@ kind of resource nor a rule.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Hashable
 from typing import Any
@@ -84,7 +85,7 @@ class Watcher:
         #: What this watch could not do, for the report's notes (one line each).
         self.notes: list[str] = []
         #: Python threads already running when the watch started (see _concurrency_note).
-        self._threads_before: frozenset[tuple[int | None, int]] = frozenset()
+        self._threads_before: frozenset[int] = frozenset()
         #: Why-alive chains settling finds and describing shows, until the stop ends.
         self._chains = Chains()
         #: The steps, each holding what it needs of the watch.
@@ -114,7 +115,8 @@ class Watcher:
         if self._set_cr_depth:
             sys.set_coroutine_origin_tracking_depth(_recording.depth)
         self._since = _records.current_serial()
-        self._threads_before = _other_threads()
+        # Only ids, every thread: which are others is asked if the note is made.
+        self._threads_before = frozenset(map(id, threading.enumerate()))
         self.looks.start()
         for growth in untraced_first(self.growths.values()):
             growth.start()
@@ -246,16 +248,13 @@ class Watcher:
         return resources
 
 
-def _other_threads() -> frozenset[tuple[int | None, int]]:
+def _concurrency_note(before: frozenset[int]) -> str | None:
+    """A note when other threads ran through the block (``before``: the ids
+    of the threads alive as it started): a watch is process-wide, so what
+    they opened or started meanwhile counts as the block's."""
     from leakwatch._probes.threads import other_threads
 
-    return frozenset((t.ident, id(t)) for t in other_threads())
-
-
-def _concurrency_note(before: frozenset[tuple[int | None, int]]) -> str | None:
-    """A note when other threads ran through the block: a watch is process-wide,
-    so what they opened or started meanwhile counts as the block's."""
-    during = before & _other_threads()
+    during = [t for t in other_threads() if id(t) in before]
     if not during:
         return None
     return (
