@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import contextlib
 import gc
 import hashlib
 import os
@@ -12,6 +13,7 @@ import threading
 import time
 import warnings
 import weakref
+from collections.abc import Iterator
 
 import pytest
 
@@ -282,27 +284,36 @@ def test_a_socket_a_global_holds_that_a_server_closes_on_eof_is_not_a_leak() -> 
         KEPT.pop().close()
 
 
-def test_a_socket_a_global_holds_is_judged_without_waiting_for_a_sleeping_worker() -> None:
-    # An idle pool worker (trio's thread cache, anyio's) sleeps in a timed
-    # lock acquire and ends by itself later: nothing gave it the socket to
-    # close, and a module global holds it.  Its look-alike, a socket a
-    # sleeping helper closes a moment later from its own frame, is not a
-    # leak (test_a_descriptor_a_helper_thread_closes_soon_after_is_not_a_leak).
+@contextlib.contextmanager
+def _idle_worker() -> Iterator[None]:
+    """An idle pool worker (trio's thread cache, anyio's) beside the block:
+    asleep in a timed lock acquire, ending by itself later, so not parked."""
     idle = threading.Lock()
     idle.acquire()
     worker = threading.Thread(target=idle.acquire, kwargs={"timeout": 10}, name="idle worker")
     worker.start()
     try:
-        with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
-            KEPT.append(socket.socket())
-        assert w.report is not None
-        [leak] = w.report.leaks
-        assert leak.kind == "fd" and leak.details["held_by"] == f"{__name__}.KEPT[0]"
-        assert w.report.stats["settle_attempts"] <= 2, w.report.stats
+        yield
     finally:
-        KEPT.pop().close()
         idle.release()
         worker.join()
+
+
+def test_a_socket_a_global_holds_is_judged_without_waiting_for_a_sleeping_worker() -> None:
+    # Nothing gave the idle worker the socket to close, and a module global
+    # holds it.  Its look-alike, a socket a sleeping helper closes a moment
+    # later from its own frame, is not a leak
+    # (test_a_descriptor_a_helper_thread_closes_soon_after_is_not_a_leak).
+    with _idle_worker():
+        try:
+            with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+                KEPT.append(socket.socket())
+            assert w.report is not None
+            [leak] = w.report.leaks
+            assert leak.kind == "fd" and leak.details["held_by"] == f"{__name__}.KEPT[0]"
+            assert w.report.stats["settle_attempts"] <= 2, w.report.stats
+        finally:
+            KEPT.pop().close()
 
 
 def test_a_thread_in_a_wait_longer_than_the_budget_is_judged_without_the_budget() -> None:
@@ -329,15 +340,10 @@ def test_a_thread_in_a_wait_longer_than_the_budget_is_judged_without_the_budget(
 
 def test_a_thread_parked_on_an_event_only_it_holds_is_judged_without_the_budget() -> None:
     # Nothing but the thread's own target holds its event: no other thread
-    # can wake it, whatever the idle worker beside it does (asleep in a
-    # timed acquire, so not parked: settling cannot tell what it will do).
-    # The look-alike: an event a sleeping helper holds and sets a moment
-    # later is waited for.
-    idle = threading.Lock()
-    idle.acquire()
-    worker = threading.Thread(target=idle.acquire, kwargs={"timeout": 10}, name="idle worker")
-    worker.start()
-    try:
+    # can wake it, whatever the idle worker beside it does (settling cannot
+    # tell what that one will do).  The look-alike: an event a sleeping
+    # helper holds and sets a moment later is waited for.
+    with _idle_worker():
         event = threading.Event()
         only_its = weakref.ref(event)  # ends it afterwards, holding nothing
         with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
@@ -361,9 +367,6 @@ def test_a_thread_parked_on_an_event_only_it_holds_is_judged_without_the_budget(
             threading.Thread(target=helper, name="helper").start()
         assert woken.report is not None
         assert woken.report.leaks == []
-    finally:
-        idle.release()
-        worker.join()
 
 
 class _CheckedLock:
