@@ -209,11 +209,16 @@ def _anchor(obj: Any) -> bool:
 
 def generators_in(finalizers: Iterable[Any], depth: int = 4) -> list[Any]:
     """Suspended generators (sync or async) that a fixture's finalizers keep:
-    the fixture function itself, waiting to tear down."""
+    the fixture function itself, waiting to tear down.  The nearest level
+    that holds one is the last looked at: past it lie pytest's own objects
+    (the fixture definition, its request, the session), thousands of
+    members for every leftover asked about."""
     out: list[Any] = []
     level = list(finalizers)
     seen: set[int] = set()
     for _ in range(depth):
+        if out:
+            break
         nxt: list[Any] = []
         for obj in level:
             if id(obj) in seen:
