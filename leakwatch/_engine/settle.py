@@ -165,8 +165,10 @@ class Settler:
         now: float,
     ) -> bool:
         """Whether waiting longer cannot change what is left: it cannot end by
-        itself and a full gc pass (or a root holding its owners) says so, or
-        it is only what other code releases, standing still after gc passes.
+        itself and a full gc pass (or a root holding its owners) says so;
+        after a full pass, nothing but each leftover itself holds what could
+        end it, or nothing runs and a module global holds each one's owner;
+        or it is only what other code ends, standing still after gc passes.
 
         ``others``: who else could act, seen just before the look that found
         these (a thread that closes one and ends between that look and now
