@@ -26,8 +26,7 @@ once the test is over:
 Anything else -- held by a module global, a registry, or nothing but itself
 (a running thread, a pending task, a path on disk) -- is the window's it was
 made in, whichever thread made it.  The search is bounded (depth, seconds)
-and keeps no object once it returns: only ids while it runs.
-"""
+and keeps no object once it returns: only ids while it runs."""
 
 from __future__ import annotations
 
@@ -172,9 +171,8 @@ def local_values(frames: Iterable[types.FrameType]) -> list[Any]:
 
 
 def _members(obj: Any) -> list[Any]:
-    """An object's direct parts, read without running its code: instance
-    attributes, a container's items (at most 256), a bound method's object,
-    a partial's arguments."""
+    """An object's direct parts, read without running its code: instance attributes,
+    a container's items (at most 256), a bound method's object, a partial's arguments."""
     if isinstance(obj, (*_PLAIN, *_OPAQUE)) or _is_loop(obj):
         return []  # a loop's parts hold every task and handle it runs
     if isinstance(obj, types.MethodType):
@@ -209,16 +207,13 @@ def _anchor(obj: Any) -> bool:
 
 def generators_in(finalizers: Iterable[Any], depth: int = 4) -> list[Any]:
     """Suspended generators (sync or async) that a fixture's finalizers keep:
-    the fixture function itself, waiting to tear down.  The nearest level
-    that holds one is the last looked at: past it lie pytest's own objects
-    (the fixture definition, its request, the session), thousands of
-    members for every leftover asked about."""
+    the fixture function itself, waiting to tear down; none past the nearest
+    level with one (pytest's own objects lie there, thousands of members)."""
     out: list[Any] = []
     level = list(finalizers)
     seen: set[int] = set()
-    for _ in range(depth):
-        if out:
-            break
+    while level and not out and depth > 0:
+        depth -= 1
         nxt: list[Any] = []
         for obj in level:
             if id(obj) in seen:
