@@ -369,6 +369,38 @@ def test_a_thread_parked_on_an_event_only_it_holds_is_judged_without_the_budget(
         assert woken.report.leaks == []
 
 
+def _parked_on_its_own() -> tuple[threading.Thread, weakref.ref[threading.Event]]:
+    event = threading.Event()
+    thread = threading.Thread(target=event.wait, name="alone", daemon=True)
+    thread.start()
+    return thread, weakref.ref(event)
+
+
+def test_what_only_a_parked_thread_holds_is_told_so_on_every_python() -> None:
+    # The walk up the referrers stops at the thread itself; its own argument
+    # tuple (3.13 reports it) is no holder.  Once the test holds the event
+    # too, another thread could set it.
+    from leakwatch._probes.threads import ThreadProbe
+    from leakwatch._probes.wakers import parked
+
+    thread, event = _parked_on_its_own()
+    try:
+        deadline = time.monotonic() + 5
+        while not parked(thread) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gc.collect()
+        probe, ref = ThreadProbe(), weakref.ref(thread)
+        assert probe.left_alone(("py",), ref, 3.0)
+        held = event()  # a variable of this running frame
+        assert not probe.left_alone(("py",), ref, 3.0)
+        del held
+    finally:
+        left = event()
+        if left is not None:
+            left.set()
+        thread.join(10)
+
+
 class _CheckedLock:
     """A lock whose ``acquire`` is Python code, as a checker of blocking calls
     in event loops makes it: a parked thread's last frame is then its own."""

@@ -158,13 +158,20 @@ def _below_a_global(targets: Sequence[object]) -> bool:
     out first: the search from every global (tens of milliseconds on a
     large heap) could not find them either, as when only a leaked thread
     holds its own target."""
-    frontier: list[object] = list(targets)
-    seen = {id(frontier), *map(id, frontier)}
+    frontier: tuple[object, ...] = tuple(targets)
+    seen = set(map(id, frontier))
+    # The walk's own containers: never holders, alive until it returns.
+    kept: list[object] = []
     try:
         for _ in range(_UP_LEVELS):
+            # A tuple of its own as the arguments (3.13 reports the caller's).
+            kept.append(frontier)
+            seen.add(id(frontier))
             referrers = gc.get_referrers(*frontier)
+            kept.append(referrers)
             seen.add(id(referrers))
             up: list[object] = []
+            kept.append(up)
             seen.add(id(up))
             for holder in referrers:
                 if id(holder) in seen or isinstance(holder, _NOT_ATTRIBUTES):
@@ -180,16 +187,16 @@ def _below_a_global(targets: Sequence[object]) -> bool:
                     if not all(isinstance(key, str) for key in list(holder)):
                         continue  # a registry holds items, not attributes
                 up.append(holder)
-            del referrers
             if len(up) > _UP_WIDTH:
                 return True
             if not up:
                 return False
-            frontier = up
+            frontier = tuple(up)
         return True
     except Exception:  # the search decides
         return True
     finally:
+        kept.clear()
         del frontier
 
 

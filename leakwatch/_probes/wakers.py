@@ -10,8 +10,10 @@ timeout, whatever other threads do: settling need not wait for them.  The
 collector's referrers are walked up from what it waits on, one heap scan per
 level, and the walk stops at the thread itself: its ``Thread`` object and the
 frames of its own stack.  Anything else that leads to a module, another
-thread's frame, or further than the walk looks counts as a waker.  Run only
-after a full gc pass, so garbage is no referrer.  Must not judge.
+thread's frame (a running frame's variables are read from the frame: the
+collector does not show them), or further than the walk looks counts as a
+waker.  Run only after a full gc pass, so garbage is no referrer.  Must not
+judge.
 """
 
 from __future__ import annotations
@@ -100,25 +102,52 @@ def held_only_by(target: object, thread: threading.Thread) -> bool:
     while frame is not None:
         own.add(id(frame))
         frame = frame.f_back
-    frontier: list[object] = [target]
-    seen = {id(target), id(frontier)}
+    frontier: tuple[object, ...] = (target,)
+    seen = {id(target)}
+    # The walk's own containers hold what it looks at: never links, and
+    # alive until it returns, so no other object takes their ids.
+    kept: list[object] = []
     try:
+        in_frames = _held_by_running_frames(own)
         for _ in range(_LEVELS):
+            if any(id(obj) in in_frames for obj in frontier):
+                return False  # a running frame's variable: that thread may wake it
+            # A tuple of its own as the arguments: 3.13 reports the caller's
+            # tuple of a ``*args`` call among the referrers.
+            kept.append(frontier)
+            seen.add(id(frontier))
             referrers = gc.get_referrers(*frontier)
+            kept.append(referrers)
             seen.add(id(referrers))
             up = _up(referrers, own, seen)
-            del referrers
             if up is None or len(up) > _WIDTH:
                 return False
             if not up:
                 return True
+            kept.append(up)
             seen.add(id(up))
-            frontier = up
+            frontier = tuple(up)
         return False
     except Exception:  # a refinement: waiting decides
         return False
     finally:
+        kept.clear()
         del frontier
+
+
+def _held_by_running_frames(own: set[int]) -> set[int]:
+    """The ids of what running frames' variables hold (the collector does not
+    show a running frame's locals as a referrer), but the thread's own frames
+    and leakwatch's."""
+    ids: set[int] = set()
+    for top in sys._current_frames().values():
+        frame: types.FrameType | None = top
+        while frame is not None:
+            ours = str(frame.f_globals.get("__name__")).partition(".")[0] == OWN_PACKAGE
+            if id(frame) not in own and not ours:
+                ids.update(map(id, frame_locals(frame).values()))
+            frame = frame.f_back
+    return ids
 
 
 def _up(referrers: list[object], own: set[int], seen: set[int]) -> list[object] | None:
