@@ -30,6 +30,7 @@ from leakwatch._engine.waits import (
     keys_of,
     left_alone,
     others_now,
+    owners_of,
     waited_out,
 )
 from leakwatch._probes.protocol import Snapshot
@@ -263,15 +264,10 @@ class Settler:
 
     def _all_held(self, new: dict[str, dict[Hashable, Any]]) -> bool:
         """Whether every leftover has an owner that a root holds now."""
-        owners: list[Any] = []
+        owners = owners_of(self.probes, new)
         try:
-            for kind, items in new.items():
-                owner_of = self.probes[kind].owner
-                for key, value in items.items():
-                    owner = owner_of(key, value)
-                    if owner is None:
-                        return False  # a bare descriptor or a path: the pass decides
-                    owners.append(owner)
+            if owners is None:
+                return False  # a bare descriptor or a path: the pass decides
             return self._chains.all_held(owners, self.options.why_alive_budget)
         except Exception:  # a refinement: the gc pass decides
             return False

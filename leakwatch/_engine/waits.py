@@ -98,23 +98,36 @@ def held_by_globals(
     module list keeps): no gc pass frees it, and no thread that is not
     running (a pool's idle worker, asleep in a timed wait) was given it to
     close.  The chains are searched once; describing shows them."""
-    owners: list[Any] = []
+    if not all(probes[kind].held_means_stays for kind in new):
+        return False
+    owners = owners_of(probes, new)
     try:
-        for kind, items in new.items():
-            probe = probes[kind]
-            if not probe.held_means_stays:
-                return False
-            for key, value in items.items():
-                owner = probe.owner(key, value)
-                if owner is None:
-                    return False  # a bare descriptor or a path: a gc pass decides
-                owners.append(owner)
+        if owners is None:
+            return False
         found = chains.get(owners, budget)
         return all(from_module_global(found.get(id(owner), "")) for owner in owners)
     except Exception:  # a refinement: waiting still decides
         return False
     finally:
         del owners
+
+
+def owners_of(probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]]) -> list[Any] | None:
+    """The object whose life holds each leftover open (each probe's
+    ``owner``), or None when one has none (a bare descriptor, a path: a gc
+    pass decides) or a probe failed."""
+    owners: list[Any] = []
+    try:
+        for kind, items in new.items():
+            owner_of = probes[kind].owner
+            for key, value in items.items():
+                owner = owner_of(key, value)
+                if owner is None:
+                    return None
+                owners.append(owner)
+    except Exception:  # a refinement: waiting decides
+        return None
+    return owners
 
 
 @dataclass
