@@ -107,7 +107,7 @@ class Settler:
             result.seconds = time.perf_counter() - t0
             return result
         budget = self.options.settle_budget
-        if result.new and not self._frozen and budget > 0 and self.options.settle_attempts:
+        if not self._frozen and budget > 0 and self.options.settle_attempts:
             # One more look before the first gc pass, which here sees the whole
             # heap (nothing frozen: a full collection, a quarter of a second on
             # a large pytest session).  What the first look caught is often

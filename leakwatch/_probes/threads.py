@@ -21,9 +21,9 @@ from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
 from leakwatch._base.platform import list_native_threads, thread_runnable
-from leakwatch._base.pyversion import frame_locals, running_thread
+from leakwatch._base.pyversion import running_thread
 from leakwatch._probes.protocol import Probe, Snapshot
-from leakwatch._probes.wakers import held_only_by, outlasting, parked, wait_frame
+from leakwatch._probes.wakers import held_only_by, outlasting, parked, parked_on
 
 INTERNAL_PREFIX = "leakwatch-"
 
@@ -172,14 +172,13 @@ class ThreadProbe(Probe):
         """Parked past ``budget`` on a condition held only through the thread
         itself (an event only its target holds): no other thread can wake it."""
         thread = value() if isinstance(value, weakref.ref) else None
-        if thread is None or not parked(thread, None, outlasting(thread, budget)):
+        if thread is None:
             return False
-        frame = wait_frame(thread, None)
+        condition = parked_on(thread, None, outlasting(thread, budget))
         try:
-            condition = frame_locals(frame).get("self") if frame is not None else None
             return condition is not None and held_only_by(condition, thread)
         finally:
-            del frame, thread
+            del condition, thread
 
     def settle(self, new: Snapshot, timeout: float) -> None:
         deadline = time.monotonic() + timeout

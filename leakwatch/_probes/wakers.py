@@ -41,14 +41,22 @@ def parked(
     not look that long).  A shorter wait, a sleep, a select or C code that
     blocks may end by itself: not parked.  ``frames``:
     ``sys._current_frames()`` read once for many threads."""
+    return parked_on(thread, frames, longer_than) is not None
+
+
+def parked_on(
+    thread: threading.Thread, frames: dict[int, Any] | None, longer_than: float = math.inf
+) -> Any:
+    """The condition a :func:`parked` thread waits on, or None."""
     frame = wait_frame(thread, frames)
     if frame is None:
-        return False
+        return None
     try:
-        timeout = frame_locals(frame).get("timeout", 0)
-        if timeout is None:
-            return True
-        return isinstance(timeout, (int, float)) and timeout > longer_than
+        names = frame_locals(frame)
+        timeout = names.get("timeout", 0)
+        if timeout is None or (isinstance(timeout, (int, float)) and timeout > longer_than):
+            return names.get("self")
+        return None
     finally:
         del frame
 
