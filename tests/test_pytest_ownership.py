@@ -8,6 +8,8 @@ case runs beside the leak it must still catch, in the same session.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from support.plugin_runs import line_of, outcomes, prepare, read_json, run, write
 
@@ -466,6 +468,8 @@ def test_a_child_process_leaked_in_call_is_charged_to_call_with_its_pipes(
 
 C_OPENS = """
 import ctypes
+from collections.abc import Iterator
+
 import pytest
 
 LIBC = ctypes.CDLL(None)
@@ -588,3 +592,29 @@ def test_threads_started_by_thread_are_each_the_tests_that_started_them(
     for marker in ("# <- first", "# <- second"):
         line = line_of(path, marker)
         result.stdout.fnmatch_lines([f"*1 thread leak in call: *test_raw_threads.py:{line}*"])
+
+
+def test_a_fixtures_generator_is_found_and_the_runners_machinery_is_not_walked_into() -> None:
+    """A wider fixture's finalizers hold its own generator (pytest's
+    ``partial(_teardown_yield_fixture, func, gen)``) and, one more per test
+    that ran one, each dependent fixture's teardown with its request: the
+    walk takes the first and never enters the runner's objects, so a fixture
+    that returns a plain value claims no dependent's generator as its world."""
+    import functools
+
+    from leakwatch._suite.ownership import generators_in
+
+    def fixture_body() -> Iterator[None]:
+        yield
+
+    class Request:  # stands for pytest's requests and fixture definitions
+        def __init__(self, held: object) -> None:
+            self.held = [held]
+
+    own, dependents = fixture_body(), fixture_body()
+    next(own)
+    next(dependents)
+    teardowns = [functools.partial(print, request=Request(dependents)) for _ in range(3)]
+    assert generators_in([functools.partial(print, own), *teardowns], (Request,)) == [own]
+    assert generators_in(teardowns, (Request,)) == []
+    assert generators_in(teardowns) == [dependents]  # the walk without the rule

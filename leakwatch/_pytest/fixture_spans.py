@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from _pytest.fixtures import FixtureDef
 
 from leakwatch._attribution import records as _records
 from leakwatch._engine.options import Options
@@ -55,6 +56,11 @@ def _stop(span: SpanWatcher, label: str) -> Report:
 #: Seconds one world's search for a batch of leftovers may take.
 _WORLD_BUDGET = 0.1
 
+#: pytest's own objects a fixture's finalizers reach: its definitions (each
+#: dependent fixture's teardown is one of them, bound), requests and nodes.
+#: A fixture's generator is never found through them.
+_MACHINERY: tuple[type, ...] = (FixtureDef, pytest.FixtureRequest, pytest.Item, pytest.Collector)
+
 
 def _object_of(probe: Any, key: Hashable, value: Any) -> Any:
     """The object a leftover is (a thread, a task) or that owns it (a
@@ -75,7 +81,7 @@ def _world(fixturedef: Any, span: SpanWatcher | None) -> World:
     cached = getattr(fixturedef, "cached_result", None)
     if cached is not None and cached[0] is not None:
         roots.append(cached[0])
-    for gen in generators_in(getattr(fixturedef, "_finalizers", ())):
+    for gen in generators_in(getattr(fixturedef, "_finalizers", ()), machinery=_MACHINERY):
         roots.extend(generator_locals(gen))
     helpers: list[threading.Thread] = []
     if span is None:  # a function-scoped fixture: no span, no threads of its own

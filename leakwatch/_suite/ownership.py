@@ -205,18 +205,18 @@ def _anchor(obj: Any) -> bool:
     return not (isinstance(obj, (*_PLAIN, *_OPAQUE)) or _is_loop(obj))
 
 
-def generators_in(finalizers: Iterable[Any], depth: int = 4) -> list[Any]:
-    """Suspended generators (sync or async) that a fixture's finalizers keep:
-    the fixture function itself, waiting to tear down; none past the nearest
-    level with one (pytest's own objects lie there, thousands of members)."""
+def generators_in(finalizers: Iterable[Any], machinery: tuple[type, ...] = ()) -> list[Any]:
+    """Suspended generators a fixture's finalizers keep (the fixture, waiting to tear
+    down), none past the nearest level with one nor inside the runner's ``machinery``
+    (every dependent fixture's teardown, one more per test that ran it; requests)."""
     out: list[Any] = []
-    level = list(finalizers)
-    seen: set[int] = set()
-    while level and not out and depth > 0:
-        depth -= 1
+    level, seen = list(finalizers), set()
+    for _ in range(4):
+        if not level or out:
+            break
         nxt: list[Any] = []
         for obj in level:
-            if id(obj) in seen:
+            if id(obj) in seen or isinstance(obj, machinery):
                 continue
             seen.add(id(obj))
             if isinstance(obj, (types.GeneratorType, types.AsyncGeneratorType)):
