@@ -12,11 +12,12 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,57 @@ def test_unreadable_proc_costs_the_fd_and_process_probes_alone(
         sock.close()
         child.kill()
         child.wait()
+
+
+def _leave_a_socket_and_a_temp_dir(patch: Callable[[], None]) -> tuple[leakwatch.Report, str]:
+    kept: list[socket.socket] = []
+    made = ""
+    try:
+        with leakwatch.watch(on_leak="report", settle_budget=0.05) as w:
+            patch()
+            kept.append(socket.socket())
+            made = tempfile.mkdtemp(prefix="lw-patched-os-")
+        assert w.report is not None
+        return w.report, made
+    finally:
+        for sock in kept:
+            sock.close()
+        if made:
+            os.rmdir(made)
+
+
+def test_a_suites_patches_of_os_neither_see_nor_blind_leakwatchs_looks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A checker of blocking calls (blockbuster: it walks the stack on every
+    call inside an event loop, and raises) or a fake file system patches
+    ``os`` while tests run.  leakwatch's looks go to the system directly:
+    the suite's patches are never called by them, and the socket and the
+    temp dir the block leaves are found all the same (the same block is
+    watched first unpatched: what leakwatch imports or reads once, it has)."""
+    calls: list[str] = []
+
+    def refuse(name: str) -> Callable[..., object]:
+        def patched(*args: object, **kwargs: object) -> object:
+            calls.append(name)
+            raise OSError(f"os.{name} is patched out by the suite")
+
+        return patched
+
+    def patch() -> None:
+        for name in ("listdir", "stat", "lstat", "fstat", "readlink", "scandir"):
+            monkeypatch.setattr(os, name, refuse(name))
+
+    for each in (lambda: None, patch):
+        try:
+            report, made = _leave_a_socket_and_a_temp_dir(each)
+        finally:
+            monkeypatch.undo()
+        _no_internal_error(report)
+        assert not report.notes
+        assert [leak.title.split(" ")[0] for leak in of_kind(report, "fd")] == ["socket"]
+        assert [leak.details["path"] for leak in of_kind(report, "tempfile")] == [made]
+    assert calls == []
 
 
 # -- 2: internal errors under -W error -----------------------------------------------------

@@ -39,6 +39,7 @@ from leakwatch._attribution.records import (
 )
 from leakwatch._attribution.stacks import DEFAULT_DEPTH, capture, user_code_inside
 from leakwatch._attribution.tags import job_tags, request_tag, starting, thread_tag, thread_tags
+from leakwatch._base.platform import path_exists
 from leakwatch._base.pyversion import running_thread
 
 _active = 0  # how many watches are on; hooks record only while > 0
@@ -221,7 +222,7 @@ def _on_open(args: tuple[Any, ...]) -> None:
     creating = bool(flags & os.O_CREAT) if isinstance(flags, int) and flags else False
     if isinstance(mode, str) and ("w" in mode or "a" in mode or "x" in mode):
         creating = True  # (no generator: this runs on every open)
-    if creating and _tempdir_child(path) and not os.path.exists(path):
+    if creating and _tempdir_child(path) and not path_exists(path, follow=True):
         _remember_created(path, rec)
 
 
@@ -268,7 +269,7 @@ def _on_mkdir(args: tuple[Any, ...]) -> None:
     if isinstance(args[0], int):
         return
     path = os.path.abspath(os.fsdecode(args[0]))
-    if _tempdir_child(path) and not os.path.exists(path):
+    if _tempdir_child(path) and not path_exists(path, follow=True):
         _remember_created(path, _record())
 
 

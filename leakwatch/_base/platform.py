@@ -11,6 +11,8 @@ reports on macOS and Windows degrade visibly instead of silently.
 - :func:`fd_flags` -> the open flags of one descriptor, or None.
 - :func:`list_children` -> {pid: start time}, direct and indirect children.
 - :func:`list_native_threads` -> native thread ids of this process.
+- :func:`path_stat`, :func:`path_exists`, :func:`list_dir` -> a path's
+  ``stat``, whether it exists, a directory's entries.
 - :func:`thread_runnable` -> whether a native thread of this process is
   running, ready to run or in I/O that ends by itself (None: not known).
 
@@ -25,6 +27,14 @@ import sys
 from collections.abc import Callable
 
 import psutil
+
+#: The calls leakwatch reads the system with, bound as leakwatch is
+#: imported: a suite's patches of ``os`` (a checker of blocking calls that
+#: walks the stack on each call inside an event loop, a fake file system)
+#: must neither see nor slow leakwatch's own looks, which run inside the
+#: watched loop too.
+_listdir, _stat, _lstat, _fstat = os.listdir, os.stat, os.lstat, os.fstat
+_readlink, _waitid = os.readlink, getattr(os, "waitid", None)
 
 LIMITS: dict[str, str] = {}
 #: Where /proc is read; a listing that fails raises, so the probe using it is
@@ -48,8 +58,8 @@ def _linux_fds() -> dict[int, str]:
     out: dict[int, str] = {}
     known = _fd_targets
     seen: dict[int, tuple[int, int, str]] = {}
-    fstat, readlink = os.fstat, os.readlink
-    for name in os.listdir(_PROC_FD):
+    fstat, readlink = _fstat, _readlink
+    for name in _listdir(_PROC_FD):
         fd = int(name)
         try:
             st = fstat(fd)
@@ -89,10 +99,10 @@ def _linux_fd_numbers() -> set[int]:
     a descriptor under that number closed (every later listing takes it),
     and every window mark would look again in full.
     """
-    numbers = {int(name) for name in os.listdir(_PROC_FD)}
+    numbers = {int(name) for name in _listdir(_PROC_FD)}
     for fd in numbers - _known_numbers:
         try:
-            os.fstat(fd)
+            _fstat(fd)
         except OSError:  # the listing's own descriptor, closed
             numbers.discard(fd)
     return numbers
@@ -101,7 +111,7 @@ def _linux_fd_numbers() -> set[int]:
 def _linux_count_fds() -> int:
     """How many descriptors are open: ``/proc/self/fd``'s size (Linux 6.2+),
     one ``stat`` that opens nothing."""
-    return os.stat(_PROC_FD).st_size
+    return _stat(_PROC_FD).st_size
 
 
 def _counts_fds() -> bool:
@@ -111,7 +121,7 @@ def _counts_fds() -> bool:
     disagrees, and the count is then not used (the listing still is)."""
     try:
         count = _linux_count_fds()
-        listed = len(os.listdir(_PROC_FD))
+        listed = len(_listdir(_PROC_FD))
     except OSError:
         return False
     return count > 0 and count == listed - 1
@@ -155,7 +165,7 @@ def _has_children() -> bool:
     ``WNOWAIT`` leaves an exited child unreaped; ``WNOHANG`` never blocks.
     """
     try:
-        os.waitid(os.P_ALL, 0, _ANY_CHILD)
+        _waitid(os.P_ALL, 0, _ANY_CHILD)  # type: ignore[misc]
     except ChildProcessError:
         return False
     except OSError:  # EINVAL: waitid without __WALL (Linux < 4.7): look the long way
@@ -175,7 +185,7 @@ def _linux_children() -> dict[int, int]:
     while todo:
         pid = todo.pop()
         try:
-            tids = os.listdir(f"{_PROC}/{pid}/task")
+            tids = _listdir(f"{_PROC}/{pid}/task")
         except OSError:
             if pid == me:
                 raise  # /proc unreadable: say so, rather than see no children
@@ -204,7 +214,7 @@ def _start_ticks(pid: int) -> int:
 
 def _linux_fd_target(fd: int) -> str | None:
     try:
-        return os.readlink(f"{_PROC_FD}/{fd}")
+        return _readlink(f"{_PROC_FD}/{fd}")
     except OSError:
         return None
 
@@ -237,7 +247,7 @@ def _psutil_children() -> dict[int, int]:
 
 def _linux_native_threads() -> set[int]:
     try:
-        return {int(t) for t in os.listdir("/proc/self/task")}
+        return {int(t) for t in _listdir("/proc/self/task")}
     except OSError:
         return set()
 
@@ -261,6 +271,29 @@ def _psutil_native_threads() -> set[int]:
 
 def _no_fds() -> dict[int, str]:
     return {}
+
+
+def path_stat(path: str, *, follow: bool = True) -> os.stat_result | None:
+    """``os.stat`` (``os.lstat`` with ``follow=False``) of a path, through the
+    system's own calls; None where it does not exist or cannot be read."""
+    try:
+        return _stat(path) if follow else _lstat(path)
+    except (OSError, ValueError):
+        return None
+
+
+def path_exists(path: str, *, follow: bool = False) -> bool:
+    """``os.path.lexists`` (``os.path.exists`` with ``follow=True``), through
+    the system's own calls."""
+    return path_stat(path, follow=follow) is not None
+
+
+def list_dir(path: str) -> list[str] | None:
+    """``os.listdir`` through the system's own call; None where it fails."""
+    try:
+        return _listdir(path)
+    except (OSError, ValueError):
+        return None
 
 
 list_fds: Callable[[], dict[int, str]]

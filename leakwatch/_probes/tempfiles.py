@@ -9,13 +9,14 @@ not tracked entry by entry.
 
 from __future__ import annotations
 
-import os
+import stat
 from collections.abc import Hashable
 from typing import Any
 
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.model import Resource
+from leakwatch._base.platform import list_dir, path_exists, path_stat
 from leakwatch._probes.protocol import Probe, Snapshot
 
 #: Serial drawn as the last snapshot began (any probe instance, any thread).
@@ -38,7 +39,7 @@ class TempfileProbe(Probe):
         snap: dict[Hashable, Any] = {}
         gone = []
         for path, rec in list(_records.created_paths.items()):
-            if os.path.lexists(path):
+            if path_exists(path):
                 snap[path] = rec.serial
             elif rec.serial < mark:
                 gone.append((path, rec))
@@ -63,19 +64,16 @@ class TempfileProbe(Probe):
 
     def describe(self, key: Hashable, value: Any, since: int) -> Resource:
         path = str(key)
-        is_dir = os.path.isdir(path)
+        st = path_stat(path)
+        is_dir = st is not None and stat.S_ISDIR(st.st_mode)
         rec = _records.created_paths.get(path)
         details: dict[str, Any] = {"path": path, "is_dir": is_dir}
         what = "temp dir" if is_dir else "temp file"
         if is_dir:
-            try:
-                details["entries"] = len(os.listdir(path))
-            except OSError:
-                pass
-        else:
-            try:
-                details["bytes"] = os.path.getsize(path)
-            except OSError:
-                pass
+            entries = list_dir(path)
+            if entries is not None:
+                details["entries"] = len(entries)
+        elif st is not None:
+            details["bytes"] = st.st_size
         origin = to_origin(rec.stack, rec.parent) if rec is not None else ()
         return Resource("tempfile", key, f"{what} {path}", origin, details, group=what)
