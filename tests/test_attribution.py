@@ -330,3 +330,35 @@ def test_held_by_chain_names_the_module_global_dict(listener: socket.socket) -> 
         assert f"held by {held_by}" in str(w.report)
     finally:
         lib.drain_pool()
+
+
+def test_a_reports_source_lines_leave_linecache_as_the_program_had_it(tmp_path: Path) -> None:
+    """The lines a report shows are read for leakwatch alone: a file left in
+    ``linecache`` is checked again (one ``os.stat``) by every traceback taken
+    through it, which asyncio's debug mode takes for every callback and
+    task; the program's cache stays as it was."""
+    import importlib.util
+    import linecache
+
+    path = tmp_path / "lw_linecache_module.py"
+    path.write_text(
+        "import socket\n\nKEPT = []\n\n\ndef leak():\n"
+        "    KEPT.append(socket.socket())  # <- made here\n"
+    )
+    spec = importlib.util.spec_from_file_location("lw_linecache_module", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    linecache.checkcache(str(path))
+    assert str(path) not in linecache.cache
+    try:
+        with leakwatch.watch(on_leak="report") as w:
+            module.leak()
+        assert w.report is not None
+        (leak,) = of_kind(w.report, "fd")
+        (frame,) = [f for f in leak.origin if f.filename == str(path)]
+        assert frame.line == "KEPT.append(socket.socket())  # <- made here"
+        assert str(path) not in linecache.cache
+    finally:
+        for sock in module.KEPT:
+            sock.close()

@@ -211,8 +211,44 @@ def thread_name(ident: int, started: Iterable[threading.Thread] = ()) -> str:
     return ""
 
 
+#: Source lines leakwatch read, by file: its own, never left in ``linecache``
+#: (bounded; the oldest file goes first).
+_SOURCES: dict[str, list[str]] = {}
+_SOURCES_MAX = 256
+
+
+def source_lines(filename: str) -> list[str]:
+    """The lines of ``filename`` as ``linecache`` finds them (a path, a
+    module's loader), leaving ``linecache`` as it was.
+
+    A file that is in ``linecache``'s cache is checked again (one ``os.stat``)
+    every time a traceback is taken that passes through it, and asyncio in
+    debug mode takes one for every callback and task: leakwatch reading a
+    report's lines through it would slow the watched program from then on.
+    """
+    lines = _SOURCES.get(filename)
+    if lines is not None:
+        return lines
+    cache = linecache.cache
+    entry = cache.get(filename)
+    if entry is not None and len(entry) == 4:  # the host's own, read: share it
+        return entry[2]
+    lines = linecache.getlines(filename)
+    if cache.get(filename) is not entry:  # read now, for leakwatch alone
+        if entry is None:
+            cache.pop(filename, None)
+        else:
+            cache[filename] = entry  # the lazy entry the host had
+    if len(_SOURCES) >= _SOURCES_MAX:
+        del _SOURCES[next(iter(_SOURCES))]
+    _SOURCES[filename] = lines
+    return lines
+
+
 def source_line(filename: str, lineno: int) -> str:
-    return linecache.getline(filename, lineno).strip()
+    """Line ``lineno`` of ``filename``, stripped ("" when not known)."""
+    lines = source_lines(filename)
+    return lines[lineno - 1].strip() if 0 < lineno <= len(lines) else ""
 
 
 def tracemalloc_origin(frames: Iterable[tuple[str, int]]) -> Origin:
@@ -232,7 +268,7 @@ def user_frames(origin: Sequence[Frame]) -> list[Frame]:
 
 @functools.lru_cache(maxsize=256)
 def _function_spans(filename: str) -> tuple[tuple[int, int, str], ...]:
-    source = "".join(linecache.getlines(filename))
+    source = "".join(source_lines(filename))
     if not source:
         return ()
     try:

@@ -22,7 +22,6 @@ runs only when something is still alive.  No tracemalloc.
 from __future__ import annotations
 
 import inspect
-import linecache
 import sys
 import unittest
 import weakref
@@ -32,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from leakwatch._attribution.stacks import source_line, source_lines
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
@@ -122,7 +122,7 @@ class Escapes:
         origin = None
         if code is not None and is_user_file(code.co_filename):
             lineno = _def_line(code.co_filename, code.co_firstlineno)
-            line = linecache.getline(code.co_filename, lineno).strip()
+            line = source_line(code.co_filename, lineno)
             origin = (Frame(code.co_filename, lineno, code.co_name, line),)
         # FixtureDefs live as long as the session: their ids are stable.
         self._user_fixture[id(fixturedef)] = origin
@@ -212,7 +212,8 @@ def _watch(value: Any, key: str, what: str, origin: tuple[Frame, ...]) -> Watche
 def _def_line(filename: str, first: int) -> int:
     """The ``def`` line of a function whose code starts at ``first`` (decorators first)."""
     for lineno in range(first, first + 20):
-        text = linecache.getline(filename, lineno).lstrip()
+        lines = source_lines(filename)
+        text = lines[lineno - 1].lstrip() if lineno <= len(lines) else ""
         if text.startswith(("def ", "async def ")):
             return lineno
         if not text:
