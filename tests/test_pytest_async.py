@@ -40,6 +40,14 @@ async def test_cancels_without_awaiting():
 async def test_task_finishing_soon():
     asyncio.create_task(asyncio.sleep(0.01))
 
+{mark}
+async def test_callback_starts_a_short_task():
+    asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(asyncio.sleep(0.01)))
+
+{mark}
+async def test_callback_starts_a_long_task():
+    asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(asyncio.sleep(30)))
+
 @{fixture}
 async def ticker():
     task = asyncio.create_task(asyncio.sleep(30), name="ticker")
@@ -59,6 +67,8 @@ EXPECTED = {
     "test_cancels_and_awaits": {"PASSED"},
     "test_cancels_without_awaiting": {"PASSED"},
     "test_task_finishing_soon": {"PASSED"},
+    "test_callback_starts_a_short_task": {"PASSED"},
+    "test_callback_starts_a_long_task": {"FAILED"},
     "test_uses_a_fixture_task": {"PASSED"},
     "test_sync_after": {"PASSED"},
 }

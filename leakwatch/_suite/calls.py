@@ -108,11 +108,14 @@ def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..
         if not _in_asyncio():  # another async library (trio): no asyncio tasks to watch
             return await fn(*args, **kwargs)
         watcher = None
+        before: dict[int, weakref.ref[Any]] = {}
         if plan.tasks is not None:
-            # Started here, inside the test's task, so the task running the
+            # Taken here, inside the test's task, so the task running the
             # test (and a runner's own task) already exist and are not new.
-            watcher = SpanWatcher(plan.tasks, label=found.label, own="call")
-            watcher.start()
+            # With ``held``, the span judges after teardown: no watch here.
+            if plan.held is None:
+                watcher = SpanWatcher(plan.tasks, label=found.label, own="call")
+                watcher.start()
             before = {id(t): weakref.ref(t) for t in owned_tasks()}
         try:
             result = await fn(*args, **kwargs)
@@ -120,16 +123,16 @@ def _wrap_async(fn: Callable[..., Any], plan: Plan, found: Found) -> Callable[..
             if watcher is not None:
                 watcher.abort()
             raise
-        if watcher is not None:
+        if plan.tasks is not None:
             try:
-                if plan.held is not None and plan.tasks is not None:
+                if watcher is None and plan.held is not None:
                     await _let_finish(before, plan.held, plan.tasks)
-                    watcher.abort()
-                else:
+                elif watcher is not None:
                     found.tasks = await watcher.stop_async()
                     found.task_keys = watcher.judged.get("task", set())
             except Exception as exc:  # leakwatch failing must not fail the test
-                watcher.abort()
+                if watcher is not None:
+                    watcher.abort()
                 internal_error("the task check", exc)
         if plan.repeat and plan.growth is not None:
             found.growth = await run_check_async(
@@ -150,9 +153,17 @@ async def _let_finish(
     anyio's process pool keeps a task for the loop's lifetime)."""
     import asyncio
 
-    for _ in range(3):  # callbacks scheduled by the test's last awaits
+    def new_pending() -> list[Any]:
+        return [t for t in owned_tasks() if (r := before.get(id(t))) is None or r() is not t]
+
+    # Callbacks scheduled by the test's last awaits, and I/O ready now: up to
+    # three turns of the loop, fewer when nothing is left to run (each turn
+    # takes a whole stack in asyncio's debug mode).
+    for _ in range(3):
         await asyncio.sleep(0)
-    pending = [t for t in owned_tasks() if (r := before.get(id(t))) is None or r() is not t]
+        if not _ready(asyncio.get_running_loop()) and not new_pending():
+            return
+    pending = new_pending()
     if not pending:
         return
     kept = held(pending)
@@ -165,6 +176,12 @@ async def _let_finish(
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
         refs = [r for r in refs if (t := r()) is not None and not t.done()]
+
+
+def _ready(loop: Any) -> bool:
+    """Whether ``loop`` has callbacks ready to run (True where it does not say: uvloop)."""
+    ready = getattr(loop, "_ready", None)
+    return ready is None or bool(ready)
 
 
 def _expected(task: Any, options: Options) -> bool:
