@@ -122,6 +122,51 @@ def test_a_task_leaked_on_a_module_loop_is_reported_once(lw: pytest.Pytester) ->
     assert result.stdout.str().count("test_module_loop.py::test_leaks (call) x1") == 1
 
 
+def test_a_task_dropped_where_a_service_task_of_the_same_coroutine_is_kept_fails(
+    lw: pytest.Pytester,
+) -> None:
+    """Who held a task as its loop shut down is remembered by where it was
+    made (the innermost frames): a service's task, kept by a module global's
+    attribute, ends with its loop by design; the same coroutine made at
+    another line by the next test, through the same outer frames, and held by
+    no one, is that test's leak."""
+    path = write(
+        lw,
+        "test_service_places.py",
+        """
+        import asyncio
+        import pytest
+
+        async def sleeper():
+            await asyncio.sleep(3600)
+
+        class Service:
+            task = None
+
+        SERVICE = Service()
+
+        async def start_service():
+            SERVICE.task = asyncio.get_running_loop().create_task(sleeper())
+
+        async def start_and_drop():
+            asyncio.get_running_loop().create_task(sleeper())  # <- dropped
+
+        @pytest.mark.parametrize("main", [start_service, start_and_drop])
+        def test_runs(main):
+            asyncio.run(main())
+        """,
+    )
+    result = run(lw, "--leakwatch", "-p", "no:randomly", "-W", "ignore::RuntimeWarning")
+    assert outcomes(result) == {
+        "test_runs[start_service]": {"PASSED"},
+        "test_runs[start_and_drop]": {"FAILED"},
+    }, result.stdout.str()
+    line = line_of(path, "# <- dropped")
+    result.stdout.fnmatch_lines(
+        [f"*still pending when its loop shut down*test_service_places.py:{line}*"]
+    )
+
+
 def test_anyio_task_leak_is_found(lw: pytest.Pytester) -> None:
     path = write(
         lw,

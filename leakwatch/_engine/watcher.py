@@ -237,10 +237,10 @@ class Watcher:
         return new
 
     def keeps_departed(self, kind: str, item: Departed) -> bool:
-        """Whether a departed resource is this watch's to judge: one nothing
-        wider held as it ended.  An extension point (a span also asks in
-        which window it was made)."""
-        return item.holder is None
+        """Whether a departed resource is this watch's to judge: all are (what
+        something wider held as it ended is never filed).  An extension point
+        (a span also asks in which window it was made)."""
+        return True
 
     def annotate(self, resources: list[Resource]) -> list[Resource]:
         """The described leftovers, as the report will show them: as they are.

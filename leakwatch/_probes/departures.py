@@ -4,10 +4,11 @@ A task still pending when its loop is shut down (cancelled by the runner), a
 timer still scheduled when its loop is closed (dropped, never run): whoever
 made it never finished it -- goleak's and pyleak's leak, invisible once the
 loop is gone.  :mod:`leakwatch._attribution.shutdowns` tells the task and
-timer probes of them as the loop shuts down; each describes them then and
-files them here, with who held each as it ended (a wider fixture's world, a
-library's service object bound to a module global), and hands them to the
-engine as :class:`~leakwatch._probes.protocol.Departed` items.
+timer probes of them as the loop shuts down; each asks who held them as
+they ended (a wider fixture's world, a library's service object bound to a
+module global: ended with the loop by design), describes the others then,
+files them here, and hands them to the engine as
+:class:`~leakwatch._probes.protocol.Departed` items.
 
 Must not judge: the engine decides whose each one is.
 """
@@ -32,7 +33,6 @@ class Casualty:
     key: Hashable
     record: _records.Record
     resource: Resource
-    holder: str | None = None
     #: The serial at which its loop was made (0: before every watch).
     loop_born: int = 0
 

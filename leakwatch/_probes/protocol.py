@@ -131,10 +131,6 @@ class Departed(Protocol):
     @property
     def resource(self) -> Resource: ...
 
-    @property
-    def holder(self) -> str | None:
-        """Who held it as it ended (a wider fixture, in words), or None."""
-
 
 class Growth:
     """One kind judged as a whole, not by leftovers: what a watched block

@@ -246,7 +246,7 @@ casualties = Casualties("task")
 def _place(task: Any, rec: _records.Record) -> tuple[Any, ...]:
     """Where a task was made, as a key: the innermost frames and its coroutine."""
     coro = task.get_coro()
-    return (tuple(rec.stack[-4:]), getattr(coro, "__qualname__", type(coro).__name__))
+    return (tuple(rec.stack[:4]), getattr(coro, "__qualname__", type(coro).__name__))
 
 
 def _on_shutdown(loop: Any, pending: list[Any]) -> None:
@@ -259,11 +259,13 @@ def _on_shutdown(loop: Any, pending: list[Any]) -> None:
         held = casualties.holders_of([(task, _place(task, rec)) for task, rec in known])
         probe = TaskProbe()
         for task, rec in known:
+            if id(task) in held:
+                continue  # ended with its holder's loop by design: no watch keeps it
             res = probe.describe(id(task), weakref.ref(task), 0)
             title = res.title + ", still pending when its loop shut down"
             details = {**res.details, "ended": "cancelled when its loop shut down"}
             res = replace(res, title=title, details=details)
-            casualties.add(Casualty(id(task), rec, res, held.get(id(task))))
+            casualties.add(Casualty(id(task), rec, res))
 
 
 _shutdowns.listeners.append(_on_shutdown)

@@ -233,17 +233,19 @@ def _on_close(loop: Any) -> None:
         return
     born = _records.loop_births.get(loop, 0)
     with _recording.quiet():
-        places = [(handle, (tuple(rec.stack[-4:]), rec.extra)) for handle, rec in known]
+        places = [(handle, (tuple(rec.stack[:4]), rec.extra)) for handle, rec in known]
         held = casualties.holders_of(places)
         probe = TimerProbe()
         for handle, rec in known:
+            if id(handle) in held:
+                continue  # ended with its holder's loop by design: no watch keeps it
             key = ("call_at", id(handle))
             res = probe.describe(key, weakref.ref(handle), 0)
             callback = res.details.get("callback", "?")
             title = f"timer calling {callback}(), still scheduled when its loop was closed"
             details = {**res.details, "ended": "dropped when its loop was closed", "loop": "closed"}
             res = replace(res, title=title, details=details)
-            casualties.add(Casualty(key, rec, res, held.get(id(handle)), born))
+            casualties.add(Casualty(key, rec, res, born))
 
 
 _shutdowns.close_listeners.append(_on_close)

@@ -169,11 +169,9 @@ class SpanWatcher(Watcher):
     def keeps_departed(self, kind: str, item: Any) -> bool:
         """A resource that ended as a leak (a task pending when its loop shut
         down) is this span's when made in a window it keeps, by its thread or
-        another, and nothing wider held it as it ended (a fixture's world, a
-        library's service object bound to a module global)."""
+        another (what something wider held as it ended is never filed: see
+        ``leakwatch._probes.departures``)."""
         if item.key in self.exclude.get(kind, ()):
-            return False
-        if item.holder is not None:
             return False
         label, _ = self._place_record(item.record)
         if label == ELSEWHERE or (self.keep is not None and label not in self.keep):
