@@ -46,7 +46,8 @@ _active = 0  # how many watches are on; hooks record only while > 0
 
 
 #: Bumped by every creation the hooks see (and when they come on): while it
-#: stands still, no descriptor was made in Python.  See :func:`fd_epoch`.
+#: stands still, Python made no descriptor and started no thread.  See
+#: :func:`made_epoch`.
 _epoch = 0
 
 
@@ -319,12 +320,11 @@ def count_on(full: bool = True) -> None:
         tag_only = _full == 0
 
 
-def fd_epoch() -> int:
-    """A number that changes whenever Python may have made a descriptor.
-
-    The audit events and wrappers above bump it, and so does the hooks
-    coming on.  C code opening a descriptor on its own does not: a caller
-    relying on it must still look at the descriptor numbers.
+def made_epoch() -> int:
+    """A number that changes whenever Python may have made a descriptor or
+    started a thread: the audit events and wrappers bump it, and so does the
+    hooks coming on.  C code opening a descriptor or starting a thread on its
+    own does not: a caller relying on it must still count them.
     """
     return _epoch
 

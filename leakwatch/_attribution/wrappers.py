@@ -183,6 +183,7 @@ def _wrap_thread_start() -> None:
     def start(self: threading.Thread) -> None:
         rec = None
         if _recording():
+            recording._epoch += 1
             try:
                 target = getattr(self, "_target", None)
                 name = getattr(target, "__qualname__", "") if target is not None else ""
@@ -229,6 +230,7 @@ def _wrap_thread_start() -> None:
     def start_new_thread(function: Any, args: Any, kwargs: Any = None) -> int:
         if not _recording():
             return orig_new(function, args, kwargs or {})
+        recording._epoch += 1
         rec = _record(getattr(function, "__qualname__", ""))
         owner = getattr(function, "__self__", None)
         said = _thread.allocate_lock()

@@ -11,8 +11,8 @@ reports on macOS and Windows degrade visibly instead of silently.
 - :func:`fd_flags` -> the open flags of one descriptor, or None.
 - :func:`list_children` -> {pid: start time}, direct and indirect children.
 - :func:`list_native_threads` -> native thread ids of this process.
-- :func:`path_stat`, :func:`path_exists`, :func:`list_dir` -> a path's
-  ``stat``, whether it exists, a directory's entries.
+- :func:`count_threads` -> how many threads it has, one ``stat`` (None: not here).
+- :func:`path_stat`, :func:`path_exists`, :func:`list_dir`: ``os``'s, unpatched.
 - :func:`thread_runnable` -> whether a native thread of this process is
   running, ready to run or in I/O that ends by itself (None: not known).
 
@@ -31,8 +31,7 @@ import psutil
 #: The calls leakwatch reads the system with, bound as leakwatch is
 #: imported: a suite's patches of ``os`` (a checker of blocking calls that
 #: walks the stack on each call inside an event loop, a fake file system)
-#: must neither see nor slow leakwatch's own looks, which run inside the
-#: watched loop too.
+#: must neither see nor slow leakwatch's looks, which run in loops too.
 _listdir, _stat, _lstat, _fstat = os.listdir, os.stat, os.lstat, os.fstat
 _readlink, _waitid = os.readlink, getattr(os, "waitid", None)
 
@@ -109,16 +108,14 @@ def _linux_fd_numbers() -> set[int]:
 
 
 def _linux_count_fds() -> int:
-    """How many descriptors are open: ``/proc/self/fd``'s size (Linux 6.2+),
-    one ``stat`` that opens nothing."""
+    """How many descriptors are open: ``/proc/self/fd``'s size (Linux 6.2+)."""
     return _stat(_PROC_FD).st_size
 
 
 def _counts_fds() -> bool:
-    """Whether ``/proc/self/fd`` gives its size as the count of open
-    descriptors (older kernels say 0).  A listing opens one descriptor of its
-    own; a count taken by another thread opening descriptors meanwhile
-    disagrees, and the count is then not used (the listing still is)."""
+    """Whether ``/proc/self/fd``'s size counts the open descriptors (older
+    kernels say 0).  A listing opens one of its own; a count another thread
+    opening descriptors disturbs is not used (the listing still is)."""
     try:
         count = _linux_count_fds()
         listed = len(_listdir(_PROC_FD))
@@ -245,6 +242,18 @@ def _psutil_children() -> dict[int, int]:
     return out
 
 
+def _linux_count_threads() -> int:
+    """``/proc/self/task``'s link count less its own two: one ``stat``."""
+    return _stat("/proc/self/task").st_nlink - 2
+
+
+def _counts_threads() -> bool:
+    try:  # a thread started meanwhile: not used, the listing still is
+        return _linux_count_threads() == len(_listdir("/proc/self/task"))
+    except OSError:
+        return False
+
+
 def _linux_native_threads() -> set[int]:
     try:
         return {int(t) for t in _listdir("/proc/self/task")}
@@ -274,8 +283,7 @@ def _no_fds() -> dict[int, str]:
 
 
 def path_stat(path: str, *, follow: bool = True) -> os.stat_result | None:
-    """``os.stat`` (``os.lstat`` with ``follow=False``) of a path, through the
-    system's own calls; None where it does not exist or cannot be read."""
+    """``os.stat`` (``os.lstat``: ``follow=False``) of a path; None if it fails."""
     try:
         return _stat(path) if follow else _lstat(path)
     except (OSError, ValueError):
@@ -283,13 +291,12 @@ def path_stat(path: str, *, follow: bool = True) -> os.stat_result | None:
 
 
 def path_exists(path: str, *, follow: bool = False) -> bool:
-    """``os.path.lexists`` (``os.path.exists`` with ``follow=True``), through
-    the system's own calls."""
+    """``os.path.lexists`` (``os.path.exists``: ``follow=True``)."""
     return path_stat(path, follow=follow) is not None
 
 
 def list_dir(path: str) -> list[str] | None:
-    """``os.listdir`` through the system's own call; None where it fails."""
+    """``os.listdir``; None if it fails."""
     try:
         return _listdir(path)
     except (OSError, ValueError):
@@ -304,6 +311,8 @@ count_fds: Callable[[], int] | None = None
 fd_flags: Callable[[int], int | None]
 list_children: Callable[[], dict[int, int]]
 list_native_threads: Callable[[], set[int]]
+#: How many threads this process has, or None where only a listing can say.
+count_threads: Callable[[], int] | None = None
 #: Whether native thread ``native_id`` is running, waiting only for a CPU or
 #: in uninterruptible I/O (not waiting to be woken); None where not known.
 thread_runnable: Callable[[int], bool | None] = lambda native_id: None  # noqa: E731
@@ -319,6 +328,8 @@ if HAVE_PROC:
     if _counts_fds():
         count_fds = _linux_count_fds
     list_children, list_native_threads = _linux_children, _linux_native_threads
+    if _counts_threads():
+        count_threads = _linux_count_threads
     parent_pid = _linux_parent
     fd_target = _linux_fd_target
     thread_runnable = _linux_thread_runnable

@@ -165,7 +165,7 @@ OWN: dict[Hashable, str] = {}
 
 
 #: The last full look at the descriptors, whichever probe took it: the
-#: snapshot, its numbers, and the descriptor epoch read just before it.  One
+#: snapshot, its numbers, and the creation epoch read just before it.  One
 #: tuple, replaced whole: another thread's look never mixes into a read.
 _LAST: tuple[Snapshot, frozenset[int], int] | None = None
 
@@ -175,14 +175,14 @@ class FdProbe(Probe):
     released_by_others = True  # once gc passes ran, only other code closes one
 
     def __init__(self) -> None:
-        #: fd -> its standard-library holder, with the descriptor epoch and
+        #: fd -> its standard-library holder, with the creation epoch and
         #: the numbers open when it was looked up: a heap walk, done again
         #: only when either changed (settling and describing share one).
         self._holders: tuple[dict[int, weakref.ref[Any]], int, frozenset[int] | None] | None = None
 
     def snapshot(self) -> Snapshot:
         global _LAST
-        epoch = _recording.fd_epoch()  # before looking: a creation meanwhile changes it
+        epoch = _recording.made_epoch()  # before looking: a creation meanwhile changes it
         snap: dict[Hashable, Any] = {(fd, target): fd for fd, target in list_fds().items()}
         _LAST = (snap, frozenset(snap.values()), epoch)
         return snap
@@ -213,7 +213,7 @@ class FdProbe(Probe):
         if last is None or not _recording.is_recording():
             return self.snapshot()
         snap, open_then, epoch = last
-        if epoch != _recording.fd_epoch():
+        if epoch != _recording.made_epoch():
             return self.snapshot()
         count, numbers = _platform.count_fds, _platform.list_fd_numbers
         if self.light and count is not None:
@@ -306,7 +306,7 @@ class FdProbe(Probe):
         while the same numbers are open (the last look's) and Python made no
         descriptor since (a socket or file made over an existing number is a
         creation the hooks see), else a new walk."""
-        epoch, last = _recording.fd_epoch(), _LAST
+        epoch, last = _recording.made_epoch(), _LAST
         numbers = last[1] if last is not None else None
         held = self._holders
         if fresh or held is None or held[1] != epoch or numbers is None or held[2] != numbers:

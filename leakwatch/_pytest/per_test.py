@@ -75,11 +75,12 @@ def _split_heap(options: Options) -> tuple[Options, Options | None]:
 def _test_probes(kinds: tuple[str, ...]) -> dict[str, Probe]:
     """Probes for tests' spans (one test after another may share them)."""
     probes = {k: p for k, p in all_probes().items() if k in kinds}
-    fds = probes.get("fd")
-    if fds is not None:
-        # A test's first look follows the previous test's last, with only
-        # pytest's reporting run in between (see FdProbe.light).
-        fds.light = True  # type: ignore[attr-defined]
+    for kind in ("fd", "thread"):
+        probe = probes.get(kind)
+        if probe is not None:
+            # A test's first look follows the previous test's last, with only
+            # pytest's reporting run in between (see FdProbe.light).
+            probe.light = True  # type: ignore[attr-defined]
     tasks = probes.get("task")
     if tasks is not None:
         # Tasks on a wider fixture's loop (a module-scoped TestClient's
