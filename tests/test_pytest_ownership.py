@@ -9,6 +9,7 @@ case runs beside the leak it must still catch, in the same session.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from support.plugin_runs import line_of, outcomes, prepare, read_json, run, write
@@ -288,16 +289,18 @@ def test_a_library_singleton_made_on_first_use_fails_nobody_but_a_second_one_ali
     }
 
 
-def test_watch_reports_a_singleton_made_on_first_use_as_information(
-    pytester: pytest.Pytester,
-) -> None:
+def test_watch_reports_a_singleton_made_on_first_use_as_information(tmp_path: Path) -> None:
+    # tmp_path, not pytester: pytester puts sys.modules back as it was, so a
+    # leakwatch module first imported here would be imported again later,
+    # beside the hooks the first copy installed.
     import importlib
     import sys
+    import textwrap
 
     import leakwatch
 
-    write(pytester, "mylib_watched.py", MYLIB)
-    sys.path.insert(0, str(pytester.path))
+    (tmp_path / "mylib_watched.py").write_text(textwrap.dedent(MYLIB), encoding="utf-8")
+    sys.path.insert(0, str(tmp_path))
     try:
         mylib = importlib.import_module("mylib_watched")
         keep = []
@@ -313,7 +316,7 @@ def test_watch_reports_a_singleton_made_on_first_use_as_information(
                 runner.loop.close()
             del sys.modules["mylib_watched"]
     finally:
-        sys.path.remove(str(pytester.path))
+        sys.path.remove(str(tmp_path))
     assert first.report is not None and registry.report is not None
     assert first.report.leaks == []
     [info] = [i for i in first.report.info if i.kind == "thread"]
