@@ -37,6 +37,20 @@ LEVELS = 8
 WIDE = 5000
 
 
+def referrers_of(objs: tuple[object, ...], kept: list[object], mine: set[int]) -> list[object]:
+    """``gc.get_referrers(*objs)`` for a walk up the heap that keeps its own
+    containers in ``kept`` (alive until the walk returns, so no other object
+    takes their ids) and their ids in ``mine`` (never links): ``objs``, a
+    tuple of the walk's own as the arguments (3.13 reports the caller's tuple
+    of a ``*args`` call among the referrers), and the list returned."""
+    kept.append(objs)
+    mine.add(id(objs))
+    refs = gc.get_referrers(*objs)
+    kept.append(refs)
+    mine.add(id(refs))
+    return refs
+
+
 def path_up(
     target: object, rank: dict[int, int], seen: set[int], deadline: float, levels: int = LEVELS
 ) -> list[object] | None:
@@ -59,13 +73,7 @@ def path_up(
         for _ in range(levels):
             if time.thread_time() > deadline:
                 return None
-            # A tuple of our own as the arguments: 3.13 reports the caller's
-            # tuple of a ``*args`` call among the referrers.
-            own.append(frontier)
-            mine.add(id(frontier))
-            refs = gc.get_referrers(*frontier)
-            own.append(refs)
-            mine.add(id(refs))
+            refs = referrers_of(frontier, own, mine)
             best = min((rank[id(r)] for r in refs if id(r) in rank), default=None)
             if best is not None:
                 root = next(r for r in refs if rank.get(id(r)) == best)

@@ -25,6 +25,8 @@ import types
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from leakwatch._attribution.referrers import referrers_of
+
 #: Modules whose globals are machinery, not owners: they reach every thread,
 #: task, test or fixture value by design.
 _MACHINERY = (
@@ -164,12 +166,7 @@ def _below_a_global(targets: Sequence[object]) -> bool:
     kept: list[object] = []
     try:
         for _ in range(_UP_LEVELS):
-            # A tuple of its own as the arguments (3.13 reports the caller's).
-            kept.append(frontier)
-            seen.add(id(frontier))
-            referrers = gc.get_referrers(*frontier)
-            kept.append(referrers)
-            seen.add(id(referrers))
+            referrers = referrers_of(frontier, kept, seen)
             up: list[object] = []
             kept.append(up)
             seen.add(id(up))

@@ -18,7 +18,6 @@ judge.
 
 from __future__ import annotations
 
-import gc
 import math
 import sys
 import threading
@@ -27,6 +26,7 @@ import types
 from typing import Any
 
 from leakwatch._attribution import records as _records
+from leakwatch._attribution.referrers import referrers_of
 from leakwatch._attribution.roots import OWN_PACKAGE
 from leakwatch._base.pyversion import frame_locals
 
@@ -120,14 +120,7 @@ def held_only_by(target: object, thread: threading.Thread) -> bool:
         for _ in range(_LEVELS):
             if any(id(obj) in in_frames for obj in frontier):
                 return False  # a running frame's variable: that thread may wake it
-            # A tuple of its own as the arguments: 3.13 reports the caller's
-            # tuple of a ``*args`` call among the referrers.
-            kept.append(frontier)
-            seen.add(id(frontier))
-            referrers = gc.get_referrers(*frontier)
-            kept.append(referrers)
-            seen.add(id(referrers))
-            up = _up(referrers, own, seen)
+            up = _up(referrers_of(frontier, kept, seen), own, seen)
             if up is None or len(up) > _WIDTH:
                 return False
             if not up:
