@@ -316,6 +316,33 @@ def test_a_socket_a_global_holds_is_judged_without_waiting_for_a_sleeping_worker
             KEPT.pop().close()
 
 
+class _ClosesKept:
+    """A garbage cycle whose finaliser closes the socket a module global
+    keeps (a response that closes its pool's connection when collected)."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+    def __del__(self) -> None:
+        KEPT.pop().close()
+
+
+@pytest.mark.parametrize("beside", ["nothing", "an idle worker"])
+def test_a_socket_a_global_holds_that_a_dropped_cycles_finaliser_closes_is_not_a_leak(
+    beside: str,
+) -> None:
+    # The look-alike of the two tests above: the same socket in the same
+    # module list, but the block also dropped a reference cycle whose
+    # finaliser closes it.  A gc pass runs that finaliser before any verdict
+    # on what a global holds, with an idle worker beside the block or not.
+    worker = _idle_worker() if beside != "nothing" else contextlib.nullcontext()
+    with worker, leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+        KEPT.append(socket.socket())
+        _ClosesKept()
+    assert w.report is not None and not w.report.leaks, w.report.leaks
+    assert not KEPT
+
+
 def test_a_thread_in_a_wait_longer_than_the_budget_is_judged_without_the_budget() -> None:
     # Event.wait(60) has a timeout, but it cannot end within the 3 s budget:
     # the thread started in the block, so its wait began after the watch.
@@ -367,6 +394,32 @@ def test_a_thread_parked_on_an_event_only_it_holds_is_judged_without_the_budget(
             threading.Thread(target=helper, name="helper").start()
         assert woken.report is not None
         assert woken.report.leaks == []
+
+
+class _SetsOnCollect:
+    """A garbage cycle whose finaliser sets the event a parked thread waits on."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.me, self.event = self, event
+
+    def __del__(self) -> None:
+        self.event.set()
+
+
+@pytest.mark.parametrize("beside", ["nothing", "an idle worker"])
+def test_a_thread_a_dropped_cycles_finaliser_wakes_is_not_a_leak(beside: str) -> None:
+    # The look-alike of the test above: the thread's event is held by its
+    # target and by a reference cycle the block dropped, whose finaliser sets
+    # it.  A gc pass runs that finaliser before "only the thread holds it".
+    with _idle_worker() if beside != "nothing" else contextlib.nullcontext():
+        event = threading.Event()
+        with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+            thread = threading.Thread(target=event.wait, args=(60,), name="woken", daemon=True)
+            thread.start()
+            _SetsOnCollect(event)
+            del event
+        assert w.report is not None and w.report.leaks == [], w.report.leaks
+        thread.join(10)
 
 
 def _parked_on_its_own() -> tuple[threading.Thread, weakref.ref[threading.Event]]:

@@ -136,7 +136,7 @@ class Settler:
             delay = min(
                 _BACKOFF[min(attempt, len(_BACKOFF) - 1)] * 2 ** max(0, attempt - 7), longest
             )
-            self._collect_for(result.new, progress, attempt)
+            self._collect_for(result.new, progress, attempt, others)
             for kind, items in result.new.items():
                 self.probes[kind].settle(items, timeout=min(max(delay, 0.005), budget - elapsed))
             yield min(delay, max(0.0, budget - (time.perf_counter() - t0)))
@@ -166,10 +166,11 @@ class Settler:
         now: float,
     ) -> bool:
         """Whether waiting longer cannot change what is left: it cannot end by
-        itself and a full gc pass (or a root holding its owners) says so;
-        after a full pass, nothing but each leftover itself holds what could
-        end it, or nothing runs and a module global holds each one's owner;
-        or it is only what other code ends, standing still after gc passes.
+        itself and a full gc pass (or, after a young one, a root holding its
+        owners) says so; after a full pass, nothing but each leftover itself
+        holds what could end it; after a gc pass, nothing runs and a module
+        global holds each one's owner; or it is only what other code ends,
+        standing still after gc passes.
 
         ``others``: who else could act, seen just before the look that found
         these (a thread that closes one and ends between that look and now
@@ -185,29 +186,35 @@ class Settler:
             # still be inside its wait.
             progress.parked_looks = progress.parked_looks + 1 if quiet is None else 0
             stuck = quiet is True or progress.parked_looks >= 2
-        if stuck and (progress.full_at == keys_of(new) or not progress.tried_chains):
-            if progress.full_at == keys_of(new):
-                return True
-            # Before any full pass: an owner held from a root is no garbage,
-            # so no pass can free it (the chains are searched once, and
-            # describing shows them).
+        current = keys_of(new)
+        if stuck and progress.full_at == current:
+            return True
+        if stuck and not progress.tried_chains and progress.young_at == current:
+            # After a young gc pass (the block's own garbage cycles and their
+            # finalisers are gone), before any full one: an owner held from a
+            # root is no garbage, so no pass can free it (the chains are
+            # searched once, and describing shows them).
             progress.tried_chains = True
             held_stays = all(self.probes[kind].held_means_stays for kind in new)
             if held_stays and self._all_held(new):
                 return True
-        if progress.full_at == keys_of(new) and not self._turns_loop:
-            # Left by a full gc pass, and nothing but each one itself holds
-            # what could end it (an event only a parked thread's target holds).
-            if progress.alone_at != progress.full_at:
-                progress.alone_at = progress.full_at
+        if current in (progress.full_at, progress.young_at) and not self._turns_loop:
+            # Left by a gc pass, and nothing but each one itself holds what
+            # could end it (an event only a parked thread's target holds):
+            # garbage that holds it too is a holder (the young pass took the
+            # block's own).
+            if progress.alone_at != current:
+                progress.alone_at = current
                 progress.alone = left_alone(self.probes, new, self.options.settle_budget)
             if progress.alone:
                 return True
-        if not runnable and progress.full_at == keys_of(new):
-            # Left by a full gc pass, nothing runnable, and a module global
-            # holds each one's owner: what is asleep was not given it to close.
-            if progress.globals_at != progress.full_at:
-                progress.globals_at = progress.full_at
+        if not runnable and current in (progress.full_at, progress.young_at):
+            # Left by a gc pass, nothing runnable, and a module global holds
+            # each one's owner: what is asleep was not given it to close, and
+            # no collection frees what a root holds (a young pass first: the
+            # block's own garbage cycles and their finalisers go).
+            if progress.globals_at != current:
+                progress.globals_at = current
                 progress.held_globally = held_by_globals(
                     self.probes, self._chains, new, self.options.why_alive_budget
                 )
@@ -224,7 +231,11 @@ class Settler:
         return False
 
     def _collect_for(
-        self, new: dict[str, dict[Hashable, Any]], progress: Progress, attempt: int
+        self,
+        new: dict[str, dict[Hashable, Any]],
+        progress: Progress,
+        attempt: int,
+        others: tuple[bool | None, bool],
     ) -> None:
         """The gc pass this attempt needs, if any (see :meth:`_settle`)."""
         if attempt == 1:
@@ -238,6 +249,21 @@ class Settler:
             # the collector runs from the second on.
             return
         current = keys_of(new)
+        quiet, runnable = others
+        if (
+            not self._frozen
+            and (quiet is not False or not runnable)
+            and progress.full_at is None
+            and progress.young_at != current
+        ):
+            # No other thread can act, or none is running: a young pass first,
+            # then whether a root or a module global holds what is left, or
+            # only a parked thread itself holds what could wake it (see
+            # _no_wait_helps).  A full pass on a large heap costs tens of
+            # milliseconds a leak; it runs next only if none of them says.
+            self.collected += collect(1)
+            progress.young_at = current
+            return
         if self._frozen or current != progress.full_at:
             self.collected += collect()
             if not self._frozen:

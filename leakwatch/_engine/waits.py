@@ -141,8 +141,9 @@ class Progress:
     still_for: float
     #: Whether the owners' chains were searched already (or are not to be).
     tried_chains: bool
-    #: The leftovers the last full gc pass saw.
+    #: The leftovers the last full gc pass saw, and the young pass before any.
     full_at: set[tuple[str, Hashable]] | None = None
+    young_at: set[tuple[str, Hashable]] | None = None
     #: Looks in a row with parked threads and the others' state unknown.
     parked_looks: int = 0
     #: The leftovers :func:`held_by_globals` was asked about, and its answer.
