@@ -118,6 +118,13 @@ def collect(generation: int = 2) -> list[Collected]:
     return found
 
 
+def older_collections() -> int:
+    """How many collections of the older generations have run so far: one
+    since a block began may have moved what the block made out of a young
+    pass's reach (a cycle still referred to then, dropped later)."""
+    return sum(stats.get("collections", 0) for stats in gc.get_stats()[1:])
+
+
 def _record_of(obj: Any) -> _records.Record | None:
     """The creation record leakwatch kept for a finalised object, if any."""
     if obj is None:

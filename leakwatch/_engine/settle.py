@@ -16,7 +16,7 @@ from typing import Any
 from leakwatch._attribution import recording as _recording
 from leakwatch._base.model import group_resources
 from leakwatch._engine.chains import Chains
-from leakwatch._engine.collect import Collected, collect
+from leakwatch._engine.collect import Collected, collect, older_collections
 from leakwatch._engine.options import Options, SettleResult
 from leakwatch._engine.snapshot import Snapshots
 from leakwatch._engine.waits import (
@@ -49,8 +49,9 @@ class Settler:
     def __init__(self, options: Options, looks: Snapshots, chains: Chains) -> None:
         self.options, self.looks, self.probes = options, looks, looks.probes
         self._chains = chains
-        #: Whether this watch froze the collector (see :meth:`freeze`).
-        self._frozen = False
+        #: Whether this watch froze the collector (see :meth:`freeze`), and
+        #: the older generations' collections as it started.
+        self._frozen, self._older = False, -1
         # One settle's own state (see :meth:`settle`): the serial the watch
         # started at, whether this thread's event loop turns between looks.
         self._since, self._turns_loop = 0, False
@@ -66,7 +67,9 @@ class Settler:
     def freeze(self) -> None:
         """At the watch's start, if ``Options.freeze_gc``: everything older
         than the block leaves the collector's view, so settling's gc passes
-        cost what the block allocated."""
+        cost what the block allocated.  Counts the older generations'
+        collections so far (see ``_collect_for``)."""
+        self._older = older_collections()
         if self.options.freeze_gc and gc.isenabled() and gc.get_freeze_count() == 0:
             gc.freeze()
             self._frozen = True
@@ -200,9 +203,8 @@ class Settler:
                 return True
         if current in (progress.full_at, progress.young_at) and not self._turns_loop:
             # Left by a gc pass, and nothing but each one itself holds what
-            # could end it (an event only a parked thread's target holds):
-            # garbage that holds it too is a holder (the young pass took the
-            # block's own).
+            # could end it (an event only a parked thread's target holds;
+            # garbage holding it too is a holder).
             if progress.alone_at != current:
                 progress.alone_at = current
                 progress.alone = left_alone(self.probes, new, self.options.settle_budget)
@@ -211,8 +213,7 @@ class Settler:
         if not runnable and current in (progress.full_at, progress.young_at):
             # Left by a gc pass, nothing runnable, and a module global holds
             # each one's owner: what is asleep was not given it to close, and
-            # no collection frees what a root holds (a young pass first: the
-            # block's own garbage cycles and their finalisers go).
+            # no collection frees what a root holds.
             if progress.globals_at != current:
                 progress.globals_at = current
                 progress.held_globally = held_by_globals(
@@ -221,7 +222,6 @@ class Settler:
             if progress.held_globally:
                 return True
         if attempt >= 2 and waited_out(self.probes, new, self.options.settle_budget):
-            current = keys_of(new)
             if current != progress.keys or runnable:
                 # Changed, or a thread that could still change them is waiting
                 # for a CPU (a busy machine): not still yet.
@@ -255,12 +255,14 @@ class Settler:
             and (quiet is not False or not runnable)
             and progress.full_at is None
             and progress.young_at != current
+            and older_collections() == self._older
         ):
-            # No other thread can act, or none is running: a young pass first,
-            # then whether a root or a module global holds what is left, or
-            # only a parked thread itself holds what could wake it (see
-            # _no_wait_helps).  A full pass on a large heap costs tens of
-            # milliseconds a leak; it runs next only if none of them says.
+            # No other thread can act, or none runs: a young pass, then does a
+            # root or a module global hold what is left, or only a parked
+            # thread its waker (_no_wait_helps)?  A full pass (tens of ms on a
+            # large heap) runs next if none does, or now if an older
+            # generation was collected since the block began: what it dropped
+            # may be out of a young pass's reach (this pass counts as one).
             self.collected += collect(1)
             progress.young_at = current
             return
