@@ -459,6 +459,36 @@ def test_what_only_a_parked_thread_holds_is_told_so_on_every_python() -> None:
         thread.join(10)
 
 
+EVENTS: list[threading.Event] = []
+
+
+def test_a_waker_a_global_also_holds_is_not_left_to_the_thread_alone() -> None:
+    # The walk up from what a parked thread waits on finds the referrers of
+    # the thread's own objects (its target's event among them) in one scan:
+    # a module list holding that event too is still a holder.
+    from leakwatch._probes.threads import ThreadProbe
+    from leakwatch._probes.wakers import parked
+
+    thread, event = _parked_on_its_own()
+    try:
+        deadline = time.monotonic() + 5
+        while not parked(thread) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gc.collect()
+        probe, ref = ThreadProbe(), weakref.ref(thread)
+        assert probe.left_alone(("py",), ref, 3.0)
+        EVENTS.append(event())  # type: ignore[arg-type]
+        assert not probe.left_alone(("py",), ref, 3.0)
+        EVENTS.clear()
+        assert probe.left_alone(("py",), ref, 3.0)
+    finally:
+        EVENTS.clear()
+        left = event()
+        if left is not None:
+            left.set()
+        thread.join(10)
+
+
 class _CheckedLock:
     """A lock whose ``acquire`` is Python code, as a checker of blocking calls
     in event loops makes it: a parked thread's last frame is then its own."""

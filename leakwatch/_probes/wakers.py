@@ -26,7 +26,7 @@ import types
 from typing import Any
 
 from leakwatch._attribution import records as _records
-from leakwatch._attribution.referrers import referrers_of
+from leakwatch._attribution.referrers import Prefetched, between
 from leakwatch._attribution.roots import OWN_PACKAGE
 from leakwatch._base.pyversion import frame_locals
 
@@ -101,26 +101,37 @@ def outlasting(thread: threading.Thread, budget: float | None) -> float:
 #: Levels of referrers walked up, and objects per level, before giving up
 #: (giving up: someone else may hold it).
 _LEVELS, _WIDTH = 8, 64
+#: How far below the thread, and among how many objects, the way down to what
+#: it waits on is looked for: the walk's likely links (see :class:`Prefetched`).
+_NEAR, _NEAR_MAX = 8, 512
 
 
 def held_only_by(target: object, thread: threading.Thread) -> bool:
     """Whether ``target`` is held only through ``thread``; False when unsure."""
-    own = {id(thread)}
+    frames: list[Any] = []
     frame = sys._current_frames().get(thread.ident) if thread.ident is not None else None
     while frame is not None:
-        own.add(id(frame))
+        frames.append(frame)
         frame = frame.f_back
+    own = {id(thread), *map(id, frames)}
     frontier: tuple[object, ...] = (target,)
-    seen = {id(target)}
+    seen = {id(target), id(frames)}
     # The walk's own containers hold what it looks at: never links, and
     # alive until it returns, so no other object takes their ids.
-    kept: list[object] = []
+    kept: list[object] = [frames]
     try:
         in_frames = _held_by_running_frames(own)
+        # The walk climbs back to the thread through its own objects (its
+        # target, what that is bound to, its frames' variables): their
+        # referrers in one scan of the heap, not one scan a level.
+        way = between((thread,), target, _NEAR, _NEAR_MAX)
+        kept += [way, frontier]
+        seen.update((id(way), id(frontier)))
+        near = Prefetched((*way, *_wait_locals(frames)), kept, seen)
         for _ in range(_LEVELS):
             if any(id(obj) in in_frames for obj in frontier):
                 return False  # a running frame's variable: that thread may wake it
-            up = _up(referrers_of(frontier, kept, seen), own, seen)
+            up = _up(near.referrers(frontier, kept, seen), own, seen)
             if up is None or len(up) > _WIDTH:
                 return False
             if not up:
@@ -134,6 +145,13 @@ def held_only_by(target: object, thread: threading.Thread) -> bool:
     finally:
         kept.clear()
         del frontier
+
+
+def _wait_locals(frames: list[Any]) -> list[dict[str, Any]]:
+    """The variables of the thread's ``Condition.wait`` frame, as
+    :func:`parked_on` read them (3.10-3.12 keep that dict on the frame, and
+    it refers to the condition: a walk up from it meets it)."""
+    return [frame_locals(f) for f in frames if f.f_code is _CONDITION_WAIT][:1]
 
 
 def _held_by_running_frames(own: set[int]) -> set[int]:
