@@ -348,6 +348,35 @@ def test_a_socket_a_global_holds_that_a_dropped_cycles_finaliser_closes_is_not_a
     assert not KEPT
 
 
+def test_the_older_collections_a_watch_starts_from_are_never_above_the_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A watch's start reads the count cheaply (the collector's counters),
+    # the statistics only when an older generation may have been collected
+    # since; compared at the end, a count that is not above the true one
+    # can only ask for the full pass, never skip it.
+    from leakwatch._engine import collect
+
+    junk: list[object] = []
+    for generation in (None, 0, 1, 2, None, 1, None):
+        if generation is not None:
+            gc.collect(generation)
+        junk.extend([] for _ in range(2000))
+        assert collect.older_mark() <= collect.older_collections()
+    gc.collect(1)
+    assert collect.older_mark() == collect.older_collections()
+    read: list[int] = []
+    real = collect.older_collections
+    monkeypatch.setattr(collect, "older_collections", lambda: read.append(1) or real())
+    gc.disable()
+    try:
+        collect.older_mark()
+        collect.older_mark()
+    finally:
+        gc.enable()
+    assert len(read) <= 1  # the statistics, at most once: nothing was collected
+
+
 def test_a_thread_in_a_wait_longer_than_the_budget_is_judged_without_the_budget() -> None:
     # Event.wait(60) has a timeout, but it cannot end within the 3 s budget:
     # the thread started in the block, so its wait began after the watch.

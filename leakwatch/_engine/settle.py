@@ -16,7 +16,7 @@ from typing import Any
 from leakwatch._attribution import recording as _recording
 from leakwatch._base.model import group_resources
 from leakwatch._engine.chains import Chains
-from leakwatch._engine.collect import Collected, collect, older_collections
+from leakwatch._engine.collect import Collected, collect, older_collections, older_mark
 from leakwatch._engine.options import Options, SettleResult
 from leakwatch._engine.snapshot import Snapshots
 from leakwatch._engine.waits import (
@@ -69,7 +69,7 @@ class Settler:
         than the block leaves the collector's view, so settling's gc passes
         cost what the block allocated.  Counts the older generations'
         collections so far (see ``_collect_for``)."""
-        self._older = older_collections()
+        self._older = older_mark()
         if self.options.freeze_gc and gc.isenabled() and gc.get_freeze_count() == 0:
             gc.freeze()
             self._frozen = True
