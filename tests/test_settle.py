@@ -14,6 +14,7 @@ import time
 import warnings
 import weakref
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -456,36 +457,42 @@ def test_a_thread_a_dropped_cycles_finaliser_wakes_is_not_a_leak(beside: str) ->
         thread.join(10)
 
 
-def _parked_on_its_own() -> tuple[threading.Thread, weakref.ref[threading.Event]]:
+@contextlib.contextmanager
+def _parked_on_its_own() -> Iterator[
+    tuple[Any, weakref.ref[threading.Thread], weakref.ref[threading.Event]]
+]:
+    """A thread parked on an event only its target holds: the thread probe,
+    a reference to the thread and one to its event; the event set after."""
+    from leakwatch._probes.threads import ThreadProbe
+    from leakwatch._probes.wakers import parked
+
     event = threading.Event()
     thread = threading.Thread(target=event.wait, name="alone", daemon=True)
     thread.start()
-    return thread, weakref.ref(event)
+    only_its = weakref.ref(event)
+    del event
+    try:
+        deadline = time.monotonic() + 5
+        while not parked(thread) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        gc.collect()
+        yield ThreadProbe(), weakref.ref(thread), only_its
+    finally:
+        left = only_its()
+        if left is not None:
+            left.set()
+        thread.join(10)
 
 
 def test_what_only_a_parked_thread_holds_is_told_so_on_every_python() -> None:
     # The walk up the referrers stops at the thread itself; its own argument
     # tuple (3.13 reports it) is no holder.  Once the test holds the event
     # too, another thread could set it.
-    from leakwatch._probes.threads import ThreadProbe
-    from leakwatch._probes.wakers import parked
-
-    thread, event = _parked_on_its_own()
-    try:
-        deadline = time.monotonic() + 5
-        while not parked(thread) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        gc.collect()
-        probe, ref = ThreadProbe(), weakref.ref(thread)
+    with _parked_on_its_own() as (probe, ref, event):
         assert probe.left_alone(("py",), ref, 3.0)
         held = event()  # a variable of this running frame
         assert not probe.left_alone(("py",), ref, 3.0)
         del held
-    finally:
-        left = event()
-        if left is not None:
-            left.set()
-        thread.join(10)
 
 
 EVENTS: list[threading.Event] = []
@@ -495,27 +502,14 @@ def test_a_waker_a_global_also_holds_is_not_left_to_the_thread_alone() -> None:
     # The walk up from what a parked thread waits on finds the referrers of
     # the thread's own objects (its target's event among them) in one scan:
     # a module list holding that event too is still a holder.
-    from leakwatch._probes.threads import ThreadProbe
-    from leakwatch._probes.wakers import parked
-
-    thread, event = _parked_on_its_own()
-    try:
-        deadline = time.monotonic() + 5
-        while not parked(thread) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        gc.collect()
-        probe, ref = ThreadProbe(), weakref.ref(thread)
+    with _parked_on_its_own() as (probe, ref, event):
         assert probe.left_alone(("py",), ref, 3.0)
         EVENTS.append(event())  # type: ignore[arg-type]
-        assert not probe.left_alone(("py",), ref, 3.0)
-        EVENTS.clear()
+        try:
+            assert not probe.left_alone(("py",), ref, 3.0)
+        finally:
+            EVENTS.clear()
         assert probe.left_alone(("py",), ref, 3.0)
-    finally:
-        EVENTS.clear()
-        left = event()
-        if left is not None:
-            left.set()
-        thread.join(10)
 
 
 class _CheckedLock:
