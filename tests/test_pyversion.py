@@ -32,6 +32,23 @@ def test_frame_locals_is_a_plain_dict_with_cell_values() -> None:
     assert inner() is shared
 
 
+def test_kept_locals_is_the_frames_own_dict_a_referrer_of_its_variables() -> None:
+    # 3.10-3.12 keep one dict on a frame once its variables are read; the
+    # collector shows it as their referrer.  3.13's proxy keeps none.
+    import gc
+
+    mine = object()
+    frame = sys._getframe()
+    kept = _pyversion.kept_locals(frame)
+    holders = [r for r in gc.get_referrers(mine) if isinstance(r, dict) and r.get("mine") is mine]
+    if sys.version_info >= (3, 13):
+        assert kept is None and holders == []
+    else:
+        assert kept is frame.f_locals and kept["mine"] is mine
+        assert any(h is kept for h in holders)
+    del frame, kept, holders
+
+
 @pytest.mark.parametrize("listing", LISTINGS, ids=["this-python", "per-loop"])
 def test_tasks_of_the_running_loop_and_of_a_loop_in_another_thread(
     listing: Callable[[], list[Any]],

@@ -7,6 +7,9 @@ operating systems.
 - :func:`frame_locals` -> a plain dict of a frame's variables.  3.13 made
   ``frame.f_locals`` a write-through proxy (PEP 667), new on each access and
   not a dict; 3.10-3.12 give the frame's own snapshot dict.
+- :func:`kept_locals` -> the dict a frame keeps for its variables once they
+  were read, a referrer of each of them (3.10-3.12), or None: 3.13's proxy
+  keeps none.
 - :func:`all_tasks` -> every pending asyncio task of every loop.  3.10-3.11
   keep one registry of all tasks, 3.12-3.13 two (scheduled and eager, for
   eager task factories); 3.14 keeps native tasks in per-thread lists in C,
@@ -49,6 +52,7 @@ __all__ = [
     "all_tasks",
     "atexit_unraisable",
     "frame_locals",
+    "kept_locals",
     "mark_coroutine_function",
     "running_thread",
     "tomllib",
@@ -81,6 +85,16 @@ def _locals_proxy(frame: types.FrameType) -> dict[str, Any]:
 #: A plain dict of ``frame``'s variables (cells and free variables by value).
 frame_locals: Callable[[types.FrameType], dict[str, Any]]
 frame_locals = _locals_proxy if _V >= (3, 13) else _locals_dict
+
+
+def _no_kept_locals(frame: types.FrameType) -> dict[str, Any] | None:
+    return None
+
+
+#: The dict ``frame`` keeps for its variables (the collector shows it as a
+#: referrer of each), or None where frames keep none (3.13+).
+kept_locals: Callable[[types.FrameType], dict[str, Any] | None]
+kept_locals = _no_kept_locals if _V >= (3, 13) else _locals_dict
 
 
 # -- asyncio tasks ---------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import Any
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.referrers import Prefetched, between
 from leakwatch._attribution.roots import OWN_PACKAGE
-from leakwatch._base.pyversion import frame_locals
+from leakwatch._base.pyversion import frame_locals, kept_locals
 
 
 def parked(
@@ -148,10 +148,12 @@ def held_only_by(target: object, thread: threading.Thread) -> bool:
 
 
 def _wait_locals(frames: list[Any]) -> list[dict[str, Any]]:
-    """The variables of the thread's ``Condition.wait`` frame, as
-    :func:`parked_on` read them (3.10-3.12 keep that dict on the frame, and
-    it refers to the condition: a walk up from it meets it)."""
-    return [frame_locals(f) for f in frames if f.f_code is _CONDITION_WAIT][:1]
+    """The dict the thread's ``Condition.wait`` frame keeps for its
+    variables, read by :func:`parked_on` (3.10-3.12; none on 3.13+): it
+    refers to the condition, so a walk up from it meets it."""
+    wait = next((f for f in frames if f.f_code is _CONDITION_WAIT), None)
+    kept = kept_locals(wait) if wait is not None else None
+    return [kept] if kept is not None else []
 
 
 def _held_by_running_frames(own: set[int]) -> set[int]:
