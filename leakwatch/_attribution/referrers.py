@@ -65,7 +65,7 @@ class Prefetched:
         self._by_id: dict[int, list[object]] = {id(o): [] for o in objs}
         kept.append(self._by_id)
         mine.add(id(self._by_id))
-        for ref in referrers_of(objs, kept, mine) if objs else ():
+        for ref in referrers_of(objs, kept, mine):
             if id(ref) in mine:
                 continue
             for obj in gc.get_referents(ref):
@@ -98,32 +98,31 @@ def between(roots: tuple[object, ...], target: object, depth: int, limit: int) -
     objects looked at; ``[target]`` when none was found.  Few on purpose:
     the collector's search for referrers compares each reference it visits
     with every object asked about (15 objects cost a scan 1.7 times one's)."""
-    parent: dict[int, object | None] = {id(r): None for r in roots}
-    objects: dict[int, object] = {id(r): r for r in roots}
+    # id -> (the object, kept alive so no other takes its id; its parent).
+    found: dict[int, tuple[object, object | None]] = {id(r): (r, None) for r in roots}
     level = list(roots)
     try:
         for _ in range(depth):
             nxt: list[object] = []
             for obj in level:
                 for ref in gc.get_referents(obj):
-                    if id(ref) in parent or not gc.is_tracked(ref) or isinstance(ref, type):
+                    if id(ref) in found or not gc.is_tracked(ref) or isinstance(ref, type):
                         continue
-                    parent[id(ref)], objects[id(ref)] = obj, ref
+                    found[id(ref)] = (ref, obj)
                     if ref is target:
                         way: list[object] = []
                         step: object | None = ref
-                        while step is not None and parent[id(step)] is not None:
+                        while step is not None and found[id(step)][1] is not None:
                             way.append(step)
-                            step = parent[id(step)]
+                            step = found[id(step)][1]
                         return way
-                    if len(parent) >= limit:
+                    if len(found) >= limit:
                         return [target]
                     nxt.append(ref)
             level = nxt
         return [target]
     finally:
-        parent.clear()
-        objects.clear()
+        found.clear()
         del level
 
 
