@@ -50,28 +50,49 @@ from leakwatch._base.platform import fd_target
 def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...]]) -> Any:
     made_by = getattr(orig, "__name__", "")
 
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        __tracebackhide__ = True  # pytest shows the caller's traceback as without leakwatch
-        result = orig(*args, **kwargs)
-        if recording._active:
-            try:
-                new_fds = fds_of(result)
-                if new_fds and not _local.quiet:  # leakwatch's own: not counted
-                    recording._epoch += 1
-                    rec = _record(made_by=made_by)
-                    for fd in new_fds:
-                        # What the number is now (``pipe:[ino]``): a C-made
-                        # descriptor reusing it later must not take this line.
-                        fds[fd] = replace(rec, extra=fd_target(fd) or "")
-            except Exception:  # recording must never break the watched program
-                pass
-        return result
+    if fds_of is _not_stdio:
+        # ``os.dup2``: onto 0-2 it redirects stdio (pytest's capture does it a
+        # dozen times a test), asked before anything else.
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True  # pytest shows the caller's traceback as without leakwatch
+            result = orig(*args, **kwargs)
+            if recording._active and result > 2:
+                _file_fds(made_by, (result,))
+            return result
+
+    else:
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True  # pytest shows the caller's traceback as without leakwatch
+            result = orig(*args, **kwargs)
+            if recording._active:
+                try:
+                    new_fds = fds_of(result)
+                except Exception:  # recording must never break the watched program
+                    return result
+                _file_fds(made_by, new_fds)
+            return result
 
     wrapper.__name__ = getattr(orig, "__name__", "wrapper")
     wrapper.__qualname__ = getattr(orig, "__qualname__", "wrapper")
     wrapper.__doc__ = getattr(orig, "__doc__", None)
     wrapper.__wrapped__ = orig  # type: ignore[attr-defined]
     return wrapper
+
+
+def _file_fds(made_by: str, new_fds: tuple[int, ...]) -> None:
+    """File one record under each descriptor a wrapped call made."""
+    if not new_fds or _local.quiet:  # leakwatch's own: not counted
+        return
+    try:
+        recording._epoch += 1
+        rec = _record(made_by=made_by)
+        for fd in new_fds:
+            # What the number is now (``pipe:[ino]``): a C-made
+            # descriptor reusing it later must not take this line.
+            fds[fd] = replace(rec, extra=fd_target(fd) or "")
+    except Exception:  # recording must never break the watched program
+        pass
 
 
 class _OpenWrapper:
@@ -128,7 +149,8 @@ def _one(r: Any) -> tuple[int, ...]:
 
 def _not_stdio(r: Any) -> tuple[int, ...]:
     # dup2 onto 0-2 redirects stdio (pytest's capture does it around every
-    # test): not a new descriptor, and not worth a stack.
+    # test): not a new descriptor, and not worth a stack.  ``_fd_wrapper``
+    # asks this itself, inline, before anything else.
     return (r,) if r > 2 else ()
 
 
