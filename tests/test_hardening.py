@@ -223,13 +223,14 @@ def test_a_suites_patches_of_os_neither_see_nor_blind_leakwatchs_looks(
 
 
 def _break_grouping(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The injected fault: a step every watch's end runs fails (what ended
-    during the watch as a leak is asked for even when nothing is left)."""
+    """The injected fault: a step every watch's end runs fails (describing
+    is asked even when nothing is left: what ended during the watch as a
+    leak)."""
 
     def broken(*args: object, **kwargs: object) -> list[leakwatch.Leak]:
         raise MemoryError("injected")
 
-    monkeypatch.setattr(_describe.Describer, "_departed", broken)
+    monkeypatch.setattr(_describe.Describer, "describe", broken)
 
 
 def test_internal_error_never_replaces_the_blocks_exception(
@@ -319,7 +320,7 @@ from leakwatch._engine import describe as _describe
 def broken(*args, **kwargs):
     raise MemoryError("injected")
 
-_describe.Describer._departed = broken  # for the whole (subprocess) run
+_describe.Describer.describe = broken  # for the whole (subprocess) run
 
 def test_passes():
     pass

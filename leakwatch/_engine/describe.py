@@ -21,6 +21,7 @@ from leakwatch._base.wording import one_line
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.options import Options
 from leakwatch._engine.snapshot import OWN_IO
+from leakwatch._probes import departures as _departures
 from leakwatch._probes.protocol import Departed, Probe
 
 #: Seconds (of this thread's CPU time, so the load does not cut it short) for
@@ -92,6 +93,9 @@ class Describer:
         self._chains = chains
         self.notes = notes
         self.keeps_departed = keeps_departed
+        #: How many casualties were filed before the watch began (read as it
+        #: is made, before it starts: see :meth:`_departed`).
+        self.filed_at = _departures.filed
         # One describe's own inputs (see :meth:`describe`).
         self._since = 0
         self._expected: set[tuple[str, Hashable]] = set()
@@ -111,6 +115,8 @@ class Describer:
         settling), whose verdict needs no search; ``claims``: who wider holds
         a leftover, or None."""
         self._since, self._expected, self.claims = since, expected, claims
+        if not new and _departures.filed == self.filed_at:  # most watches: nothing at all
+            return []
         return self._describe(new)
 
     def _describe(self, new: dict[str, dict[Hashable, Any]]) -> list[Resource]:
@@ -120,6 +126,10 @@ class Describer:
         seconds; why-alive chains are searched for one owner per group."""
         if not new:  # most watches end clean: only what ended as a leak
             return self._departed(set())
+        with _recording.quiet():  # its reads (psutil, /proc, sources) are leakwatch's own
+            return self._describe_new(new)
+
+    def _describe_new(self, new: dict[str, dict[Hashable, Any]]) -> list[Resource]:
         resources: list[Resource] = []
         owners: list[tuple[int, Any]] = []
         held: list[tuple[int, Any, bool]] = []  # (resource, its object, may a global hold it)
@@ -284,6 +294,8 @@ class Describer:
         pending when its loop shut down), made in the watch and held by no one
         wider as it ended; described as it ended."""
         out: list[Resource] = []
+        if _departures.filed == self.filed_at:  # most watches: nothing ended so
+            return out
         for kind, probe in self.probes.items():
             try:
                 gone = list(probe.departed(self._since))

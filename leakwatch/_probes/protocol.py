@@ -89,7 +89,9 @@ class Probe:
 
     def departed(self, since: int) -> Sequence[Departed]:
         """Resources that ended during the watch as leaks all the same: see
-        :class:`Departed`."""
+        :class:`Departed`.  Each is filed as it ends (a
+        ``leakwatch._probes.departures.Casualties``): a watch during which
+        nothing was filed does not ask."""
         return []
 
     def waits_for_others(self, key: Hashable) -> bool:
