@@ -223,3 +223,31 @@ def test_thread_joined_in_the_block_is_silent() -> None:
         t.join()
     assert out == [7]
     assert w.report is not None and w.report.clean, str(w.report)
+
+
+# -- the look's reuse --------------------------------------------------------------
+
+
+def test_a_thread_c_code_starts_is_a_new_look_though_python_started_none() -> None:
+    """A look at the threads is the last one again only while the OS lists the
+    same thread ids: a thread C code starts (no Python call, no hook) is a new
+    id, and one that ended a missing one."""
+    import ctypes
+
+    from leakwatch._probes.threads import ThreadProbe
+
+    libc = ctypes.CDLL(None)
+    probe = ThreadProbe()
+    first = probe.snapshot()
+    assert probe.snapshot() is first  # nothing started or ended: the last look again
+    handle = ctypes.c_ulong()
+    sleeps = ctypes.cast(libc.usleep, ctypes.c_void_p)  # usleep(300 ms) as the thread's body
+    assert libc.pthread_create(ctypes.byref(handle), None, sleeps, ctypes.c_void_p(300_000)) == 0
+    try:
+        during = probe.snapshot()
+    finally:
+        assert libc.pthread_join(handle, None) == 0
+    new = [key for key in during if key not in first]
+    assert [key[0] for key in new] == ["native"], during
+    after = probe.snapshot()  # it ended: a missing id, a look of its own
+    assert after is not during and not [key for key in after if key not in first], after

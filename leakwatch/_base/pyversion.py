@@ -23,7 +23,8 @@ operating systems.
   register a ``_DummyThread`` for such a thread (one made by
   ``_thread.start_new_thread`` or C code), never removed on 3.10-3.12: the
   program's ``threading.active_count()`` and ``enumerate()`` would change.
-  CPython keeps its table of started threads in ``threading._active``.
+  CPython keeps its table of started threads in ``threading._active``;
+  :func:`thread_idents` reads its keys.
 - :func:`atexit_unraisable` -> the message and object ``atexit`` hands to
   ``sys.unraisablehook`` for a handler that raised: 3.10-3.12 pass the
   handler as the object, 3.13 puts it in the message.
@@ -55,6 +56,7 @@ __all__ = [
     "kept_locals",
     "mark_coroutine_function",
     "running_thread",
+    "thread_idents",
     "tomllib",
 ]
 
@@ -188,6 +190,15 @@ def running_thread() -> threading.Thread | None:
         if thread.ident == ident:
             return thread
     return None
+
+
+def thread_idents() -> frozenset[int]:
+    """The idents of the threads ``threading`` knows alive: its table's keys,
+    one C call where ``enumerate()`` reads a property of each (a mark at each
+    of a test's phase ends takes them)."""
+    if isinstance(_started, dict):
+        return frozenset(_started)
+    return frozenset(t.ident for t in threading.enumerate() if t.ident is not None)
 
 
 def _atexit_object(func: Any) -> tuple[str, Any]:
