@@ -309,7 +309,7 @@ class Settler:
         that keeps starting short ones (a server's, a poller's) kept every
         attempt busy until the whole budget was spent."""
         at_end = self._at_end
-        if at_end is None:
+        if at_end is None or not new:
             return new
         out = {}
         for kind, items in new.items():

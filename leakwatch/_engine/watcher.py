@@ -118,8 +118,9 @@ class Watcher:
         # Only ids, every thread: which are others is asked if the note is made.
         self._threads_before = frozenset(map(id, threading.enumerate()))
         self.looks.start()
-        for growth in untraced_first(self.growths.values()):
-            growth.start()
+        if self.growths:
+            for growth in untraced_first(self.growths.values()):
+                growth.start()
         self.settler.freeze()
         self._started = time.perf_counter()
 
@@ -181,13 +182,13 @@ class Watcher:
     def _finish(self, settled: SettleResult, block_seconds: float, block_failed: bool) -> Report:
         report = Report(label=self.label, block_failed=block_failed)
         collected = list(settled.collected)  # what leakwatch's own gc passes finalised
-        with _recording.quiet():
-            described = self.describer.describe(
-                settled.new, since=self._since, expected=settled.expected, claims=self.claims
-            )
-            if not (described or collected or self.growths):  # most watches: nothing to judge
-                return self._closed(report, settled, block_seconds)
-            resources = self.annotate(described)
+        # Describing reads what it must with leakwatch's own hooks quiet.
+        described = self.describer.describe(
+            settled.new, since=self._since, expected=settled.expected, claims=self.claims
+        )
+        if not (described or collected or self.growths):  # most watches: nothing to judge
+            return self._closed(report, settled, block_seconds)
+        resources = self.annotate(described)
         if self.options.singletons == "info":
             resources = [_first_use(r) if "singleton" in r.details else r for r in resources]
         suspects = [r for r in resources if "benign" not in r.details]

@@ -182,7 +182,7 @@ class FdProbe(Probe):
 
     def snapshot(self) -> Snapshot:
         global _LAST
-        epoch = _recording.made_epoch()  # before looking: a creation meanwhile changes it
+        epoch = _recording._epoch  # before looking: a creation meanwhile changes it
         snap: dict[Hashable, Any] = {(fd, target): fd for fd, target in list_fds().items()}
         _LAST = (snap, frozenset(snap.values()), epoch)
         return snap
@@ -210,10 +210,11 @@ class FdProbe(Probe):
         closes, in one window, is then likewise seen a window late.
         """
         last = _LAST
-        if last is None or not _recording.is_recording():
+        # The recording's counters read, not asked: three times a test.
+        if last is None or not _recording._active:
             return self.snapshot()
         snap, open_then, epoch = last
-        if epoch != _recording.made_epoch():
+        if epoch != _recording._epoch:
             return self.snapshot()
         count, numbers = _platform.count_fds, _platform.list_fd_numbers
         if self.light and count is not None:

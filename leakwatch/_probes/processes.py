@@ -144,7 +144,8 @@ class ProcessProbe(Probe):
         return _popen_objects().get(child_of(value))
 
     def snapshot(self) -> Snapshot:
-        return {(pid, ticks): pid for pid, ticks in list_children().items()}
+        children = list_children()
+        return {(pid, ticks): pid for pid, ticks in children.items()} if children else {}
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
         if key in before:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import sys
 import threading
 import weakref
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Hashable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -42,7 +42,7 @@ from leakwatch._probes.departures import Casualties, Casualty
 from leakwatch._probes.protocol import Probe, Snapshot
 
 
-def iter_tasks() -> Iterable[Any]:
+def iter_tasks() -> list[Any]:
     """Every task asyncio knows, whatever loop it belongs to (version split here)."""
     from leakwatch._base.pyversion import all_tasks  # the version split, in one place
 
@@ -102,11 +102,14 @@ def owned_tasks(foreign: bool = False) -> list[Any]:
     """Pending tasks that belong to this thread's watch: see the module docstring.
     ``foreign``: every pending task, whatever thread runs its loop (the caller
     decides whose each is)."""
+    tasks = iter_tasks()
+    if not tasks:  # most looks: no task at all
+        return []
     current = _running_loop()
     me = threading.get_ident()
     other_loops: dict[int, bool] = {}
     out = []
-    for task in iter_tasks():
+    for task in tasks:
         if task.done():
             continue
         if foreign:
@@ -154,7 +157,8 @@ class TaskProbe(Probe):
         self.foreign = False
 
     def snapshot(self) -> Snapshot:
-        return {id(t): weakref.ref(t) for t in owned_tasks(self.foreign)}
+        tasks = owned_tasks(self.foreign)
+        return {id(t): weakref.ref(t) for t in tasks} if tasks else {}
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
         old = before.get(key)

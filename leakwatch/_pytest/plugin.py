@@ -130,6 +130,8 @@ class LeakwatchPlugin:
         if state is None:
             return
         del item.stash[_TEST]
+        if not (state.final or state.fixtures):  # most tests
+            return
         by_when = {report.when: report for report in reports}
         teardown = by_when.get("teardown") or reports[-1]
         call = by_when.get("call")
@@ -195,7 +197,8 @@ class LeakwatchPlugin:
         if span is not None:
             self.stack.transition(within_test=True)
             span.own = next_phase
-        self._collect_fixtures(state)
+        if self.wide.pending:
+            self._collect_fixtures(state)
 
     def _collect_fixtures(self, state: TestState) -> None:
         if self.wide.pending:
@@ -253,9 +256,10 @@ class LeakwatchPlugin:
             record(report, split(own, state.nodeid, report.when, judged="fixture"))
         if report.when == "call":
             found = state.found
-            state.found = Found(label=state.nodeid, task_keys=found.task_keys)
-            findings = _call_findings(found, state.nodeid)
-            attach(report, findings, fail=self.fail, verbose=self.verbose)
+            if found.tasks is not None or found.growth is not None:  # most calls: nothing
+                state.found = Found(label=state.nodeid, task_keys=found.task_keys)
+                findings = _call_findings(found, state.nodeid)
+                attach(report, findings, fail=self.fail, verbose=self.verbose)
         elif report.when == "teardown" and not state.deferred:
             del item.stash[_TEST]
             attach(report, state.final + state.fixtures, fail=self.fail, verbose=self.verbose)

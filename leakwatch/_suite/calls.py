@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import inspect
 import time
+import types
 import weakref
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
@@ -68,11 +69,21 @@ class Found:
     growth: Report | None = None
 
 
+#: A code object's flags that make a function a coroutine or async generator function.
+_ASYNC_FLAGS = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
 def wanted(fn: Callable[..., Any], plan: Plan) -> bool:
     """Whether ``plan`` has work to do around ``fn`` (most tests: a plain
     function with no ``repeat``, none)."""
     if getattr(fn, "is_hypothesis_test", False):
         return False  # hypothesis drives its own inner test; leave it alone
+    if (
+        type(fn) is types.FunctionType
+        and not fn.__code__.co_flags & _ASYNC_FLAGS
+        and not hasattr(fn, "_is_coroutine_marker")  # inspect.markcoroutinefunction
+    ):
+        return bool(plan.repeat)  # most tests: a plain function, asked without inspect
     if inspect.iscoroutinefunction(fn):
         return plan.tasks is not None or bool(plan.repeat)
     return bool(plan.repeat) and not inspect.isasyncgenfunction(fn)

@@ -145,6 +145,8 @@ class Finding:
 
 def split(report: Report, nodeid: str, default: str, **extra: Any) -> list[Finding]:
     """One finding per phase (``details["phase"]``), for phases with anything to say."""
+    if not (report.leaks or report.info or report.ignored or report.known or report.baselined):
+        return []  # most tests: nothing at all
     by_phase: dict[str, Finding] = {}
     for name in ("leaks", *SECTIONS):
         if name in _FROM_INFO:

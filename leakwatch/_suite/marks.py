@@ -9,10 +9,10 @@ ident.  Must not judge: spans place leftovers with these.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Hashable
 from typing import Any
 
+from leakwatch._base.pyversion import thread_idents
 from leakwatch._probes.fds import FdProbe
 
 
@@ -31,7 +31,7 @@ def light_mark(kinds: tuple[str, ...], within_test: bool = False) -> dict[str, A
         except Exception:
             pass
     if "thread" in kinds:
-        out["thread"] = frozenset(t.ident for t in threading.enumerate())
+        out["thread"] = thread_idents()
     return out
 
 

@@ -37,7 +37,6 @@ import threading
 from collections.abc import Callable, Collection, Hashable, Mapping
 from typing import Any
 
-from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._base.model import Resource
 from leakwatch._engine.options import Options
@@ -186,9 +185,10 @@ class SpanWatcher(Watcher):
         everything leakwatch saw made; for the rest, only the descriptor
         numbers and thread idents open now (one listdir, no readlink, no
         fstat; within a test's phases, a count: see ``light_mark``).  Most
-        tests end clean, and a clean test never reads its marks."""
-        with _recording.quiet():
-            return light_mark(tuple(self.probes), within_test)
+        tests end clean, and a clean test never reads its marks.  Nothing it
+        reads (``/proc``: a listing, a ``stat``, links) is a call the
+        creation hooks record, so they need no quieting."""
+        return light_mark(tuple(self.probes), within_test)
 
     def _creation(self, probe: Probe, key: Hashable, value: Any) -> _records.Record | None:
         try:
@@ -232,6 +232,9 @@ class SpanWatcher(Watcher):
     def select(self, new: dict[str, dict[Hashable, Any]]) -> dict[str, dict[Hashable, Any]]:
         """What was made in the windows this span judges (and no wider
         fixture's machinery another thread made)."""
+        if not new:  # most tests
+            self._phases, self.judged = {}, {}
+            return new
         kept: dict[str, dict[Hashable, Any]] = {}
         phases: dict[tuple[str, Hashable], str] = {}
         asks: list[tuple[str, Hashable, Any, Any]] = []
