@@ -43,6 +43,15 @@ def _env(code: str | None) -> dict[str, str]:
     return env
 
 
+def warm(where: Path, args: tuple[str, ...], tests: str, code: str | None) -> None:
+    """One run outside valgrind first: a tree's modules compiled and its
+    bytecode written, so neither count pays for it (a tree's first count
+    came out negative, its shorter run compiling what the longer reused)."""
+    argv = [sys.executable, "-m", "pytest", *COMMON, *args, tests]
+    env = {k: v for k, v in _env(code).items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(argv, cwd=where, env=env, capture_output=True, check=False)
+
+
 def count(where: Path, args: tuple[str, ...], tests: str, code: str | None) -> int:
     """Instructions of one pytest process, every thread."""
     out = where / "cg.out"
@@ -82,6 +91,7 @@ def main() -> None:
             (where / f"test_{n}.py").write_text(body)
         per: dict[str, float] = {}
         for mode, flags, code in modes:
+            warm(where, flags, f"test_{args.long}.py", code)
             short = count(where, flags, f"test_{args.short}.py", code)
             long = count(where, flags, f"test_{args.long}.py", code)
             per[mode] = (long - short) / (args.long - args.short)
