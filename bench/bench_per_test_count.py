@@ -44,9 +44,9 @@ def _env(code: str | None) -> dict[str, str]:
 
 
 def warm(where: Path, args: tuple[str, ...], tests: str, code: str | None) -> None:
-    """One run outside valgrind first: a tree's modules compiled and its
-    bytecode written, so neither count pays for it (a tree's first count
-    came out negative, its shorter run compiling what the longer reused)."""
+    """One run outside valgrind first: the test files and a tree's modules
+    compiled and their bytecode written, so neither count pays for it (plain's
+    count, run first, had paid for compiling the test files)."""
     argv = [sys.executable, "-m", "pytest", *COMMON, *args, tests]
     env = {k: v for k, v in _env(code).items() if k != "PYTHONDONTWRITEBYTECODE"}
     subprocess.run(argv, cwd=where, env=env, capture_output=True, check=False)
