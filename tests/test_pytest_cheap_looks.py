@@ -10,7 +10,7 @@ Beside each leak, its twin that closes what C code opened passes.
 
 Threads likewise: a test's first look is the previous test's last while
 Python started no thread since and the OS counts as many; every test's last
-look lists the OS's thread ids (and walks the threads when those changed).
+look lists them all.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from leakwatch._base.frames import Frame
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
 from leakwatch._base.platform import count_threads, list_native_threads, thread_runnable
-from leakwatch._base.pyversion import running_thread, thread_idents
+from leakwatch._base.pyversion import running_thread
 from leakwatch._probes.protocol import Probe, Snapshot
 from leakwatch._probes.wakers import held_only_by, outlasting, parked, parked_on
 
@@ -126,10 +126,9 @@ def pending_timer(thread: threading.Thread) -> TypeGuard[threading.Timer]:
 
 
 #: The last full look at the threads, whichever probe took it: the snapshot,
-#: how many threads the OS counted, the creation epoch, the native thread ids
-#: the OS listed and the idents ``threading`` knew, all read just before it.
-#: One tuple, replaced whole.
-_LAST: tuple[Snapshot, int, int, frozenset[int], frozenset[int]] | None = None
+#: how many threads the OS counted and the creation epoch, both read just
+#: before it.  One tuple, replaced whole.
+_LAST: tuple[Snapshot, int, int] | None = None
 
 #: ``threading``'s stand-in for a thread it did not start.
 _DUMMY: type = getattr(threading, "_DummyThread", type(None))
@@ -157,34 +156,20 @@ class ThreadProbe(Probe):
         while Python started no thread since and as many threads run; else a
         full one.  C code starting one thread while another ends, between
         two tests, is then charged to the next test: never hidden, as the
-        last look of a watch lists every thread id the OS has (see
-        :meth:`snapshot`)."""
+        last look of a watch is a full one."""
         last = _LAST
         if not self.light or last is None or count_threads is None:
             return self.snapshot()
-        snap, count, epoch, _, _ = last
+        snap, count, epoch = last
         # The recording's counters read, not asked: every test reads them.
         if epoch != _recording._epoch or not _recording._active:
             return self.snapshot()
         return snap if count_threads() == count else self.snapshot()
 
     def snapshot(self) -> Snapshot:
-        """Every thread, Python's and those only the OS lists.
-
-        The last full look again while the OS lists the very same threads
-        (one listing of ids, which the kernel does not hand out again for a
-        long while), ``threading`` knows the same ones and Python started
-        none since: a thread that started is a new id, one that ended a
-        missing one, whoever started it; and a thread whose Python code
-        returned leaves ``threading``'s table before the OS lets it go."""
         global _LAST
         # Before looking: a thread started meanwhile changes one or the other.
-        epoch, idents = _recording._epoch, thread_idents()
-        native = frozenset(list_native_threads())
-        last = _LAST
-        if last is not None and last[2:] == (epoch, native, idents) and native:
-            return last[0]
-        count = count_threads() if count_threads else -1
+        epoch, count = _recording.made_epoch(), count_threads() if count_threads else -1
         snap: dict[Hashable, Any] = {}
         py_native = set()
         for t in threading.enumerate():
@@ -200,10 +185,10 @@ class ThreadProbe(Probe):
                 continue
             snap[("py", t.ident, t.native_id, id(t))] = weakref.ref(t)
             py_native.add(t.native_id)
-        for tid in native:
+        for tid in list_native_threads():
             if tid not in py_native:
                 snap[("native", tid)] = tid
-        _LAST = (snap, count, epoch, native, idents)
+        _LAST = (snap, count, epoch)
         return snap
 
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
