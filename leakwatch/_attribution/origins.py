@@ -46,7 +46,6 @@ from leakwatch._attribution.recording import _audit, _install_lock
 from leakwatch._attribution.wrappers import (
     _fd_wrapper,
     _fileno,
-    _not_stdio,
     _one,
     _OpenWrapper,
     _pair,
@@ -80,7 +79,7 @@ def install() -> None:
             ("pipe2", _pair),
             ("openpty", _pair),
             ("dup", _one),
-            ("dup2", _not_stdio),
+            ("dup2", None),  # the result, unless stdio (0-2) was redirected
             ("eventfd", _one),
             ("memfd_create", _one),
         ):

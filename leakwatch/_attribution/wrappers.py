@@ -47,12 +47,15 @@ from leakwatch._base.platform import fd_target
 # -- wrappers for creations without an audit event ------------------------------
 
 
-def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...]]) -> Any:
+def _fd_wrapper(orig: Callable[..., Any], fds_of: Callable[[Any], tuple[int, ...]] | None) -> Any:
+    """``orig`` wrapped to file a record under each descriptor it makes:
+    ``fds_of(result)`` says which; None for ``os.dup2``, whose result is the
+    one it made unless it is 0-2 (stdio redirected: pytest's capture does it
+    a dozen times a test, so that is asked first, inline)."""
     made_by = getattr(orig, "__name__", "")
 
-    if fds_of is _not_stdio:
-        # ``os.dup2``: onto 0-2 it redirects stdio (pytest's capture does it a
-        # dozen times a test), asked before anything else.
+    if fds_of is None:
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             __tracebackhide__ = True  # pytest shows the caller's traceback as without leakwatch
             result = orig(*args, **kwargs)
@@ -145,13 +148,6 @@ def _fileno(obj: Any) -> int:
 
 def _one(r: Any) -> tuple[int, ...]:
     return (r,)
-
-
-def _not_stdio(r: Any) -> tuple[int, ...]:
-    # dup2 onto 0-2 redirects stdio (pytest's capture does it around every
-    # test): not a new descriptor, and not worth a stack.  ``_fd_wrapper``
-    # asks this itself, inline, before anything else.
-    return (r,) if r > 2 else ()
 
 
 def _pair(r: Any) -> tuple[int, ...]:
