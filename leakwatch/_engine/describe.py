@@ -115,8 +115,6 @@ class Describer:
         settling), whose verdict needs no search; ``claims``: who wider holds
         a leftover, or None."""
         self._since, self._expected, self.claims = since, expected, claims
-        if not new and _departures.filed == self.filed_at:  # most watches: nothing at all
-            return []
         return self._describe(new)
 
     def _describe(self, new: dict[str, dict[Hashable, Any]]) -> list[Resource]:

@@ -80,12 +80,8 @@ class Snapshots:
     def new(self, after: dict[str, Snapshot]) -> dict[str, dict[Hashable, Any]]:
         """What ``after`` holds that the first look did not, as the watch selects it."""
         out = {}
-        before = self.before
         for kind, probe in self.probes.items():
-            now, then = after[kind], before.get(kind, {})
-            if now == then:  # most kinds, most looks: one C call, none of the probe's
-                continue
-            items = new_items(probe, then, now)
+            items = new_items(probe, self.before.get(kind, {}), after[kind])
             if items:
                 out[kind] = items
         return self.select(out)

@@ -42,7 +42,7 @@ from leakwatch._probes import departures as _departures
 from leakwatch._probes import loop_timers as _loop_timers
 from leakwatch._probes.departures import Casualties, Casualty
 from leakwatch._probes.protocol import Probe, Snapshot
-from leakwatch._probes.threads import INTERNAL_PREFIX, name_of
+from leakwatch._probes.threads import INTERNAL_PREFIX, name_of, pending_timer
 
 #: How often settling looks again at timers due within its budget.
 _POLL = 0.005
@@ -75,14 +75,10 @@ def scheduled(handle: Any) -> bool:
 def pending_timer_threads() -> list[threading.Timer]:
     """``threading.Timer`` threads that have neither fired nor been cancelled
     (leakwatch's own aside: a heap mark's expiry)."""
-    # ``pending_timer`` written out: this runs on every look, once per thread.
-    timer = threading.Timer
     return [
         t
         for t in threading.enumerate()
-        if isinstance(t, timer)
-        and not t.finished.is_set()
-        and not name_of(t).startswith(INTERNAL_PREFIX)
+        if pending_timer(t) and not name_of(t).startswith(INTERNAL_PREFIX)
     ]
 
 

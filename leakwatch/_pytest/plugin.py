@@ -197,8 +197,7 @@ class LeakwatchPlugin:
         if span is not None:
             self.stack.transition(within_test=True)
             span.own = next_phase
-        if self.wide.pending:
-            self._collect_fixtures(state)
+        self._collect_fixtures(state)
 
     def _collect_fixtures(self, state: TestState) -> None:
         if self.wide.pending:
