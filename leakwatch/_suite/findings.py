@@ -22,6 +22,8 @@ from leakwatch._report.text import created_at, format_leak
 SECTIONS = ("baselined", "known", "ignored", "collected", "first_use")
 #: The sections taken from a report's ``info`` (marked by this detail).
 _FROM_INFO = {"collected": "collected_by_gc", "first_use": "first_use"}
+#: The report's lists the sections come from: a report with all of them empty says nothing.
+_LISTS = ("leaks", "info", *(name for name in SECTIONS if name not in _FROM_INFO))
 
 _WHERE = {
     ("setup", "teardown"): "created in setup (by a fixture) and still alive after teardown",
@@ -145,7 +147,10 @@ class Finding:
 
 def split(report: Report, nodeid: str, default: str, **extra: Any) -> list[Finding]:
     """One finding per phase (``details["phase"]``), for phases with anything to say."""
-    if not (report.leaks or report.info or report.ignored or report.known or report.baselined):
+    for name in _LISTS:
+        if getattr(report, name):
+            break
+    else:
         return []  # most tests: nothing at all
     by_phase: dict[str, Finding] = {}
     for name in ("leaks", *SECTIONS):
