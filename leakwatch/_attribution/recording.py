@@ -45,9 +45,11 @@ from leakwatch._base.pyversion import running_thread
 _active = 0  # how many watches are on; hooks record only while > 0
 
 
-#: Bumped by every creation the hooks see (and when they come on): while it
-#: stands still, Python made no descriptor and started no thread.  See
-#: :func:`made_epoch`.
+#: Bumped by every creation the hooks see (the audit events and wrappers)
+#: and when they come on: while it stands still, Python made no descriptor
+#: and started no thread.  C code opening a descriptor or starting a thread
+#: on its own does not bump it: a reader relying on it must still count
+#: them.  Read directly (``recording._epoch``): the looks read it every test.
 _epoch = 0
 
 
@@ -318,15 +320,6 @@ def count_on(full: bool = True) -> None:
         _active += 1
         _full += full
         tag_only = _full == 0
-
-
-def made_epoch() -> int:
-    """A number that changes whenever Python may have made a descriptor or
-    started a thread: the audit events and wrappers bump it, and so does the
-    hooks coming on.  C code opening a descriptor or starting a thread on its
-    own does not: a caller relying on it must still count them.
-    """
-    return _epoch
 
 
 def deactivate(full: bool = True) -> None:

@@ -210,7 +210,6 @@ class FdProbe(Probe):
         closes, in one window, is then likewise seen a window late.
         """
         last = _LAST
-        # The recording's counters read, not asked: three times a test.
         if last is None or not _recording._active:
             return self.snapshot()
         snap, open_then, epoch = last
@@ -307,7 +306,7 @@ class FdProbe(Probe):
         while the same numbers are open (the last look's) and Python made no
         descriptor since (a socket or file made over an existing number is a
         creation the hooks see), else a new walk."""
-        epoch, last = _recording.made_epoch(), _LAST
+        epoch, last = _recording._epoch, _LAST
         numbers = last[1] if last is not None else None
         held = self._holders
         if fresh or held is None or held[1] != epoch or numbers is None or held[2] != numbers:

@@ -161,7 +161,6 @@ class ThreadProbe(Probe):
         if not self.light or last is None or count_threads is None:
             return self.snapshot()
         snap, count, epoch = last
-        # The recording's counters read, not asked: every test reads them.
         if epoch != _recording._epoch or not _recording._active:
             return self.snapshot()
         return snap if count_threads() == count else self.snapshot()
@@ -169,7 +168,7 @@ class ThreadProbe(Probe):
     def snapshot(self) -> Snapshot:
         global _LAST
         # Before looking: a thread started meanwhile changes one or the other.
-        epoch, count = _recording.made_epoch(), count_threads() if count_threads else -1
+        epoch, count = _recording._epoch, count_threads() if count_threads else -1
         snap: dict[Hashable, Any] = {}
         py_native = set()
         for t in threading.enumerate():
