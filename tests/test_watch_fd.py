@@ -428,6 +428,44 @@ def test_a_closed_number_does_not_stay_open_in_window_marks() -> None:
         _recording.deactivate()
 
 
+def test_a_listing_is_answered_again_only_while_every_number_is_behind_the_same_file(
+    tmp_path: Path,
+) -> None:
+    # Where the kernel counts descriptors, a listing is the last one again
+    # while as many are open and each number has the same inode; C code that
+    # closes one number and opens another file under it (no hook, no change
+    # in the count), or opens one beside, is in the next answer.
+    from leakwatch._base import platform as _platform
+
+    if not _platform.HAVE_PROC:
+        pytest.skip("reads /proc")
+    (tmp_path / "a").write_text("a")
+    (tmp_path / "b").write_text("b")
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = _libc_open(tmp_path / "a")
+    beside = -1
+    try:
+        first = _platform.list_fds()
+        assert first[fd] == str(tmp_path / "a")
+        assert _platform.list_fds() == first
+        if _platform.count_fds is not None:  # answered again, not listed
+            assert _platform.list_fds() is _platform.list_fds()
+        assert libc.close(fd) == 0
+        assert _libc_open(tmp_path / "b") == fd  # the lowest free number again
+        again = _platform.list_fds()
+        assert again[fd] == str(tmp_path / "b") and again.keys() == first.keys()
+        beside = _libc_open(tmp_path / "a")
+        assert _platform.list_fds()[beside] == str(tmp_path / "a")
+        os.close(beside)
+        beside = -1
+        assert _platform.list_fds() == again
+    finally:
+        os.close(fd)
+        if beside >= 0:
+            os.close(beside)
+    assert fd not in _platform.list_fds()
+
+
 def test_a_light_mark_counts_and_looks_again_when_the_count_changes() -> None:
     # A light probe (a test's first look, its phase marks) reuses the last
     # full look while Python made no descriptor and as many are open, asking

@@ -26,7 +26,7 @@ import os
 import sys
 from collections.abc import Callable
 
-import psutil
+from leakwatch._base import psutil_os
 
 #: The calls leakwatch reads the system with, bound as leakwatch is
 #: imported: a suite's patches of ``os`` (a checker of blocking calls that
@@ -50,10 +50,41 @@ HAVE_PROC = os.path.isdir(_PROC_FD) and sys.platform.startswith("linux")
 #: path), so this is as exact as reading every link, and a file renamed or
 #: deleted while open keeps its first key.
 _fd_targets: dict[int, tuple[int, int, str]] = {}
+#: The last listing's answer, returned again (the same dict) while it holds.
+_fd_answer: dict[int, str] = {}
+#: Whether ``/proc/self/fd``'s size counts the open descriptors here (set
+#: below, as the module is imported).
+_fd_count_exact = False
 
 
 def _linux_fds() -> dict[int, str]:
-    global _fd_targets, _known_numbers
+    """{fd: link target} of every open descriptor.
+
+    Where the kernel counts them, the last answer again when as many are
+    open as it listed and each of its numbers still has the same device and
+    inode (one ``stat`` and one ``fstat`` a descriptor; no listing): every
+    number open is then one it listed, behind the same file.  A number closed
+    and opened again, by any code, changes the inode; one opened beside the
+    others changes the count.  Else a full listing.
+    """
+    known = _fd_targets
+    if _fd_count_exact and known:
+        try:
+            if _stat(_PROC_FD).st_size == len(known):
+                fstat = _fstat
+                for fd, (dev, ino, _target) in known.items():
+                    st = fstat(fd)
+                    if st.st_ino != ino or st.st_dev != dev:
+                        break
+                else:
+                    return _fd_answer
+        except OSError:  # one of them closed meanwhile: the listing says which
+            pass
+    return _linux_list_fds()
+
+
+def _linux_list_fds() -> dict[int, str]:
+    global _fd_targets, _known_numbers, _fd_answer
     out: dict[int, str] = {}
     known = _fd_targets
     seen: dict[int, tuple[int, int, str]] = {}
@@ -75,7 +106,7 @@ def _linux_fds() -> dict[int, str]:
             entry = (st.st_dev, st.st_ino, target)
         seen[fd] = entry
         out[fd] = entry[2]
-    _fd_targets = seen
+    _fd_targets, _fd_answer = seen, out
     _known_numbers = set(seen)
     return out
 
@@ -122,22 +153,6 @@ def _counts_fds() -> bool:
     except OSError:
         return False
     return count > 0 and count == listed - 1
-
-
-def _psutil_fds() -> dict[int, str]:
-    proc = psutil.Process()
-    out: dict[int, str] = {}
-    for f in proc.open_files():
-        if f.fd >= 0:
-            out[f.fd] = f.path
-    try:
-        conns = proc.net_connections(kind="all")
-    except (psutil.AccessDenied, AttributeError):
-        conns = []
-    for c in conns:
-        if c.fd >= 0:
-            out[c.fd] = f"socket:[{c.fd}]"
-    return out
 
 
 def _linux_flags(fd: int) -> int | None:
@@ -225,23 +240,6 @@ def _linux_parent(pid: int) -> int | None:
         return None
 
 
-def _psutil_parent(pid: int) -> int | None:
-    try:
-        return int(psutil.Process(pid).ppid())
-    except psutil.Error:
-        return None
-
-
-def _psutil_children() -> dict[int, int]:
-    out: dict[int, int] = {}
-    for child in psutil.Process().children(recursive=True):
-        try:
-            out[child.pid] = int(child.create_time() * 100)
-        except psutil.Error:
-            continue
-    return out
-
-
 def _linux_count_threads() -> int:
     """``/proc/self/task``'s link count less its own two: one ``stat``."""
     return _stat("/proc/self/task").st_nlink - 2
@@ -269,17 +267,6 @@ def _linux_thread_runnable(native_id: int) -> bool | None:
     except (OSError, ValueError):
         return None
     return state in (b"R", b"D")  # running or ready; in I/O that ends by itself
-
-
-def _psutil_native_threads() -> set[int]:
-    try:
-        return {t.id for t in psutil.Process().threads()}
-    except psutil.Error:
-        return set()
-
-
-def _no_fds() -> dict[int, str]:
-    return {}
 
 
 def path_stat(path: str, *, follow: bool = True) -> os.stat_result | None:
@@ -326,7 +313,7 @@ if HAVE_PROC:
     list_fds, fd_flags = _linux_fds, _linux_flags
     list_fd_numbers = _linux_fd_numbers
     if _counts_fds():
-        count_fds = _linux_count_fds
+        count_fds, _fd_count_exact = _linux_count_fds, True
     list_children, list_native_threads = _linux_children, _linux_native_threads
     if _counts_threads():
         count_threads = _linux_count_threads
@@ -334,16 +321,16 @@ if HAVE_PROC:
     fd_target = _linux_fd_target
     thread_runnable = _linux_thread_runnable
 else:
-    list_children, list_native_threads = _psutil_children, _psutil_native_threads
-    parent_pid = _psutil_parent
+    list_children, list_native_threads = psutil_os.children, psutil_os.native_threads
+    parent_pid = psutil_os.parent
     fd_flags = lambda fd: None  # noqa: E731 - no fdinfo outside Linux
     if sys.platform == "win32":
-        list_fds = _no_fds
+        list_fds = psutil_os.no_fds
         LIMITS["fd"] = (
             "descriptors are not listed on Windows (no per-handle table); fd leaks are not seen"
         )
     else:
-        list_fds = _psutil_fds
+        list_fds = psutil_os.fds
         LIMITS["fd"] = (
             f"on {sys.platform} only files and sockets are listed (psutil); "
             "pipes and other descriptors are not seen"

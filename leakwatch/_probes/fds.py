@@ -165,9 +165,10 @@ OWN: dict[Hashable, str] = {}
 
 
 #: The last full look at the descriptors, whichever probe took it: the
-#: snapshot, its numbers, and the creation epoch read just before it.  One
-#: tuple, replaced whole: another thread's look never mixes into a read.
-_LAST: tuple[Snapshot, frozenset[int], int] | None = None
+#: snapshot, its numbers, the creation epoch read just before it and the
+#: listing it was made from.  One tuple, replaced whole: another thread's
+#: look never mixes into a read.
+_LAST: tuple[Snapshot, frozenset[int], int, dict[int, str]] | None = None
 
 
 class FdProbe(Probe):
@@ -183,8 +184,12 @@ class FdProbe(Probe):
     def snapshot(self) -> Snapshot:
         global _LAST
         epoch = _recording._epoch  # before looking: a creation meanwhile changes it
-        snap: dict[Hashable, Any] = {(fd, target): fd for fd, target in list_fds().items()}
-        _LAST = (snap, frozenset(snap.values()), epoch)
+        listed, last = list_fds(), _LAST
+        if last is not None and last[3] is listed:  # the platform's answer again
+            _LAST = (last[0], last[1], epoch, listed)
+            return last[0]
+        snap: dict[Hashable, Any] = {(fd, target): fd for fd, target in listed.items()}
+        _LAST = (snap, frozenset(snap.values()), epoch, listed)
         return snap
 
     #: Whether :meth:`mark` may trust a count where it would list numbers:
@@ -212,7 +217,7 @@ class FdProbe(Probe):
         last = _LAST
         if last is None or not _recording._active:
             return self.snapshot()
-        snap, open_then, epoch = last
+        snap, open_then, epoch, _listed = last
         if epoch != _recording._epoch:
             return self.snapshot()
         count, numbers = _platform.count_fds, _platform.list_fd_numbers
