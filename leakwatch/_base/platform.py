@@ -48,10 +48,10 @@ HAVE_PROC = os.path.isdir(_PROC_FD) and sys.platform.startswith("linux")
 #: costs one fstat per descriptor and a readlink only for new ones.  The
 #: inode is what the target names ("socket:[ino]", "pipe:[ino]", a file's
 #: path), so this is as exact as reading every link, and a file renamed or
-#: deleted while open keeps its first key.
-_fd_targets: dict[int, tuple[int, int, str]] = {}
-#: The last listing's answer, returned again (the same dict) while it holds.
-_fd_answer: dict[int, str] = {}
+#: deleted while open keeps its first key.  With it, that listing's answer,
+#: given again (the same dict) while it holds.  One tuple, replaced whole: a
+#: reader never pairs one listing's inodes with another's answer.
+_fd_last: tuple[dict[int, tuple[int, int, str]], dict[int, str]] = ({}, {})
 #: Whether ``/proc/self/fd``'s size counts the open descriptors here (set
 #: below, as the module is imported).
 _fd_count_exact = False
@@ -67,7 +67,7 @@ def _linux_fds() -> dict[int, str]:
     and opened again, by any code, changes the inode; one opened beside the
     others changes the count.  Else a full listing.
     """
-    known = _fd_targets
+    known, answer = _fd_last
     if _fd_count_exact and known:
         try:
             if _stat(_PROC_FD).st_size == len(known):
@@ -77,16 +77,16 @@ def _linux_fds() -> dict[int, str]:
                     if st.st_ino != ino or st.st_dev != dev:
                         break
                 else:
-                    return _fd_answer
+                    return answer
         except OSError:  # one of them closed meanwhile: the listing says which
             pass
     return _linux_list_fds()
 
 
 def _linux_list_fds() -> dict[int, str]:
-    global _fd_targets, _known_numbers, _fd_answer
+    global _fd_last, _known_numbers
     out: dict[int, str] = {}
-    known = _fd_targets
+    known = _fd_last[0]
     seen: dict[int, tuple[int, int, str]] = {}
     fstat, readlink = _fstat, _readlink
     for name in _listdir(_PROC_FD):
@@ -106,7 +106,7 @@ def _linux_list_fds() -> dict[int, str]:
             entry = (st.st_dev, st.st_ino, target)
         seen[fd] = entry
         out[fd] = entry[2]
-    _fd_targets, _fd_answer = seen, out
+    _fd_last = (seen, out)
     _known_numbers = set(seen)
     return out
 
