@@ -52,9 +52,6 @@ HAVE_PROC = os.path.isdir(_PROC_FD) and sys.platform.startswith("linux")
 #: given again (the same dict) while it holds.  One tuple, replaced whole: a
 #: reader never pairs one listing's inodes with another's answer.
 _fd_last: tuple[dict[int, tuple[int, int, str]], dict[int, str]] = ({}, {})
-#: Whether ``/proc/self/fd``'s size counts the open descriptors here (set
-#: below, as the module is imported).
-_fd_count_exact = False
 
 
 def _linux_fds() -> dict[int, str]:
@@ -68,9 +65,9 @@ def _linux_fds() -> dict[int, str]:
     others changes the count.  Else a full listing.
     """
     known, answer = _fd_last
-    if _fd_count_exact and known:
+    if count_fds is not None and known:
         try:
-            if _stat(_PROC_FD).st_size == len(known):
+            if count_fds() == len(known):
                 fstat = _fstat
                 for fd, (dev, ino, _target) in known.items():
                     st = fstat(fd)
@@ -84,7 +81,7 @@ def _linux_fds() -> dict[int, str]:
 
 
 def _linux_list_fds() -> dict[int, str]:
-    global _fd_last, _known_numbers
+    global _fd_last
     out: dict[int, str] = {}
     known = _fd_last[0]
     seen: dict[int, tuple[int, int, str]] = {}
@@ -107,13 +104,7 @@ def _linux_list_fds() -> dict[int, str]:
         seen[fd] = entry
         out[fd] = entry[2]
     _fd_last = (seen, out)
-    _known_numbers = set(seen)
     return out
-
-
-#: The numbers the last full listing found open, each checked with ``fstat``
-#: (see ``_linux_fd_numbers``).
-_known_numbers: set[int] = set()
 
 
 def _linux_fd_numbers() -> set[int]:
@@ -130,7 +121,7 @@ def _linux_fd_numbers() -> set[int]:
     and every window mark would look again in full.
     """
     numbers = {int(name) for name in _listdir(_PROC_FD)}
-    for fd in numbers - _known_numbers:
+    for fd in numbers.difference(_fd_last[0]):  # those the last full listing did not find
         try:
             _fstat(fd)
         except OSError:  # the listing's own descriptor, closed
@@ -313,7 +304,7 @@ if HAVE_PROC:
     list_fds, fd_flags = _linux_fds, _linux_flags
     list_fd_numbers = _linux_fd_numbers
     if _counts_fds():
-        count_fds, _fd_count_exact = _linux_count_fds, True
+        count_fds = _linux_count_fds
     list_children, list_native_threads = _linux_children, _linux_native_threads
     if _counts_threads():
         count_threads = _linux_count_threads
