@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import gc
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 #: Levels searched up before leaving it to the search down: each is a scan of
 #: the whole heap, and a long chain is cheaper found from the roots.
@@ -42,54 +45,105 @@ def referrers_of(objs: tuple[object, ...], kept: list[object], mine: set[int]) -
     containers in ``kept`` (alive until the walk returns, so no other object
     takes their ids) and their ids in ``mine`` (never links): ``objs``, a
     tuple of the walk's own as the arguments (3.13 reports the caller's tuple
-    of a ``*args`` call among the referrers), and the list returned."""
+    of a ``*args`` call among the referrers), and the list returned.
+
+    Within :func:`remembering`, the referrers of each object are asked of
+    the collector once: what is remembered is answered again, and one scan
+    finds the rest (each referrer once, in no particular order)."""
     kept.append(objs)
     mine.add(id(objs))
-    refs = gc.get_referrers(*objs)
-    kept.append(refs)
-    mine.add(id(refs))
-    return refs
+    memo = _memo.refs
+    if memo is None:
+        refs = gc.get_referrers(*objs)
+        kept.append(refs)
+        mine.add(id(refs))
+        return refs
+    missing = tuple(o for o in objs if id(o) not in memo)
+    if missing:
+        kept.append(missing)
+        mine.add(id(missing))
+        scanned = gc.get_referrers(*missing)
+        kept.append(scanned)
+        mine.add(id(scanned))
+        _remember(missing, scanned, mine)
+    out: list[object] = []
+    kept.append(out)
+    mine.add(id(out))
+    once: set[int] = set()
+    for obj in objs:
+        for ref in memo.get(id(obj), ()):
+            if id(ref) not in once:
+                once.add(id(ref))
+                out.append(ref)
+    return out
 
 
-class Prefetched:
-    """The referrers of objects a walk up is likely to reach, found with one
-    scan of the heap: a walk whose level is all among them asks the collector
-    nothing (a thread's own objects, where a walk from what a parked thread
-    waits on climbs back to the thread, one scan a level).  Each referrer's
-    own referents, the traversal the collector's search itself uses, say
-    which of them it refers to, so the answer is the scan's own.  Its
-    containers go into the walk's ``kept`` and ``mine`` (see
-    :func:`referrers_of`)."""
+class _Memo(threading.local):
+    """This thread's remembered referrers (see :func:`remembering`): the
+    objects asked about (kept, so their ids stay theirs), each one's
+    referrers, and the ids of these containers (never referrers)."""
 
-    def __init__(self, objs: tuple[object, ...], kept: list[object], mine: set[int]) -> None:
-        self._by_id: dict[int, list[object]] = {id(o): [] for o in objs}
-        kept.append(self._by_id)
-        mine.add(id(self._by_id))
-        for ref in referrers_of(objs, kept, mine):
-            if id(ref) in mine:
-                continue
-            for obj in gc.get_referents(ref):
-                holders = self._by_id.get(id(obj))
-                if holders is not None and (not holders or holders[-1] is not ref):
-                    holders.append(ref)
-        for holders in self._by_id.values():
-            kept.append(holders)
-            mine.add(id(holders))
+    objs: dict[int, object] | None = None
+    refs: dict[int, list[object]] | None = None
+    own: set[int] | None = None
 
-    def referrers(
-        self, objs: tuple[object, ...], kept: list[object], mine: set[int]
-    ) -> list[object]:
-        """``referrers_of(objs, ...)``: from the one scan for what it covers,
-        a scan of the heap for the rest only."""
-        out: list[object] = []
-        kept += [objs, out]
-        mine.update((id(objs), id(out)))
-        missing = tuple(o for o in objs if id(o) not in self._by_id)
-        for obj in objs:
-            out.extend(self._by_id.get(id(obj), ()))
-        if missing:
-            out.extend(referrers_of(missing, kept, mine))
-        return out
+
+_memo = _Memo()
+
+
+@contextmanager
+def remembering() -> Iterator[None]:
+    """Within, :func:`referrers_of` remembers: the searches of one verdict
+    (a parked thread's waker held only by it, a singleton, a why-alive
+    chain) climb the same few objects, a scan of the heap each.  Call
+    :func:`forget` wherever the heap may have moved since (a wait); all is
+    let go at the end.  Nested: the outer one's."""
+    if _memo.refs is not None:
+        yield
+        return
+    _memo.objs, _memo.refs = {}, {}
+    _memo.own = {id(_memo.objs), id(_memo.refs)}
+    try:
+        yield
+    finally:
+        forget()
+        _memo.objs = _memo.refs = _memo.own = None
+
+
+def forget() -> None:
+    """Let go of what :func:`remembering` kept so far (in this thread)."""
+    objs, refs, own = _memo.objs, _memo.refs, _memo.own
+    if objs is not None and refs is not None and own is not None:
+        objs.clear()
+        refs.clear()
+        own.clear()
+        own.update((id(objs), id(refs)))
+
+
+def _remember(objs: tuple[object, ...], scanned: list[object], mine: set[int]) -> None:
+    """Each of ``objs``' referrers among ``scanned`` (one scan for them all),
+    without the walk's own containers (``mine``) or the memo's: each
+    referrer's own referents, the traversal the collector's search itself
+    uses, say which of them it refers to."""
+    objs_by_id, refs_by_id, own = _memo.objs, _memo.refs, _memo.own
+    assert objs_by_id is not None and refs_by_id is not None and own is not None
+    lists: dict[int, list[object]] = {id(o): [] for o in objs}
+    for ref in scanned:
+        if id(ref) in mine or id(ref) in own:
+            continue
+        if len(objs) == 1:
+            lists[id(objs[0])].append(ref)
+            continue
+        for obj in gc.get_referents(ref):
+            holders = lists.get(id(obj))
+            if holders is not None and (not holders or holders[-1] is not ref):
+                holders.append(ref)
+    for obj in objs:
+        holders = lists[id(obj)]
+        own.add(id(holders))
+        objs_by_id[id(obj)] = obj
+        refs_by_id[id(obj)] = holders
+    lists.clear()
 
 
 def between(roots: tuple[object, ...], target: object, depth: int, limit: int) -> list[object]:

@@ -26,6 +26,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from leakwatch._attribution.referrers import referrers_of
+from leakwatch._attribution.roots import OWN_PACKAGE
+from leakwatch._base.pyversion import kept_locals
 
 #: Modules whose globals are machinery, not owners: they reach every thread,
 #: task, test or fixture value by design.
@@ -118,10 +120,21 @@ def singletons(
 
 
 #: Referrers that never hold what they refer to as an attribute: containers
-#: (their items are not attributes), frames and closure cells (functions are
+#: (their items are not attributes), frames, suspended generators and
+#: coroutines (their frame's variables) and closure cells (functions are
 #: not walked).  A target only these refer to is no singleton, and proving
 #: that by the search below would walk every module's attributes.
-_NOT_ATTRIBUTES = (list, tuple, set, frozenset, types.FrameType, types.CellType)
+_NOT_ATTRIBUTES = (
+    list,
+    tuple,
+    set,
+    frozenset,
+    types.FrameType,
+    types.GeneratorType,
+    types.CoroutineType,
+    types.AsyncGeneratorType,
+    types.CellType,
+)
 
 
 def _attribute_held(targets: Sequence[object]) -> set[int]:
@@ -164,6 +177,8 @@ def _below_a_global(targets: Sequence[object]) -> bool:
     seen = set(map(id, frontier))
     # The walk's own containers: never holders, alive until it returns.
     kept: list[object] = []
+    frame_dicts = _FrameDicts()
+    started: set[int] = set()
     try:
         for _ in range(_UP_LEVELS):
             referrers = referrers_of(frontier, kept, seen)
@@ -174,7 +189,13 @@ def _below_a_global(targets: Sequence[object]) -> bool:
                 if id(holder) in seen or isinstance(holder, _NOT_ATTRIBUTES):
                     continue
                 seen.add(id(holder))
+                if isinstance(holder, types.MethodType) and _thread_runs_it(
+                    holder, holder.__self__, started
+                ):
+                    continue
                 if isinstance(holder, dict):
+                    if holder in frame_dicts:
+                        continue
                     name = holder.get("__name__")
                     module = sys.modules.get(name) if isinstance(name, str) else None
                     if module is not None and getattr(module, "__dict__", None) is holder:
@@ -204,7 +225,9 @@ def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodTy
     held: set[int] = set()
     methods: list[types.MethodType] = []
     started: set[int] = set()  # threads whose own _bootstrap was met
-    referrers = gc.get_referrers(*objs)
+    frame_dicts = _FrameDicts()
+    kept: list[object] = []  # the search's own containers (see referrers_of)
+    referrers = referrers_of(tuple(objs), kept, set())
     try:
         for referrer in referrers:
             if isinstance(referrer, _NOT_ATTRIBUTES):
@@ -218,6 +241,8 @@ def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodTy
                 methods.append(referrer)
                 continue
             if isinstance(referrer, dict):
+                if referrer in frame_dicts:
+                    continue  # a frame's variables: no attributes
                 # A namespace holds by name; a registry by number or object
                 # (``threading._active`` by ident) holds no attribute.
                 values = [v for k, v in list(referrer.items()) if isinstance(k, str)]
@@ -225,8 +250,40 @@ def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodTy
                 values = gc.get_referents(referrer)
             held.update(id(v) for v in values if id(v) in wanted)
     finally:
+        kept.clear()
         del referrers
     return held, methods
+
+
+class _FrameDicts:
+    """The dicts live frames keep for their variables once read (3.10-3.12:
+    ``frame.f_locals``; none on 3.13+), looked up when first asked about.
+    They hold by name but are no namespace: a frame holds its variables,
+    and the collector shows no referrer of a running frame's dict (a walk
+    up from one would scan the heap to find nothing).  leakwatch's own
+    frames are not read."""
+
+    def __init__(self) -> None:
+        self._ids: set[int] | None = None
+
+    def __contains__(self, obj: object) -> bool:
+        if self._ids is None:
+            self._ids = _kept_frame_dicts()
+        return id(obj) in self._ids
+
+
+def _kept_frame_dicts() -> set[int]:
+    ids: set[int] = set()
+    frame: types.FrameType | None = None
+    for frame in sys._current_frames().values():
+        while frame is not None:
+            if str(frame.f_globals.get("__name__")).partition(".")[0] != OWN_PACKAGE:
+                names = kept_locals(frame)
+                if names is not None:
+                    ids.add(id(names))
+            frame = frame.f_back
+    del frame  # in this thread, our own frame: a cycle that would pin our locals
+    return ids
 
 
 def _thread_runs_it(method: types.MethodType, owner: object, started: set[int]) -> bool:

@@ -27,6 +27,7 @@ from typing import Any
 from leakwatch._attribution import origins as _origins
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
+from leakwatch._attribution.referrers import forget, remembering
 from leakwatch._base.model import Resource, group_resources
 from leakwatch._base.platform import LIMITS
 from leakwatch._engine.chains import Chains
@@ -130,13 +131,16 @@ class Watcher:
         """Settle (sleeping between attempts), diff and build the report."""
         block_seconds = time.perf_counter() - self._started
         try:
-            steps = self.settler.settle(self._since)
-            try:
-                while True:
-                    time.sleep(next(steps))
-            except StopIteration as done:
-                settled: SettleResult = done.value
-            return self._finish(settled, block_seconds, block_failed)
+            with remembering():  # the searches of one verdict share their heap scans
+                steps = self.settler.settle(self._since)
+                try:
+                    while True:
+                        delay = next(steps)
+                        forget()  # the heap moves while it waits
+                        time.sleep(delay)
+                except StopIteration as done:
+                    settled: SettleResult = done.value
+                return self._finish(settled, block_seconds, block_failed)
         finally:
             self._deactivate()
 
@@ -148,13 +152,16 @@ class Watcher:
         try:
             for _ in range(3):  # callbacks scheduled by the block's last awaits
                 await asyncio.sleep(0)
-            steps = self.settler.settle(self._since, turns_loop=True)
-            try:
-                while True:
-                    await asyncio.sleep(next(steps))
-            except StopIteration as done:
-                settled: SettleResult = done.value
-            return self._finish(settled, block_seconds, block_failed)
+            with remembering():  # within another coroutine's stop: that one's
+                steps = self.settler.settle(self._since, turns_loop=True)
+                try:
+                    while True:
+                        delay = next(steps)
+                        forget()
+                        await asyncio.sleep(delay)
+                except StopIteration as done:
+                    settled: SettleResult = done.value
+                return self._finish(settled, block_seconds, block_failed)
         finally:
             self._deactivate()
 

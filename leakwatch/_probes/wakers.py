@@ -26,7 +26,7 @@ import types
 from typing import Any
 
 from leakwatch._attribution import records as _records
-from leakwatch._attribution.referrers import Prefetched, between
+from leakwatch._attribution.referrers import between, referrers_of, remembering
 from leakwatch._attribution.roots import OWN_PACKAGE
 from leakwatch._base.pyversion import frame_locals, kept_locals
 
@@ -102,7 +102,8 @@ def outlasting(thread: threading.Thread, budget: float | None) -> float:
 #: (giving up: someone else may hold it).
 _LEVELS, _WIDTH = 8, 64
 #: How far below the thread, and among how many objects, the way down to what
-#: it waits on is looked for: the walk's likely links (see :class:`Prefetched`).
+#: it waits on is looked for: the walk's likely links, whose referrers one
+#: scan of the heap finds up front.
 _NEAR, _NEAR_MAX = 8, 512
 
 
@@ -113,47 +114,45 @@ def held_only_by(target: object, thread: threading.Thread) -> bool:
     while frame is not None:
         frames.append(frame)
         frame = frame.f_back
-    own = {id(thread), *map(id, frames)}
+    # Its frames' variables are the thread's own too, in the dict a frame
+    # keeps for them once read (3.10-3.12): the walk meets them holding what
+    # the thread waits on, and the collector shows no referrer of them.
+    variables = [d for d in map(kept_locals, frames) if d is not None]
+    own = {id(thread), *map(id, frames), *map(id, variables)}
     frontier: tuple[object, ...] = (target,)
-    seen = {id(target), id(frames)}
+    seen = {id(target), id(frames), id(variables)}
     # The walk's own containers hold what it looks at: never links, and
     # alive until it returns, so no other object takes their ids.
     kept: list[object] = [frames]
     try:
         in_frames = _held_by_running_frames(own)
         # The walk climbs back to the thread through its own objects (its
-        # target, what that is bound to, its frames' variables): their
-        # referrers in one scan of the heap, not one scan a level.
+        # target, what that is bound to): their referrers in one scan of the
+        # heap, not one scan a level; the thread's own are asked with them,
+        # for the verdict's next searches (is it a singleton?) within the
+        # same stop (see ``remembering``).
         way = between((thread,), target, _NEAR, _NEAR_MAX)
         kept += [way, frontier]
         seen.update((id(way), id(frontier)))
-        near = Prefetched((*way, *_wait_locals(frames)), kept, seen)
-        for _ in range(_LEVELS):
-            if any(id(obj) in in_frames for obj in frontier):
-                return False  # a running frame's variable: that thread may wake it
-            up = _up(near.referrers(frontier, kept, seen), own, seen)
-            if up is None or len(up) > _WIDTH:
-                return False
-            if not up:
-                return True
-            kept.append(up)
-            seen.add(id(up))
-            frontier = tuple(up)
+        with remembering():
+            referrers_of((thread, *way), kept, seen)
+            for _ in range(_LEVELS):
+                if any(id(obj) in in_frames for obj in frontier):
+                    return False  # a running frame's variable: that thread may wake it
+                up = _up(referrers_of(frontier, kept, seen), own, seen)
+                if up is None or len(up) > _WIDTH:
+                    return False
+                if not up:
+                    return True
+                kept.append(up)
+                seen.add(id(up))
+                frontier = tuple(up)
         return False
     except Exception:  # a refinement: waiting decides
         return False
     finally:
         kept.clear()
         del frontier
-
-
-def _wait_locals(frames: list[Any]) -> list[dict[str, Any]]:
-    """The dict the thread's ``Condition.wait`` frame keeps for its
-    variables, read by :func:`parked_on` (3.10-3.12; none on 3.13+): it
-    refers to the condition, so a walk up from it meets it."""
-    wait = next((f for f in frames if f.f_code is _CONDITION_WAIT), None)
-    kept = kept_locals(wait) if wait is not None else None
-    return [kept] if kept is not None else []
 
 
 def _held_by_running_frames(own: set[int]) -> set[int]:
