@@ -86,14 +86,16 @@ def _world(fixturedef: Any, span: SpanWatcher | None) -> World:
     helpers: list[threading.Thread] = []
     if span is None:  # a function-scoped fixture: no span, no threads of its own
         return World(roots, helpers)
-    for thread in threading.enumerate():
+    alive = threading.enumerate()
+    threads = {t.ident: t for t in alive}  # read once, not once a thread
+    for thread in alive:
         rec = _records.threads.get(thread)
         if rec is None or rec.serial <= span.since:
             continue
         if span.window_of(rec.serial) == span.own:
             roots.append(thread)
             roots.extend(local_values(frames_of(thread.ident)))
-        elif thread.ident is not None and span.thread_window(thread.ident) == span.own:
+        elif thread.ident is not None and span.thread_window(thread.ident, threads) == span.own:
             helpers.append(thread)
     return World(roots, helpers)
 

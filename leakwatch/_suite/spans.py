@@ -197,12 +197,16 @@ class SpanWatcher(Watcher):
             return None
         return rec
 
-    def thread_window(self, ident: int) -> str | None:
+    def thread_window(
+        self, ident: int, threads: dict[int | None, threading.Thread] | None = None
+    ) -> str | None:
         """The window of this span in which the thread ``ident`` was started,
         following a thread started by another thread back to the first one
         started from this span's own thread; None when it was started before
-        the span, or its start was not seen."""
-        threads = {t.ident: t for t in threading.enumerate()}
+        the span, or its start was not seen.  ``threads``: the live threads
+        by ident, read once by a caller asking about each of them."""
+        if threads is None:
+            threads = {t.ident: t for t in threading.enumerate()}
         for _ in range(8):
             thread = threads.get(ident)
             rec = _records.threads.get(thread) if thread is not None else None
