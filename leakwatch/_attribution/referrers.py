@@ -28,8 +28,6 @@ import gc
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 #: Levels searched up before leaving it to the search down: each is a scan of
 #: the whole heap, and a long chain is cheaper found from the roots.
@@ -47,12 +45,12 @@ def referrers_of(objs: tuple[object, ...], kept: list[object], mine: set[int]) -
     tuple of the walk's own as the arguments (3.13 reports the caller's tuple
     of a ``*args`` call among the referrers), and the list returned.
 
-    Within :func:`remembering`, the referrers of each object are asked of
+    Within :class:`remembering`, the referrers of each object are asked of
     the collector once: what is remembered is answered again, and one scan
     finds the rest (each referrer once, in no particular order)."""
     kept.append(objs)
     mine.add(id(objs))
-    memo = _memo.refs
+    memo = _memo_refs()
     if memo is None:
         refs = gc.get_referrers(*objs)
         kept.append(refs)
@@ -79,10 +77,12 @@ def referrers_of(objs: tuple[object, ...], kept: list[object], mine: set[int]) -
 
 
 class _Memo(threading.local):
-    """This thread's remembered referrers (see :func:`remembering`): the
+    """This thread's remembered referrers (see :class:`remembering`): the
     objects asked about (kept, so their ids stay theirs), each one's
-    referrers, and the ids of these containers (never referrers)."""
+    referrers, and the ids of these containers (never referrers); made when
+    first needed (most stops find nothing to search)."""
 
+    on: bool = False
     objs: dict[int, object] | None = None
     refs: dict[int, list[object]] | None = None
     own: set[int] | None = None
@@ -91,27 +91,38 @@ class _Memo(threading.local):
 _memo = _Memo()
 
 
-@contextmanager
-def remembering() -> Iterator[None]:
+class remembering:
     """Within, :func:`referrers_of` remembers: the searches of one verdict
     (a parked thread's waker held only by it, a singleton, a why-alive
     chain) climb the same few objects, a scan of the heap each.  Call
     :func:`forget` wherever the heap may have moved since (a wait); all is
     let go at the end.  Nested: the outer one's."""
-    if _memo.refs is not None:
-        yield
-        return
-    _memo.objs, _memo.refs = {}, {}
-    _memo.own = {id(_memo.objs), id(_memo.refs)}
-    try:
-        yield
-    finally:
-        forget()
-        _memo.objs = _memo.refs = _memo.own = None
+
+    __slots__ = ("_outer",)
+
+    def __enter__(self) -> None:
+        self._outer = _memo.on
+        _memo.on = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self._outer:
+            forget()
+            _memo.on = False
+            _memo.objs = _memo.refs = _memo.own = None
+
+
+def _memo_refs() -> dict[int, list[object]] | None:
+    """The remembered referrers by id, made on first use; None outside."""
+    if not _memo.on:
+        return None
+    if _memo.refs is None:
+        _memo.objs, _memo.refs = {}, {}
+        _memo.own = {id(_memo.objs), id(_memo.refs)}
+    return _memo.refs
 
 
 def forget() -> None:
-    """Let go of what :func:`remembering` kept so far (in this thread)."""
+    """Let go of what :class:`remembering` kept so far (in this thread)."""
     objs, refs, own = _memo.objs, _memo.refs, _memo.own
     if objs is not None and refs is not None and own is not None:
         objs.clear()
