@@ -7,11 +7,13 @@ import gc
 import re
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from test_whyalive import Conn, Sock
 
+import leakwatch
 from leakwatch._attribution import referrers, whyalive
 from leakwatch._attribution.whyalive import find_chains
 
@@ -206,3 +208,40 @@ def test_what_no_user_module_holds_near_is_left_to_the_other_searches(
     monkeypatch.setattr(re, "LEFT_BY_A_TEST", [target], raising=False)
     assert chain_of(target) == "re.LEFT_BY_A_TEST[0]"
     assert seen == [0]
+
+
+def test_a_leak_is_looked_for_first_in_the_module_that_made_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The socket's creation record names the module whose code made it:
+    # its globals are searched before every module is listed.  Held
+    # elsewhere (another module, or a library module the maker imported),
+    # the chain is that holder's, as before.
+    (tmp_path / "lw_maker_mod.py").write_text(
+        "import re\nimport socket\n\nKEPT = []\n\n\ndef make():\n    KEPT.append(socket.socket())\n"
+    )
+    (tmp_path / "lw_holder_mod.py").write_text("HELD = []\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lw_holder_mod  # type: ignore[import-not-found]
+    import lw_maker_mod  # type: ignore[import-not-found]
+
+    with leakwatch.watch(on_leak="report"):  # records where the socket was made
+        lw_maker_mod.make()
+    listed: list[int] = []
+    real = whyalive.module_roots
+    monkeypatch.setattr(whyalive, "module_roots", lambda seen: listed.append(1) or real(seen))
+    try:
+        assert chain_of(lw_maker_mod.KEPT[0]) == "lw_maker_mod.KEPT[0]"
+        assert not listed
+        lw_holder_mod.HELD.append(lw_maker_mod.KEPT.pop())
+        assert chain_of(lw_holder_mod.HELD[0]) == "lw_holder_mod.HELD[0]"
+        assert listed
+        # The maker imports ``re``: a search from its globals does not enter
+        # another module (the chain is rooted at the module that holds it).
+        monkeypatch.setattr(re, "LEFT_BY_A_MAKER", [lw_holder_mod.HELD.pop()], raising=False)
+        assert chain_of(re.LEFT_BY_A_MAKER[0]) == "re.LEFT_BY_A_MAKER[0]"  # type: ignore[attr-defined]
+    finally:
+        for sock in (*lw_maker_mod.KEPT, *lw_holder_mod.HELD, *getattr(re, "LEFT_BY_A_MAKER", ())):
+            sock.close()
+        for name in ("lw_maker_mod", "lw_holder_mod"):
+            sys.modules.pop(name, None)

@@ -8,12 +8,16 @@ Must not search: it only lists where a search starts.
 from __future__ import annotations
 
 import gc
+import io
+import socket
 import sys
 import threading
 import types
+from collections.abc import Sequence
 from contextlib import suppress
 from typing import Any
 
+from leakwatch._attribution import records as _records
 from leakwatch._attribution.chain_text import _Labels
 from leakwatch._base.paths import is_user_file
 from leakwatch._base.pyversion import all_tasks, frame_locals
@@ -102,3 +106,78 @@ def _is_user_module(filename: str) -> bool:
             _user_files.clear()
         user = _user_files[filename] = is_user_file(filename)
     return user
+
+
+def creator_roots(
+    targets: Sequence[object], seen: set[int]
+) -> tuple[list[object], _Labels, set[int]]:
+    """The globals of the user's modules whose code made ``targets`` (their
+    creation records' stacks, innermost first), with their labels: the
+    likeliest holders, a module list beside the line that made it.  And the
+    ids of every module and module dict, which a search from them must not
+    enter (as :func:`module_roots` marks them seen).  Nothing when no
+    record is kept for them."""
+    files: dict[str, None] = {}  # in stack order, once each
+    for target in targets:
+        rec = _creation_record(target)
+        if rec is not None:
+            files.update(dict.fromkeys(frame[0] for frame in (*rec.stack, *rec.parent)))
+    if not files:
+        return [], {}, set()
+    by_file, blocked = _module_index()
+    roots: list[object] = []
+    labels: _Labels = {}
+    for filename in files:
+        name = by_file.get(filename)
+        mod = sys.modules.get(name) if name is not None else None
+        if not isinstance(mod, types.ModuleType) or name is None:
+            continue
+        ns = vars(mod)
+        if (
+            ns.get("__file__") == filename
+            and id(ns) not in seen
+            and id(ns) not in labels
+            and name.partition(".")[0] != OWN_PACKAGE
+            and _is_user_module(filename)
+        ):
+            roots.append(ns)
+            labels[id(ns)] = (mod, name)
+    return roots, labels, blocked
+
+
+def _creation_record(obj: object) -> _records.Record | None:
+    """The creation record kept for a socket, a file, a thread or a task.
+    Asked by type only: a user's ``__hash__`` or ``fileno`` never runs."""
+    if isinstance(obj, socket.socket):
+        return _records.sockets.get(obj)
+    if isinstance(obj, threading.Thread):
+        return _records.threads.get(obj)
+    if isinstance(obj, io.IOBase) and type(obj).__module__ in ("io", "_io"):
+        with suppress(Exception):
+            return _records.fds.get(obj.fileno())
+        return None
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is not None and isinstance(obj, asyncio.Task):
+        return _records.task_record(obj)
+    return None
+
+
+#: ``(len(sys.modules), {file: module name}, ids of modules and their dicts)``
+#: as last read: read again when a module was added or removed.
+_INDEX: tuple[int, dict[str, str], set[int]] = (-1, {}, set())
+
+
+def _module_index() -> tuple[dict[str, str], set[int]]:
+    global _INDEX
+    count, by_file, ids = _INDEX
+    if count != len(sys.modules):
+        by_file, ids = {}, {id(sys.modules), id(gc.garbage)}
+        for name, mod in list(sys.modules.items()):
+            if isinstance(mod, types.ModuleType):
+                ns = vars(mod)
+                ids.update((id(mod), id(ns)))
+                filename = ns.get("__file__")
+                if isinstance(filename, str):
+                    by_file[filename] = name
+        _INDEX = (len(sys.modules), by_file, ids)
+    return by_file, ids

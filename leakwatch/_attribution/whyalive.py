@@ -28,9 +28,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from itertools import chain
 
-from leakwatch._attribution.chain_text import _join, _Labels, _segments
+from leakwatch._attribution.chain_text import _join, _segments
 from leakwatch._attribution.referrers import LEVELS, path_up
-from leakwatch._attribution.roots import add_frame_and_task_roots, module_roots, user_roots
+from leakwatch._attribution.roots import (
+    add_frame_and_task_roots,
+    creator_roots,
+    module_roots,
+    user_roots,
+)
 
 __all__ = ["culprits", "find_chains"]
 
@@ -77,9 +82,16 @@ def find_chains(
     paths: dict[int, list[object]] = {}
     levels: _Levels = []
     with _gc_paused():
-        roots, labels = module_roots(seen)
+        # The modules whose code made them first, then every user module.
+        made_in, labels, modules = creator_roots(targets, seen)
         wanted = set(map(id, targets)) - seen
-        wanted -= _near(targets, wanted, roots, labels, seen, deadline, paths)
+        if made_in:
+            wanted -= _near(targets, wanted, made_in, seen | modules, deadline, paths)
+        roots: list[object] = []
+        if wanted:
+            roots, more = module_roots(seen)
+            labels.update(more)
+            wanted -= _near(targets, wanted, user_roots(roots, labels), seen, deadline, paths)
         if wanted:  # the frames' locals only now (reading them is not free)
             add_frame_and_task_roots(roots, labels, seen)
         # A hop may take two levels (an attribute through a separate __dict__,
@@ -116,18 +128,17 @@ _NEAR_LEVELS, _NEAR_BUDGET = 4, 0.002
 def _near(
     targets: Sequence[object],
     wanted: set[int],
-    roots: list[object],
-    labels: _Labels,
+    start: list[object],
     seen: set[int],
     deadline: float,
     paths: dict[int, list[object]],
 ) -> set[int]:
-    """Search down first from the user's own modules' globals, two hops deep
-    and briefly: the usual leak is held by a list or dict of the test's or
-    the app's module (``KEPT.append(sock)``), found so with no scan of the
-    whole heap (each of the searches up costs one).  Fills ``paths``;
-    returns the ids it found (the chain shown is then that module's)."""
-    start = user_roots(roots, labels)
+    """Search down first from some of the user's own modules' globals
+    (``start``), two hops deep and briefly: the usual leak is held by a list
+    or dict of the module that made it, the test's or the app's
+    (``KEPT.append(sock)``), found so with no scan of the whole heap (each
+    of the searches up costs one).  Fills ``paths``; returns the ids it
+    found (the chain shown is then that module's)."""
     if not wanted or not start:
         return set()
     budget = min(deadline, time.thread_time() + _NEAR_BUDGET)
