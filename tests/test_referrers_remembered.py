@@ -18,6 +18,7 @@ import threading
 import types
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -175,3 +176,41 @@ def test_a_threads_frames_variables_are_no_attributes_but_a_global_still_is(
         }
     finally:
         del sys.modules[module.__name__]
+
+
+def test_the_same_leak_again_is_no_singleton_without_a_scan_unless_held_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scans: list[int]
+) -> None:
+    # A suite leaking the same way in every test: the same stack makes a
+    # socket a module list keeps.  Proved no singleton once, the next one of
+    # that shape is not searched again; one of the same stack kept by an
+    # attribute of a global is (a chain of another shape), and is one.
+    (tmp_path / "lw_same_leak.py").write_text(
+        "import socket\n\nKEPT = []\n\n\nclass Holder:\n    sock = None\n\n\n"
+        "HOLDER = Holder()\n\n\n"
+        "def keep(where):\n    sock = socket.socket()\n"
+        "    if where == 'list':\n        KEPT.append(sock)\n"
+        "    else:\n        HOLDER.sock = sock\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lw_same_leak  # type: ignore[import-not-found]
+
+    seen: list[tuple[int, list[str]]] = []
+    try:
+        for where in ("list", "attribute", "list"):
+            scans.clear()
+            with leakwatch.watch(on_leak="report") as w:
+                lw_same_leak.keep(where)
+            assert w.report is not None
+            leaks = [*w.report.leaks, *w.report.info]
+            singleton = [leak.details.get("singleton") for leak in leaks if leak.kind == "fd"]
+            seen.append((len(scans), singleton))
+    finally:
+        for sock in (*lw_same_leak.KEPT, lw_same_leak.HOLDER.sock):
+            if sock is not None:
+                sock.close()
+        sys.modules.pop("lw_same_leak", None)
+    (first, in_list), (_, by_attribute), (again, in_list_again) = seen
+    assert in_list == [None] and in_list_again == [None]
+    assert by_attribute == ["lw_same_leak.HOLDER.sock"]
+    assert first >= 1 and again == 0, seen

@@ -78,10 +78,19 @@ def singletons(
     through instance and class attributes and bound methods' ``__self__``,
     at most ``max_depth`` hops, within ``time_budget`` seconds.
     """
+    return search_singletons(targets, time_budget=time_budget, max_depth=max_depth)[0]
+
+
+def search_singletons(
+    targets: Sequence[object], *, time_budget: float = 0.2, max_depth: int = MAX_DEPTH
+) -> tuple[dict[int, str], set[int]]:
+    """:func:`singletons`, and the ids of the targets the search proved are
+    none (the rest of those not found: the time budget ran out first)."""
     found: dict[int, str] = {}
+    asked = {id(t) for t in targets}
     wanted = _attribute_held(targets)
     if not wanted or not _below_a_global([t for t in targets if id(t) in wanted]):
-        return found
+        return found, asked
     deadline = time.thread_time() + time_budget  # CPU time: the load does not cut it short
     seen: set[int] = set()
     level: list[tuple[object, str]] = []
@@ -105,7 +114,7 @@ def singletons(
         nxt: list[tuple[object, str]] = []
         for obj, path in level:
             if time.thread_time() > deadline:
-                return found
+                return found, asked - wanted
             for name, value in _attributes(obj):
                 if issubclass(type(value), _SKIP) or id(value) in seen:
                     continue
@@ -116,7 +125,7 @@ def singletons(
                 nxt.append((value, where))
         level = nxt
         depth += 1
-    return found
+    return found, asked - set(found)
 
 
 #: Referrers that never hold what they refer to as an attribute: containers

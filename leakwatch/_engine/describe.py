@@ -15,9 +15,10 @@ from typing import Any
 
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution.owners import Owner, pools
-from leakwatch._attribution.singletons import singletons
+from leakwatch._attribution.singletons import search_singletons, singletons
 from leakwatch._base.model import Resource
 from leakwatch._base.wording import one_line
+from leakwatch._engine import searched as _searched
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.options import Options
 from leakwatch._engine.snapshot import OWN_IO
@@ -133,13 +134,13 @@ class Describer:
         held: list[tuple[int, Any, bool]] = []  # (resource, its object, may a global hold it)
         keyed: list[tuple[str, Hashable, Any]] = []  # the same, by kind and key
         self._describe_each(new, resources, owners, held, keyed)
+        if owners:  # first: a chain is part of what a singleton search remembers
+            self._add_chains(resources, owners)
+            owners.clear()
         if held:
             self._mark_held(resources, held, keyed)
             held.clear()
             keyed.clear()
-        if owners:
-            self._add_chains(resources, owners)
-            owners.clear()
         resources = self._owned(resources, new)
         resources.extend(self._departed({(r.kind, r.key) for r in resources}))
         return resources
@@ -230,10 +231,16 @@ class Describer:
     ) -> None:
         """A leftover a module global holds through attributes alone (a
         singleton) says so; one a wider fixture's value holds is information."""
+        shapes = {i: _searched.shape(resources[i]) for i, _, alone in held if alone}
+        asked = [obj for i, obj, alone in held if alone and not _searched.settled(shapes[i])]
         try:
-            found = singletons([obj for _, obj, alone in held if alone])
+            found, none = search_singletons(asked)
         except Exception:  # a refinement: without it the leftover is judged
-            found = {}
+            found, none = {}, set()
+        for i, obj, alone in held:
+            if alone and id(obj) in none:
+                _searched.remember(shapes[i])
+        del asked
         try:
             claimed = self.claims(keyed) if self.claims is not None else {}
         except Exception:
