@@ -131,13 +131,17 @@ class Watcher:
         """Settle (sleeping between attempts), diff and build the report."""
         block_seconds = time.perf_counter() - self._started
         try:
+            steps = self.settler.settle(self._since)
+            try:
+                delay = next(steps)
+            except StopIteration as done:  # no wait: most stops, clean at the first look
+                return self._finish(done.value, block_seconds, block_failed)
             with remembering():  # the searches of one verdict share their heap scans
-                steps = self.settler.settle(self._since)
                 try:
                     while True:
-                        delay = next(steps)
                         forget()  # the heap moves while it waits
                         time.sleep(delay)
+                        delay = next(steps)
                 except StopIteration as done:
                     settled: SettleResult = done.value
                 return self._finish(settled, block_seconds, block_failed)
@@ -152,13 +156,17 @@ class Watcher:
         try:
             for _ in range(3):  # callbacks scheduled by the block's last awaits
                 await asyncio.sleep(0)
+            steps = self.settler.settle(self._since, turns_loop=True)
+            try:
+                delay = next(steps)
+            except StopIteration as done:
+                return self._finish(done.value, block_seconds, block_failed)
             with remembering():  # within another coroutine's stop: that one's
-                steps = self.settler.settle(self._since, turns_loop=True)
                 try:
                     while True:
-                        delay = next(steps)
                         forget()
                         await asyncio.sleep(delay)
+                        delay = next(steps)
                 except StopIteration as done:
                     settled: SettleResult = done.value
                 return self._finish(settled, block_seconds, block_failed)
