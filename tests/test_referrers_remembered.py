@@ -13,6 +13,7 @@ hide: a global that also holds the thread, a holder added after a wait.
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 import types
@@ -214,3 +215,40 @@ def test_the_same_leak_again_is_no_singleton_without_a_scan_unless_held_otherwis
     assert in_list == [None] and in_list_again == [None]
     assert by_attribute == ["lw_same_leak.HOLDER.sock"]
     assert first >= 1 and again == 0, seen
+
+
+class _SetsOnCollect:
+    """A garbage cycle whose finaliser sets an event."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.me, self.event = self, event
+
+    def __del__(self) -> None:
+        self.event.set()
+
+
+def test_what_is_remembered_never_outlives_a_gc_pass() -> None:
+    # A referrer the searches found may be garbage, whose finaliser ends the
+    # leftover (sets the event a parked thread waits on, closes a socket):
+    # every leakwatch gc pass lets go of what was remembered first.
+    from leakwatch._engine.collect import collect
+
+    event = threading.Event()
+    kept: list[object] = []
+    mine: set[int] = {id(kept)}
+    enabled = gc.isenabled()
+    gc.disable()  # the cycle stays garbage until the pass below
+    try:
+        _SetsOnCollect(event)
+        with remembering():
+            found = referrers_of((event,), kept, mine)
+            assert any(
+                isinstance(r, _SetsOnCollect) or "me" in getattr(r, "keys", list)() for r in found
+            )
+            del found
+            kept.clear()  # only what was remembered holds the garbage now
+            collect()
+            assert event.is_set()
+    finally:
+        if enabled:
+            gc.enable()

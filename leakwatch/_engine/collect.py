@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leakwatch._attribution import records as _records
+from leakwatch._attribution.referrers import forget
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.model import Leak
 
@@ -89,7 +90,10 @@ class Collected:
 
 
 def collect(generation: int = 2) -> list[Collected]:
-    """``gc.collect(generation)``, returning what its finalisers warned or raised."""
+    """``gc.collect(generation)``, returning what its finalisers warned or raised.
+    What the searches remembered (``referrers.remembering``) is let go first:
+    a referrer they found may be garbage the pass is there to free."""
+    forget()
     found: list[Collected] = []
     old_hook = sys.unraisablehook
 
