@@ -8,6 +8,7 @@ import gc
 import hashlib
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -455,6 +456,32 @@ def test_a_thread_a_dropped_cycles_finaliser_wakes_is_not_a_leak(beside: str) ->
             del event
         assert w.report is not None and w.report.leaks == [], w.report.leaks
         thread.join(10)
+
+
+def test_a_thread_whose_event_is_set_is_not_parked_before_it_is_scheduled() -> None:
+    # Set, its thread is on its way out of the wait, however long until it
+    # runs: on a loaded machine longer than settling looks, and a verdict
+    # then ("nothing but itself holds what it waits on") was a false leak.
+    # Beside it, the same thread before the set is parked.
+    from leakwatch._probes.wakers import parked
+
+    event = threading.Event()
+    thread = threading.Thread(target=event.wait, name="to be woken", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not parked(thread) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert parked(thread)
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(30.0)  # this thread keeps running: the woken one waits its turn
+    try:
+        event.set()
+        woken = not parked(thread)
+        unscheduled = thread.is_alive()
+    finally:
+        sys.setswitchinterval(interval)
+    thread.join(5)
+    assert woken and unscheduled
 
 
 @contextlib.contextmanager

@@ -54,11 +54,27 @@ def parked_on(
     try:
         names = frame_locals(frame)
         timeout = names.get("timeout", 0)
+        condition = names.get("self")
+        if _notified(condition, names.get("waiter")):
+            return None  # on its way out, however long until it is scheduled
         if timeout is None or (isinstance(timeout, (int, float)) and timeout > longer_than):
-            return names.get("self")
+            return condition
         return None
     finally:
         del frame
+
+
+def _notified(condition: Any, waiter: Any) -> bool:
+    """Whether a notify took the thread's ``waiter`` off ``condition``'s list
+    (an event set, an item put), or it has not yet gone on: the thread
+    leaves the wait as soon as it is scheduled, which on a loaded machine
+    can be longer than settling looks."""
+    if waiter is None or not isinstance(condition, threading.Condition):
+        return False
+    try:
+        return all(w is not waiter for w in list(condition._waiters))  # type: ignore[attr-defined]
+    except Exception:  # cannot tell: as before, parked
+        return False
 
 
 def wait_frame(thread: threading.Thread, frames: dict[int, Any] | None) -> Any:
