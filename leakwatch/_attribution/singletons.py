@@ -186,7 +186,7 @@ def _below_a_global(targets: Sequence[object]) -> bool:
     seen = set(map(id, frontier))
     # The walk's own containers: never holders, alive until it returns.
     kept: list[object] = []
-    frame_dicts = _FrameDicts()
+    frame_dicts = _FrameDicts(targets)
     started: set[int] = set()
     try:
         for _ in range(_UP_LEVELS):
@@ -234,7 +234,7 @@ def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodTy
     held: set[int] = set()
     methods: list[types.MethodType] = []
     started: set[int] = set()  # threads whose own _bootstrap was met
-    frame_dicts = _FrameDicts()
+    frame_dicts = _FrameDicts(objs)
     kept: list[object] = []  # the search's own containers (see referrers_of)
     referrers = referrers_of(tuple(objs), kept, set())
     try:
@@ -265,33 +265,37 @@ def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodTy
 
 
 class _FrameDicts:
-    """The dicts live frames keep for their variables once read (3.10-3.12:
-    ``frame.f_locals``; none on 3.13+), looked up when first asked about.
-    They hold by name but are no namespace: a frame holds its variables,
-    and the collector shows no referrer of a running frame's dict (a walk
-    up from one would scan the heap to find nothing).  leakwatch's own
-    frames are not read."""
+    """The dicts the target threads' frames keep for their variables once
+    read (3.10-3.12; none on 3.13+): they hold by name (a leaked thread's own
+    frames hold it as ``self``) but are no namespace, and a running frame's
+    shows no referrer (a walk up from one would scan the heap for nothing).
+    Only those threads' frames are read: reading keeps a frame's variables
+    until it returns, and the test's or pytest's are not leakwatch's to pin."""
 
-    def __init__(self) -> None:
+    def __init__(self, targets: Sequence[object]) -> None:
+        self._threads = [t for t in targets if isinstance(t, threading.Thread)]
         self._ids: set[int] | None = None
 
     def __contains__(self, obj: object) -> bool:
         if self._ids is None:
-            self._ids = _kept_frame_dicts()
+            self._ids = _kept_frame_dicts(self._threads)
         return id(obj) in self._ids
 
 
-def _kept_frame_dicts() -> set[int]:
+def _kept_frame_dicts(threads: list[threading.Thread]) -> set[int]:
     ids: set[int] = set()
-    frame: types.FrameType | None = None
-    for frame in sys._current_frames().values():
+    if not threads:
+        return ids
+    current = sys._current_frames()
+    for thread in threads:
+        frame = current.get(thread.ident) if thread.ident is not None else None
         while frame is not None:
             if str(frame.f_globals.get("__name__")).partition(".")[0] != OWN_PACKAGE:
                 names = kept_locals(frame)
                 if names is not None:
                     ids.add(id(names))
             frame = frame.f_back
-    del frame  # in this thread, our own frame: a cycle that would pin our locals
+    del current  # holds this thread's frame too: no cycle through our locals
     return ids
 
 
