@@ -92,7 +92,8 @@ def _env(layer: str, plugin_dir: str) -> dict[str, str]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # the warm run writes each file's bytecode
     env["PYTHONHASHSEED"] = "0"
     env["LW_LAYER"] = layer
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [plugin_dir, str(REPO), env.get("PYTHONPATH")]))
+    paths = [plugin_dir, str(REPO), env.get("PYTHONPATH")]
+    env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return env
 
 
@@ -165,7 +166,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--suite", help="a field suite (bench/field/NAME.toml)")
     parser.add_argument("--files", default="", help="with --suite: test files, comma-separated")
-    parser.add_argument("--tests", type=int, default=300, help="without --suite: trivial tests in A")
+    parser.add_argument("--tests", type=int, default=300, help="without --suite: tests in A")
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         sys.exit("bench_layers_count.py: needs valgrind (apt-get install valgrind)")

@@ -9,6 +9,7 @@ import gc
 import importlib
 import multiprocessing
 import multiprocessing.queues
+import subprocess
 import sys
 import textwrap
 import threading
@@ -249,3 +250,70 @@ def test_a_thread_c_code_starts_is_seen_though_python_started_none() -> None:
     assert [key[0] for key in new] == ["native"], during
     after = probe.snapshot()  # it ended
     assert not [key for key in after if key not in first], after
+
+
+def test_the_look_lists_the_os_threads_only_when_one_is_not_pythons(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where the kernel counts the threads, a look that finds as many Python
+    threads as the count lists nothing more (every one the OS runs is one of
+    them); beside it, one C code started makes the count differ, and the
+    look lists the threads and finds it."""
+    import ctypes
+
+    from leakwatch._probes import threads as threads_probe
+
+    if threads_probe.count_threads is None:
+        pytest.skip("the kernel gives no thread count here")
+    listed: list[int] = []
+    real = threads_probe.list_native_threads
+
+    def listing() -> set[int]:
+        listed.append(1)
+        return real()
+
+    # Native threads an earlier test left (the suite runs in one process).
+    others = [key for key in threads_probe.ThreadProbe().snapshot() if key[0] == "native"]
+    monkeypatch.setattr(threads_probe, "list_native_threads", listing)
+    probe = threads_probe.ThreadProbe()
+    quiet = probe.snapshot()
+    if others:
+        assert listed, "a native thread runs, yet the look did not list the threads"
+    else:
+        assert not listed, "a look listed the threads though each one was Python's"
+    assert [key for key in quiet if key[0] == "native"] == others
+    listed.clear()
+    libc = ctypes.CDLL(None)
+    handle = ctypes.c_ulong()
+    sleeps = ctypes.cast(libc.usleep, ctypes.c_void_p)
+    assert libc.pthread_create(ctypes.byref(handle), None, sleeps, ctypes.c_void_p(300_000)) == 0
+    try:
+        during = probe.snapshot()
+    finally:
+        assert libc.pthread_join(handle, None) == 0
+    assert listed
+    assert [key[0] for key in during if key not in quiet] == ["native"], during
+
+
+def test_a_quiet_watch_takes_identities_without_an_audit_event() -> None:
+    """A watch takes the identities of the running threads and of the
+    modules it waits for at every start and look (under pytest, every test):
+    none of them is an ``id()``, whose audit event would be a call into every
+    audit hook of the process, leakwatch's own included."""
+    program = textwrap.dedent(
+        """
+        import sys, leakwatch
+        events = []
+        with leakwatch.watch():  # the first watch installs leakwatch's hooks
+            pass
+        sys.addaudithook(lambda e, a: events.append(e) if e == "builtins.id" else None)
+        with leakwatch.watch():
+            pass
+        print(len(events))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "0", done.stdout

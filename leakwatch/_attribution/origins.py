@@ -54,6 +54,7 @@ from leakwatch._attribution.wrappers import (
     _wrap_handover,
     _wrap_thread_start,
 )
+from leakwatch._base.identity import identity
 
 _installed = False
 
@@ -104,7 +105,7 @@ def _imports_changed() -> bool:
     only then.  By identity, holding no module; under pytest a watch starts
     per test."""
     global _awaited_seen
-    seen = tuple(map(id, map(sys.modules.get, _AWAITED)))
+    seen = tuple(map(identity, map(sys.modules.get, _AWAITED)))
     if seen == _awaited_seen:
         return False
     _awaited_seen = seen

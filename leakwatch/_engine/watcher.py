@@ -28,6 +28,7 @@ from leakwatch._attribution import origins as _origins
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.referrers import forget, remembering
+from leakwatch._base.identity import identity
 from leakwatch._base.model import Resource, group_resources
 from leakwatch._base.platform import LIMITS
 from leakwatch._engine.chains import Chains
@@ -85,7 +86,8 @@ class Watcher:
         self.claims: Claims | None = None
         #: What this watch could not do, for the report's notes (one line each).
         self.notes: list[str] = []
-        #: Python threads already running when the watch started (see _concurrency_note).
+        #: The identities of the Python threads running when the watch started
+        #: (see _concurrency_note).
         self._threads_before: frozenset[int] = frozenset()
         #: Why-alive chains settling finds and describing shows, until the stop ends.
         self._chains = Chains()
@@ -116,8 +118,8 @@ class Watcher:
         if self._set_cr_depth:
             sys.set_coroutine_origin_tracking_depth(_recording.depth)
         self._since = _records.current_serial()
-        # Only ids, every thread: which are others is asked if the note is made.
-        self._threads_before = frozenset(map(id, threading.enumerate()))
+        # Only identities, every thread: which are others is asked if the note is made.
+        self._threads_before = frozenset(map(identity, threading.enumerate()))
         self.looks.start()
         if self.growths:
             for growth in untraced_first(self.growths.values()):
@@ -270,7 +272,7 @@ def _concurrency_note(before: frozenset[int]) -> str | None:
     they opened or started meanwhile counts as the block's."""
     from leakwatch._probes.threads import other_threads
 
-    during = [t for t in other_threads() if id(t) in before]
+    during = [t for t in other_threads() if identity(t) in before]
     if not during:
         return None
     return (

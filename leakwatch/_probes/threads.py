@@ -19,6 +19,7 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import during_import, stack_of_frame, to_origin
 from leakwatch._base.frames import Frame
+from leakwatch._base.identity import identity
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
 from leakwatch._base.platform import count_threads, list_native_threads, thread_runnable
@@ -182,11 +183,16 @@ class ThreadProbe(Probe):
                 # A Timer not yet fired nor cancelled is the timer probe's.
                 py_native.add(t.native_id)
                 continue
-            snap[("py", t.ident, t.native_id, id(t))] = weakref.ref(t)
+            snap[("py", t.ident, t.native_id, identity(t))] = weakref.ref(t)
             py_native.add(t.native_id)
-        for tid in list_native_threads():
-            if tid not in py_native:
-                snap[("native", tid)] = tid
+        if count != len(py_native):
+            # Else every thread the OS runs is one of those: each Python
+            # thread listed runs (it leaves the table before its OS thread
+            # ends), so as many of them as the count is all of them, and the
+            # listing (a listdir, an audit event) would find no other.
+            for tid in list_native_threads():
+                if tid not in py_native:
+                    snap[("native", tid)] = tid
         _LAST = (snap, count, epoch)
         return snap
 
