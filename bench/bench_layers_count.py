@@ -107,8 +107,13 @@ def _count(where: Path, python: str, layer: str, files: list[str], plugin_dir: s
     for old in where.glob(out.name + "*"):
         old.unlink()
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    # A fresh base temp dir of its own: by default pytest removes the oldest
+    # of its numbered temp dirs as a session starts, a cost (and a race
+    # between the two runs at a time) that depends on what runs before left.
+    basetemp = where.parent / f"basetemp.{layer}.{len(files)}"
+    shutil.rmtree(basetemp, ignore_errors=True)
     done = subprocess.run(
-        argv + _argv(python, layer, files),
+        argv + _argv(python, layer, files) + [f"--basetemp={basetemp}"],
         cwd=where,
         env=_env(layer, plugin_dir),
         capture_output=True,
@@ -124,6 +129,7 @@ def _count(where: Path, python: str, layer: str, files: list[str], plugin_dir: s
                     total += int(line.split()[1])
                     break
         path.unlink()
+    shutil.rmtree(basetemp, ignore_errors=True)
     return total
 
 
