@@ -91,10 +91,15 @@ def test_a_socket_accepted_in_a_server_thread_names_the_accept_and_the_thread_st
 
 
 def test_control_characters_in_a_leaked_name_reach_the_terminal_escaped(
-    lw: pytest.Pytester,
+    lw: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A file name is the program's text: ESC and BEL in it would recolour or
     # ring the user's terminal.  The clean test beside it prints its own name raw.
+    # The files go to a temp dir of this test's own, made afresh: the clean
+    # test removes its file, and the leaky one leaves nothing in the machine's.
+    tmp = lw.path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
     write(
         lw,
         "test_names.py",
@@ -107,8 +112,10 @@ def test_leaky():
     KEEP.append(open(os.path.join(tempfile.gettempdir(), "lw-\\x1b[31mred\\x07.txt"), "w"))
 
 def test_clean():
-    with open(os.path.join(tempfile.gettempdir(), "lw-\\x1b[32mok.txt"), "w"):
+    path = os.path.join(tempfile.gettempdir(), "lw-\\x1b[32mok.txt")
+    with open(path, "w"):
         pass
+    os.remove(path)
     print("clean: \\x1b[0m")
 """,
     )
