@@ -12,9 +12,11 @@ import socket
 import sys
 import types
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+import leakwatch
 from leakwatch._attribution.singletons import singletons
 
 #: The search walks every module's attributes, level by level, within a CPU
@@ -161,3 +163,93 @@ def test_a_threads_own_bootstrap_costs_no_second_scan_and_another_is_looked_at(
         stop.set()
         for t in made:
             t.join(5)
+
+
+#: Modules, attributes each, and distinct attributes of each: a wide world.
+WIDE = (40, 60, 20)
+
+
+@pytest.fixture
+def wide_world() -> Iterator[None]:
+    """Modules whose attributes hold a wide graph: a walk of every module's,
+    a level at a time, outlasts a small budget before it reaches depth 3."""
+    modules, tops, leaves = WIDE
+    names = [f"lw_wide_{i}" for i in range(modules)]
+    for name in names:
+        mod = types.ModuleType(name)
+        branches = {
+            f"a{j}": types.SimpleNamespace(**{f"b{k}": [k] for k in range(leaves)})
+            for j in range(tops)
+        }
+        mod.top = types.SimpleNamespace(**branches)  # type: ignore[attr-defined]
+        sys.modules[name] = mod
+    try:
+        yield
+    finally:
+        for name in names:
+            del sys.modules[name]
+
+
+MAKER = """
+import socket, types
+
+HOLDER = types.SimpleNamespace(a=types.SimpleNamespace(b=types.SimpleNamespace()))
+KEPT = []
+
+def first_use():
+    HOLDER.a.b.sock = socket.socket()
+    return HOLDER.a.b.sock
+
+def registry():
+    KEPT.append(socket.socket())
+    return KEPT[-1]
+"""
+
+
+class _Ticks:
+    """A CPU clock that moves one unit for each object the search looks at:
+    its budget becomes a count of objects, the same on any machine."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def thread_time(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_a_first_use_deep_in_the_global_of_the_module_that_made_it_is_found_first(
+    tmp_path: Path, wide_world: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The modules on the leftover's creation stack are walked first, every
+    # depth: found within a budget the walk of every module outlasts (it
+    # looks at 48,000 objects before depth 3).  Beside it, one the same
+    # module keeps in a list is a registry, never a singleton; and without
+    # a creation record the walk of every module runs out.
+    from leakwatch._attribution import singletons as search
+
+    (tmp_path / "lw_maker.py").write_text(MAKER, encoding="utf-8")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import lw_maker  # type: ignore[import-not-found]
+
+        with leakwatch.watch(on_leak="report", kinds=("fd",)):
+            deep, kept = lw_maker.first_use(), lw_maker.registry()
+            monkeypatch.setattr(search, "time", _Ticks())
+            found, _ = search.search_singletons([deep, kept], time_budget=5000)
+            monkeypatch.undo()
+            assert found == {id(deep): "lw_maker.HOLDER.a.b.sock"}, found
+            deep.close()
+            kept.close()
+        unrecorded = socket.socket()  # made outside any watch: no record
+        try:
+            lw_maker.HOLDER.a.b.sock = unrecorded
+            monkeypatch.setattr(search, "time", _Ticks())
+            found, proved_none = search.search_singletons([unrecorded], time_budget=5000)
+            monkeypatch.undo()
+            assert not found and id(unrecorded) not in proved_none
+        finally:
+            unrecorded.close()
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("lw_maker", None)

@@ -20,7 +20,7 @@ from typing import Any
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.chain_text import _Labels
 from leakwatch._base.paths import is_user_file
-from leakwatch._base.pyversion import all_tasks, frame_locals
+from leakwatch._base.pyversion import all_tasks, frame_locals, kept_locals
 
 OWN_PACKAGE = __name__.partition(".")[0]
 
@@ -145,6 +145,20 @@ def creator_roots(
     return roots, labels, blocked
 
 
+def creator_modules(targets: Sequence[object]) -> list[str]:
+    """The names of the modules whose code is on ``targets``' creation
+    stacks (innermost first, once each): a library's first use keeps what it
+    made in a global of the module that made it.  Asked by type only (see
+    :func:`_creation_record`)."""
+    files: dict[str, None] = {}
+    for target in targets:
+        rec = _creation_record(target)
+        if rec is not None:
+            files.update(dict.fromkeys(frame[0] for frame in rec.stack))
+    by_file = _module_index()[0] if files else {}
+    return [by_file[f] for f in files if f in by_file]
+
+
 def _creation_record(obj: object) -> _records.Record | None:
     """The creation record kept for a socket, a file, a thread or a task.
     Asked by type only: a user's ``__hash__`` or ``fileno`` never runs."""
@@ -181,3 +195,38 @@ def _module_index() -> tuple[dict[str, str], set[int]]:
                     by_file[filename] = name
         _INDEX = (len(sys.modules), by_file, ids)
     return by_file, ids
+
+
+class FrameDicts:
+    """The dicts the target threads' frames keep for their variables once
+    read (3.10-3.12; none on 3.13+): they hold by name (a leaked thread's own
+    frames hold it as ``self``) but are no namespace, and a running frame's
+    shows no referrer (a walk up from one would scan the heap for nothing).
+    Only those threads' frames are read: reading keeps a frame's variables
+    until it returns, and the test's or pytest's are not leakwatch's to pin."""
+
+    def __init__(self, targets: Sequence[object]) -> None:
+        self._threads = [t for t in targets if isinstance(t, threading.Thread)]
+        self._ids: set[int] | None = None
+
+    def __contains__(self, obj: object) -> bool:
+        if self._ids is None:
+            self._ids = _kept_frame_dicts(self._threads)
+        return id(obj) in self._ids
+
+
+def _kept_frame_dicts(threads: list[threading.Thread]) -> set[int]:
+    ids: set[int] = set()
+    if not threads:
+        return ids
+    current = sys._current_frames()
+    for thread in threads:
+        frame = current.get(thread.ident) if thread.ident is not None else None
+        while frame is not None:
+            if str(frame.f_globals.get("__name__")).partition(".")[0] != OWN_PACKAGE:
+                names = kept_locals(frame)
+                if names is not None:
+                    ids.add(id(names))
+            frame = frame.f_back
+    del current  # holds this thread's frame too: no cycle through our locals
+    return ids

@@ -26,8 +26,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from leakwatch._attribution.referrers import referrers_of
-from leakwatch._attribution.roots import OWN_PACKAGE
-from leakwatch._base.pyversion import kept_locals
+from leakwatch._attribution.roots import FrameDicts, creator_modules
 
 #: Modules whose globals are machinery, not owners: they reach every thread,
 #: task, test or fixture value by design.
@@ -92,16 +91,32 @@ def search_singletons(
     if not wanted or not _below_a_global([t for t in targets if id(t) in wanted]):
         return found, asked
     deadline = time.thread_time() + time_budget  # CPU time: the load does not cut it short
+    # First the modules that made them (a library's first use keeps what it
+    # made in its own global), every depth; then every module, breadth first.
+    for names in (creator_modules(targets), list(sys.modules)):
+        if not _walk(names, wanted, found, deadline, max_depth):
+            return found, asked - wanted
+        if len(found) == len(wanted):
+            break
+    return found, asked - set(found)
+
+
+def _walk(
+    names: list[str], wanted: set[int], found: dict[int, str], deadline: float, max_depth: int
+) -> bool:
+    """Walk the attributes of modules ``names`` breadth first, filling
+    ``found``; False when the time ran out first."""
     seen: set[int] = set()
     level: list[tuple[object, str]] = []
-    for modname, module in list(sys.modules.items()):
+    for modname in names:
+        module = sys.modules.get(modname)
         if modname.partition(".")[0] in _MACHINERY or not isinstance(module, types.ModuleType):
             continue
         try:
-            names = list(vars(module).items())
+            items = list(vars(module).items())
         except Exception:
             continue
-        for name, value in names:
+        for name, value in items:
             if name.startswith("__") or issubclass(type(value), _SKIP):
                 continue
             if id(value) in wanted:
@@ -114,7 +129,7 @@ def search_singletons(
         nxt: list[tuple[object, str]] = []
         for obj, path in level:
             if time.thread_time() > deadline:
-                return found, asked - wanted
+                return False
             for name, value in _attributes(obj):
                 if issubclass(type(value), _SKIP) or id(value) in seen:
                     continue
@@ -125,7 +140,7 @@ def search_singletons(
                 nxt.append((value, where))
         level = nxt
         depth += 1
-    return found, asked - set(found)
+    return True
 
 
 #: Referrers that never hold what they refer to as an attribute: containers
@@ -186,7 +201,7 @@ def _below_a_global(targets: Sequence[object]) -> bool:
     seen = set(map(id, frontier))
     # The walk's own containers: never holders, alive until it returns.
     kept: list[object] = []
-    frame_dicts = _FrameDicts(targets)
+    frame_dicts = FrameDicts(targets)
     started: set[int] = set()
     try:
         for _ in range(_UP_LEVELS):
@@ -234,7 +249,7 @@ def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodTy
     held: set[int] = set()
     methods: list[types.MethodType] = []
     started: set[int] = set()  # threads whose own _bootstrap was met
-    frame_dicts = _FrameDicts(objs)
+    frame_dicts = FrameDicts(objs)
     kept: list[object] = []  # the search's own containers (see referrers_of)
     referrers = referrers_of(tuple(objs), kept, set())
     try:
@@ -262,41 +277,6 @@ def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodTy
         kept.clear()
         del referrers
     return held, methods
-
-
-class _FrameDicts:
-    """The dicts the target threads' frames keep for their variables once
-    read (3.10-3.12; none on 3.13+): they hold by name (a leaked thread's own
-    frames hold it as ``self``) but are no namespace, and a running frame's
-    shows no referrer (a walk up from one would scan the heap for nothing).
-    Only those threads' frames are read: reading keeps a frame's variables
-    until it returns, and the test's or pytest's are not leakwatch's to pin."""
-
-    def __init__(self, targets: Sequence[object]) -> None:
-        self._threads = [t for t in targets if isinstance(t, threading.Thread)]
-        self._ids: set[int] | None = None
-
-    def __contains__(self, obj: object) -> bool:
-        if self._ids is None:
-            self._ids = _kept_frame_dicts(self._threads)
-        return id(obj) in self._ids
-
-
-def _kept_frame_dicts(threads: list[threading.Thread]) -> set[int]:
-    ids: set[int] = set()
-    if not threads:
-        return ids
-    current = sys._current_frames()
-    for thread in threads:
-        frame = current.get(thread.ident) if thread.ident is not None else None
-        while frame is not None:
-            if str(frame.f_globals.get("__name__")).partition(".")[0] != OWN_PACKAGE:
-                names = kept_locals(frame)
-                if names is not None:
-                    ids.add(id(names))
-            frame = frame.f_back
-    del current  # holds this thread's frame too: no cycle through our locals
-    return ids
 
 
 def _thread_runs_it(method: types.MethodType, owner: object, started: set[int]) -> bool:
