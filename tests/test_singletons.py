@@ -253,3 +253,53 @@ def test_a_first_use_deep_in_the_global_of_the_module_that_made_it_is_found_firs
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("lw_maker", None)
+
+
+SWAPPED = """
+import socket, types
+
+HOLDER = types.SimpleNamespace()
+
+def make():
+    HOLDER.sock = socket.socket()
+    return HOLDER.sock
+"""
+
+
+def test_a_module_put_in_anothers_place_is_the_maker_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The index of modules by file is read again when sys.modules changes
+    # size; a module removed and another imported (as tests that import a
+    # module of their own and drop it do) leaves the size as it was.  The
+    # maker is still the module imported last, for the singleton search and
+    # the chain alike.
+    from leakwatch._attribution import roots
+
+    for name in ("lw_swap_first", "lw_swap_then"):
+        (tmp_path / f"{name}.py").write_text(SWAPPED, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        import lw_swap_first  # type: ignore[import-not-found]
+
+        with leakwatch.watch(on_leak="report", kinds=("fd",)):
+            first = lw_swap_first.make()
+            assert "lw_swap_first" in roots.creator_modules([first])
+            first.close()
+        size = len(sys.modules)
+        del sys.modules["lw_swap_first"]
+        import lw_swap_then  # type: ignore[import-not-found]
+
+        assert len(sys.modules) == size  # the index's count cannot tell
+        with leakwatch.watch(on_leak="report", kinds=("fd",)):
+            then = lw_swap_then.make()
+            try:
+                assert "lw_swap_then" in roots.creator_modules([then])
+                made_in, labels, _ = roots.creator_roots([then], set())
+                assert vars(lw_swap_then) in made_in
+                assert "lw_swap_then" in [name for _, name in labels.values()]
+            finally:
+                then.close()
+    finally:
+        sys.modules.pop("lw_swap_first", None)
+        sys.modules.pop("lw_swap_then", None)

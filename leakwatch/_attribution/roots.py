@@ -13,7 +13,7 @@ import socket
 import sys
 import threading
 import types
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -117,25 +117,16 @@ def creator_roots(
     ids of every module and module dict, which a search from them must not
     enter (as :func:`module_roots` marks them seen).  Nothing when no
     record is kept for them."""
-    files: dict[str, None] = {}  # in stack order, once each
-    for target in targets:
-        rec = _creation_record(target)
-        if rec is not None:
-            files.update(dict.fromkeys(frame[0] for frame in (*rec.stack, *rec.parent)))
-    if not files:
+    made_in = _made_in(targets, parents=True)
+    if not made_in:
         return [], {}, set()
-    by_file, blocked = _module_index()
+    blocked = _module_index()[1]
     roots: list[object] = []
     labels: _Labels = {}
-    for filename in files:
-        name = by_file.get(filename)
-        mod = sys.modules.get(name) if name is not None else None
-        if not isinstance(mod, types.ModuleType) or name is None:
-            continue
+    for filename, name, mod in made_in:
         ns = vars(mod)
         if (
-            ns.get("__file__") == filename
-            and id(ns) not in seen
+            id(ns) not in seen
             and id(ns) not in labels
             and name.partition(".")[0] != OWN_PACKAGE
             and _is_user_module(filename)
@@ -150,13 +141,31 @@ def creator_modules(targets: Sequence[object]) -> list[str]:
     stacks (innermost first, once each): a library's first use keeps what it
     made in a global of the module that made it.  Asked by type only (see
     :func:`_creation_record`)."""
-    files: dict[str, None] = {}
+    return [name for _, name, _ in _made_in(targets, parents=False)]
+
+
+def _made_in(targets: Sequence[object], *, parents: bool) -> list[tuple[str, str, Any]]:
+    """``(file, module name, module)`` of each module whose code is on
+    ``targets``' creation stacks (and, with ``parents``, on the stacks that
+    started the threads that made them), innermost first, once each."""
+    files: dict[str, None] = {}  # in stack order, once each
     for target in targets:
         rec = _creation_record(target)
         if rec is not None:
-            files.update(dict.fromkeys(frame[0] for frame in rec.stack))
-    by_file = _module_index()[0] if files else {}
-    return [by_file[f] for f in files if f in by_file]
+            frames = (*rec.stack, *rec.parent) if parents else rec.stack
+            files.update(dict.fromkeys(frame[0] for frame in frames))
+    if not files:
+        return []
+    by_file = _module_index(files)[0]
+    out: list[tuple[str, str, Any]] = []
+    for filename in files:
+        name = by_file.get(filename)
+        if name is None:
+            continue
+        mod = sys.modules.get(name)
+        if isinstance(mod, types.ModuleType) and vars(mod).get("__file__") == filename:
+            out.append((filename, name, mod))
+    return out
 
 
 def _creation_record(obj: object) -> _records.Record | None:
@@ -176,15 +185,21 @@ def _creation_record(obj: object) -> _records.Record | None:
     return None
 
 
-#: ``(len(sys.modules), {file: module name}, ids of modules and their dicts)``
-#: as last read: read again when a module was added or removed.
-_INDEX: tuple[int, dict[str, str], set[int]] = (-1, {}, set())
+#: ``(len(sys.modules), {file: module name}, ids of modules and their dicts,
+#: files asked for that no module had)`` as last read: read again when a
+#: module was added or removed, or when a file asked for is not found as
+#: read (a module replaced by another under the same count).
+_INDEX: tuple[int, dict[str, str], set[int], set[str]] = (-1, {}, set(), set())
 
 
-def _module_index() -> tuple[dict[str, str], set[int]]:
+def _module_index(files: Iterable[str] = ()) -> tuple[dict[str, str], set[int]]:
+    """``({file: module name}, ids of every module and module dict)``, up
+    to date for ``files``: each names the module it did when read, or no
+    module at all when last read (code not in a module's file: asked again
+    only once the index is read anew)."""
     global _INDEX
-    count, by_file, ids = _INDEX
-    if count != len(sys.modules):
+    count, by_file, ids, absent = _INDEX
+    if count != len(sys.modules) or any(_moved(f, by_file, absent) for f in files):
         by_file, ids = {}, {id(sys.modules), id(gc.garbage)}
         for name, mod in list(sys.modules.items()):
             if isinstance(mod, types.ModuleType):
@@ -193,8 +208,17 @@ def _module_index() -> tuple[dict[str, str], set[int]]:
                 filename = ns.get("__file__")
                 if isinstance(filename, str):
                     by_file[filename] = name
-        _INDEX = (len(sys.modules), by_file, ids)
+        _INDEX = (len(sys.modules), by_file, ids, {f for f in files if f not in by_file})
     return by_file, ids
+
+
+def _moved(filename: str, by_file: dict[str, str], absent: set[str]) -> bool:
+    """Whether the index no longer says where ``filename``'s module is."""
+    name = by_file.get(filename)
+    if name is None:
+        return filename not in absent and not filename.startswith("<")
+    mod = sys.modules.get(name)
+    return not (isinstance(mod, types.ModuleType) and vars(mod).get("__file__") == filename)
 
 
 class FrameDicts:
