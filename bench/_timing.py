@@ -48,3 +48,31 @@ def cpus() -> tuple[set[int], set[int]]:
     if len(mine) < 2 or os.environ.get("PIN", "1") == "0":
         return set(mine), set(mine)
     return {mine[0]}, set(mine[1:])
+
+
+#: Environment variables that would switch leakwatch or a plugin on in a child run.
+DROPPED_ENV = (
+    "LEAKWATCH",
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+    "PYTHONDEVMODE",
+    "PYTHONTRACEMALLOC",
+)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a counted child: leakwatch's and
+    pytest's switches dropped, string hashing fixed (a count must repeat)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(DROPPED_ENV)}
+    env["PYTHONHASHSEED"] = "0"
+    env.update(extra)
+    return env
+
+
+def callgrind_summary(path: str | os.PathLike[str]) -> int:
+    """The instructions a callgrind output file counted (its ``summary:`` line)."""
+    with open(path) as f:
+        for line in f:
+            if line.startswith("summary:"):
+                return int(line.split()[1])
+    return 0

@@ -44,6 +44,8 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from _timing import callgrind_summary, child_env
+
 REPO = Path(__file__).resolve().parent.parent
 LAYERS = ("plain", "hooks", "recording", "spans", "full")
 COMMON = ("-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "_lw_layers")
@@ -87,11 +89,8 @@ def pytest_sessionstart(session):
 
 
 def _env(layer: str, plugin_dir: str) -> dict[str, str]:
-    drop = ("LEAKWATCH", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTHONDEVMODE", "PYTHONTRACEMALLOC")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env = child_env(LW_LAYER=layer)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # the warm run writes each file's bytecode
-    env["PYTHONHASHSEED"] = "0"
-    env["LW_LAYER"] = layer
     paths = [plugin_dir, str(REPO), env.get("PYTHONPATH")]
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return env
@@ -123,11 +122,7 @@ def _count(where: Path, python: str, layer: str, files: list[str], plugin_dir: s
         sys.exit(f"layer {layer} failed under valgrind:\n{done.stdout[-2000:]}")
     total = 0
     for path in where.glob(out.name + "*"):
-        with open(path) as f:
-            for line in f:
-                if line.startswith("summary:"):
-                    total += int(line.split()[1])
-                    break
+        total += callgrind_summary(path)
         path.unlink()
     shutil.rmtree(basetemp, ignore_errors=True)
     return total

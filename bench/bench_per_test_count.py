@@ -29,15 +29,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _timing import callgrind_summary, child_env
+
 COMMON = ("-q", "-p", "no:cacheprovider", "-p", "no:randomly")
 PLAIN = ("-p", "no:leakwatch")
 LEAKWATCH = ("--leakwatch",)
 
 
 def _env(code: str | None) -> dict[str, str]:
-    drop = ("LEAKWATCH", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTHONDEVMODE", "PYTHONTRACEMALLOC")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    env["PYTHONHASHSEED"] = "0"
+    env = child_env()
     if code is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [code, env.get("PYTHONPATH")]))
     return env
@@ -62,14 +62,7 @@ def count(where: Path, args: tuple[str, ...], tests: str, code: str | None) -> i
     done = subprocess.run(argv, cwd=where, env=_env(code), capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"pytest {' '.join(args)} failed under valgrind:\n{done.stdout[-2000:]}")
-    total = 0
-    for path in where.glob("cg.out*"):
-        with open(path) as f:
-            for line in f:
-                if line.startswith("summary:"):
-                    total += int(line.split()[1])
-                    break
-    return total
+    return sum(map(callgrind_summary, where.glob("cg.out*")))
 
 
 def main() -> None:

@@ -31,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 
+from _timing import callgrind_summary
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODES = ("none", "0.0", "0.01", "1.0")
 WARM_UP = 300
@@ -66,14 +68,8 @@ def counts(mode: str, n: int) -> list[int]:
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONHASHSEED": "0"},
         )
-        found = []
-        for path in sorted(glob.glob(out + "-*"), key=lambda p: int(p.rsplit("-", 1)[-1])):
-            with open(path) as f:
-                for line in f:
-                    if line.startswith("summary:"):
-                        found.append(int(line.split()[1]))
-                        break
-        return found
+        paths = sorted(glob.glob(out + "-*"), key=lambda p: int(p.rsplit("-", 1)[-1]))
+        return [callgrind_summary(path) for path in paths]
 
 
 def main() -> None:
