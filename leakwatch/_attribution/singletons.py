@@ -92,8 +92,11 @@ def search_singletons(
         return found, asked
     deadline = time.thread_time() + time_budget  # CPU time: the load does not cut it short
     # First the modules that made them (a library's first use keeps what it
-    # made in its own global), every depth; then every module, breadth first.
-    for names in (creator_modules(targets), list(sys.modules)):
+    # made in its own global), every depth; then the other modules, breadth
+    # first (what the makers' reach within max_depth was walked already).
+    makers = creator_modules(targets)
+    rest = [name for name in sys.modules if name not in set(makers)]
+    for names in (makers, rest):
         if not _walk(names, wanted, found, deadline, max_depth):
             return found, asked - wanted
         if len(found) == len(wanted):
