@@ -5,6 +5,7 @@ a library's import-time singleton are not."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import importlib
 import multiprocessing
@@ -14,6 +15,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -229,23 +231,31 @@ def test_thread_joined_in_the_block_is_silent() -> None:
 # -- threads no hook sees ----------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _c_thread() -> Iterator[None]:
+    """A thread C code starts (``pthread_create``, no Python call, no hook),
+    running ``usleep(300 ms)``; joined on leaving."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    handle = ctypes.c_ulong()
+    sleeps = ctypes.cast(libc.usleep, ctypes.c_void_p)
+    assert libc.pthread_create(ctypes.byref(handle), None, sleeps, ctypes.c_void_p(300_000)) == 0
+    try:
+        yield
+    finally:
+        assert libc.pthread_join(handle, None) == 0
+
+
 def test_a_thread_c_code_starts_is_seen_though_python_started_none() -> None:
     """A thread C code starts (no Python call, no hook) is in the next look at
     the threads, as a native one, and gone from the one after it ends."""
-    import ctypes
-
     from leakwatch._probes.threads import ThreadProbe
 
-    libc = ctypes.CDLL(None)
     probe = ThreadProbe()
     first = probe.snapshot()
-    handle = ctypes.c_ulong()
-    sleeps = ctypes.cast(libc.usleep, ctypes.c_void_p)  # usleep(300 ms) as the thread's body
-    assert libc.pthread_create(ctypes.byref(handle), None, sleeps, ctypes.c_void_p(300_000)) == 0
-    try:
+    with _c_thread():
         during = probe.snapshot()
-    finally:
-        assert libc.pthread_join(handle, None) == 0
     new = [key for key in during if key not in first]
     assert [key[0] for key in new] == ["native"], during
     after = probe.snapshot()  # it ended
@@ -259,8 +269,6 @@ def test_the_look_lists_the_os_threads_only_when_one_is_not_pythons(
     threads as the count lists nothing more (every one the OS runs is one of
     them); beside it, one C code started makes the count differ, and the
     look lists the threads and finds it."""
-    import ctypes
-
     from leakwatch._probes import threads as threads_probe
 
     if threads_probe.count_threads is None:
@@ -283,14 +291,8 @@ def test_the_look_lists_the_os_threads_only_when_one_is_not_pythons(
         assert not listed, "a look listed the threads though each one was Python's"
     assert [key for key in quiet if key[0] == "native"] == others
     listed.clear()
-    libc = ctypes.CDLL(None)
-    handle = ctypes.c_ulong()
-    sleeps = ctypes.cast(libc.usleep, ctypes.c_void_p)
-    assert libc.pthread_create(ctypes.byref(handle), None, sleeps, ctypes.c_void_p(300_000)) == 0
-    try:
+    with _c_thread():
         during = probe.snapshot()
-    finally:
-        assert libc.pthread_join(handle, None) == 0
     assert listed
     assert [key[0] for key in during if key not in quiet] == ["native"], during
 
