@@ -1,8 +1,9 @@
 """The roots of a why-alive search: module globals, live frames, suspended tasks.
 
 Level 0 of :func:`leakwatch._attribution.whyalive.find_chains`, each with the
-label a chain starts with; and which of them are the user's own modules.
-Must not search: it only lists where a search starts.
+label a chain starts with; which of them are the user's own modules; and the
+one hop from a module's globals where a leak is most often held.  Must not
+search further: it only lists where a search starts.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import socket
 import sys
 import threading
 import types
+from collections import deque
 from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from typing import Any
@@ -93,6 +95,39 @@ def user_roots(roots: list[object], labels: _Labels) -> list[object]:
             if isinstance(filename, str) and _is_user_module(filename):
                 out.append(root)
     return out
+
+
+#: The containers a module global most often holds a leak in (``KEPT.append(sock)``,
+#: ``REGISTRY[key] = conn``); exact types, so no user ``__len__`` runs.
+_BOXES = frozenset((list, dict, set, frozenset, tuple, deque))
+_BOX_MAX = 65_536  # a bigger one is left to the searches (a cache, not a registry)
+
+
+def held_by_globals(
+    namespaces: Iterable[object], wanted: set[int], seen: set[int]
+) -> dict[int, list[object]]:
+    """``id -> [namespace, object]`` or ``[namespace, container, object]``
+    for each of ``wanted`` that one of ``namespaces`` names, or holds in a
+    container it names: the commonest holder of a leak, found at the cost
+    of those containers' size however many modules there are (a search a
+    level at a time within a budget may not reach the last module's)."""
+    found: dict[int, list[object]] = {}
+    boxes: list[tuple[object, object]] = []
+    for ns in namespaces:
+        for value in list(ns.values()) if type(ns) is dict else ():
+            if id(value) in wanted:
+                found.setdefault(id(value), [ns, value])
+            elif type(value) in _BOXES and id(value) not in seen and len(value) <= _BOX_MAX:
+                boxes.append((ns, value))
+    inside = wanted.difference(found).intersection(
+        map(id, gc.get_referents(*(b for _, b in boxes)))
+    )
+    for ns, box in boxes if inside else ():
+        for member in gc.get_referents(box):
+            if id(member) in inside:
+                inside.discard(id(member))
+                found[id(member)] = [ns, box, member]
+    return found
 
 
 #: filename -> whether it is the user's (a module's file does not move).

@@ -33,6 +33,7 @@ from leakwatch._attribution.referrers import LEVELS, path_up
 from leakwatch._attribution.roots import (
     add_frame_and_task_roots,
     creator_roots,
+    held_by_globals,
     module_roots,
     user_roots,
 )
@@ -134,16 +135,17 @@ def _near(
     paths: dict[int, list[object]],
 ) -> set[int]:
     """Search down first from some of the user's own modules' globals
-    (``start``), two hops deep and briefly: the usual leak is held by a list
-    or dict of the module that made it, the test's or the app's
-    (``KEPT.append(sock)``), found so with no scan of the whole heap (each
-    of the searches up costs one).  Fills ``paths``; returns the ids it
-    found (the chain shown is then that module's)."""
-    if not wanted or not start:
+    (``start``): the usual leak is held by a list or dict of the module that
+    made it, the test's or the app's (``KEPT.append(sock)``), found so with
+    no scan of the whole heap (each search up costs one): one hop in every
+    module (:func:`held_by_globals`), then two hops, briefly.  Fills
+    ``paths``; returns the ids found (the chain shown is that module's)."""
+    if not wanted or not start or time.thread_time() > deadline:
         return set()
+    paths.update(held := held_by_globals(start, wanted, seen))
     budget = min(deadline, time.thread_time() + _NEAR_BUDGET)
-    keep = _keeper(targets, wanted)
-    levels, groups, found = _search(start, set(seen), wanted, keep, budget, _NEAR_LEVELS)
+    keep, rest = _keeper(targets, wanted), wanted - held.keys()
+    levels, groups, found = _search(start, set(seen), rest, keep, budget, _NEAR_LEVELS)
     for tid, (level, pos) in found.items():
         path = _path(levels, groups, level, pos)
         if path is not None:
