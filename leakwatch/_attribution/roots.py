@@ -100,7 +100,7 @@ def user_roots(roots: list[object], labels: _Labels) -> list[object]:
 #: The containers a module global most often holds a leak in (``KEPT.append(sock)``,
 #: ``REGISTRY[key] = conn``); exact types, so no user ``__len__`` runs.
 _BOXES = frozenset((list, dict, set, frozenset, tuple, deque))
-_BOX_MAX = 65_536  # a bigger one is left to the searches (a cache, not a registry)
+_BOX_ROOM = 131_072  # members looked at in all: the rest (caches, tables) is the searches'
 
 
 def held_by_globals(
@@ -109,15 +109,18 @@ def held_by_globals(
     """``id -> [namespace, object]`` or ``[namespace, container, object]``
     for each of ``wanted`` that one of ``namespaces`` names, or holds in a
     container it names: the commonest holder of a leak, found at the cost
-    of those containers' size however many modules there are (a search a
-    level at a time within a budget may not reach the last module's)."""
+    of those containers' size (at most ``_BOX_ROOM`` members in all, the
+    first modules' first) however many modules there are: a search a level
+    at a time within a time budget may not reach the last module's."""
     found: dict[int, list[object]] = {}
     boxes: list[tuple[object, object]] = []
+    room = _BOX_ROOM
     for ns in namespaces:
         for value in list(ns.values()) if type(ns) is dict else ():
             if id(value) in wanted:
                 found.setdefault(id(value), [ns, value])
-            elif type(value) in _BOXES and id(value) not in seen and len(value) <= _BOX_MAX:
+            elif type(value) in _BOXES and id(value) not in seen and len(value) <= room:
+                room -= len(value)
                 boxes.append((ns, value))
     inside = wanted.difference(found).intersection(
         map(id, gc.get_referents(*(b for _, b in boxes)))
