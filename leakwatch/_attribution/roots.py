@@ -122,14 +122,14 @@ def held_by_globals(
             elif type(value) in _BOXES and id(value) not in seen and len(value) <= room:
                 room -= len(value)
                 boxes.append((ns, value))
-    inside = wanted.difference(found).intersection(
-        map(id, gc.get_referents(*(b for _, b in boxes)))
-    )
-    for ns, box in boxes if inside else ():
-        for member in gc.get_referents(box):
-            if id(member) in inside:
-                inside.discard(id(member))
-                found[id(member)] = [ns, box, member]
+    inside = wanted.difference(found)
+    for ns, box in boxes:
+        if not inside:
+            break
+        members = gc.get_referents(box)
+        for hit in inside.intersection(map(id, members)):
+            inside.discard(hit)
+            found[hit] = [ns, box, next(m for m in members if id(m) == hit)]
     return found
 
 
