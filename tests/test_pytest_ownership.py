@@ -559,6 +559,7 @@ def test_a_descriptor_c_code_reopens_under_a_closed_number_is_still_found(
     }, result.stdout.str()
     result.stdout.fnmatch_lines(["*1 fd leak in teardown: device /dev/zero *"])
 
+
 RAW_THREADS = """
 import _thread, threading
 

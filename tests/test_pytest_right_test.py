@@ -814,9 +814,7 @@ def test_a_servers_timer_bound_to_its_connection_is_the_servers(lw: pytest.Pytes
     path = write(lw, "test_keepalive.py", KEEPALIVE)
     for _ in range(2):
         result = run(lw, "--leakwatch", "-rfE")
-        assert outcomes(result) == {"test_handler_leaves_a_timer": {"FAILED"}}, (
-            result.stdout.str()
-        )
+        assert outcomes(result) == {"test_handler_leaves_a_timer": {"FAILED"}}, result.stdout.str()
         result.stdout.fnmatch_lines(
             [
                 "*1 timer leak in call: timer calling *append(*, created at "

@@ -8,10 +8,11 @@ shortcut keeps every singleton it must find."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -253,6 +254,66 @@ def test_a_first_use_deep_in_the_global_of_the_module_that_made_it_is_found_firs
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("lw_maker", None)
+
+
+TIMED = """
+import types
+
+HOLDER = types.SimpleNamespace(a=types.SimpleNamespace(b=types.SimpleNamespace()))
+
+def schedule(loop, callback):
+    HOLDER.a.b.timer = loop.call_later(30, callback)
+    return HOLDER.a.b.timer
+"""
+
+
+def _loops() -> list[Callable[[], asyncio.AbstractEventLoop]]:
+    makers: list[Callable[[], asyncio.AbstractEventLoop]] = [asyncio.new_event_loop]
+    try:
+        import uvloop
+
+        makers.append(uvloop.new_event_loop)
+    except ImportError:  # pragma: no cover - uvloop is in the test extra where it builds
+        pass
+    return makers
+
+
+@pytest.mark.parametrize("new_loop", _loops(), ids=lambda new: new.__module__.split(".")[0])
+def test_a_timer_deep_in_the_global_of_the_module_that_scheduled_it_is_found_first(
+    new_loop: Callable[[], asyncio.AbstractEventLoop],
+    tmp_path: Path,
+    wide_world: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A timer's creation record names the module that scheduled it, as a
+    # socket's does: a service object's timer, ended with its loop by design
+    # and kept three attributes deep by that module, is found within a
+    # budget the walk of every module outlasts.  The same global keeping a
+    # timer other code scheduled (here, outside a watch) is not found so.
+    from leakwatch._attribution import singletons as search
+
+    (tmp_path / "lw_timed.py").write_text(TIMED, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import lw_timed  # type: ignore[import-not-found]
+
+    loop = new_loop()
+    try:
+        with leakwatch.watch(on_leak="report", kinds=("timer",)):
+            recorded = lw_timed.schedule(loop, print)
+            with monkeypatch.context() as patched:
+                patched.setattr(search, "time", _Ticks())
+                found, _ = search.search_singletons([recorded], time_budget=5000)
+            assert found == {id(recorded): "lw_timed.HOLDER.a.b.timer"}, found
+            recorded.cancel()
+        elsewhere = lw_timed.HOLDER.a.b.timer = loop.call_later(30, print)
+        with monkeypatch.context() as patched:
+            patched.setattr(search, "time", _Ticks())
+            found, proved_none = search.search_singletons([elsewhere], time_budget=5000)
+        assert not found and id(elsewhere) not in proved_none
+        elsewhere.cancel()
+    finally:
+        loop.close()
+        sys.modules.pop("lw_timed", None)
 
 
 SWAPPED = """

@@ -207,8 +207,9 @@ def _made_in(targets: Sequence[object], *, parents: bool) -> list[tuple[str, str
 
 
 def _creation_record(obj: object) -> _records.Record | None:
-    """The creation record kept for a socket, a file, a thread or a task.
-    Asked by type only: a user's ``__hash__`` or ``fileno`` never runs."""
+    """The creation record kept for a socket, a file, a thread, a task or a
+    timer.  Asked by type only: a user's ``__hash__`` or ``fileno`` never
+    runs (an asyncio handle's is asyncio's; uvloop's are its own C types')."""
     if isinstance(obj, socket.socket):
         return _records.sockets.get(obj)
     if isinstance(obj, threading.Thread):
@@ -220,6 +221,10 @@ def _creation_record(obj: object) -> _records.Record | None:
     asyncio = sys.modules.get("asyncio")
     if asyncio is not None and isinstance(obj, asyncio.Task):
         return _records.task_record(obj)
+    handle = asyncio is not None and isinstance(obj, asyncio.Handle)
+    if handle or type(obj).__module__ == "uvloop.loop":
+        with suppress(TypeError):  # a type no weak reference takes was never recorded
+            return _records.timers.get(obj)
     return None
 
 
