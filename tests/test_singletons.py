@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support.loops import loop_id, loop_makers
 
 import leakwatch
 from leakwatch._attribution.singletons import singletons
@@ -267,18 +268,7 @@ def schedule(loop, callback):
 """
 
 
-def _loops() -> list[Callable[[], asyncio.AbstractEventLoop]]:
-    makers: list[Callable[[], asyncio.AbstractEventLoop]] = [asyncio.new_event_loop]
-    try:
-        import uvloop
-
-        makers.append(uvloop.new_event_loop)
-    except ImportError:  # pragma: no cover - uvloop is in the test extra where it builds
-        pass
-    return makers
-
-
-@pytest.mark.parametrize("new_loop", _loops(), ids=lambda new: new.__module__.split(".")[0])
+@pytest.mark.parametrize("new_loop", loop_makers(), ids=loop_id)
 def test_a_timer_deep_in_the_global_of_the_module_that_scheduled_it_is_found_first(
     new_loop: Callable[[], asyncio.AbstractEventLoop],
     tmp_path: Path,

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from support import created_at, marker_line, of_kind
+from support.loops import loop_id, loop_makers
 
 import leakwatch
 
@@ -24,18 +25,7 @@ def tick() -> None:
     pass
 
 
-def _loops() -> list[Callable[[], asyncio.AbstractEventLoop]]:
-    makers: list[Callable[[], asyncio.AbstractEventLoop]] = [asyncio.new_event_loop]
-    try:
-        import uvloop
-
-        makers.append(uvloop.new_event_loop)
-    except ImportError:  # pragma: no cover - uvloop is in the test extra where it builds
-        pass
-    return makers
-
-
-@pytest.fixture(params=_loops(), ids=lambda maker: maker.__module__.split(".")[0])
+@pytest.fixture(params=loop_makers(), ids=loop_id)
 def loop(request: pytest.FixtureRequest) -> Iterator[asyncio.AbstractEventLoop]:
     """A loop that outlives every block of the test."""
     made = request.param()
@@ -74,7 +64,7 @@ def test_timers_cancelled_or_run_are_not_leaks(loop: asyncio.AbstractEventLoop) 
 
 
 @pytest.mark.leakwatch(allow=["timer"])  # the timers it drops on purpose
-@pytest.mark.parametrize("make", _loops(), ids=lambda maker: maker.__module__.split(".")[0])
+@pytest.mark.parametrize("make", loop_makers(), ids=loop_id)
 def test_a_timer_still_scheduled_when_an_older_loop_closes_is_a_leak(
     make: Callable[[], asyncio.AbstractEventLoop],
 ) -> None:
@@ -91,7 +81,7 @@ def test_a_timer_still_scheduled_when_an_older_loop_closes_is_a_leak(
     assert "still scheduled when its loop was closed" in leak.title and "tick()" in leak.title
 
 
-@pytest.mark.parametrize("make", _loops(), ids=lambda maker: maker.__module__.split(".")[0])
+@pytest.mark.parametrize("make", loop_makers(), ids=loop_id)
 def test_a_loop_the_block_made_takes_its_timers_with_it(
     make: Callable[[], asyncio.AbstractEventLoop],
 ) -> None:
