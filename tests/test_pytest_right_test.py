@@ -504,7 +504,9 @@ def test_a_session_scoped_uvicorn_servers_handler_leaks_fail_the_test(
             server = uvicorn.Server(config)
             thread = threading.Thread(target=server.run, name="uvicorn")
             thread.start()
+            deadline = time.monotonic() + 30  # a server that cannot start fails, never hangs
             while not server.started:
+                assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
                 time.sleep(0.01)
             port = server.servers[0].sockets[0].getsockname()[1]
             yield f"http://127.0.0.1:{port}"
