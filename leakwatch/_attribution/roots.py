@@ -197,12 +197,9 @@ def _made_in(targets: Sequence[object], *, parents: bool) -> list[tuple[str, str
     by_file = _module_index(files)[0]
     out: list[tuple[str, str, Any]] = []
     for filename in files:
-        name = by_file.get(filename)
-        if name is None:
-            continue
-        mod = sys.modules.get(name)
-        if isinstance(mod, types.ModuleType) and vars(mod).get("__file__") == filename:
-            out.append((filename, name, mod))
+        mod = _module_at(filename, by_file)
+        if mod is not None:
+            out.append((filename, by_file[filename], mod))
     return out
 
 
@@ -257,11 +254,18 @@ def _module_index(files: Iterable[str] = ()) -> tuple[dict[str, str], set[int]]:
 
 def _moved(filename: str, by_file: dict[str, str], absent: set[str]) -> bool:
     """Whether the index no longer says where ``filename``'s module is."""
-    name = by_file.get(filename)
-    if name is None:
+    if filename not in by_file:
         return filename not in absent and not filename.startswith("<")
-    mod = sys.modules.get(name)
-    return not (isinstance(mod, types.ModuleType) and vars(mod).get("__file__") == filename)
+    return _module_at(filename, by_file) is None
+
+
+def _module_at(filename: str, by_file: dict[str, str]) -> types.ModuleType | None:
+    """The module the index names for ``filename``, if it is still that file's."""
+    name = by_file.get(filename)
+    mod = sys.modules.get(name) if name is not None else None
+    if isinstance(mod, types.ModuleType) and vars(mod).get("__file__") == filename:
+        return mod
+    return None
 
 
 class FrameDicts:

@@ -95,7 +95,8 @@ def search_singletons(
     # made in its own global), every depth; then the other modules, breadth
     # first (what the makers' reach within max_depth was walked already).
     makers = creator_modules(targets)
-    rest = [name for name in sys.modules if name not in set(makers)]
+    made = set(makers)
+    rest = [name for name in list(sys.modules) if name not in made]
     for names in (makers, rest):
         if not _walk(names, wanted, found, deadline, max_depth):
             return found, asked - wanted
