@@ -174,15 +174,21 @@ def test_frozen_referrers_are_searched_from_the_roots(searches: dict[str, list[A
 NEAR: list[object] = [Sock()]
 
 
+@pytest.fixture
+def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One item for each scan of the heap for referrers."""
+    counted: list[int] = []
+    real = gc.get_referrers
+    monkeypatch.setattr(gc, "get_referrers", lambda *objs: counted.append(1) or real(*objs))
+    return counted
+
+
 def test_a_user_modules_list_is_found_from_it_with_no_heap_scan(
-    monkeypatch: pytest.MonkeyPatch,
+    scans: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The usual leak (``KEPT.append(sock)`` in the test's module) is two
     # hops from the user's own module: found from there, before any search
     # up scans the heap for referrers.
-    scans: list[int] = []
-    real = gc.get_referrers
-    monkeypatch.setattr(gc, "get_referrers", lambda *objs: scans.append(1) or real(*objs))
     assert chain_of(NEAR[0]) == f"{MOD}.NEAR[0]"
     assert not scans
     monkeypatch.setattr(whyalive, "user_roots", lambda roots, labels: [])
@@ -195,7 +201,7 @@ ALSO_LISTED = [NAMED]
 
 
 def test_a_user_modules_list_is_found_however_many_modules_the_search_must_cross(
-    monkeypatch: pytest.MonkeyPatch,
+    scans: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A large suite imports hundreds of user modules: a search from all of
     # them a level at a time, within its few milliseconds, may not reach the
@@ -203,9 +209,6 @@ def test_a_user_modules_list_is_found_however_many_modules_the_search_must_cross
     # all).  The one hop into every module's lists and dicts does not depend
     # on the clock; a leak two hops down is left to the searches up, which
     # find the same chain at the cost of heap scans.
-    scans: list[int] = []
-    real = gc.get_referrers
-    monkeypatch.setattr(gc, "get_referrers", lambda *objs: scans.append(1) or real(*objs))
     monkeypatch.setattr(whyalive, "_NEAR_BUDGET", 0.0)
     assert chain_of(NEAR[0]) == f"{MOD}.NEAR[0]"
     assert chain_of(NAMED) == f"{MOD}.NAMED"  # a global naming it is shorter than its list

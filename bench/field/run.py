@@ -56,6 +56,9 @@ from typing import Any
 
 import tomllib
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # bench/, for _timing
+from _timing import DROPPED_ENV as SWITCHES
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 ARTIFACTS = REPO / "artifacts" / "field"
@@ -67,17 +70,9 @@ MODES: dict[str, tuple[str, ...]] = {
     "default": ("--leakwatch",),
     "all": ("--leakwatch", "--leakwatch-kinds=all"),
 }
-#: Environment variables that would switch a plugin on or change pytest's behaviour.
-DROPPED_ENV = (
-    "LEAKWATCH",
-    "PYTEST_ADDOPTS",
-    "PYTEST_PLUGINS",
-    "PYTHONDEVMODE",
-    "PYTHONTRACEMALLOC",
-    "PYTHONDONTWRITEBYTECODE",
-    "PYTHONWARNINGS",
-    "VIRTUAL_ENV",
-)
+#: Environment variables that would switch a plugin on (the counting
+#: benchmarks' list) or change how a suite's own venv runs it.
+DROPPED_ENV = (*SWITCHES, "PYTHONDONTWRITEBYTECODE", "PYTHONWARNINGS", "VIRTUAL_ENV")
 
 
 # -- recipes ----------------------------------------------------------------------------
