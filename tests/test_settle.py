@@ -379,6 +379,23 @@ def test_the_older_collections_a_watch_starts_from_are_never_above_the_count(
     assert len(read) <= 1  # the statistics, at most once: nothing was collected
 
 
+def test_the_older_collections_are_read_again_after_a_full_pass() -> None:
+    # A full pass leaves the collector's counters as the last one did: the
+    # count that started a watch after it, kept, was stale from then on, and
+    # every leaky block's settling (a full pass each) kept it stale, asking
+    # each next block for a full pass where a young one would do.  Beside
+    # it, with nothing collected since, the answer kept stays right.
+    from leakwatch._engine import collect
+
+    for full_pass in (collect.collect, gc.collect):
+        full_pass()
+        assert collect.older_mark() == collect.older_collections()
+        gc.collect(1)
+        full_pass()
+        assert collect.older_mark() == collect.older_collections()
+        assert collect.older_mark() == collect.older_collections()
+
+
 def test_a_thread_in_a_wait_longer_than_the_budget_is_judged_without_the_budget() -> None:
     # Event.wait(60) has a timeout, but it cannot end within the 3 s budget:
     # the thread started in the block, so its wait began after the watch.
@@ -456,6 +473,86 @@ def test_a_thread_a_dropped_cycles_finaliser_wakes_is_not_a_leak(beside: str) ->
             del event
         assert w.report is not None and w.report.leaks == [], w.report.leaks
         thread.join(10)
+
+
+WAKE = threading.Event()
+
+
+@pytest.mark.parametrize("waiting", [0, 80])
+def test_a_thread_parked_on_what_a_global_holds_costs_no_full_gc_pass(waiting: int) -> None:
+    # A worker parked on a module-level event, nothing else able to run: no
+    # collection wakes it, as none closes a socket a module list keeps.  The
+    # young pass and the walk up from its event say so, with no full pass
+    # (tens of ms on a large heap), however many threads wait on the same
+    # event (more than a level of the walk takes).  The look-alikes below:
+    # a dropped cycle's finaliser sets it, young or promoted.
+    parked_before = [
+        threading.Thread(target=WAKE.wait, name=f"waiting {n}", daemon=True)
+        for n in range(waiting)
+    ]
+    try:
+        for thread in parked_before:
+            thread.start()
+        with _FullPasses() as passes, leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+            threading.Thread(target=WAKE.wait, name="parked", daemon=True).start()
+        assert w.report is not None
+        assert [leak.title for leak in w.report.leaks] == [
+            "thread 'parked' (daemon), waiting in threading.Condition.wait"
+        ]
+        assert passes.count == 0, w.report.stats
+    finally:
+        WAKE.set()
+        WAKE.clear()
+
+
+@pytest.mark.parametrize("beside", ["nothing", "promoted"])
+def test_a_thread_parked_on_what_a_global_holds_that_a_finaliser_sets_is_not_a_leak(
+    beside: str,
+) -> None:
+    # The look-alike: the same global event, and a reference cycle the block
+    # dropped whose finaliser sets it; moved to the oldest generation while
+    # still referred to (a young pass does not reach it there), or not.
+    held = threading.Event()
+    KEPT_EVENTS.append(held)
+    try:
+        with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+            thread = threading.Thread(target=held.wait, name="woken", daemon=True)
+            thread.start()
+            cycle = _SetsOnCollect(held)
+            if beside == "promoted":
+                gc.collect(1)
+            del cycle
+        assert w.report is not None and w.report.leaks == [], w.report.leaks
+        thread.join(10)
+    finally:
+        KEPT_EVENTS.clear()
+
+
+KEPT_EVENTS: list[threading.Event] = []
+
+
+def test_what_only_a_parked_thread_holds_is_told_so_with_one_heap_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The bound ``__exit__`` of the ``with`` its wait runs in is a referrer
+    # of the event's condition that nothing visible holds (the thread's
+    # stack): counted as the parked thread's, not looked up in a second
+    # scan.  Beside it, a bound ``__exit__`` of the same condition that a
+    # module list keeps is one more than the threads parked on it: a holder.
+    scans: list[int] = []
+    real = gc.get_referrers
+    monkeypatch.setattr(gc, "get_referrers", lambda *objs: scans.append(1) or real(*objs))
+    with _parked_on_its_own() as (probe, ref, event):
+        assert probe.left_alone(("py",), ref, 3.0)
+        assert len(scans) == 1
+        KEPT_EXITS.append(event()._cond.__exit__)  # type: ignore[union-attr]
+        try:
+            assert not probe.left_alone(("py",), ref, 3.0)
+        finally:
+            KEPT_EXITS.clear()
+
+
+KEPT_EXITS: list[object] = []
 
 
 def test_a_thread_whose_event_is_set_is_not_parked_before_it_is_scheduled() -> None:

@@ -116,6 +116,7 @@ def collect(generation: int = 2) -> list[Collected]:
             gc.collect(generation)
     finally:
         sys.unraisablehook = old_hook
+        _forget_older()
     for w in caught[: max(0, MAX_PER_PASS - len(found))]:
         found.append(Collected(w.category.__name__, _text(w.message), _record_of(w.source)))
     caught.clear()
@@ -138,16 +139,24 @@ def older_mark() -> int:
     collector's statistics cost some 15,000 instructions to read, its
     counters little.  Read again only when the counters say an older
     generation may have been collected since (the second generation's
-    count moved, or the first's fell back); else the last answer, which is
-    never more than the count now: compared later, a stale one asks for
-    the full pass."""
+    count moved or is 0, as a full pass leaves it, or the first's fell
+    back); else the last answer, which is never more than the count now:
+    compared later, a stale one asks for the full pass.  A pass leakwatch
+    runs forgets the answer (see :func:`collect`): a full pass leaves the
+    counts as it found them after the last one, and each leaky block's
+    would have kept the next ones' stale."""
     global _LAST_OLDER
     count, last = gc.get_count(), _LAST_OLDER
-    if last is not None and count[2] == last[0][2] and count[1] >= last[0][1]:
+    if last is not None and count[2] == last[0][2] != 0 and count[1] >= last[0][1]:
         return last[1]
     value = older_collections()
     _LAST_OLDER = (count, value)
     return value
+
+
+def _forget_older() -> None:
+    global _LAST_OLDER
+    _LAST_OLDER = None
 
 
 def _record_of(obj: Any) -> _records.Record | None:

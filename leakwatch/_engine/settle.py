@@ -33,7 +33,7 @@ from leakwatch._engine.waits import (
     owners_of,
     waited_out,
 )
-from leakwatch._probes.protocol import Snapshot
+from leakwatch._probes.protocol import ALONE, ROOTED, Snapshot
 
 _BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
 
@@ -170,10 +170,9 @@ class Settler:
     ) -> bool:
         """Whether waiting longer cannot change what is left: it cannot end by
         itself and a full gc pass (or, after a young one, a root holding its
-        owners) says so; after a full pass, nothing but each leftover itself
-        holds what could end it; after a gc pass, nothing runs and a module
-        global holds each one's owner; or it is only what other code ends,
-        standing still after gc passes.
+        owners) says so; after a gc pass, only each leftover holds what could
+        end it, or nothing runs and a module global holds each one's owner or
+        waker; or it is only what other code ends, standing still after gc passes.
 
         ``others``: who else could act, seen just before the look that found
         these (a thread that closes one and ends between that look and now
@@ -204,11 +203,12 @@ class Settler:
         if current in (progress.full_at, progress.young_at) and not self._turns_loop:
             # Left by a gc pass, and nothing but each one itself holds what
             # could end it (an event only a parked thread's target holds;
-            # garbage holding it too is a holder).
+            # garbage holding it too is a holder); or, nothing runnable, a
+            # module global or a parked thread does (see below).
             if progress.alone_at != current:
                 progress.alone_at = current
                 progress.alone = left_alone(self.probes, new, self.options.settle_budget)
-            if progress.alone:
+            if progress.alone == ALONE or (progress.alone == ROOTED and not runnable):
                 return True
         if not runnable and current in (progress.full_at, progress.young_at):
             # Left by a gc pass, nothing runnable, and a module global holds

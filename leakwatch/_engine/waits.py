@@ -15,7 +15,7 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._attribution.chain_text import from_module_global
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.snapshot import OWN_IO
-from leakwatch._probes.protocol import Probe
+from leakwatch._probes.protocol import ALONE, ROOTED, Probe
 from leakwatch._probes.threads import others_parked, others_runnable
 
 #: A settle left with only leftovers that nothing in the block itself will
@@ -46,18 +46,25 @@ def waited_out(
 
 def left_alone(
     probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]], budget: float
-) -> bool:
-    """Whether nothing but each leftover itself holds what could end it
-    within ``budget`` seconds (each probe's ``left_alone``: a thread parked
-    on an event only its own target holds)."""
+) -> str | None:
+    """Who holds what could end every leftover within ``budget`` seconds
+    (each probe's ``waker_holders``): ``ALONE`` when nothing but each
+    leftover itself does (a thread parked on an event only its own target
+    holds), ``ROOTED`` when each is that or held by a module global (a
+    worker parked on a module-level queue), None otherwise."""
+    answer = ALONE
     try:
-        return all(
-            probes[kind].left_alone(key, value, budget)
-            for kind, items in new.items()
-            for key, value in items.items()
-        )
+        for kind, items in new.items():
+            holders = probes[kind].waker_holders
+            for key, value in items.items():
+                held = holders(key, value, budget)
+                if held is None:
+                    return None
+                if held == ROOTED:
+                    answer = ROOTED
     except Exception:  # a refinement: waiting decides
-        return False
+        return None
+    return answer
 
 
 def keys_of(new: dict[str, dict[Hashable, Any]]) -> set[tuple[str, Hashable]]:
@@ -151,4 +158,4 @@ class Progress:
     held_globally: bool = False
     #: The leftovers :func:`left_alone` was asked about, and its answer.
     alone_at: set[tuple[str, Hashable]] | None = None
-    alone: bool = False
+    alone: str | None = None

@@ -22,6 +22,11 @@ from leakwatch._base.model import Resource
 
 Snapshot = Mapping[Hashable, Any]
 
+#: :meth:`Probe.waker_holders`' answers: nothing but the leftover itself holds what
+#: could end it; a module global holds it (and no other thread's frame on the
+#: way there).
+ALONE, ROOTED = "alone", "rooted"
+
 
 class Probe:
     """One kind of resource.  A probe overrides the four looks and whichever
@@ -106,11 +111,19 @@ class Probe:
         that.  Settling stops once such leftovers stood still a moment."""
         return self.released_by_others
 
+    def waker_holders(self, key: Hashable, value: Any, budget: float) -> str | None:
+        """Who holds what could end the leftover within ``budget`` seconds,
+        for one parked on it (a thread in ``Event.wait()``): :data:`ALONE`
+        when only the leftover itself does (an event only its own target
+        holds: once a gc pass ran, no other code can end it), :data:`ROOTED`
+        when a module global does (with no other thread able to run, nothing
+        will), None when unsure or not parked."""
+        return None
+
     def left_alone(self, key: Hashable, value: Any, budget: float) -> bool:
         """Whether nothing but the leftover itself holds what could end it
-        within ``budget`` seconds (a thread parked on an event only its own
-        target holds): once a full gc pass ran, no other code can."""
-        return False
+        (:meth:`waker_holders` says :data:`ALONE`)."""
+        return self.waker_holders(key, value, budget) == ALONE
 
     def of_block(self, items: dict[Hashable, Any], at_end: Snapshot) -> dict[Hashable, Any]:
         """The leftovers that are the block's, given this kind's look as the

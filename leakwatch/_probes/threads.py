@@ -25,7 +25,7 @@ from leakwatch._base.paths import is_user_file
 from leakwatch._base.platform import count_threads, list_native_threads, thread_runnable
 from leakwatch._base.pyversion import running_thread
 from leakwatch._probes.protocol import Probe, Snapshot
-from leakwatch._probes.wakers import held_only_by, outlasting, parked, parked_on
+from leakwatch._probes.wakers import outlasting, parked, parked_on, who_holds
 
 INTERNAL_PREFIX = "leakwatch-"
 
@@ -203,15 +203,16 @@ class ThreadProbe(Probe):
         thread = value() if isinstance(value, weakref.ref) else None
         return thread is not None and parked(thread, None, outlasting(thread, budget))
 
-    def left_alone(self, key: Hashable, value: Any, budget: float) -> bool:
-        """Parked past ``budget`` on a condition held only through the thread
-        itself (an event only its target holds): no other thread can wake it."""
+    def waker_holders(self, key: Hashable, value: Any, budget: float) -> str | None:
+        """For a thread parked past ``budget``: who holds the condition it
+        waits on (only the thread itself: an event only its target holds;
+        a module global: a worker's module-level queue)."""
         thread = value() if isinstance(value, weakref.ref) else None
         if thread is None:
-            return False
+            return None
         condition = parked_on(thread, None, outlasting(thread, budget))
         try:
-            return condition is not None and held_only_by(condition, thread)
+            return who_holds(condition, thread) if condition is not None else None
         finally:
             del condition, thread
 

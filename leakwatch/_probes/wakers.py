@@ -1,8 +1,9 @@
 """Parked threads, and who could wake them.
 
 :func:`parked`: a thread blocked in ``Condition.wait`` until another thread
-wakes it (or for longer than the caller will look).  :func:`held_only_by`:
-whether anything but the thread itself holds what it waits on.
+wakes it (or for longer than the caller will look).  :func:`who_holds`:
+whether anything but the thread itself holds what it waits on, and whether
+a module global does.
 
 A thread parked on an event that only its own target holds (``Thread(
 target=Event().wait)``, a worker whose queue nobody kept) ends only by its
@@ -12,8 +13,11 @@ level, and the walk stops at the thread itself: its ``Thread`` object and the
 frames of its own stack.  Anything else that leads to a module, another
 thread's frame (a running frame's variables are read from the frame: the
 collector does not show them), or further than the walk looks counts as a
-waker.  Run only after a full gc pass, so garbage is no referrer.  Must not
-judge.
+waker.  A walk that meets a module global before any other thread's frame
+says so (:data:`ROOTED`): with no other thread able to run, such a thread
+stays parked as surely as a socket a module list keeps stays open.  Run
+only after a gc pass (the block's own garbage is then no referrer).  Must
+not judge.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from leakwatch._attribution import records as _records
 from leakwatch._attribution.referrers import between, referrers_of, remembering
 from leakwatch._attribution.roots import OWN_PACKAGE
 from leakwatch._base.pyversion import frame_locals, kept_locals
+from leakwatch._probes.protocol import ALONE, ROOTED
 
 
 def parked(
@@ -100,6 +105,7 @@ def wait_frame(thread: threading.Thread, frames: dict[int, Any] | None) -> Any:
 
 #: The code of ``threading.Condition.wait``: where a parked thread waits.
 _CONDITION_WAIT = threading.Condition.wait.__code__
+_CONDITION_EXIT = threading.Condition.__exit__
 #: How many frames a wrapper of ``Lock.acquire`` may add under that wait
 #: (a checker of blocking calls in event loops wraps it, and is wrapped).
 _WRAPPED_DEPTH = 2
@@ -123,10 +129,14 @@ _LEVELS, _WIDTH = 8, 64
 _NEAR, _NEAR_MAX = 8, 512
 
 
-def held_only_by(target: object, thread: threading.Thread) -> bool:
-    """Whether ``target`` is held only through ``thread``; False when unsure."""
+def who_holds(target: object, thread: threading.Thread) -> str | None:
+    """Who holds ``target``, walking its referrers up: :data:`ALONE` (only
+    ``thread``), :data:`ROOTED` (a module global or a parked thread, before
+    any thread that may run), None (a thread that may run could reach it,
+    the walk gave up, or unsure)."""
     frames: list[Any] = []
-    frame = sys._current_frames().get(thread.ident) if thread.ident is not None else None
+    current = sys._current_frames()
+    frame = current.get(thread.ident) if thread.ident is not None else None
     while frame is not None:
         frames.append(frame)
         frame = frame.f_back
@@ -141,7 +151,8 @@ def held_only_by(target: object, thread: threading.Thread) -> bool:
     # alive until it returns, so no other object takes their ids.
     kept: list[object] = [frames]
     try:
-        in_frames = _held_by_running_frames(own)
+        others = _Others(own, current, target)
+        del current
         # The walk climbs back to the thread through its own objects (its
         # target, what that is bound to): their referrers in one scan of the
         # heap, not one scan a level; the thread's own are asked with them,
@@ -153,42 +164,95 @@ def held_only_by(target: object, thread: threading.Thread) -> bool:
         with remembering():
             referrers_of((thread, *way), kept, seen)
             for _ in range(_LEVELS):
-                if any(id(obj) in in_frames for obj in frontier):
-                    return False  # a running frame's variable: that thread may wake it
-                up = _up(referrers_of(frontier, kept, seen), own, seen)
+                ids = set(map(id, frontier))
+                if not ids.isdisjoint(others.awake):
+                    return None  # a variable of a thread that may run: it may wake it
+                up = _up(referrers_of(frontier, kept, seen), own, seen, others)
                 if up is None or len(up) > _WIDTH:
-                    return False
+                    return None
+                if up is _ROOT or not ids.isdisjoint(others.asleep):
+                    return ROOTED
                 if not up:
-                    return True
+                    return ALONE
                 kept.append(up)
                 seen.add(id(up))
                 frontier = tuple(up)
-        return False
+        return None
     except Exception:  # a refinement: waiting decides
-        return False
+        return None
     finally:
         kept.clear()
         del frontier
 
 
-def _held_by_running_frames(own: set[int]) -> set[int]:
-    """The ids of what running frames' variables hold (the collector does not
-    show a running frame's locals as a referrer), but the thread's own frames
-    and leakwatch's."""
-    ids: set[int] = set()
-    for top in sys._current_frames().values():
-        frame: types.FrameType | None = top
-        while frame is not None:
-            ours = str(frame.f_globals.get("__name__")).partition(".")[0] == OWN_PACKAGE
-            if id(frame) not in own and not ours:
-                ids.update(map(id, frame_locals(frame).values()))
-            frame = frame.f_back
-    return ids
+class _Others:
+    """What the other threads' frames hold in their variables (the collector
+    does not show a running frame's locals as a referrer), apart for those
+    that may run (``awake``) and those parked (``asleep``, with the ids of
+    their frames and of the dicts their variables are kept in): a parked
+    thread, like a module global, wakes no one while no thread runs.  The
+    thread's own frames (``own``) and leakwatch's are left out.
+
+    A thread parked on ``target`` from inside ``with condition:`` (every
+    ``Event.wait``, ``Queue.get``) keeps the bound ``__exit__`` of that
+    ``with`` on its frame's stack, which the collector shows as a referrer
+    of the condition with no referrer of its own: as many of them as there
+    are threads parked on it (this one and the others) are theirs
+    (:meth:`stack_exits`), with no scan of the heap to find nothing above."""
+
+    def __init__(self, own: set[int], current: dict[int, Any], target: object) -> None:
+        self.awake: set[int] = set()
+        self.asleep: set[int] = set()
+        self.asleep_frames: set[int] = set()
+        self.target, self.exits = id(target), 1
+        threads = {t.ident: t for t in threading.enumerate()}
+        for ident, top in current.items():
+            thread = threads.get(ident)
+            condition = parked_on(thread, current) if thread is not None else None
+            sleeping = condition is not None
+            self.exits += id(condition) == self.target and id(top) not in own
+            held = self.asleep if sleeping else self.awake
+            frame: types.FrameType | None = top
+            while frame is not None:
+                ours = str(frame.f_globals.get("__name__")).partition(".")[0] == OWN_PACKAGE
+                if id(frame) not in own and not ours:
+                    names = frame_locals(frame)
+                    if names is not frame.f_globals:  # else a module's code: its globals
+                        held.update(map(id, names.values()))
+                    if sleeping:
+                        self.asleep_frames.add(id(frame))
+                        self.asleep.add(id(kept_locals(frame) or names))
+                frame = frame.f_back
+        del top, frame, threads, condition
+
+    def stack_exits(self, referrers: list[object]) -> set[int]:
+        """The ids of the bound ``__exit__`` methods of a ``with`` on the
+        target among ``referrers``, if no more than the threads parked on it
+        (see above; more: one is someone else's, and none is told apart)."""
+        found = {
+            id(obj)
+            for obj in referrers
+            if type(obj) is types.MethodType
+            and obj.__func__ is _CONDITION_EXIT
+            and id(obj.__self__) == self.target
+        }
+        return found if len(found) <= self.exits else set()
 
 
-def _up(referrers: list[object], own: set[int], seen: set[int]) -> list[object] | None:
-    """The next level to walk; None when one of ``referrers`` is a waker."""
+#: :func:`_up`'s answer when a module global holds a level's object.
+_ROOT: list[object] = []
+
+
+def _up(
+    referrers: list[object], own: set[int], seen: set[int], others: _Others
+) -> list[object] | None:
+    """The next level to walk; None when one of ``referrers`` is the frame of
+    a thread that may run, :data:`_ROOT` when none is and a module global
+    (a module's dict, a module, a class) or a parked thread's frame holds
+    one."""
     up: list[object] = []
+    rooted = False
+    exits = others.stack_exits(referrers)
     for obj in referrers:
         if id(obj) in seen or id(obj) in own:
             continue
@@ -196,11 +260,18 @@ def _up(referrers: list[object], own: set[int], seen: set[int]) -> list[object] 
         if isinstance(obj, types.FrameType):
             if str(obj.f_globals.get("__name__")).partition(".")[0] == OWN_PACKAGE:
                 continue  # leakwatch's own, looking
-            return None  # another thread's frame (or the settling thread's)
-        if isinstance(obj, (type, types.ModuleType)) or _module_dict(obj):
-            return None
-        up.append(obj)
-    return up
+            if id(obj) not in others.asleep_frames:
+                return None  # another thread's frame (or the settling thread's)
+            rooted = True
+        elif id(obj) in others.asleep:
+            rooted = True
+        elif id(obj) in exits:
+            continue
+        elif isinstance(obj, (type, types.ModuleType)) or _module_dict(obj):
+            rooted = True
+        else:
+            up.append(obj)
+    return _ROOT if rooted else up
 
 
 def _module_dict(obj: object) -> bool:
