@@ -10,6 +10,7 @@ import gc
 import importlib
 import multiprocessing
 import multiprocessing.queues
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support import of_kind, titles
@@ -319,3 +321,49 @@ def test_a_quiet_watch_takes_identities_without_an_audit_event() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0", done.stdout
+
+
+def test_the_looks_read_proc_past_a_patched_builtin_open(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A fake file system (pyfakefs) replaces the builtin ``open`` for the
+    # test, and has no /proc: leakwatch's reads of it (a child's start and
+    # its children, a thread's run state, a descriptor's flags) must not go
+    # through it (psutil's own reads do: not leakwatch's to mend).  A parked
+    # thread, a running child and an appending file are found and told as
+    # without the patch.
+    import builtins
+
+    real_open = builtins.open
+    asked: list[str] = []
+
+    def fake_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        if str(file).startswith("/proc") and caller.startswith("leakwatch."):
+            asked.append(f"{caller}: {file}")
+            raise FileNotFoundError(file)
+        return real_open(file, *args, **kwargs)
+
+    never = threading.Event()
+    proc, kept = None, -1
+    try:
+        with leakwatch.watch(on_leak="report", settle_budget=2.0) as w:
+            monkeypatch.setattr(builtins, "open", fake_open)
+            proc = subprocess.Popen(["sleep", "30"])
+            kept = os.open(tmp_path / "log", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+            threading.Thread(target=never.wait, name="parked", daemon=True).start()
+        monkeypatch.undo()
+        assert w.report is not None
+        kinds = sorted(leak.kind for leak in w.report.leaks)
+        assert kinds == ["fd", "process", "thread"], w.report.leaks
+        [fd] = [leak for leak in w.report.leaks if leak.kind == "fd"]
+        assert "append" in fd.title, fd.title
+        assert not asked
+    finally:
+        monkeypatch.undo()
+        never.set()
+        if proc is not None:
+            proc.kill()
+            proc.wait()
+        if kept >= 0:
+            os.close(kept)
