@@ -496,9 +496,8 @@ def test_a_thread_parked_on_what_a_global_holds_costs_no_full_gc_pass(waiting: i
         with _FullPasses() as passes, leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
             threading.Thread(target=WAKE.wait, name="parked", daemon=True).start()
         assert w.report is not None
-        assert [leak.title for leak in w.report.leaks] == [
-            "thread 'parked' (daemon), waiting in threading.Condition.wait"
-        ]
+        [leak] = w.report.leaks
+        assert leak.kind == "thread" and "'parked'" in leak.title, leak.title
         assert passes.count == 0, w.report.stats
     finally:
         WAKE.set()
