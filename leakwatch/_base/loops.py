@@ -32,6 +32,7 @@ def running_loops() -> list[tuple[Any, int]]:
     current = events._get_running_loop()
     if current is not None:
         found.append((current, threading.get_ident()))
+    top: types.FrameType | None = None
     for ident, top in sys._current_frames().items():
         f: types.FrameType | None = top
         while f is not None:
@@ -42,4 +43,5 @@ def running_loops() -> list[tuple[Any, int]]:
                     found.append((loop, ident))
                 break
             f = f.f_back
+    top = f = None  # one may be this frame: no cycle through its variables
     return found

@@ -88,21 +88,24 @@ def others_parked(budget: float | None = None) -> bool | None:
     native: set[int] | None = None
     frames: dict[int, Any] | None = None
     waiting = False
-    for thread in other_threads():
-        if isinstance(thread, _DUMMY):
-            if native is None:
-                try:
-                    native = set(list_native_threads())
-                except Exception:
-                    return False
-            if thread.native_id not in native:
-                continue  # registered once, ended since (3.10-3.12 never forget it)
-            return False
-        if frames is None:
-            frames = sys._current_frames()
-        if not parked(thread, frames, outlasting(thread, budget)):
-            return False
-        waiting = True
+    try:
+        for thread in other_threads():
+            if isinstance(thread, _DUMMY):
+                if native is None:
+                    try:
+                        native = set(list_native_threads())
+                    except Exception:
+                        return False
+                if thread.native_id not in native:
+                    continue  # registered once, ended since (3.10-3.12 never forget it)
+                return False
+            if frames is None:
+                frames = sys._current_frames()
+            if not parked(thread, frames, outlasting(thread, budget)):
+                return False
+            waiting = True
+    finally:
+        frames = None  # it holds this frame: no cycle through its variables
     # None: true, with parked threads (a thread woken a moment ago may still
     # be in its wait: the caller looks twice).
     return None if waiting else True

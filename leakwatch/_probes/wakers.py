@@ -84,9 +84,11 @@ def _notified(condition: Any, waiter: Any) -> bool:
 
 def wait_frame(thread: threading.Thread, frames: dict[int, Any] | None) -> Any:
     """The frame of ``Condition.wait`` ``thread`` is blocked in, or None."""
-    if frames is None:
-        frames = sys._current_frames()
-    frame = frames.get(thread.ident) if thread.ident is not None else None
+    # Never ``sys._current_frames()`` in a variable of this frame: the dict
+    # holds this frame too, a cycle that outlives the call and keeps its
+    # variables (and its caller's) for the collector, and in every heap walk.
+    ident = thread.ident if thread.ident is not None else -1
+    frame = (frames if frames is not None else sys._current_frames()).get(ident)
     try:
         # The wait itself, or (instrumentation wrapping a lock's ``acquire``)
         # a frame or two below it, still in its blocking acquire.
@@ -152,7 +154,7 @@ def who_holds(target: object, thread: threading.Thread) -> str | None:
     kept: list[object] = [frames]
     try:
         others = _Others(own, current, target)
-        del current
+        current.clear()  # it holds this frame: no cycle through its variables
         # The walk climbs back to the thread through its own objects (its
         # target, what that is bound to): their referrers in one scan of the
         # heap, not one scan a level; the thread's own are asked with them,
@@ -182,6 +184,7 @@ def who_holds(target: object, thread: threading.Thread) -> str | None:
         return None
     finally:
         kept.clear()
+        current.clear()
         del frontier
 
 
@@ -191,7 +194,8 @@ class _Others:
     that may run (``awake``) and those parked (``asleep``, with the ids of
     their frames and of the dicts their variables are kept in): a parked
     thread, like a module global, wakes no one while no thread runs.  The
-    thread's own frames (``own``) and leakwatch's are left out.
+    thread's own frames (``own``) and leakwatch's are left out (the dicts a
+    tracer has leakwatch's frames keep are added to ``own``).
 
     A thread parked on ``target`` from inside ``with condition:`` (every
     ``Event.wait``, ``Queue.get``) keeps the bound ``__exit__`` of that
@@ -215,7 +219,9 @@ class _Others:
             frame: types.FrameType | None = top
             while frame is not None:
                 ours = str(frame.f_globals.get("__name__")).partition(".")[0] == OWN_PACKAGE
-                if id(frame) not in own and not ours:
+                if ours and (kept := kept_locals(frame)) is not None:
+                    own.add(id(kept))  # a tracer made it (3.10-3.12): leakwatch's own
+                elif id(frame) not in own and not ours:
                     names = frame_locals(frame)
                     if names is not frame.f_globals:  # else a module's code: its globals
                         held.update(map(id, names.values()))
