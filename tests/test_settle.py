@@ -551,7 +551,9 @@ def test_what_only_a_parked_thread_holds_is_told_so_with_one_heap_scan() -> None
         finally:
             sys.setprofile(None)
         assert alone
-        assert len(scans) == 1
+        # A Python profile hook has every frame keep its variables in a dict
+        # (3.10), leakwatch's own among them: one more level to scan there.
+        assert len(scans) == 1 or (sys.version_info < (3, 11) and len(scans) == 2), scans
         KEPT_EXITS.append(event()._cond.__exit__)  # type: ignore[union-attr]
         try:
             assert not probe.left_alone(("py",), ref, 3.0)

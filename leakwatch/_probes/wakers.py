@@ -194,8 +194,9 @@ class _Others:
     that may run (``awake``) and those parked (``asleep``, with the ids of
     their frames and of the dicts their variables are kept in): a parked
     thread, like a module global, wakes no one while no thread runs.  The
-    thread's own frames (``own``) and leakwatch's are left out (the dicts a
-    tracer has leakwatch's frames keep are added to ``own``).
+    thread's own frames (``own``) and leakwatch's are left out (never read:
+    reading a frame's variables makes it keep them in a dict, 3.10-3.12,
+    a referrer of each that every later walk would scan the heap for).
 
     A thread parked on ``target`` from inside ``with condition:`` (every
     ``Event.wait``, ``Queue.get``) keeps the bound ``__exit__`` of that
@@ -219,9 +220,7 @@ class _Others:
             frame: types.FrameType | None = top
             while frame is not None:
                 ours = str(frame.f_globals.get("__name__")).partition(".")[0] == OWN_PACKAGE
-                if ours and (kept := kept_locals(frame)) is not None:
-                    own.add(id(kept))  # a tracer made it (3.10-3.12): leakwatch's own
-                elif id(frame) not in own and not ours:
+                if id(frame) not in own and not ours:
                     names = frame_locals(frame)
                     if names is not frame.f_globals:  # else a module's code: its globals
                         held.update(map(id, names.values()))
