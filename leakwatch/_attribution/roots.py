@@ -27,6 +27,11 @@ from leakwatch._base.pyversion import all_tasks, frame_locals, kept_locals
 OWN_PACKAGE = __name__.partition(".")[0]
 
 
+def own_frame(frame: types.FrameType) -> bool:
+    """Whether ``frame`` runs leakwatch's own code (looking, not a holder)."""
+    return str(frame.f_globals.get("__name__")).partition(".")[0] == OWN_PACKAGE
+
+
 def module_roots(seen: set[int]) -> tuple[list[object], _Labels]:
     """Level 0 of the search, module dicts first: on a tie the earlier root
     wins (frames and tasks follow: :func:`add_frame_and_task_roots`).
@@ -65,8 +70,7 @@ def add_frame_and_task_roots(roots: list[object], labels: _Labels, seen: set[int
     for ident, top in sys._current_frames().items():
         f: types.FrameType | None = top
         while f is not None:
-            ours = str(f.f_globals.get("__name__")).partition(".")[0] == OWN_PACKAGE
-            if id(f) not in seen and not ours:
+            if id(f) not in seen and not own_frame(f):
                 # gc.get_referents() does not show a running frame's locals; f_locals does.
                 add(frame_locals(f), f, f"(thread {names.get(ident, ident)!r})")
             seen.add(id(f))
@@ -294,7 +298,7 @@ def _kept_frame_dicts(threads: list[threading.Thread]) -> set[int]:
     for thread in threads:
         frame = current.get(thread.ident) if thread.ident is not None else None
         while frame is not None:
-            if str(frame.f_globals.get("__name__")).partition(".")[0] != OWN_PACKAGE:
+            if not own_frame(frame):
                 names = kept_locals(frame)
                 if names is not None:
                     ids.add(id(names))

@@ -31,7 +31,7 @@ from typing import Any
 
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.referrers import between, referrers_of, remembering
-from leakwatch._attribution.roots import OWN_PACKAGE
+from leakwatch._attribution.roots import own_frame
 from leakwatch._base.pyversion import frame_locals, kept_locals
 from leakwatch._probes.protocol import ALONE, ROOTED
 
@@ -219,8 +219,7 @@ class _Others:
             held = self.asleep if sleeping else self.awake
             frame: types.FrameType | None = top
             while frame is not None:
-                ours = str(frame.f_globals.get("__name__")).partition(".")[0] == OWN_PACKAGE
-                if id(frame) not in own and not ours:
+                if id(frame) not in own and not own_frame(frame):
                     names = frame_locals(frame)
                     if names is not frame.f_globals:  # else a module's code: its globals
                         held.update(map(id, names.values()))
@@ -263,7 +262,7 @@ def _up(
             continue
         seen.add(id(obj))
         if isinstance(obj, types.FrameType):
-            if str(obj.f_globals.get("__name__")).partition(".")[0] == OWN_PACKAGE:
+            if own_frame(obj):
                 continue  # leakwatch's own, looking
             if id(obj) not in others.asleep_frames:
                 return None  # another thread's frame (or the settling thread's)
