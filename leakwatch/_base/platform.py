@@ -15,6 +15,7 @@ reports on macOS and Windows degrade visibly instead of silently.
 - :func:`path_stat`, :func:`path_exists`, :func:`list_dir`: ``os``'s, unpatched.
 - :func:`thread_runnable` -> whether a native thread of this process is
   running, ready to run or in I/O that ends by itself (None: not known).
+- :func:`process_umask` -> the umask as /proc shows it (None: not known).
 
 The rest of leakwatch must not ask ``sys.platform``; this module must not
 judge what it reads.
@@ -270,6 +271,13 @@ def _linux_thread_runnable(native_id: int) -> bool | None:
     return state in (b"R", b"D")  # running or ready; in I/O that ends by itself
 
 
+def _linux_umask() -> str | None:
+    umask = [
+        ln.split()[1] for ln in _read("/proc/self/status").splitlines() if ln.startswith(b"Umask:")
+    ]
+    return umask[0].decode() if umask else None  # no Umask line before Linux 4.7
+
+
 def path_stat(path: str, *, follow: bool = True) -> os.stat_result | None:
     """``os.stat`` (``os.lstat``: ``follow=False``) of a path; None if it fails."""
     try:
@@ -309,6 +317,8 @@ parent_pid: Callable[[int], int | None]
 #: What descriptor ``fd`` is, as :data:`list_fds` names it (``"socket:[ino]"``);
 #: None where that cannot be read for one descriptor.
 fd_target: Callable[[int], str | None] = lambda fd: None  # noqa: E731
+#: The umask (``os.umask()`` reads only by setting it, racing other threads).
+process_umask: Callable[[], str | None] = lambda: None  # noqa: E731
 
 if HAVE_PROC:
     list_fds, fd_flags = _linux_fds, _linux_flags
@@ -321,6 +331,7 @@ if HAVE_PROC:
     parent_pid = _linux_parent
     fd_target = _linux_fd_target
     thread_runnable = _linux_thread_runnable
+    process_umask = _linux_umask
 else:
     list_children, list_native_threads = psutil_os.children, psutil_os.native_threads
     parent_pid = psutil_os.parent

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from leakwatch._attribution import recording as _recording
+from leakwatch._base.platform import process_umask
 from leakwatch._probes.state_values import Named, Raw, _cap, _describe, _qualname, _repr
 
 _SECRET = re.compile(r"KEY|TOKEN|SECRET|PASS|CRED|AUTH|PRIVATE", re.IGNORECASE)
@@ -199,14 +200,9 @@ def _recursion_limit() -> Raw:
     return {"sys.recursionlimit": sys.getrecursionlimit()}
 
 
-_HAVE_PROC_STATUS = sys.platform.startswith("linux") and os.path.exists("/proc/self/status")
-
-
 def _umask() -> Raw | None:
-    # os.umask() reads only by setting, racing other threads; Linux shows it in /proc.
-    if not _HAVE_PROC_STATUS:
-        return None
-    # Bytes: a text codec could be the probe's own first import (sys.modules noise).
-    with _recording.quiet(), open("/proc/self/status", "rb") as f:
-        umask = [line.split()[1].decode() for line in f if line.startswith(b"Umask:")]
-    return {"umask": umask[0]} if umask else None  # no Umask line before Linux 4.7
+    # Bytes read, no file object: a text codec could be the probe's own first
+    # import (sys.modules noise); platform reads /proc past a patched ``open``.
+    with _recording.quiet():
+        umask = process_umask()
+    return {"umask": umask} if umask is not None else None
