@@ -120,11 +120,6 @@ class Probe:
         will), None when unsure or not parked."""
         return None
 
-    def left_alone(self, key: Hashable, value: Any, budget: float) -> bool:
-        """Whether nothing but the leftover itself holds what could end it
-        (:meth:`waker_holders` says :data:`ALONE`)."""
-        return self.waker_holders(key, value, budget) == ALONE
-
     def of_block(self, items: dict[Hashable, Any], at_end: Snapshot) -> dict[Hashable, Any]:
         """The leftovers that are the block's, given this kind's look as the
         block ended (a task started after it is not the block's)."""

@@ -154,7 +154,6 @@ def who_holds(target: object, thread: threading.Thread) -> str | None:
     kept: list[object] = [frames]
     try:
         others = _Others(own, current, target)
-        current.clear()  # it holds this frame: no cycle through its variables
         # The walk climbs back to the thread through its own objects (its
         # target, what that is bound to): their referrers in one scan of the
         # heap, not one scan a level; the thread's own are asked with them,
@@ -184,7 +183,7 @@ def who_holds(target: object, thread: threading.Thread) -> str | None:
         return None
     finally:
         kept.clear()
-        current.clear()
+        current.clear()  # it holds this frame: no cycle through its variables
         del frontier
 
 
@@ -225,7 +224,8 @@ class _Others:
                         held.update(map(id, names.values()))
                     if sleeping:
                         self.asleep_frames.add(id(frame))
-                        self.asleep.add(id(kept_locals(frame) or names))
+                        if (kept := kept_locals(frame)) is not None:
+                            self.asleep.add(id(kept))  # 3.13 keeps none: ``names`` is a copy
                 frame = frame.f_back
         del top, frame, threads, condition
 
