@@ -367,3 +367,50 @@ def test_the_looks_read_proc_past_a_patched_builtin_open(
             proc.wait()
         if kept >= 0:
             os.close(kept)
+
+
+def test_whether_others_may_run_reads_no_state_of_a_parked_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Settling asks whether another thread is running or ready to run, one
+    # file in /proc a thread: a process with hundreds of threads parked on
+    # events (a suite leaking one a test) read hundreds a look.  A parked
+    # thread is blocked until another wakes it: not read, and not runnable.
+    # Beside them, a thread that spins is read, and runnable.
+    from leakwatch._probes import others
+
+    read: list[int] = []
+    real = others.thread_runnable
+
+    def counted(native_id: int) -> bool:
+        read.append(native_id)
+        return real(native_id)
+
+    event, stop = threading.Event(), threading.Event()
+    waiting = [threading.Thread(target=event.wait, name=f"parked {n}") for n in range(20)]
+    for thread in waiting:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not all(others.parked(t) for t in waiting) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        monkeypatch.setattr(others, "thread_runnable", counted)
+        assert others.others_runnable(1.0) is False
+        assert not {t.native_id for t in waiting} & set(read)
+
+        def spin() -> None:
+            while not stop.is_set():
+                pass
+
+        busy = threading.Thread(target=spin, name="busy")
+        busy.start()
+        try:
+            assert others.others_runnable(1.0) is True
+            assert busy.native_id in read
+        finally:
+            stop.set()
+            busy.join()
+    finally:
+        event.set()
+        for thread in waiting:
+            thread.join()

@@ -15,8 +15,8 @@ from leakwatch._attribution import recording as _recording
 from leakwatch._attribution.chain_text import from_module_global
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.snapshot import OWN_IO
+from leakwatch._probes.others import others_parked, others_runnable
 from leakwatch._probes.protocol import ALONE, ROOTED, Probe
-from leakwatch._probes.threads import others_parked, others_runnable
 
 #: A settle left with only leftovers that nothing in the block itself will
 #: release by waiting (see :func:`waited_out`: a descriptor or a temp path,
@@ -94,7 +94,7 @@ def others_now(
     with OWN_IO, _recording.quiet():
         quiet = others_parked(budget) if cannot_end(probes, new) else False
         waits = budget is not None and waited_out(probes, new, budget)
-        runnable = others_runnable() if waits else True
+        runnable = others_runnable(budget) if waits else True
     return quiet, runnable
 
 

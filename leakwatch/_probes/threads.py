@@ -22,7 +22,7 @@ from leakwatch._base.frames import Frame
 from leakwatch._base.identity import identity
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
-from leakwatch._base.platform import count_threads, list_native_threads, thread_runnable
+from leakwatch._base.platform import count_threads, list_native_threads
 from leakwatch._base.pyversion import running_thread
 from leakwatch._probes.protocol import Probe, Snapshot
 from leakwatch._probes.wakers import outlasting, parked, parked_on, who_holds
@@ -73,57 +73,6 @@ def other_threads() -> Iterator[threading.Thread]:
             yield thread
 
 
-def others_parked(budget: float | None = None) -> bool | None:
-    """Whether no thread but this one can act (leakwatch's own aside): every
-    other Python thread is parked, waiting for another thread to wake it
-    (see ``parked``).  Then, once a full gc pass has run (a finaliser may
-    wake a parked worker), nothing is left that could close a descriptor,
-    remove a temp path or end a thread -- no server thread seeing its client
-    go, no pool finishing a job.  A thread C code registered with Python (a
-    dummy thread) counts while its native thread lives.  True when no other
-    thread is there at all, None when the others are all parked.  With a
-    ``budget`` (seconds the caller still looks), a thread whose start was
-    seen is parked too in a timed wait longer than its life so far and the
-    budget: it cannot end while the caller looks (see :func:`parked`)."""
-    native: set[int] | None = None
-    frames: dict[int, Any] | None = None
-    waiting = False
-    try:
-        for thread in other_threads():
-            if isinstance(thread, _DUMMY):
-                if native is None:
-                    try:
-                        native = set(list_native_threads())
-                    except Exception:
-                        return False
-                if thread.native_id not in native:
-                    continue  # registered once, ended since (3.10-3.12 never forget it)
-                return False
-            if frames is None:
-                frames = sys._current_frames()
-            if not parked(thread, frames, outlasting(thread, budget)):
-                return False
-            waiting = True
-    finally:
-        frames = None  # it holds this frame: no cycle through its variables
-    # None: true, with parked threads (a thread woken a moment ago may still
-    # be in its wait: the caller looks twice).
-    return None if waiting else True
-
-
-def others_runnable() -> bool:
-    """Whether another thread (leakwatch's own aside) is ready to run but
-    has no CPU yet, or is running: on a loaded machine a thread that was
-    woken a moment ago may wait that long before it can act, so a leftover
-    standing still meanwhile has not stood still on its own.  False where
-    the OS does not say."""
-    for thread in other_threads():
-        native_id = getattr(thread, "native_id", None)
-        if native_id is not None and thread_runnable(native_id):
-            return True
-    return False
-
-
 def pending_timer(thread: threading.Thread) -> TypeGuard[threading.Timer]:
     """A ``threading.Timer`` that has neither fired nor been cancelled."""
     return isinstance(thread, threading.Timer) and not thread.finished.is_set()
@@ -135,7 +84,7 @@ def pending_timer(thread: threading.Thread) -> TypeGuard[threading.Timer]:
 _LAST: tuple[Snapshot, int, int] | None = None
 
 #: ``threading``'s stand-in for a thread it did not start.
-_DUMMY: type = getattr(threading, "_DummyThread", type(None))
+DUMMY: type = getattr(threading, "_DummyThread", type(None))
 
 
 class ThreadProbe(Probe):
@@ -176,7 +125,7 @@ class ThreadProbe(Probe):
         snap: dict[Hashable, Any] = {}
         py_native = set()
         for t in threading.enumerate():
-            if isinstance(t, _DUMMY):
+            if isinstance(t, DUMMY):
                 # Registered by threading.current_thread() in a thread it did
                 # not start, and never removed (3.10-3.12): it says nothing of
                 # whether that thread lives, and cannot be joined.  The native
