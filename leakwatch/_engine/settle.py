@@ -28,12 +28,12 @@ from leakwatch._engine.waits import (
     cannot_end,
     held_by_globals,
     keys_of,
-    left_alone,
+    no_waker,
     others_now,
     owners_of,
     waited_out,
 )
-from leakwatch._probes.protocol import ALONE, ROOTED, Snapshot
+from leakwatch._probes.protocol import Snapshot
 
 _BACKOFF = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05)
 
@@ -200,17 +200,14 @@ class Settler:
             held_stays = all(self.probes[kind].held_means_stays for kind in new)
             if held_stays and self._all_held(new):
                 return True
-        if current in (progress.full_at, progress.young_at) and not self._turns_loop:
-            # Left by a gc pass, and nothing but each one itself holds what
-            # could end it (an event only a parked thread's target holds;
-            # garbage holding it too is a holder); or, nothing runnable, a
-            # module global or a parked thread does (see below).
-            if progress.alone_at != current:
-                progress.alone_at = current
-                progress.alone = left_alone(self.probes, new, self.options.settle_budget)
-            if progress.alone == ALONE or (progress.alone == ROOTED and not runnable):
-                return True
-        if not runnable and current in (progress.full_at, progress.young_at):
+        # Who holds what could end them: once a gc pass left them, or before a
+        # full one (saved by an answer needing none; a young one is cheap).
+        passed = current in (progress.full_at, progress.young_at)
+        ask = not self._turns_loop and (passed or not self._young_next(progress, current, others))
+        budget = self.options.settle_budget
+        if ask and no_waker(self.probes, new, progress, passed, runnable, budget):
+            return True
+        if not runnable and passed:
             # Left by a gc pass, nothing runnable, and a module global holds
             # each one's owner: what is asleep was not given it to close, and
             # no collection frees what a root holds.
@@ -239,24 +236,14 @@ class Settler:
     ) -> None:
         """The gc pass this attempt needs, if any (see :meth:`_settle`)."""
         if attempt == 1:
-            # Still something new after a cheap pass: an older garbage cycle
-            # may hold it, so let the collector see everything.
+            # Still something new: an older garbage cycle may hold it.
             self.unfreeze()
         if attempt == 0 and not by_others(self.probes, new):
             # A thread, task or child that is ending needs a join, a loop turn
-            # or a reap, not a collection of the whole heap (a quarter of a
-            # second on a large suite): the first attempt only waits for them;
-            # the collector runs from the second on.
+            # or a reap, not a gc pass: the first attempt only waits for them.
             return
         current = keys_of(new)
-        quiet, runnable = others
-        if (
-            not self._frozen
-            and (quiet is not False or not runnable)
-            and progress.full_at is None
-            and progress.young_at != current
-            and older_collections() == self._older
-        ):
+        if self._young_next(progress, current, others):
             # No other thread can act, or none runs: a young pass, then does a
             # root or a module global hold what is left, or only a parked
             # thread its waker (_no_wait_helps)?  A full pass (tens of ms on a
@@ -276,6 +263,19 @@ class Settler:
             # block's threads dropped meanwhile).  A leftover that goes
             # changes the set: a full pass again.
             self.collected += collect(1)
+
+    def _young_next(
+        self, progress: Progress, current: set[Any], others: tuple[bool | None, bool]
+    ) -> bool:
+        """Whether the next gc pass is a young one (see :meth:`_collect_for`)."""
+        quiet, runnable = others
+        return (
+            not self._frozen
+            and (quiet is not False or not runnable)
+            and progress.full_at is None
+            and progress.young_at != current
+            and older_collections() == self._older
+        )
 
     def _readmit_parked(
         self, new: dict[str, dict[Hashable, Any]], after: dict[str, Snapshot]

@@ -16,7 +16,7 @@ from leakwatch._attribution.chain_text import from_module_global
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.snapshot import OWN_IO
 from leakwatch._probes.others import others_parked, others_runnable
-from leakwatch._probes.protocol import ALONE, ROOTED, Probe
+from leakwatch._probes.protocol import ALONE, OWN, ROOTED, Probe
 
 #: A settle left with only leftovers that nothing in the block itself will
 #: release by waiting (see :func:`waited_out`: a descriptor or a temp path,
@@ -48,11 +48,15 @@ def left_alone(
     probes: Mapping[str, Probe], new: dict[str, dict[Hashable, Any]], budget: float
 ) -> str | None:
     """Who holds what could end every leftover within ``budget`` seconds
-    (each probe's ``waker_holders``): ``ALONE`` when nothing but each
-    leftover itself does (a thread parked on an event only its own target
-    holds), ``ROOTED`` when each is that or held by a module global (a
-    worker parked on a module-level queue), None otherwise."""
-    answer = ALONE
+    (each probe's ``waker_holders``): ``OWN`` when nothing but each
+    leftover itself does, through its own objects (a thread parked on an
+    event only its own target holds: no gc pass needed), ``ALONE`` when
+    that is so once a gc pass ran, ``ROOTED`` when each is one of those or
+    held by a module global (a worker parked on a module-level queue), None
+    otherwise (and, with no walk, where a kind left cannot tell)."""
+    if any(type(probes[kind]).waker_holders is Probe.waker_holders for kind in new):
+        return None
+    answer = OWN
     try:
         for kind, items in new.items():
             holders = probes[kind].waker_holders
@@ -60,11 +64,42 @@ def left_alone(
                 held = holders(key, value, budget)
                 if held is None:
                     return None
-                if held == ROOTED:
+                if held == ROOTED or answer == ROOTED:
                     answer = ROOTED
+                elif held == ALONE:
+                    answer = ALONE
     except Exception:  # a refinement: waiting decides
         return None
     return answer
+
+
+def no_waker(
+    probes: Mapping[str, Probe],
+    new: dict[str, dict[Hashable, Any]],
+    progress: Progress,
+    passed: bool,
+    runnable: bool,
+    budget: float,
+) -> bool:
+    """Whether nothing could end the leftovers: nothing but each one itself
+    holds what could, through its own objects (an event only a parked
+    thread's target holds; :func:`left_alone`), which no gc pass or wait
+    changes; or, once a gc pass left them (``passed``) and each is still
+    parked, only it holds that past what was garbage, or, nothing
+    ``runnable``, a module global or a parked thread does.  Asked once per
+    set of leftovers, and again after a pass only if unsure (garbage, a
+    dropped frame, may have held it)."""
+    current = keys_of(new)
+    if progress.alone_at != current or (
+        passed and progress.alone is None and not progress.alone_passed
+    ):
+        progress.alone_at, progress.alone_passed = current, passed
+        progress.alone = left_alone(probes, new, budget)
+    if progress.alone == OWN:
+        return True
+    if passed and progress.alone == ROOTED:
+        return not runnable  # not runnable: each still parked (see others_now)
+    return passed and progress.alone == ALONE and waited_out(probes, new, budget)
 
 
 def keys_of(new: dict[str, dict[Hashable, Any]]) -> set[tuple[str, Hashable]]:
@@ -156,6 +191,8 @@ class Progress:
     #: The leftovers :func:`held_by_globals` was asked about, and its answer.
     globals_at: set[tuple[str, Hashable]] | None = None
     held_globally: bool = False
-    #: The leftovers :func:`left_alone` was asked about, and its answer.
+    #: The leftovers :func:`left_alone` was asked about, its answer, and
+    #: whether a gc pass had left them then.
     alone_at: set[tuple[str, Hashable]] | None = None
     alone: str | None = None
+    alone_passed: bool = False

@@ -23,9 +23,10 @@ from leakwatch._base.model import Resource
 Snapshot = Mapping[Hashable, Any]
 
 #: :meth:`Probe.waker_holders`' answers: nothing but the leftover itself holds what
-#: could end it; a module global holds it (and no other thread's frame on the
-#: way there).
-ALONE, ROOTED = "alone", "rooted"
+#: could end it, through objects it holds itself (none garbage: true before
+#: any gc pass); nothing but the leftover itself (once a gc pass ran); a module
+#: global holds it (and no other thread's frame on the way there).
+OWN, ALONE, ROOTED = "own", "alone", "rooted"
 
 
 class Probe:
@@ -113,9 +114,11 @@ class Probe:
 
     def waker_holders(self, key: Hashable, value: Any, budget: float) -> str | None:
         """Who holds what could end the leftover within ``budget`` seconds,
-        for one parked on it (a thread in ``Event.wait()``): :data:`ALONE`
-        when only the leftover itself does (an event only its own target
-        holds: once a gc pass ran, no other code can end it), :data:`ROOTED`
+        for one parked on it (a thread in ``Event.wait()``): :data:`OWN`
+        when only the leftover itself does, through objects all its own (an
+        event only its own target holds: no other code can end it, and no
+        garbage holds it), :data:`ALONE` when only the leftover itself does
+        past objects nothing else holds (garbage until a gc pass ran), :data:`ROOTED`
         when a module global does (with no other thread able to run, nothing
         will), None when unsure or not parked."""
         return None

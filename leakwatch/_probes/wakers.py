@@ -15,9 +15,12 @@ thread's frame (a running frame's variables are read from the frame: the
 collector does not show them), or further than the walk looks counts as a
 waker.  A walk that meets a module global before any other thread's frame
 says so (:data:`ROOTED`): with no other thread able to run, such a thread
-stays parked as surely as a socket a module list keeps stays open.  Run
-only after a gc pass (the block's own garbage is then no referrer).  Must
-not judge.
+stays parked as surely as a socket a module list keeps stays open.  A walk
+that ends with nothing above is :data:`OWN` when every object it met is on
+the thread's own way down to what it waits on (alive as the thread is:
+garbage that held one, whose finaliser might wake it, would have been met
+too), and only :data:`ALONE` otherwise: what nothing was found to hold may
+be garbage, true only once a gc pass ran.  Must not judge.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from leakwatch._attribution import records as _records
 from leakwatch._attribution.referrers import between, referrers_of, remembering
 from leakwatch._attribution.roots import own_frame
 from leakwatch._base.pyversion import frame_locals, kept_locals
-from leakwatch._probes.protocol import ALONE, ROOTED
+from leakwatch._probes.protocol import ALONE, OWN, ROOTED
 
 
 def parked(
@@ -131,11 +134,13 @@ _LEVELS, _WIDTH = 8, 64
 _NEAR, _NEAR_MAX = 8, 512
 
 
-def who_holds(target: object, thread: threading.Thread) -> str | None:
-    """Who holds ``target``, walking its referrers up: :data:`ALONE` (only
-    ``thread``), :data:`ROOTED` (a module global or a parked thread, before
-    any thread that may run), None (a thread that may run could reach it,
-    the walk gave up, or unsure)."""
+def who_holds(target: object, thread: threading.Thread, met: set[int] | None = None) -> str | None:
+    """Who holds ``target``, walking its referrers up: :data:`OWN` (only
+    ``thread``, and every object met on the way is one ``thread`` reaches:
+    none is garbage), :data:`ALONE` (only ``thread``, past objects nothing
+    else was found to hold: garbage, until a gc pass), :data:`ROOTED` (a
+    module global or a parked thread, before any thread that may run), None
+    (a thread that may run could reach it, the walk gave up, or unsure)."""
     frames: list[Any] = []
     current = sys._current_frames()
     frame = current.get(thread.ident) if thread.ident is not None else None
@@ -162,6 +167,11 @@ def who_holds(target: object, thread: threading.Thread) -> str | None:
         way = between((thread,), target, _NEAR, _NEAR_MAX)
         kept += [way, frontier]
         seen.update((id(way), id(frontier)))
+        # Met only objects on the thread's own way down to the target: each
+        # is alive while the thread is (none garbage, whose finaliser could
+        # set it), and garbage holding one would have been met as well.
+        reached = set(map(id, way))
+        mine = True
         with remembering():
             referrers_of((thread, *way), kept, seen)
             for _ in range(_LEVELS):
@@ -174,7 +184,8 @@ def who_holds(target: object, thread: threading.Thread) -> str | None:
                 if up is _ROOT or not ids.isdisjoint(others.asleep):
                     return ROOTED
                 if not up:
-                    return ALONE
+                    return OWN if mine else ALONE
+                mine = mine and reached.issuperset(map(id, up))
                 kept.append(up)
                 seen.add(id(up))
                 frontier = tuple(up)
