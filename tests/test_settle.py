@@ -487,7 +487,8 @@ def test_a_thread_parked_on_what_a_global_holds_costs_no_full_gc_pass(waiting: i
     # event (more than a level of the walk takes).  The look-alikes below:
     # a dropped cycle's finaliser sets it, young or promoted.
     parked_before = [
-        threading.Thread(target=WAKE.wait, name=f"waiting {n}", daemon=True) for n in range(waiting)
+        threading.Thread(target=WAKE.wait, name=f"waiting {n}", daemon=True)
+        for n in range(waiting)
     ]
     try:
         for thread in parked_before:
@@ -817,3 +818,51 @@ def test_settling_records_nothing_of_its_own_look_at_the_threads() -> None:
         helper.join(10)
         for fd in keep:
             os.close(fd)
+
+
+@pytest.mark.parametrize("held", ["by the thread alone", "by a module list too"])
+def test_what_holds_a_thread_parked_on_its_own_event_is_told_without_a_search(
+    held: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Settling found nothing but the thread holds its event (its target's
+    # object): the chain shown is read from the thread's own frames, the one
+    # the search of the heap finds, with no search (O(threads) and the heap
+    # on a large suite).  The look-alike: a module list holds the event too;
+    # searched, and the chain names the list.
+    from leakwatch._attribution.whyalive import find_chains
+    from leakwatch._engine import chains
+
+    searched: list[int] = []
+    real = chains.find_chains
+
+    def counted(targets: list[Any], budget: float) -> dict[int, str]:
+        searched.extend(map(id, targets))
+        return real(targets, budget)
+
+    monkeypatch.setattr(chains, "find_chains", counted)
+    event = threading.Event()
+    only_its = weakref.ref(event)
+    if held != "by the thread alone":
+        KEPT_EVENTS.append(event)
+    try:
+        with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+            threading.Thread(target=event.wait, args=(60,), name="alone", daemon=True).start()
+            del event
+        assert w.report is not None
+        [leak] = w.report.leaks
+        chain = leak.details.get("held_by", "")
+        target = only_its()
+        assert target is not None
+        if held == "by the thread alone":
+            assert id(target) not in searched
+            assert chain == find_chains([target])[id(target)], chain
+            assert chain.startswith("frame of wait() in "), chain
+            assert chain.endswith("(thread 'alone') local 'self'"), chain
+        else:
+            assert id(target) in searched
+            assert "KEPT_EVENTS" in chain, chain
+    finally:
+        KEPT_EVENTS.clear()
+        left = only_its()
+        if left is not None:
+            left.set()

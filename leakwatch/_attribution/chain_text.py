@@ -100,6 +100,17 @@ def from_module_global(chain: str) -> bool:
     return bool(chain) and not chain.startswith(("frame of ", "task ", "<"))
 
 
+def frame_chain(frame: types.FrameType, name: str, thread: str) -> str:
+    """The chain from a thread's frame to its variable ``name``, as a search
+    that found it there renders it."""
+    return f"frame of {_where(frame)} (thread {thread!r}) local {name!r}"
+
+
+def _where(frame: types.FrameType) -> str:
+    code = frame.f_code
+    return f"{code.co_name}() in {short_path(code.co_filename)}:{frame.f_lineno}"
+
+
 def _frame_local(holder: object, value: object, label: str) -> str:
     frame = _own_frame(holder)
     if not isinstance(frame, types.FrameType):
@@ -108,8 +119,7 @@ def _frame_local(holder: object, value: object, label: str) -> str:
     with suppress(Exception):
         key = _key(frame_locals(frame), value, ...)
         name = name if key is ... else f"local {key!r}"
-    code = frame.f_code
-    where = f"{code.co_name}() in {short_path(code.co_filename)}:{frame.f_lineno}"
+    where = _where(frame)
     if label.startswith("("):  # a thread's: "frame of f() in x.py:3 (thread 'main') local 'y'"
         return f"frame of {where} {label} {name}"
     where = f"coroutine {where}" if isinstance(holder, types.CoroutineType) else where

@@ -202,7 +202,10 @@ class Describer:
                         held.append((len(resources) - 1, obj, alone))
                         keyed.append((kind, key, obj))
                     signature = (kind, res.group, res.origin)
-                    if (
+                    own = _own(probe, key, value, owner) if self.options.why_alive else None
+                    if own:  # settling found nothing but the leftover holds it: no search
+                        resources[-1] = replace(res, details={**res.details, "held_by": own})
+                    elif (
                         owner is not None
                         and self.options.why_alive
                         and signature not in chained
@@ -336,3 +339,11 @@ def _one_verdict(owner: Owner, members: list[Resource], out: list[Resource], at:
         elif not owner.running:
             details["benign"] = f"part of {owner.verdict}"
         out[index] = replace(res, details=details)
+
+
+def _own(probe: Probe, key: Hashable, value: Any, owner: Any) -> str | None:
+    """``probe.own_chain``; None without an owner or if it raises (attribution is a bonus)."""
+    try:
+        return probe.own_chain(key, value, owner) if owner is not None else None
+    except Exception:
+        return None

@@ -123,6 +123,13 @@ class Probe:
         will), None when unsure or not parked."""
         return None
 
+    def own_chain(self, key: Hashable, value: Any, owner: Any) -> str | None:
+        """The why-alive chain of ``owner`` (see :meth:`owner`) where settling
+        found that nothing but the leftover itself holds it (a thread's
+        target's object, met by :meth:`waker_holders`): told from the
+        leftover's own frames, with no search of the heap; None to search."""
+        return None
+
     def of_block(self, items: dict[Hashable, Any], at_end: Snapshot) -> dict[Hashable, Any]:
         """The leftovers that are the block's, given this kind's look as the
         block ended (a task started after it is not the block's)."""

@@ -17,14 +17,15 @@ from typing import Any, TypeGuard
 
 from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
+from leakwatch._attribution.chain_text import frame_chain
 from leakwatch._attribution.stacks import during_import, stack_of_frame, to_origin
 from leakwatch._base.frames import Frame
 from leakwatch._base.identity import identity
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
 from leakwatch._base.platform import count_threads, list_native_threads
-from leakwatch._base.pyversion import running_thread
-from leakwatch._probes.protocol import Probe, Snapshot
+from leakwatch._base.pyversion import frame_locals, running_thread
+from leakwatch._probes.protocol import OWN, Probe, Snapshot
 from leakwatch._probes.wakers import outlasting, parked, parked_on, who_holds
 
 INTERNAL_PREFIX = "leakwatch-"
@@ -163,10 +164,37 @@ class ThreadProbe(Probe):
         if thread is None:
             return None
         condition = parked_on(thread, None, outlasting(thread, budget))
+        met: set[int] = set()
         try:
-            return who_holds(condition, thread) if condition is not None else None
+            held = who_holds(condition, thread, met) if condition is not None else None
+            if held == OWN and id(self.owner(key, value)) in met:
+                self._own_owners.add(key)  # its target's object: its own too
+            return held
         finally:
             del condition, thread
+
+    #: The threads whose target's object :meth:`waker_holders` found held by
+    #: nothing but the thread (keys: plain data, for one watch).
+    _own_owners: set[Hashable]
+
+    def __init__(self) -> None:
+        self._own_owners = set()
+
+    def own_chain(self, key: Hashable, value: Any, owner: Any) -> str | None:
+        """The innermost of the thread's own frames holding ``owner`` in a
+        variable (as the search, which prefers the shortest chain and then
+        the innermost frame, would find it: no module global holds it)."""
+        thread = value() if key in self._own_owners and isinstance(value, weakref.ref) else None
+        frame = sys._current_frames().get(thread.ident) if thread is not None else None
+        try:
+            while frame is not None:
+                name = next((k for k, v in frame_locals(frame).items() if v is owner), None)
+                if name is not None:
+                    return frame_chain(frame, name, name_of(thread))  # type: ignore[arg-type]
+                frame = frame.f_back
+            return None
+        finally:
+            del frame, thread
 
     def settle(self, new: Snapshot, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -140,7 +140,9 @@ def who_holds(target: object, thread: threading.Thread, met: set[int] | None = N
     none is garbage), :data:`ALONE` (only ``thread``, past objects nothing
     else was found to hold: garbage, until a gc pass), :data:`ROOTED` (a
     module global or a parked thread, before any thread that may run), None
-    (a thread that may run could reach it, the walk gave up, or unsure)."""
+    (a thread that may run could reach it, the walk gave up, or unsure).
+    ``met``: given the ids of the objects met, with :data:`OWN` (each held
+    by nothing but ``thread`` and those met: its target's object, say)."""
     frames: list[Any] = []
     current = sys._current_frames()
     frame = current.get(thread.ident) if thread.ident is not None else None
@@ -184,6 +186,8 @@ def who_holds(target: object, thread: threading.Thread, met: set[int] | None = N
                 if up is _ROOT or not ids.isdisjoint(others.asleep):
                     return ROOTED
                 if not up:
+                    if mine and met is not None:
+                        met.update(reached)
                     return OWN if mine else ALONE
                 mine = mine and reached.issuperset(map(id, up))
                 kept.append(up)
