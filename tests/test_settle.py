@@ -8,13 +8,16 @@ import gc
 import hashlib
 import os
 import socket
+import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 import warnings
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -866,3 +869,42 @@ def test_what_holds_a_thread_parked_on_its_own_event_is_told_without_a_search(
         left = only_its()
         if left is not None:
             left.set()
+
+
+def test_a_thread_parked_on_a_global_of_the_script_watching_costs_no_full_gc_pass(
+    tmp_path: Path,
+) -> None:
+    # A watch in a script's own module code: that frame's variables are the
+    # module's globals (3.13 gives a frame's variables as a copy, never the
+    # namespace itself), so its event is held by a module global, not by a
+    # running frame: judged after the young pass, with no full one, on
+    # every Python.
+    script = tmp_path / "parked_on_a_global.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import gc, threading
+            import leakwatch
+
+            EVENT = threading.Event()
+            FULL = []
+
+
+            def count(phase, info):
+                if phase == "start" and info["generation"] == 2:
+                    FULL.append(1)
+
+
+            gc.callbacks.append(count)
+            with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+                threading.Thread(target=EVENT.wait, name="parked", daemon=True).start()
+            gc.callbacks.remove(count)
+            print(len(w.report.leaks), len(FULL))
+            EVENT.set()
+            """
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert out.stdout.split() == ["1", "0"], (out.stdout, out.stderr[-2000:])

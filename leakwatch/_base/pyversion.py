@@ -89,6 +89,16 @@ frame_locals: Callable[[types.FrameType], dict[str, Any]]
 frame_locals = _locals_proxy if _V >= (3, 13) else _locals_dict
 
 
+def runs_module_code(frame: types.FrameType) -> bool:
+    """Whether ``frame`` runs a module's own code: its variables are the
+    module's globals (``f_locals`` is that namespace on every version; only
+    a function's frame, optimized, has variables of its own)."""
+    return not frame.f_code.co_flags & _CO_OPTIMIZED and frame.f_locals is frame.f_globals
+
+
+_CO_OPTIMIZED = 0x0001  # inspect.CO_OPTIMIZED
+
+
 def _no_kept_locals(frame: types.FrameType) -> dict[str, Any] | None:
     return None
 

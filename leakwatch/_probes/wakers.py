@@ -35,7 +35,7 @@ from typing import Any
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.referrers import between, referrers_of, remembering
 from leakwatch._attribution.roots import own_frame
-from leakwatch._base.pyversion import frame_locals, kept_locals
+from leakwatch._base.pyversion import frame_locals, kept_locals, runs_module_code
 from leakwatch._probes.protocol import ALONE, OWN, ROOTED
 
 
@@ -210,7 +210,9 @@ class _Others:
     thread, like a module global, wakes no one while no thread runs.  The
     thread's own frames (``own``) and leakwatch's are left out (never read:
     reading a frame's variables makes it keep them in a dict, 3.10-3.12,
-    a referrer of each that every later walk would scan the heap for).
+    a referrer of each that every later walk would scan the heap for).  A
+    frame running a module's own code has the module's globals for its
+    variables: left to the walk, which meets the module.
 
     A thread parked on ``target`` from inside ``with condition:`` (every
     ``Event.wait``, ``Queue.get``) keeps the bound ``__exit__`` of that
@@ -234,9 +236,8 @@ class _Others:
             frame: types.FrameType | None = top
             while frame is not None:
                 if id(frame) not in own and not own_frame(frame):
-                    names = frame_locals(frame)
-                    if names is not frame.f_globals:  # else a module's code: its globals
-                        held.update(map(id, names.values()))
+                    if not runs_module_code(frame):  # else its globals: the walk's
+                        held.update(map(id, frame_locals(frame).values()))
                     if sleeping:
                         self.asleep_frames.add(id(frame))
                         if (kept := kept_locals(frame)) is not None:
