@@ -100,10 +100,11 @@ def from_module_global(chain: str) -> bool:
     return bool(chain) and not chain.startswith(("frame of ", "task ", "<"))
 
 
-def frame_chain(frame: types.FrameType, name: str, thread: str) -> str:
-    """The chain from a thread's frame to its variable ``name``, as a search
-    that found it there renders it."""
-    return f"frame of {_where(frame)} (thread {thread!r}) local {name!r}"
+def frame_chain(frame: types.FrameType, value: object, thread: str) -> str | None:
+    """The chain from a thread's frame to the variable holding ``value``, as a
+    search that found it there renders it; None if no variable holds it."""
+    name = _key(frame_locals(frame), value, None)
+    return None if name is None else f"frame of {_where(frame)} (thread {thread!r}) local {name!r}"
 
 
 def _where(frame: types.FrameType) -> str:

@@ -24,7 +24,7 @@ from leakwatch._base.identity import identity
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
 from leakwatch._base.platform import count_threads, list_native_threads
-from leakwatch._base.pyversion import frame_locals, running_thread
+from leakwatch._base.pyversion import running_thread
 from leakwatch._probes.protocol import OWN, Probe, Snapshot
 from leakwatch._probes.wakers import outlasting, parked, parked_on, who_holds
 
@@ -188,9 +188,9 @@ class ThreadProbe(Probe):
         frame = sys._current_frames().get(thread.ident) if thread is not None else None
         try:
             while frame is not None:
-                name = next((k for k, v in frame_locals(frame).items() if v is owner), None)
-                if name is not None:
-                    return frame_chain(frame, name, name_of(thread))  # type: ignore[arg-type]
+                chain = frame_chain(frame, owner, name_of(thread))  # type: ignore[arg-type]
+                if chain is not None:
+                    return chain
                 frame = frame.f_back
             return None
         finally:
