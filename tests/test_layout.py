@@ -276,3 +276,18 @@ def test_the_engine_names_no_kind() -> None:
         if module.startswith("leakwatch._engine") and (found := _kind_names(path))
     }
     assert named == ENGINE_NAMES_KINDS
+
+
+def test_referents_are_asked_only_through_the_version_shim() -> None:
+    """``gc.get_referents`` corrupts the interpreter when asked of the
+    ``_asyncio`` module on some Pythons (``_base.pyversion.referents``): every
+    other module asks through the shim, so no search can meet it unguarded."""
+    shim = PACKAGE / "_base" / "pyversion.py"
+    asking = {
+        str(path.relative_to(PACKAGE))
+        for path in MODULES.values()
+        if path != shim
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Attribute) and node.attr == "get_referents"
+    }
+    assert asking == set()

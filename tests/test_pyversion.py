@@ -5,9 +5,13 @@ public ``asyncio.all_tasks(loop)``) checked here too, where it can run."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import subprocess
 import sys
+import textwrap
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -137,3 +141,66 @@ def test_eager_tasks_one_left_pending_is_a_leak_one_done_eagerly_is_not() -> Non
     assert tasks, str(leaky)
     here = (__file__, marker_line(__file__, "# <- eager, then parked"))
     assert here in [created_at(leak) for leak in tasks], str(leaky)
+
+
+def test_referents_are_the_collectors_and_the_asyncio_modules_give_its_namespace() -> None:
+    import _asyncio
+
+    items = [object(), {"k": object()}, [1, object()]]
+    def ids(found: list[Any]) -> list[int]:
+        return list(map(id, found))
+
+    assert ids(_pyversion.referents(*items)) == ids(gc.get_referents(*items))
+    assert ids(_pyversion.referents(items[1])) == ids(gc.get_referents(items[1]))
+    got = ids(_pyversion.referents(items[1], _asyncio, items[2]))
+    first, last = ids(gc.get_referents(items[1])), ids(gc.get_referents(items[2]))
+    assert got[: len(first)] == first and got[-len(last) :] == last  # each object's, in order
+    assert id(vars(_asyncio)) in got[len(first) : -len(last)]  # on every Python: its globals
+
+
+# Future iterators freed onto the _asyncio module's free list, then every
+# search leakwatch makes that meets that module (as a referrer of the
+# current-task table its C state also holds, as a holder by name): the
+# interpreter must come out sound, its gc passes ending (CPython gh-122695:
+# asking gc.get_referents of that module frees those iterators twice on
+# 3.12.0-3.12.5, and the next pass loops forever).
+SEARCHES_MEETING_ASYNCIO = """
+import asyncio, gc, socket, _asyncio
+from leakwatch._attribution.referrers import referrers_of, remembering
+from leakwatch._attribution.singletons import search_singletons
+from leakwatch._attribution.whyalive import find_chains
+
+async def main():
+    loop = asyncio.get_running_loop()
+    for _ in range(5):
+        fut = loop.create_future()
+        loop.call_soon(fut.set_result, None)
+        await fut
+
+asyncio.run(main())
+other = []
+for _ in range(3):
+    kept = []
+    with remembering():
+        referrers_of((asyncio.tasks._current_tasks, other), kept, set())
+    kept.clear()
+_asyncio.kept_by_test = [socket.socket()]
+print(find_chains(list(_asyncio.kept_by_test)))
+search_singletons(list(_asyncio.kept_by_test))
+_asyncio.kept_by_test.pop().close()
+gc.collect()
+gc.collect()
+print("sound")
+"""
+
+
+def test_searches_that_meet_the_asyncio_module_leave_the_interpreter_sound(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "faulthandler", "-c", textwrap.dedent(SEARCHES_MEETING_ASYNCIO)],
+        cwd=tmp_path,  # leakwatch as installed
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "kept_by_test" in done.stdout and done.stdout.endswith("sound\n"), done.stdout

@@ -9,7 +9,6 @@ nor keep a reference once it returns.
 
 from __future__ import annotations
 
-import gc
 import sys
 import types
 import weakref
@@ -18,7 +17,7 @@ from contextlib import suppress
 from typing import Any
 
 from leakwatch._base.frames import short_path
-from leakwatch._base.pyversion import frame_locals
+from leakwatch._base.pyversion import frame_locals, referents
 
 _SPECIAL = ["__defaults__", "__kwdefaults__", "__func__", "__mro__", "__bases__", "__class__"]
 
@@ -232,7 +231,7 @@ def _owns(owner: object, d: dict[Any, Any]) -> bool:
     with suppress(Exception):
         own = object.__getattribute__(owner, "__dict__")
         proxy = isinstance(own, types.MappingProxyType)
-        return own is d or (proxy and any(r is d for r in gc.get_referents(own)))
+        return own is d or (proxy and any(r is d for r in referents(own)))
     return False
 
 

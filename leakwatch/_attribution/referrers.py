@@ -29,6 +29,8 @@ import sys
 import threading
 import time
 
+from leakwatch._base.pyversion import referents
+
 #: Levels searched up before leaving it to the search down: each is a scan of
 #: the whole heap, and a long chain is cheaper found from the roots.
 LEVELS = 8
@@ -145,7 +147,7 @@ def _remember(objs: tuple[object, ...], scanned: list[object], mine: set[int]) -
         if len(objs) == 1:
             lists[id(objs[0])].append(ref)
             continue
-        for obj in gc.get_referents(ref):
+        for obj in referents(ref):
             holders = lists.get(id(obj))
             if holders is not None and (not holders or holders[-1] is not ref):
                 holders.append(ref)
@@ -170,7 +172,7 @@ def between(roots: tuple[object, ...], target: object, depth: int, limit: int) -
         for _ in range(depth):
             nxt: list[object] = []
             for obj in level:
-                for ref in gc.get_referents(obj):
+                for ref in referents(obj):
                     if id(ref) in found or not gc.is_tracked(ref) or isinstance(ref, type):
                         continue
                     found[id(ref)] = (ref, obj)
@@ -250,7 +252,7 @@ def _down(root: object, tiers: list[dict[int, object]]) -> list[object] | None:
     at each step the first referent (in the collector's order) on the way."""
     path = [root]
     for tier in reversed(tiers):
-        step = next((k for k in gc.get_referents(path[-1]) if id(k) in tier), None)
+        step = next((k for k in referents(path[-1]) if id(k) in tier), None)
         if step is None:
             return None  # another thread changed the heap meanwhile
         path.append(step)

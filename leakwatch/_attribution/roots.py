@@ -22,7 +22,7 @@ from typing import Any
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.chain_text import _Labels
 from leakwatch._base.paths import is_user_file
-from leakwatch._base.pyversion import all_tasks, frame_locals, kept_locals
+from leakwatch._base.pyversion import all_tasks, frame_locals, kept_locals, referents
 
 OWN_PACKAGE = __name__.partition(".")[0]
 
@@ -71,7 +71,7 @@ def add_frame_and_task_roots(roots: list[object], labels: _Labels, seen: set[int
         f: types.FrameType | None = top
         while f is not None:
             if id(f) not in seen and not own_frame(f):
-                # gc.get_referents() does not show a running frame's locals; f_locals does.
+                # referents() does not show a running frame's locals; f_locals does.
                 add(frame_locals(f), f, f"(thread {names.get(ident, ident)!r})")
             seen.add(id(f))
             f = f.f_back
@@ -130,7 +130,7 @@ def held_by_globals(
     for ns, box in boxes:
         if not inside:
             break
-        members = gc.get_referents(box)
+        members = referents(box)
         for hit in inside.intersection(map(id, members)):
             inside.discard(hit)
             found[hit] = [ns, box, next(m for m in members if id(m) == hit)]

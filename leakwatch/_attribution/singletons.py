@@ -17,7 +17,6 @@ alive once it returns.
 
 from __future__ import annotations
 
-import gc
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ from typing import Any
 
 from leakwatch._attribution.referrers import referrers_of
 from leakwatch._attribution.roots import FrameDicts, creator_modules
+from leakwatch._base.pyversion import referents
 
 #: Modules whose globals are machinery, not owners: they reach every thread,
 #: task, test or fixture value by design.
@@ -275,7 +275,7 @@ def _held_by_name(objs: Sequence[object]) -> tuple[set[int], list[types.MethodTy
                 # (``threading._active`` by ident) holds no attribute.
                 values = [v for k, v in list(referrer.items()) if isinstance(k, str)]
             else:
-                values = gc.get_referents(referrer)
+                values = referents(referrer)
             held.update(id(v) for v in values if id(v) in wanted)
     finally:
         kept.clear()

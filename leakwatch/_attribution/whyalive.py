@@ -37,6 +37,7 @@ from leakwatch._attribution.roots import (
     module_roots,
     user_roots,
 )
+from leakwatch._base.pyversion import referents
 
 __all__ = ["culprits", "find_chains"]
 
@@ -51,8 +52,6 @@ _BULK = 65536  # referents handled in one go; a container with an eighth of it i
 
 
 _Levels = list[list[object]]
-
-
 _Groups = tuple[list[int], list[Sequence[int]]]  # per group: end in the next level, parents
 
 
@@ -67,15 +66,15 @@ def find_chains(
 
     The search stops when every target is found, after ``max_depth`` hops or
     after ``time_budget`` seconds of this thread's CPU time (a busy machine
-    does not cut it short); targets not found are left out.  A hop is
-    one segment of the chain as shown: ``obj -> obj.__dict__ -> value`` is
-    one (``Type.attr``), whether or not this Python keeps instance attributes
-    in a separate dict.  Objects in
-    ``exclude`` (your own containers, ``sys._getframe()``) are neither roots
-    nor links; frames of leakwatch itself are never roots.  Of two equally
-    short chains, one from a module global wins over one from a frame.
-    For ``POOL = {"main": conn}`` in ``app.db``, ``find_chains([conn._sock])``
-    gives ``{id(conn._sock): "app.db.POOL['main'] -> Conn._sock"}``.
+    does not cut it short); targets not found are left out.  A hop is one
+    segment of the chain as shown: ``obj -> obj.__dict__ -> value`` is one
+    (``Type.attr``), whether or not this Python keeps instance attributes in
+    a separate dict.  Objects in ``exclude`` (your own containers,
+    ``sys._getframe()``) are neither roots nor links; frames of leakwatch
+    itself are never roots.  Of two equally short chains, one from a module
+    global wins over one from a frame.  For ``POOL = {"main": conn}`` in
+    ``app.db``, ``find_chains([conn._sock])`` gives
+    ``{id(conn._sock): "app.db.POOL['main'] -> Conn._sock"}``.
     """
     deadline = time.thread_time() + time_budget  # CPU time: see _search
     excluded = [*exclude]
@@ -294,13 +293,13 @@ def _search(
         ends, members = list[int](), list[Sequence[int]]()
         chunks = (range(s, min(s + _CHUNK, len(frontier))) for s in range(0, len(frontier), _CHUNK))
         for idx in chain(chunks, ([q] for q in big)):
-            refs = gc.get_referents(*[frontier[q] for q in idx])
+            refs = referents(*[frontier[q] for q in idx])
             if len(refs) > _BULK and len(idx) > 1:
-                sizes = [len(gc.get_referents(frontier[q])) for q in idx]
+                sizes = [len(referents(frontier[q])) for q in idx]
                 if max(sizes) > _BULK // 8:  # a huge container: expand it after the rest
                     big += [q for q, n in zip(idx, sizes, strict=True) if n > _BULK // 8]
                     idx = [q for q, n in zip(idx, sizes, strict=True) if n <= _BULK // 8]
-                    refs = gc.get_referents(*[frontier[q] for q in idx])
+                    refs = referents(*[frontier[q] for q in idx])
             members.append(idx)
             for k in range(0, len(refs), _BULK):
                 kids = list(filter(keep, refs[k : k + _BULK]))
@@ -333,7 +332,7 @@ def _path(levels: _Levels, groups: list[_Groups], level: int, pos: int) -> list[
         ends, members = groups[level - 1]
         above, child = levels[level - 1], path[-1]
         parents = members[bisect_right(ends, pos)]
-        pos = next((q for q in parents if id(child) in map(id, gc.get_referents(above[q]))), -1)
+        pos = next((q for q in parents if id(child) in map(id, referents(above[q]))), -1)
         if pos < 0:
             return None  # another thread changed the heap since
         level -= 1

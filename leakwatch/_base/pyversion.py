@@ -34,10 +34,15 @@ operating systems.
   read.  3.10-3.11: the marker ``asyncio.iscoroutinefunction`` reads
   (``asyncio.coroutines._is_coroutine``); ``inspect.iscoroutinefunction``
   reads only the code's flags there, and no mark changes its answer.
+- :func:`referents` -> ``gc.get_referents``, except where asking it of the
+  ``_asyncio`` module corrupts the interpreter (3.12.0-3.12.5 and 3.13's
+  pre-releases, CPython gh-122695): there that module gives its namespace
+  alone.
 """
 
 from __future__ import annotations
 
+import gc
 import inspect
 import sys
 import threading
@@ -55,6 +60,7 @@ __all__ = [
     "frame_locals",
     "kept_locals",
     "mark_coroutine_function",
+    "referents",
     "running_thread",
     "thread_idents",
     "tomllib",
@@ -252,3 +258,47 @@ def _mark_for_inspect(func: _F) -> _F:
 #: ``inspect.iscoroutinefunction`` too on 3.12+.
 mark_coroutine_function: Callable[[_F], _F]
 mark_coroutine_function = _mark_for_inspect if _V >= (3, 12) else _mark_for_asyncio
+
+
+# -- what an object refers to ----------------------------------------------------------
+
+
+def _traverses_freed_memory(obj: object) -> bool:
+    # Only the extension module itself: a plain module object named _asyncio
+    # (a reload or a fresh import makes another, with its own free list).
+    return type(obj) is types.ModuleType and obj.__dict__.get("__name__") == "_asyncio"
+
+
+def _referents_sparing_asyncio(*objs: object) -> list[Any]:
+    # On these versions the _asyncio module's traversal visits the future
+    # iterators on its free list: memory already freed.  gc.get_referents
+    # puts them in the list it returns, and dropping that list frees them a
+    # second time, leaving the free list a cycle that every later traversal
+    # of the module (each gc pass, each get_referrers) walks forever, or a
+    # crash.  https://github.com/python/cpython/issues/122695 (fixed in
+    # 3.12.6 and 3.13.0rc2).  The module's namespace is what a search needs
+    # of it; what its C state alone holds is left unseen.
+    if not any(_traverses_freed_memory(o) for o in objs):
+        return gc.get_referents(*objs)
+    out: list[Any] = []
+    for obj in objs:  # in order, as gc.get_referents(*objs) gives them
+        out.extend([vars(obj)] if _traverses_freed_memory(obj) else gc.get_referents(obj))
+    return out
+
+
+def _asyncio_freelist_traversed(version: tuple[int, int, int], level: str) -> bool:
+    if version[:2] == (3, 12):
+        return version[2] < 6
+    return version == (3, 13, 0) and level != "final"
+
+
+#: ``gc.get_referents(*objs)``: every object each of ``objs`` refers to, in
+#: order; on the Pythons named above, the ``_asyncio`` module's own part is
+#: its namespace alone.  leakwatch asks the collector for referents only
+#: through this.
+referents: Callable[..., list[Any]]
+referents = (
+    _referents_sparing_asyncio
+    if _asyncio_freelist_traversed(_V, sys.version_info.releaselevel)
+    else gc.get_referents
+)

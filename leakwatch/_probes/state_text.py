@@ -8,7 +8,6 @@ registry itself.
 
 from __future__ import annotations
 
-import gc
 import sys
 import tracemalloc
 from collections.abc import Mapping, Sequence
@@ -18,6 +17,7 @@ from leakwatch._attribution import stacks as _stacks
 from leakwatch._base.frames import Origin
 from leakwatch._base.model import Resource
 from leakwatch._base.paths import is_user_file
+from leakwatch._base.pyversion import referents
 from leakwatch._base.wording import noun
 from leakwatch._probes.state_values import KIND, Named, Reading, RegistryProbe, _cap
 
@@ -119,7 +119,7 @@ def _traceback_origin(obj: object) -> Origin:
         # 3.11 finds no trace for instances with a managed __dict__ (fixed in 3.12).
         # A part only this object holds (an RLock, a fresh dict) was made by its
         # constructor: its trace is the object's, a few frames deeper.
-        parts = gc.get_referents(obj)
+        parts = referents(obj)
         for i in range(len(parts)):
             # 3 references: obj, the parts list, getrefcount's own argument.
             if not isinstance(parts[i], type) and sys.getrefcount(parts[i]) == 3:

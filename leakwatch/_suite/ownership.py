@@ -31,7 +31,6 @@ and keeps no object once it returns: only ids while it runs."""
 from __future__ import annotations
 
 import functools
-import gc
 import sys
 import threading
 import time
@@ -41,7 +40,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from leakwatch._base.paths import is_own
-from leakwatch._base.pyversion import frame_locals
+from leakwatch._base.pyversion import frame_locals, referents
 from leakwatch._probes.tasks import await_frames
 
 #: What a search never walks into: code, modules, classes and functions reach
@@ -111,7 +110,7 @@ def reachable_from(
             if not level or len(found) == len(wanted) or time.thread_time() > deadline:
                 break
             nxt = []
-            for obj in gc.get_referents(*level):
+            for obj in referents(*level):
                 if id(obj) in seen:
                     continue
                 seen.add(id(obj))
