@@ -183,14 +183,16 @@ def test_the_same_leak_again_is_no_singleton_without_a_scan_unless_held_otherwis
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scans: list[int]
 ) -> None:
     # A suite leaking the same way in every test: the same stack makes a
-    # socket a module list keeps.  Proved no singleton once, the next one of
-    # that shape is not searched again; one of the same stack kept by an
-    # attribute of a global is (a chain of another shape), and is one.
+    # socket a module list keeps (a list in a dict: no reference count of
+    # the maker's globals' lists proves it, a scan must).  Proved no
+    # singleton once, the next one of that shape is not searched again; one
+    # of the same stack kept by an attribute of a global is (a chain of
+    # another shape), and is one.
     (tmp_path / "lw_same_leak.py").write_text(
-        "import socket\n\nKEPT = []\n\n\nclass Holder:\n    sock = None\n\n\n"
+        "import socket\n\nSTORE = {'kept': []}\n\n\nclass Holder:\n    sock = None\n\n\n"
         "HOLDER = Holder()\n\n\n"
         "def keep(where):\n    sock = socket.socket()\n"
-        "    if where == 'list':\n        KEPT.append(sock)\n"
+        "    if where == 'list':\n        STORE['kept'].append(sock)\n"
         "    else:\n        HOLDER.sock = sock\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -207,7 +209,7 @@ def test_the_same_leak_again_is_no_singleton_without_a_scan_unless_held_otherwis
             singleton = [leak.details.get("singleton") for leak in leaks if leak.kind == "fd"]
             seen.append((len(scans), singleton))
     finally:
-        for sock in (*lw_same_leak.KEPT, lw_same_leak.HOLDER.sock):
+        for sock in (*lw_same_leak.STORE["kept"], lw_same_leak.HOLDER.sock):
             if sock is not None:
                 sock.close()
         sys.modules.pop("lw_same_leak", None)

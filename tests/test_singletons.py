@@ -3,12 +3,15 @@ it holds in a list, set, tuple or closure is a registry's or nobody's.
 
 The search first asks the collector which targets anything could hold as an
 attribute at all, so a leak kept in a module list costs one pass over the
-heap instead of a walk of every module's attributes: these cases show the
+heap instead of a walk of every module's attributes; and before that pass,
+a target whose reference count shows no holder but the lists of the module
+that made it (and leakwatch's own) costs none.  These cases show each
 shortcut keeps every singleton it must find."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import sys
 import types
@@ -16,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from support import of_kind
 from support.loops import loop_id, loop_makers
 
 import leakwatch
@@ -354,3 +358,118 @@ def test_a_module_put_in_anothers_place_is_the_maker_it_is(
     finally:
         sys.modules.pop("lw_swap_first", None)
         sys.modules.pop("lw_swap_then", None)
+
+
+KEEPER = """
+import socket
+
+KEPT = []
+
+def kept():
+    KEPT.append(socket.socket())
+"""
+
+
+@pytest.fixture
+def keeper(tmp_path: Path) -> Iterator[types.ModuleType]:
+    """A module that makes sockets and keeps them in a list of its own."""
+    (tmp_path / "lw_keeper.py").write_text(KEEPER, encoding="utf-8")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import lw_keeper  # type: ignore[import-not-found]
+
+        yield lw_keeper
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("lw_keeper", None)
+
+
+@pytest.fixture
+def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry for each scan of the heap for referrers from now on."""
+    seen: list[int] = []
+    real = gc.get_referrers
+    monkeypatch.setattr(gc, "get_referrers", lambda *objs: seen.append(len(objs)) or real(*objs))
+    return seen
+
+
+#: What else holds the socket its maker's list keeps, and the singleton it makes.
+ALSO: dict[str, tuple[Callable[[types.ModuleType, socket.socket], object], str | None]] = {
+    "nothing": (lambda mod, sock: None, None),
+    "a global by name": (lambda mod, sock: setattr(mod, "BY_NAME", sock), "lw_keeper.BY_NAME"),
+    "an attribute": (
+        lambda mod, sock: setattr(mod, "CLIENT", _Holder(sock)),
+        "lw_keeper.CLIENT.value",
+    ),
+    "a registry": (lambda mod, sock: setattr(mod, "REG", {"main": sock}), None),
+    "a list of another module": (lambda mod, sock: setattr(sys, "lw_other_list", [sock]), None),
+}
+
+
+@pytest.mark.parametrize("also", list(ALSO))
+def test_what_only_the_list_of_the_module_that_made_it_holds_costs_no_scan(
+    keeper: types.ModuleType, scans: list[int], also: str
+) -> None:
+    # Only its maker's list and the search's own arguments hold it: its
+    # reference count says so, no scan.  Anything more (by name, as an
+    # attribute, in a dict, in a list of another module) is looked at, and
+    # a singleton is found as before.
+    put, singleton = ALSO[also]
+    with leakwatch.watch(on_leak="report", kinds=("fd",)):
+        keeper.kept()
+        put(keeper, keeper.KEPT[-1])
+        del scans[:]
+        found = singletons(keeper.KEPT[-1:], time_budget=BUDGET)
+        looked = len(scans)
+        sock = keeper.KEPT.pop()
+        for name in ("BY_NAME", "CLIENT", "REG"):
+            vars(keeper).pop(name, None)
+        vars(sys).pop("lw_other_list", None)
+        sock.close()
+    assert found == ({id(sock): singleton} if singleton else {})
+    assert (looked == 0) is (also == "nothing"), (also, looked)
+
+
+def test_a_watch_tells_a_leak_its_makers_list_keeps_from_a_singleton_without_a_scan(
+    keeper: types.ModuleType, scans: list[int]
+) -> None:
+    reports = []
+    for by_name in (False, True):
+        with leakwatch.watch(on_leak="report", kinds=("fd",)) as watched:
+            keeper.kept()  # <- kept
+            if by_name:
+                keeper.BY_NAME = keeper.KEPT[-1]
+            del scans[:]
+        reports.append((watched.report, len(scans)))
+        vars(keeper).pop("BY_NAME", None)
+        keeper.KEPT.pop().close()
+    (listed, listed_scans), (named, named_scans) = reports
+    (leak,) = of_kind(listed, "fd")
+    assert leak.details["held_by"] == "lw_keeper.KEPT[0]" and "singleton" not in leak.details
+    assert listed_scans == 0
+    assert named is not None and not of_kind(named, "fd")
+    (leak,) = of_kind(named, "fd", named.info)  # a first use: information
+    assert leak.details["singleton"] == "lw_keeper.BY_NAME"
+    assert named_scans > 0
+
+
+def test_a_reference_count_proves_only_what_every_reference_is_known_for(
+    keeper: types.ModuleType,
+) -> None:
+    from leakwatch._attribution.refcounts import held_only_by
+
+    keeper.kept()
+    targets = keeper.KEPT[-1:]
+    try:
+        assert held_only_by(targets, (), ["lw_keeper"]) == {id(targets[0])}
+        assert held_only_by(targets, (), []) == set()  # its maker's list not known
+        registry = {"main": targets[0]}
+        # A list passed twice is counted once: the dict's reference still shows.
+        assert held_only_by(targets, (keeper.KEPT, keeper.KEPT), ["lw_keeper"]) == set()
+        del registry
+        variable = targets[0]
+        assert held_only_by(targets, (), ["lw_keeper"]) == set()
+        del variable
+        assert held_only_by(targets, (), ["lw_keeper"]) == {id(targets[0])}
+    finally:
+        keeper.KEPT.pop().close()

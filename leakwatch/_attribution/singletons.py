@@ -21,9 +21,10 @@ import sys
 import threading
 import time
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+from leakwatch._attribution.refcounts import held_only_by
 from leakwatch._attribution.referrers import referrers_of
 from leakwatch._attribution.roots import FrameDicts, creator_modules
 from leakwatch._base.pyversion import referents
@@ -81,13 +82,18 @@ def singletons(
 
 
 def search_singletons(
-    targets: Sequence[object], *, time_budget: float = 0.2, max_depth: int = MAX_DEPTH
+    targets: Sequence[object],
+    *,
+    time_budget: float = 0.2,
+    max_depth: int = MAX_DEPTH,
+    own: Iterable[object] = (),
 ) -> tuple[dict[int, str], set[int]]:
     """:func:`singletons`, and the ids of the targets the search proved are
-    none (the rest of those not found: the time budget ran out first)."""
+    none (the rest of those not found: the time budget ran out first).
+    ``own``: the caller's other lists and tuples holding targets."""
     found: dict[int, str] = {}
     asked = {id(t) for t in targets}
-    wanted = _attribute_held(targets)
+    wanted = _attribute_held(targets, own)
     if not wanted or not _below_a_global([t for t in targets if id(t) in wanted]):
         return found, asked
     deadline = time.thread_time() + time_budget  # CPU time: the load does not cut it short
@@ -165,7 +171,7 @@ _NOT_ATTRIBUTES = (
 )
 
 
-def _attribute_held(targets: Sequence[object]) -> set[int]:
+def _attribute_held(targets: Sequence[object], own: Iterable[object] = ()) -> set[int]:
     """The ids of targets that something could hold as an attribute (a
     namespace by name, slots, a bound method itself held so): one pass over
     the collector's objects (two when bound methods refer to a target),
@@ -175,7 +181,11 @@ def _attribute_held(targets: Sequence[object]) -> set[int]:
     if not wanted:
         return wanted
     try:
-        held, methods = _held_by_name(targets)
+        # Held only in lists of the module that made it (and leakwatch's): no scan.
+        wanted -= held_only_by(targets, own, creator_modules(targets))
+        if not wanted:
+            return wanted
+        held, methods = _held_by_name([t for t in targets if id(t) in wanted])
         if methods and len(held) < len(wanted):
             # A bound method holds its object as ``__self__``: an attribute
             # only if the method is held so in turn (a thread's ``_bootstrap``

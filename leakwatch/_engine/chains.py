@@ -44,5 +44,9 @@ class Chains:
             if chain:
                 self._found[id(owner)] = (owner, chain)
 
+    def holding(self) -> list[tuple[Any, str]]:
+        """The tuples that hold the owners found (each an owner's reference)."""
+        return list(self._found.values())
+
     def clear(self) -> None:
         self._found.clear()

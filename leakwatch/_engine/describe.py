@@ -237,7 +237,7 @@ class Describer:
         shapes = {i: _searched.shape(resources[i]) for i, _, alone in held if alone}
         asked = [obj for i, obj, alone in held if alone and not _searched.settled(shapes[i])]
         try:
-            found, none = search_singletons(asked)
+            found, none = search_singletons(asked, own=(*held, *keyed, *self._chains.holding()))
         except Exception:  # a refinement: without it the leftover is judged
             found, none = {}, set()
         for i, obj, alone in held:
