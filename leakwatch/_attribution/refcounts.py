@@ -21,14 +21,14 @@ from __future__ import annotations
 
 import sys
 import types
-from collections import deque
 from collections.abc import Iterable, Sequence
 
 __all__ = ["held_only_by"]
 
-#: Containers whose items hold by position, never by name: a dict's keys are
-#: names to the search (an instance's ``__dict__`` is one), so none counts.
-_SEQUENCES = (list, tuple, set, frozenset, deque)
+#: Containers whose items hold by position, never by name, as the scan counts
+#: them (``singletons._NOT_ATTRIBUTES``): a dict's keys are names to it (an
+#: instance's ``__dict__`` is one), so no dict counts.
+_SEQUENCES = (list, tuple, set, frozenset)
 
 #: A module global longer than this is not counted through (its length is
 #: the cost); what it holds is left to the scan.
@@ -40,7 +40,7 @@ def held_only_by(
 ) -> set[int]:
     """The ids of ``targets`` whose every reference is an occurrence in
     ``targets`` itself, in ``own`` (the caller's containers of them: lists,
-    tuples) or in a list, tuple, set or deque that a global of one of
+    tuples) or in a list, tuple or set that a global of one of
     ``modules`` is; the caller's loop over ``targets`` holds one in a
     variable as this does."""
     if not hasattr(sys, "getrefcount") or not targets:
@@ -75,7 +75,7 @@ def _beyond(obj: object, containers: tuple[Iterable[object], ...]) -> int:
     before = sys.getrefcount(obj)
     try:
         seen = sum(_occurrences(obj, container) for container in containers)
-    except RuntimeError:  # a set or deque changed size under the count
+    except RuntimeError:  # a set changed size under the count
         return sys.maxsize
     return before - seen if sys.getrefcount(obj) == before else sys.maxsize
 
