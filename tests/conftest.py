@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import socket
 import tracemalloc
 from collections.abc import Iterator
@@ -15,6 +16,15 @@ def listener() -> Iterator[socket.socket]:
         yield srv
     finally:
         srv.close()
+
+
+@pytest.fixture
+def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One item for each scan of the heap for referrers from now on."""
+    counted: list[int] = []
+    real = gc.get_referrers
+    monkeypatch.setattr(gc, "get_referrers", lambda *objs: counted.append(1) or real(*objs))
+    return counted
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ shortcut keeps every singleton it must find."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import socket
 import sys
 import types
@@ -142,18 +141,15 @@ def test_threads_by_name_are_singletons_by_number_or_running_are_not(
 
 
 def test_a_threads_own_bootstrap_costs_no_second_scan_and_another_is_looked_at(
-    module: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+    module: types.ModuleType, scans: list[int]
 ) -> None:
-    import gc
     import threading
 
     stop = threading.Event()
     made = [threading.Thread(target=stop.wait, daemon=True) for _ in range(2)]
     for t in made:
         t.start()
-    scans: list[int] = []
-    real = gc.get_referrers
-    monkeypatch.setattr(gc, "get_referrers", lambda *objs: scans.append(1) or real(*objs))
+    del scans[:]
     try:
         plain, booted = made
         # The bound _bootstrap the thread state holds is the only method on
@@ -382,15 +378,6 @@ def keeper(tmp_path: Path) -> Iterator[types.ModuleType]:
     finally:
         sys.path.remove(str(tmp_path))
         sys.modules.pop("lw_keeper", None)
-
-
-@pytest.fixture
-def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """One entry for each scan of the heap for referrers from now on."""
-    seen: list[int] = []
-    real = gc.get_referrers
-    monkeypatch.setattr(gc, "get_referrers", lambda *objs: seen.append(len(objs)) or real(*objs))
-    return seen
 
 
 #: What else holds the socket its maker's list keeps, and the singleton it makes.

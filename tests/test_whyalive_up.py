@@ -174,15 +174,6 @@ def test_frozen_referrers_are_searched_from_the_roots(searches: dict[str, list[A
 NEAR: list[object] = [Sock()]
 
 
-@pytest.fixture
-def scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """One item for each scan of the heap for referrers."""
-    counted: list[int] = []
-    real = gc.get_referrers
-    monkeypatch.setattr(gc, "get_referrers", lambda *objs: counted.append(1) or real(*objs))
-    return counted
-
-
 def test_a_user_modules_list_is_found_from_it_with_no_heap_scan(
     scans: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
