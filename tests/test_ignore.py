@@ -12,8 +12,10 @@ import pytest
 from leakwatch._base.frames import Frame
 from leakwatch._base.model import Leak
 from leakwatch._report.errors import ConfigError
+from leakwatch._rules import ignore as ignore_module
 from leakwatch._rules.ignore import IgnoreRule, apply_rules, ignore, module_of, unmatched
 from leakwatch._rules.known import apply_known, load_known_leaks, version_in
+from leakwatch._rules.policy import Policy
 
 ROOT = "/srv/app"  # a sys.path entry for the tests below; the files need not exist
 
@@ -226,6 +228,34 @@ def test_apply_rules_splits_marks_copies_and_counts() -> None:
     assert "ignored_because" not in pooled.details  # the input is left as it was
     assert hits == {pool: 3, broad: 4, stale: 0}  # a shadowed rule still counts
     assert unmatched([pool, broad, stale], hits) == [stale]
+
+
+def test_a_leaks_texts_serve_every_rule_asked_about_it_and_no_other_leak(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    worked_out: list[Leak] = []
+    names_of = ignore_module._CANDIDATES["function"]
+    monkeypatch.setitem(
+        ignore_module._CANDIDATES,
+        "function",
+        lambda leak: worked_out.append(leak) or names_of(leak),
+    )
+    rules = [
+        IgnoreRule(glob, kind="fd", function=glob)
+        for glob in ("nothing.*", "myapp.pooling.*", "other.*", "myapp.pool.*")
+    ]
+    pooling, pool = leak("fd", POOLING), leak("fd", POOL)
+
+    kept, ignored, hits = apply_rules([pooling, pool], rules)
+
+    assert worked_out == [pooling, pool]  # once each, for four rules
+    assert kept == []
+    assert [i.details["ignored_because"] for i in ignored] == ["myapp.pooling.*", "myapp.pool.*"]
+    assert list(hits.values()) == [0, 1, 0, 1]  # neither leak took the other's names
+    worked_out.clear()
+    policy = Policy(tuple(rules[:1]), known=False)
+    assert not policy.expected(pooling) and worked_out == [pooling]
+    assert Policy(tuple(rules[3:]), known=False).expected(pool)
 
 
 def test_unmatched_over_a_whole_run() -> None:

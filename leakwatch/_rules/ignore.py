@@ -42,6 +42,7 @@ import dataclasses
 import fnmatch
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -54,6 +55,7 @@ from leakwatch._rules.reading import suggest
 
 __all__ = [
     "IgnoreRule",
+    "Texts",
     "apply_rules",
     "ignore",
     "module_of",
@@ -116,17 +118,43 @@ class IgnoreRule:
         globs = " ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k != "reason")
         return f"{globs} ({self.reason}) [{self.source}]"
 
-    def matches(self, leak: Leak) -> bool:
+    def matches(self, leak: Leak, texts: Texts | None = None) -> bool:
+        """Whether every glob matches; ``texts``: the leak's, shared by the
+        rules asked about it (else worked out for this rule alone)."""
         if self.kind is not None and leak.kind != self.kind:
             return False
+        if texts is None:
+            texts = Texts(leak)
         for name in MATCHERS:
             glob = getattr(self, name)
-            # Candidates come lazily: most rules fail on their first matcher.
-            if glob is not None and not any(
-                fnmatch.fnmatchcase(text, glob) for text in _CANDIDATES[name](leak)
-            ):
+            # Most rules fail on their first matcher.
+            if glob is not None and not any(map(_glob(glob), texts(name))):
                 return False
         return True
+
+
+@functools.lru_cache(maxsize=1024)
+def _glob(glob: str) -> Callable[[str], object]:
+    """``fnmatch.fnmatchcase`` against ``glob``, compiled once for every text tried."""
+    return re.compile(fnmatch.translate(glob)).match
+
+
+class Texts:
+    """A leak's candidate texts for each matcher, worked out on first use and
+    kept for the other rules asked about the same leak (a policy asks some
+    twenty: each frame's module name costs a walk of ``sys.path``)."""
+
+    __slots__ = ("_leak", "_made")
+
+    def __init__(self, leak: Leak) -> None:
+        self._leak = leak
+        self._made: dict[str, tuple[str, ...]] = {}
+
+    def __call__(self, matcher: str) -> tuple[str, ...]:
+        made = self._made.get(matcher)
+        if made is None:
+            made = self._made[matcher] = tuple(_CANDIDATES[matcher](self._leak))
+        return made
 
 
 #: The matcher fields of a rule, in the order they are tried.
@@ -159,7 +187,8 @@ def apply_rules(
     kept: list[Leak] = []
     ignored: list[Leak] = []
     for leak in leaks:
-        matched = [rule for rule in hits if rule.matches(leak)]
+        texts = Texts(leak)
+        matched = [rule for rule in hits if rule.matches(leak, texts)]
         for rule in matched:
             hits[rule] += leak.count
         if matched:

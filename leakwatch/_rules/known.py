@@ -24,7 +24,7 @@ from typing import Any
 from leakwatch._base.files import display
 from leakwatch._base.model import Leak
 from leakwatch._report.errors import ConfigError
-from leakwatch._rules.ignore import IgnoreRule, _annotated
+from leakwatch._rules.ignore import IgnoreRule, Texts, _annotated
 from leakwatch._rules.reading import read_toml
 
 KNOWN_SCHEMA = "leakwatch.known/1"
@@ -61,8 +61,8 @@ class KnownLeak:
             return False
         return self.versions is None or version_in(installed, self.versions)
 
-    def matches(self, leak: Leak) -> bool:
-        return self.rule.matches(leak)
+    def matches(self, leak: Leak, texts: Texts | None = None) -> bool:
+        return self.rule.matches(leak, texts)
 
 
 def load_known_leaks(
@@ -97,7 +97,8 @@ def apply_known(leaks: Sequence[Leak], known: Sequence[KnownLeak]) -> tuple[list
     for leak in leaks:
         # A part of an owner (a pool's pipe) has its owner's verdict, not a library's.
         owned = bool(leak.details.get("owned_by"))
-        entry = None if owned else next((k for k in known if k.matches(leak)), None)
+        texts = Texts(leak)
+        entry = None if owned else next((k for k in known if k.matches(leak, texts)), None)
         if entry is None:
             kept.append(leak)
         else:

@@ -15,7 +15,7 @@ from leakwatch._base.model import Leak
 from leakwatch._report.report import Report
 from leakwatch._rules.baseline import Baseline, load_baseline
 from leakwatch._rules.config import Config
-from leakwatch._rules.ignore import IgnoreRule, apply_rules, unmatched
+from leakwatch._rules.ignore import IgnoreRule, Texts, apply_rules, unmatched
 from leakwatch._rules.known import KnownLeak, apply_known, load_known_leaks
 
 
@@ -62,8 +62,9 @@ class Policy:
     def expected(self, leak: Leak) -> bool:
         """Whether an ignore rule or a known library leak takes ``leak`` out
         (no hit is counted: :meth:`apply` counts them at the end)."""
-        return any(rule.matches(leak) for rule in self.rules) or any(
-            entry.matches(leak) for entry in self.known
+        texts = Texts(leak)
+        return any(rule.matches(leak, texts) for rule in self.rules) or any(
+            entry.matches(leak, texts) for entry in self.known
         )
 
     def unmatched(self) -> list[IgnoreRule]:
