@@ -13,11 +13,10 @@ import time
 from collections.abc import Generator, Hashable
 from typing import Any
 
-from leakwatch._attribution import recording as _recording
-from leakwatch._base.model import group_resources
 from leakwatch._engine.chains import Chains
 from leakwatch._engine.collect import Collected, collect, older_collections, older_mark
 from leakwatch._engine.options import Options, SettleResult
+from leakwatch._engine.parking import Parking
 from leakwatch._engine.snapshot import Snapshots
 from leakwatch._engine.waits import (
     NOT_SEEN,
@@ -57,10 +56,8 @@ class Settler:
         self._since, self._turns_loop = 0, False
         #: The first look as the block ended (None: not known), per kind.
         self._at_end: dict[str, Snapshot] | None = None
-        #: Leftovers settling does not wait for (see _park_expected), per kind.
-        self._parked: dict[str, dict[Hashable, Any]] = {}
-        #: ``(kind, key)`` of what was parked: describing skips their searches.
-        self._expected: set[tuple[str, Hashable]] = set()
+        #: Leftovers settling does not wait for (see parking).
+        self._parking = Parking()
         #: What its gc passes finalised.
         self.collected: list[Collected] = []
 
@@ -84,9 +81,9 @@ class Settler:
     ) -> Generator[float, None, SettleResult]:
         """:meth:`_settle` for a watch started at creation serial ``since``."""
         self._since, self._turns_loop = since, turns_loop
-        self._at_end, self._parked, self._expected, self.collected = None, {}, set(), []
+        self._at_end, self._parking, self.collected = None, Parking(), []
         result = yield from self._settle()
-        result.expected, result.collected = self._expected, self.collected
+        result.expected, result.collected = self._parking.expected, self.collected
         return result
 
     def _settle(self) -> Generator[float, None, SettleResult]:
@@ -147,10 +144,11 @@ class Settler:
             others = others_now(self.probes, result.new, self.options.settle_budget)
             result.new, after = self._look()
             if attempt == 1:
-                self._park_expected(result.new)
-            if self._parked:
-                result.new = self._unparked(result.new)
-        self._readmit_parked(result.new, after)
+                self._parking.park_expected(
+                    self.probes, result.new, self._since, self.options.policy
+                )
+            result.new = self._parking.unparked(result.new)
+        self._parking.readmit(result.new, after)
         result.attempts = attempt
         result.seconds = time.perf_counter() - t0
         return result
@@ -277,19 +275,6 @@ class Settler:
             and older_collections() == self._older
         )
 
-    def _readmit_parked(
-        self, new: dict[str, dict[Hashable, Any]], after: dict[str, Snapshot]
-    ) -> None:
-        """What was set aside is judged (as known, ignored or information) if
-        it is still there in the last look."""
-        if not self._parked:
-            return
-        for kind, items in self._parked.items():
-            alive = {k: v for k, v in items.items() if k in after.get(kind, {})}
-            if alive:
-                new.setdefault(kind, {}).update(alive)
-        self._parked = {}
-
     def _all_held(self, new: dict[str, dict[Hashable, Any]]) -> bool:
         """Whether every leftover has an owner that a root holds now."""
         owners = owners_of(self.probes, new)
@@ -316,35 +301,4 @@ class Settler:
             kept = self.probes[kind].of_block(items, at_end.get(kind, {}))
             if kept:
                 out[kind] = kept
-        return out
-
-    def _park_expected(self, new: dict[str, dict[Hashable, Any]]) -> None:
-        """Set aside leftovers no wait will change the verdict on: information
-        (an event loop's executor thread) and what the policy's rules or known
-        library leaks take out (anyio's idle worker threads live 10 s).  They
-        are judged as usual at the end, if still there; settling waits only
-        for the rest."""
-        policy = self.options.policy
-        expected = policy.expected if policy is not None else None
-        with _recording.quiet():  # its source reads are leakwatch's own
-            for kind, items in new.items():
-                probe = self.probes[kind]
-                for key, value in items.items():
-                    try:
-                        res = probe.describe(key, value, self._since)
-                        if "benign" in res.details or (
-                            expected is not None and expected(group_resources([res])[0])
-                        ):
-                            self._parked.setdefault(kind, {})[key] = value
-                            self._expected.add((kind, key))
-                    except Exception:  # describing again at the end reports it
-                        continue
-
-    def _unparked(self, new: dict[str, dict[Hashable, Any]]) -> dict[str, dict[Hashable, Any]]:
-        out = {}
-        for kind, items in new.items():
-            parked = self._parked.get(kind, {})
-            rest = {k: v for k, v in items.items() if k not in parked}
-            if rest:
-                out[kind] = rest
         return out
