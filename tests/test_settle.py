@@ -910,3 +910,49 @@ def test_a_thread_parked_on_a_global_of_the_script_watching_costs_no_full_gc_pas
     )
     assert out.stdout.split() == ["1", "0"], (out.stdout, out.stderr[-2000:])
 
+
+def test_what_only_a_collection_could_end_is_looked_at_again_only_after_a_young_pass(
+    tmp_path: Path,
+) -> None:
+    # Nothing else runs (a script of its own: no runner's threads) and what
+    # is left is a descriptor: only a finaliser could close it, so the young
+    # gc pass comes before the second look, and a root holding its socket
+    # ends settling there: two looks, no wait.  Beside it the look-alike:
+    # the same socket in the same global, closed by a dropped cycle's
+    # finaliser, which that pass runs before the look.
+    script = tmp_path / "only_a_collection.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import gc, socket
+            import leakwatch
+            from leakwatch._engine.snapshot import Snapshots
+
+            KEPT, LOOKS, PASSES = [], [], []
+            look = Snapshots.snapshot
+            Snapshots.snapshot = lambda self: LOOKS.append(1) or look(self)
+            gc.callbacks.append(lambda go, at: go == "start" and PASSES.append(at["generation"]))
+
+
+            class ClosesKept:
+                def __init__(self):
+                    self.me = self
+
+                def __del__(self):
+                    KEPT.pop().close()
+
+
+            for closed in (False, True):
+                with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+                    KEPT.append(socket.socket())
+                    if closed:
+                        ClosesKept()
+                    del LOOKS[:], PASSES[:]
+                print(len(w.report.leaks), len(LOOKS), PASSES, w.report.stats["settle_attempts"])
+            """
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120
+    )
+    assert out.stdout.splitlines() == ["1 2 [1] 0", "0 2 [1] 0"], (out.stdout, out.stderr[-2000:])

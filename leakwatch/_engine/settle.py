@@ -92,7 +92,8 @@ class Settler:
         Yields the delay to wait before the next look; the sync and async
         drivers wait it their own way.  No gc and no wait at all when the
         first look is clean, and a second look (no wait) before any gc pass
-        when nothing is frozen.  A full gc pass runs again only when the
+        when nothing is frozen (after the young pass, when only a collection
+        could change what is left).  A full gc pass runs again only when the
         leftovers changed since the last one; else the young generations are
         enough (a leaky test on a large heap pays one full pass, not one per
         attempt).
@@ -107,14 +108,19 @@ class Settler:
             result.seconds = time.perf_counter() - t0
             return result
         budget = self.options.settle_budget
+        young_at = None
         if not self._frozen and budget > 0 and self.options.settle_attempts:
             # One more look before the first gc pass, which here sees the whole
             # heap (nothing frozen: a full collection, a quarter of a second on
             # a large pytest session).  What the first look caught is often
             # already gone: a thread that returned from join() a moment ago is
             # still listed by the OS (a "native" thread) for a few microseconds.
-            yield 0.0
-            others = others_now(self.probes, result.new, self.options.settle_budget)
+            # Unless nothing else runs and what is left only other code could
+            # end: then only a gc pass can change it, the young one first.
+            young_at = self._young_pass_first(result.new)
+            if young_at is None:
+                yield 0.0
+            others = others_now(self.probes, result.new, budget)
             result.new, after = self._look()
         else:
             others = NOT_SEEN
@@ -127,6 +133,7 @@ class Settler:
             still_since=time.perf_counter(),
             still_for=min(STILL_MAX, budget * STILL),
             tried_chains=not self.options.why_alive,
+            young_at=young_at,
         )
         while result.new and attempt < self.options.settle_attempts:
             now = time.perf_counter()
@@ -152,6 +159,24 @@ class Settler:
         result.attempts = attempt
         result.seconds = time.perf_counter() - t0
         return result
+
+    def _young_pass_first(
+        self, new: dict[str, dict[Hashable, Any]]
+    ) -> set[tuple[str, Hashable]] | None:
+        """The first attempt's young gc pass now, in place of a bare second
+        look, when no other thread is there and only other code could end
+        what is left (descriptors, paths: no thread or task of the block's
+        runs toward its end, no loop turns here): nothing but a collection
+        (a finaliser) can change it, so a look before one shows the same.
+        The look after it then tells what the pass left, and a leak a root
+        holds is settled with no further look (see :meth:`_no_wait_helps`).
+        The leftovers it passed with, or None when it did not run."""
+        if self._turns_loop or not (by_others(self.probes, new) and cannot_end(self.probes, new)):
+            return None
+        if others_now(self.probes, new)[0] is not True or older_collections() != self._older:
+            return None  # another thread, or an older generation collected: see _young_next
+        self.collected += collect(1)
+        return keys_of(new)
 
     def _look(self) -> tuple[dict[str, dict[Hashable, Any]], dict[str, Snapshot]]:
         """(the block's leftovers, the whole look they were found in)."""
