@@ -80,7 +80,9 @@ def _notified(condition: Any, waiter: Any) -> bool:
     if waiter is None or not isinstance(condition, threading.Condition):
         return False
     try:
-        return all(w is not waiter for w in list(condition._waiters))  # type: ignore[attr-defined]
+        # A lock has no ``__eq__``: membership is identity, in C (each of many
+        # threads parked on one condition asks: a Python loop made it O(n^2)).
+        return waiter not in list(condition._waiters)  # type: ignore[attr-defined]
     except Exception:  # cannot tell: as before, parked
         return False
 
