@@ -71,7 +71,10 @@ def write_suite(where: Path, kind: str, tests: int, idle_worker: bool = False) -
 def run(path: Path, *args: str, code: str | None = None) -> tuple[float, float, str]:
     """Wall and CPU seconds of one pytest process, and its last line.
     ``code``: a leakwatch source tree to run instead of the installed one."""
-    env = dict(os.environ)
+    # Bytecode is written (a warm run first: see main), else every run of a
+    # tree with none (one given with --code) compiles it, a cost charged to
+    # its leaks.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     if code is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [code, env.get("PYTHONPATH")]))
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -117,6 +120,9 @@ def main() -> None:
             plain: list[tuple[float, float]] = []
             watched: dict[str | None, list[tuple[float, float]]] = {c: [] for c in codes}
             last: dict[str | None, str] = {}
+            run(path, "-p", "no:leakwatch")  # warm: bytecode and page cache
+            for code in codes:
+                run(path, "--leakwatch", code=code)
             for _ in range(opts.rounds):
                 wall, cpu, _ = run(path, "-p", "no:leakwatch")
                 plain.append((wall, cpu))

@@ -50,7 +50,16 @@ def _write_tests(where: Path, count: int, name: str = "test_trivial.py") -> Path
 
 
 def _env() -> dict[str, str]:
-    drop = ("LEAKWATCH", "PYTEST_ADDOPTS", "PYTEST_PLUGINS", "PYTHONDEVMODE", "PYTHONTRACEMALLOC")
+    # PYTHONDONTWRITEBYTECODE too: the warm runs write each file's bytecode,
+    # else every run compiles what has none (a tree given with --code).
+    drop = (
+        "LEAKWATCH",
+        "PYTEST_ADDOPTS",
+        "PYTEST_PLUGINS",
+        "PYTHONDEVMODE",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTHONTRACEMALLOC",
+    )
     return {k: v for k, v in os.environ.items() if not k.startswith(drop)}
 
 
