@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from support import created_at, marker_line, of_kind
@@ -204,3 +205,83 @@ def test_task_cancelled_and_awaited_in_the_block_is_silent() -> None:
 
     report = asyncio.run(main())
     assert report is not None and report.clean, str(report)
+
+
+# -- tasks pending as their loop shuts down ----------------------------------------
+
+
+class _Service:
+    task: asyncio.Task[None] | None = None
+
+
+SERVICE = _Service()
+
+
+async def _start_service() -> None:
+    SERVICE.task = asyncio.get_running_loop().create_task(forever())  # <- service
+
+
+async def _start_and_drop() -> None:
+    asyncio.get_running_loop().create_task(forever())  # <- dropped
+
+
+@pytest.mark.leakwatch(allow=("task",))  # the tasks it leaves on purpose
+def test_a_place_whose_task_no_global_held_is_searched_once_and_each_still_reported(
+    scans: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Who held a task still pending as asyncio.run() shut its loop down is
+    searched for in the heap; a place (the creating frames, the coroutine)
+    where no module global held it is not searched again, and every later
+    task made there is still a leak.  Beside it, a service's task kept by a
+    module global's attribute ends with its loop by design, every time."""
+    from leakwatch._probes import tasks
+
+    monkeypatch.setattr(tasks.casualties, "_held_at", {})  # as in a fresh process
+    monkeypatch.setattr(tasks.casualties, "_alone_at", {}, raising=False)
+    found: list[tuple[int, list[int]]] = []
+    for main in (_start_and_drop, _start_service) * 3:
+        before = len(scans)
+        with leakwatch.watch(kinds=["task"], on_leak="report") as w:
+            asyncio.run(main())
+        assert w.report is not None
+        found.append((len(scans) - before, [created_at(leak)[1] for leak in w.report.leaks]))
+    dropped = marker_line(__file__, "# <- dropped")
+    searched = [n > 0 for n, _ in found]
+    assert searched == [True, True, False, False, False, False], found
+    assert [leaks for _, leaks in found] == [[dropped], []] * 3
+
+
+@pytest.mark.leakwatch(allow=("task",))  # the tasks it leaves on purpose
+def test_a_task_the_suites_rules_set_aside_is_filed_with_no_search_for_its_holder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A suite runner's rules (a known library leak, an ignore rule) are asked
+    first: a task they set aside is not searched for in the heap (each
+    search a scan of it), and is filed all the same, to be judged by those
+    rules; the task beside it, which they do not, is searched for."""
+    from leakwatch._probes import departures, tasks
+
+    monkeypatch.setattr(tasks.casualties, "_held_at", {})  # as in a fresh process
+    monkeypatch.setattr(tasks.casualties, "_alone_at", {}, raising=False)
+    monkeypatch.setattr(departures, "_holders", None)
+    monkeypatch.setattr(departures, "_expected", lambda res: "'pooled'" in res.title, raising=False)
+    asked: list[str] = []
+    search = departures.singletons
+
+    def spy(objs: list[Any]) -> dict[int, str]:
+        asked.extend(obj.get_name() for obj in objs)
+        return search(objs)
+
+    monkeypatch.setattr(departures, "singletons", spy)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.create_task(forever(), name="pooled")  # noqa: RUF006 (left on purpose)
+        loop.create_task(forever(), name="dropped")  # noqa: RUF006
+
+    with leakwatch.watch(kinds=["task"], on_leak="report") as w:
+        asyncio.run(main())
+    assert w.report is not None
+    assert asked == ["dropped"]
+    names = sorted(leak.title.split("'")[1] for leak in w.report.leaks)
+    assert names == ["dropped", "pooled"]  # this watch has no such rule: both leaks

@@ -42,9 +42,14 @@ Holders = Callable[[str, list[Any]], dict[int, str]]
 #: See :func:`ask_suite`.
 _holders: Holders | None = None
 _floor: Callable[[], int] | None = None
+_expected: Callable[[Resource], bool] | None = None
 
 
-def ask_suite(holders: Holders | None = None, floor: Callable[[], int] | None = None) -> None:
+def ask_suite(
+    holders: Holders | None = None,
+    floor: Callable[[], int] | None = None,
+    expected: Callable[[Resource], bool] | None = None,
+) -> None:
     """What a suite runner answers as loops shut down, while it runs (call
     again with nothing as it ends).
 
@@ -54,9 +59,23 @@ def ask_suite(holders: Holders | None = None, floor: Callable[[], int] | None = 
     made it).  ``floor()``: the creation serial below which no watch still
     running would judge a casualty (the oldest test still being judged);
     what was made before it is not looked at when its loop shuts down.
+    ``expected(resource)``: whether the run's rules set it aside (a known
+    library leak, an ignore rule): the heap is not searched for a module
+    global holding it; it is filed, and judged as those rules say.
     """
-    global _holders, _floor
-    _holders, _floor = holders, floor
+    global _holders, _floor, _expected
+    _holders, _floor, _expected = holders, floor, expected
+
+
+def _set_aside(res: Resource) -> bool:
+    """Whether the suite's rules set ``res`` aside (see :func:`ask_suite`)."""
+    expected = _expected
+    if expected is None:
+        return False
+    try:
+        return expected(res)
+    except Exception:  # a refinement: without it the heap is searched
+        return False
 
 
 #: How many casualties of any kind were filed so far: while it stands still,
@@ -88,38 +107,54 @@ class Casualties:
         #: Who held a thing made at a given place, as found once (a library's
         #: service task, a server's machinery): that place is not searched again.
         self._held_at: dict[Hashable, str] = {}
+        #: Places where the search found no module global holding the thing
+        #: made there: not searched again (the wider fixtures' worlds still
+        #: are, every time: they come and go).  A library's per-loop task that
+        #: every test's loop ends with (anyio's process pool's) cost a scan of
+        #: the whole heap at each shutdown, 0.3 s a test on a large suite's.
+        self._alone_at: dict[Hashable, None] = {}
 
-    def holders_of(self, known: Sequence[tuple[Any, Hashable]]) -> dict[int, str]:
-        """``id(obj) -> who held it`` as its loop shut down, for ``(obj, place)``
-        pairs: a wider fixture's world (:func:`ask_suite`), else a module global
-        through attributes alone (a library's own service task or timer,
-        ended with the loop by design; in a set or list it would be a
-        registry)."""
+    def holders_of(self, known: Sequence[tuple[Any, Hashable, Resource]]) -> dict[int, str]:
+        """``id(obj) -> who held it`` as its loop shut down, for ``(obj, place,
+        its description)``: a wider fixture's world (:func:`ask_suite`), else
+        a module global through attributes alone (a library's own service
+        task or timer, ended with the loop by design; in a set or list it
+        would be a registry), searched for unless the suite's rules set it
+        aside anyway or its place was searched in vain before."""
         held: dict[int, str] = {}
-        ask: list[tuple[Any, Hashable]] = []
-        for obj, place in known:
+        ask: list[tuple[Any, Hashable, Resource]] = []
+        for obj, place, res in known:
             holder = self._held_at.get(place)
             if holder is not None:
                 held[id(obj)] = holder
             else:
-                ask.append((obj, place))
+                ask.append((obj, place, res))
         holders = _holders
         if ask and holders is not None:
             try:
-                held.update(holders(self.kind, [obj for obj, _ in ask]))
+                held.update(holders(self.kind, [obj for obj, _, _ in ask]))
             except Exception:
                 pass
-        rest = [obj for obj, _ in ask if id(obj) not in held]
-        if rest:
+        searched = [
+            (obj, place)
+            for obj, place, res in ask
+            if id(obj) not in held and place not in self._alone_at and not _set_aside(res)
+        ]
+        if searched:
             try:
-                for ident, path in singletons(rest).items():
+                for ident, path in singletons([obj for obj, _ in searched]).items():
                     held[ident] = f"the module global {path}"
             except Exception:
-                pass
-        del rest
-        for obj, place in ask:
+                searched = []  # no answer: nothing learnt
+        for obj, place, _ in ask:
             if id(obj) in held and len(self._held_at) < _HELD_AT_MAX:
                 self._held_at[place] = held[id(obj)]
+        for obj, place in searched:
+            if id(obj) not in held:
+                if len(self._alone_at) >= _HELD_AT_MAX:
+                    self._alone_at.clear()
+                self._alone_at[place] = None
+        del searched
         return held
 
     def add(self, casualty: Casualty) -> None:

@@ -260,16 +260,22 @@ def _on_shutdown(loop: Any, pending: list[Any]) -> None:
     if not known:
         return
     with _recording.quiet():
-        held = casualties.holders_of([(task, _place(task, rec)) for task, rec in known])
         probe = TaskProbe()
-        for task, rec in known:
-            if id(task) in held:
-                continue  # ended with its holder's loop by design: no watch keeps it
-            res = probe.describe(id(task), weakref.ref(task), 0)
-            title = res.title + ", still pending when its loop shut down"
-            details = {**res.details, "ended": "cancelled when its loop shut down"}
-            res = replace(res, title=title, details=details)
-            casualties.add(Casualty(id(task), rec, res))
+        ended = [
+            (task, rec, _ended(probe.describe(id(task), weakref.ref(task), 0)))
+            for task, rec in known
+        ]
+        held = casualties.holders_of([(task, _place(task, rec), res) for task, rec, res in ended])
+        for task, rec, res in ended:
+            if id(task) not in held:  # else ended with its holder's loop by design
+                casualties.add(Casualty(id(task), rec, res))
+
+
+def _ended(res: Resource) -> Resource:
+    """A task's description, as one cancelled when its loop shut down."""
+    title = res.title + ", still pending when its loop shut down"
+    details = {**res.details, "ended": "cancelled when its loop shut down"}
+    return replace(res, title=title, details=details)
 
 
 _shutdowns.listeners.append(_on_shutdown)

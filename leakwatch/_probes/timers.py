@@ -233,19 +233,23 @@ def _on_close(loop: Any) -> None:
         return
     born = _records.loop_births.get(loop, 0)
     with _recording.quiet():
-        places = [(handle, (tuple(rec.stack[:4]), rec.extra)) for handle, rec in known]
-        held = casualties.holders_of(places)
         probe = TimerProbe()
-        for handle, rec in known:
-            if id(handle) in held:
-                continue  # ended with its holder's loop by design: no watch keeps it
-            key = ("call_at", id(handle))
-            res = probe.describe(key, weakref.ref(handle), 0)
-            callback = res.details.get("callback", "?")
-            title = f"timer calling {callback}(), still scheduled when its loop was closed"
-            details = {**res.details, "ended": "dropped when its loop was closed", "loop": "closed"}
-            res = replace(res, title=title, details=details)
-            casualties.add(Casualty(key, rec, res, born))
+        ended = [(handle, rec, _dropped(probe, handle)) for handle, rec in known]
+        held = casualties.holders_of(
+            [(handle, (tuple(rec.stack[:4]), rec.extra), res) for handle, rec, res in ended]
+        )
+        for handle, rec, res in ended:
+            if id(handle) not in held:  # else ended with its holder's loop by design
+                casualties.add(Casualty(res.key, rec, res, born))
+
+
+def _dropped(probe: TimerProbe, handle: Any) -> Resource:
+    """A timer's description, as one dropped when its loop was closed."""
+    res = probe.describe(("call_at", id(handle)), weakref.ref(handle), 0)
+    callback = res.details.get("callback", "?")
+    title = f"timer calling {callback}(), still scheduled when its loop was closed"
+    details = {**res.details, "ended": "dropped when its loop was closed", "loop": "closed"}
+    return replace(res, title=title, details=details)
 
 
 _shutdowns.close_listeners.append(_on_close)

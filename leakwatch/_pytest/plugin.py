@@ -72,11 +72,12 @@ class LeakwatchPlugin:
         self.first_use = FirstUse()
         # A task or timer a wider fixture's world holds as its loop shuts down
         # is that fixture's machinery, not a leak of the test whose window made it.
+        self.test_policy = TestPolicy(self.run_policy, first_use=self.first_use)
         _departures.ask_suite(
             holders=lambda kind, objs: self.wide.claims([(kind, id(o), o) for o in objs]),
             floor=self._oldest_judging,
+            expected=self.test_policy.expects,
         )
-        self.test_policy = TestPolicy(self.run_policy, first_use=self.first_use)
         # Heap, per test, is what should have died with it (escapes), never
         # tracemalloc around every test; tracing runs only for repeat=N.
         self.escapes = Escapes()

@@ -65,7 +65,7 @@ class Session:
         options = run.engine_options().with_(freeze_gc=False, info=False, singletons="judge")
         self.run_policy = options.policy
         self.first_use = FirstUse()
-        policy = TestPolicy(self.run_policy, first_use=self.first_use)
+        self.test_policy = policy = TestPolicy(self.run_policy, first_use=self.first_use)
         # Heap per test needs what should die with a test (the pytest plugin's
         # fixture values); here heap and native are not judged per test.
         kinds = tuple(k for k in options.kinds if k not in ("heap", "native"))
@@ -86,7 +86,7 @@ class Session:
 
     def open(self) -> None:
         _collect.name_makers(self._made_during)
-        _departures.ask_suite(floor=self._oldest_judging)
+        _departures.ask_suite(floor=self._oldest_judging, expected=self.test_policy.expects)
 
     def close(self) -> None:
         """The end of the run: drop what was never judged, write the outputs."""
