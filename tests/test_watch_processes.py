@@ -7,9 +7,11 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
 import time
 import warnings
 
+import psutil
 import pytest
 from support import of_kind
 
@@ -73,6 +75,33 @@ def test_zombie_is_a_leak() -> None:
             proc.wait()
 
 
+def test_a_zombie_nothing_reaps_is_judged_without_the_budget_one_about_to_be_is_no_leak() -> None:
+    """A child that exited and was never waited for ends only when this
+    process reaps it: with no thread at work on it, waiting out a 3 s budget
+    changes nothing.  The look-alike beside it: a zombie another thread
+    reaps a moment later (a watcher thread's wait) is not a leak."""
+    kept = reaper = None
+    try:
+        with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+            kept = subprocess.Popen(["true"])
+            _wait_exited_unreaped(kept.pid)
+        assert w.report is not None
+        assert [leak.details["status"] for leak in of_kind(w.report, "process")] == ["zombie"]
+        assert w.report.stats["settle_attempts"] < 10, w.report.stats
+
+        with leakwatch.watch(on_leak="report", settle_budget=3.0) as w:
+            reaped = subprocess.Popen(["true"])
+            _wait_exited_unreaped(reaped.pid)
+            reaper = threading.Thread(target=lambda: time.sleep(0.02) or reaped.wait())
+            reaper.start()
+        assert w.report is not None and w.report.clean, str(w.report)
+    finally:
+        if kept is not None:
+            kept.wait()
+        if reaper is not None:
+            reaper.join()
+
+
 def test_multiprocessing_process_not_joined_is_a_leak() -> None:
     ctx = multiprocessing.get_context("fork")
     proc = None
@@ -130,3 +159,29 @@ def test_multiprocessing_process_joined_is_silent() -> None:
             proc.join()
             proc.close()
     assert w.report is not None and w.report.clean, str(w.report)
+
+
+def test_only_this_process_s_exited_children_wait_to_be_reaped_by_it() -> None:
+    """What settling asks of a leftover child (``unreaped_child``): a zombie
+    of ours, yes; a running child, no; a zombie grandchild is its parent's
+    to reap (that child runs), no."""
+    from leakwatch._base.platform import unreaped_child
+
+    zombie = subprocess.Popen(["true"])
+    parent = subprocess.Popen(["sh", "-c", "true & exec sleep 30"])  # never reaps its `true`
+    try:
+        _wait_exited_unreaped(zombie.pid)
+        deadline = time.monotonic() + 10
+        grandchildren: list[int] = []
+        while time.monotonic() < deadline and not grandchildren:
+            kids = psutil.Process(parent.pid).children()
+            grandchildren = [k.pid for k in kids if k.status() == psutil.STATUS_ZOMBIE]
+            time.sleep(0.01)
+        assert grandchildren, "the grandchild never exited"
+        assert unreaped_child(zombie.pid) is True
+        assert unreaped_child(parent.pid) is False
+        assert unreaped_child(grandchildren[0]) is False
+    finally:
+        zombie.wait()
+        parent.kill()
+        parent.wait()

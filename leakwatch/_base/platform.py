@@ -243,6 +243,15 @@ def _linux_parent(pid: int) -> int | None:
         return None
 
 
+def _linux_unreaped(pid: int) -> bool:
+    try:
+        stat = _read(f"/proc/{pid}/stat")
+        state, ppid = stat.rsplit(b")", 1)[1].split()[:2]
+        return state == b"Z" and int(ppid) == os.getpid()
+    except (OSError, ValueError):
+        return False
+
+
 def _linux_count_threads() -> int:
     """``/proc/self/task``'s link count less its own two: one ``stat``."""
     return _stat("/proc/self/task").st_nlink - 2
@@ -314,6 +323,9 @@ count_threads: Callable[[], int] | None = None
 thread_runnable: Callable[[int], bool | None] = lambda native_id: None  # noqa: E731
 #: The parent process id of ``pid`` (None: gone, or not readable).
 parent_pid: Callable[[int], int | None]
+#: Whether ``pid`` is this process's child that exited and was never waited
+#: for (a zombie): it ends only when this process reaps it.
+unreaped_child: Callable[[int], bool]
 #: What descriptor ``fd`` is, as :data:`list_fds` names it (``"socket:[ino]"``);
 #: None where that cannot be read for one descriptor.
 fd_target: Callable[[int], str | None] = lambda fd: None  # noqa: E731
@@ -328,13 +340,13 @@ if HAVE_PROC:
     list_children, list_native_threads = _linux_children, _linux_native_threads
     if _counts_threads():
         count_threads = _linux_count_threads
-    parent_pid = _linux_parent
+    parent_pid, unreaped_child = _linux_parent, _linux_unreaped
     fd_target = _linux_fd_target
     thread_runnable = _linux_thread_runnable
     process_umask = _linux_umask
 else:
     list_children, list_native_threads = psutil_os.children, psutil_os.native_threads
-    parent_pid = psutil_os.parent
+    parent_pid, unreaped_child = psutil_os.parent, psutil_os.unreaped
     fd_flags = lambda fd: None  # noqa: E731 - no fdinfo outside Linux
     if sys.platform == "win32":
         list_fds = psutil_os.no_fds

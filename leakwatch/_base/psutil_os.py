@@ -5,6 +5,8 @@ says through its ``LIMITS`` what they cannot see.
 
 from __future__ import annotations
 
+import os
+
 import psutil
 
 
@@ -29,6 +31,14 @@ def parent(pid: int) -> int | None:
         return int(psutil.Process(pid).ppid())
     except psutil.Error:
         return None
+
+
+def unreaped(pid: int) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        return proc.status() == psutil.STATUS_ZOMBIE and proc.ppid() == os.getpid()
+    except psutil.Error:
+        return False
 
 
 def children() -> dict[int, int]:

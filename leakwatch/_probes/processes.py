@@ -26,7 +26,7 @@ import psutil
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.model import Resource
-from leakwatch._base.platform import list_children, parent_pid
+from leakwatch._base.platform import list_children, parent_pid, unreaped_child
 from leakwatch._probes.protocol import Probe, Snapshot
 
 
@@ -157,6 +157,17 @@ class ProcessProbe(Probe):
     def settle(self, new: Snapshot, timeout: float) -> None:
         if new:
             _reap()
+
+    def waits_for_others(self, key: Hashable) -> bool:
+        """A child that exited and was never waited for (a zombie) ends only
+        when this process reaps it: another thread's wait, or the finaliser
+        of a ``Popen`` dropped in a cycle (a gc pass); nothing runs toward
+        that, as nothing closes a descriptor by itself.  A running child
+        may still exit; a grandchild is its own parent's to reap."""
+        return unreaped_child(key[0])  # type: ignore[index]
+
+    def waits_out(self, key: Hashable, value: Any, budget: float) -> bool:
+        return self.waits_for_others(key)
 
     def describe(self, key: Hashable, value: Any, since: int) -> Resource:
         pid: int = value
