@@ -256,15 +256,19 @@ def test_a_task_the_suites_rules_set_aside_is_filed_with_no_search_for_its_holde
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A suite runner's rules (a known library leak, an ignore rule) are asked
-    first: a task they set aside is not searched for in the heap (each
-    search a scan of it), and is filed all the same, to be judged by those
-    rules; the task beside it, which they do not, is searched for."""
+    first: a task they set aside is not searched for in the wider fixtures'
+    worlds nor the heap (each search a walk or a scan of it), and is filed
+    all the same, to be judged by those rules; the task beside it, which
+    they do not, is searched for in both."""
     from leakwatch._probes import departures, tasks
 
     monkeypatch.setattr(tasks.casualties, "_held_at", {})  # as in a fresh process
     monkeypatch.setattr(tasks.casualties, "_alone_at", {}, raising=False)
-    monkeypatch.setattr(departures, "_holders", None)
     monkeypatch.setattr(departures, "_expected", lambda res: "'pooled'" in res.title, raising=False)
+    worlds: list[str] = []
+    monkeypatch.setattr(
+        departures, "_holders", lambda kind, objs: worlds.extend(o.get_name() for o in objs) or {}
+    )
     asked: list[str] = []
     search = departures.singletons
 
@@ -282,6 +286,6 @@ def test_a_task_the_suites_rules_set_aside_is_filed_with_no_search_for_its_holde
     with leakwatch.watch(kinds=["task"], on_leak="report") as w:
         asyncio.run(main())
     assert w.report is not None
-    assert asked == ["dropped"]
+    assert asked == worlds == ["dropped"]
     names = sorted(leak.title.split("'")[1] for leak in w.report.leaks)
     assert names == ["dropped", "pooled"]  # this watch has no such rule: both leaks

@@ -60,8 +60,10 @@ def ask_suite(
     running would judge a casualty (the oldest test still being judged);
     what was made before it is not looked at when its loop shuts down.
     ``expected(resource)``: whether the run's rules set it aside (a known
-    library leak, an ignore rule): the heap is not searched for a module
-    global holding it; it is filed, and judged as those rules say.
+    library leak, an ignore rule): no world or global is searched for its
+    holder (anyio's process-pool task, at every test's loop shutdown: 0.16 s
+    a test on a large suite's heap); it is filed, and judged as those rules
+    say.
     """
     global _holders, _floor, _expected
     _holders, _floor, _expected = holders, floor, expected
@@ -119,26 +121,27 @@ class Casualties:
         its description)``: a wider fixture's world (:func:`ask_suite`), else
         a module global through attributes alone (a library's own service
         task or timer, ended with the loop by design; in a set or list it
-        would be a registry), searched for unless the suite's rules set it
-        aside anyway or its place was searched in vain before."""
+        would be a registry).  Neither is searched for what the suite's
+        rules set aside anyway (filed, those rules judge it), nor the
+        globals for a place searched in vain before."""
         held: dict[int, str] = {}
-        ask: list[tuple[Any, Hashable, Resource]] = []
+        ask: list[tuple[Any, Hashable]] = []
         for obj, place, res in known:
             holder = self._held_at.get(place)
             if holder is not None:
                 held[id(obj)] = holder
-            else:
-                ask.append((obj, place, res))
+            elif not _set_aside(res):
+                ask.append((obj, place))
         holders = _holders
         if ask and holders is not None:
             try:
-                held.update(holders(self.kind, [obj for obj, _, _ in ask]))
+                held.update(holders(self.kind, [obj for obj, _ in ask]))
             except Exception:
                 pass
         searched = [
             (obj, place)
-            for obj, place, res in ask
-            if id(obj) not in held and place not in self._alone_at and not _set_aside(res)
+            for obj, place in ask
+            if id(obj) not in held and place not in self._alone_at
         ]
         if searched:
             try:
@@ -146,7 +149,7 @@ class Casualties:
                     held[ident] = f"the module global {path}"
             except Exception:
                 searched = []  # no answer: nothing learnt
-        for obj, place, _ in ask:
+        for obj, place in ask:
             if id(obj) in held and len(self._held_at) < _HELD_AT_MAX:
                 self._held_at[place] = held[id(obj)]
         for obj, place in searched:
@@ -154,7 +157,7 @@ class Casualties:
                 if len(self._alone_at) >= _HELD_AT_MAX:
                     self._alone_at.clear()
                 self._alone_at[place] = None
-        del searched
+        del ask, searched
         return held
 
     def add(self, casualty: Casualty) -> None:
