@@ -336,3 +336,42 @@ def test_a_timer_a_test_leaves_on_a_loop_that_outlives_it_fails_that_test(
     )  # fmt: skip
     # The module fixture's loop closes with the module: nothing left to charge it.
     assert "fixture 'loop'" not in result.stdout.str()
+
+
+def test_a_task_the_rules_expect_is_not_looked_for_in_the_fixtures_worlds() -> None:
+    """As an async test returns, the tasks it left pending get the loop until
+    they end; a wider fixture's world is asked which it holds (no wait for
+    those), but only about the tasks the run's rules do not take out anyway
+    (a known library leak: anyio's process-pool task, after every such
+    test): each ask walks the worlds.  The unexpected task beside it is
+    asked about, and waited for until it ends."""
+    import asyncio
+    import weakref
+    from typing import Any
+
+    from leakwatch._engine.options import Options
+    from leakwatch._suite.calls import _let_finish
+
+    class Rules:
+        def expected(self, leak: Any) -> bool:
+            return "'pooled'" in leak.title
+
+    asked: list[str] = []
+
+    def held(tasks: list[Any]) -> set[int]:
+        asked.extend(t.get_name() for t in tasks)
+        return set()
+
+    async def main() -> tuple[bool, bool]:
+        pooled = asyncio.create_task(asyncio.sleep(30), name="pooled")
+        brief = asyncio.create_task(asyncio.sleep(0.05), name="brief")
+        me = asyncio.current_task()
+        assert me is not None
+        before = {id(me): weakref.ref(me)}
+        await _let_finish(before, held, Options(policy=Rules(), settle_budget=5.0))  # type: ignore[arg-type]
+        done = (pooled.done(), brief.done())
+        pooled.cancel()
+        return done
+
+    assert asyncio.run(main()) == (False, True)
+    assert asked == ["brief"]
