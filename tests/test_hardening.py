@@ -26,6 +26,7 @@ from support.plugin_runs import outcomes, prepare, run, write
 
 import leakwatch
 from leakwatch._attribution import recording as _recording
+from leakwatch._base import linux_proc
 from leakwatch._base import platform as _platform
 from leakwatch._engine import describe as _describe
 from leakwatch._engine import snapshot as _snapshot
@@ -145,7 +146,7 @@ def test_unreadable_proc_costs_the_fd_and_process_probes_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_platform, "_PROC_FD", str(tmp_path / "no-proc" / "fd"))
-    monkeypatch.setattr(_platform, "_PROC", str(tmp_path / "no-proc"))
+    monkeypatch.setattr(linux_proc, "_PROC", str(tmp_path / "no-proc"))
     stop = threading.Event()
     t = threading.Thread(target=stop.wait, name="still-seen", daemon=True)
     try:

@@ -16,6 +16,10 @@ reports on macOS and Windows degrade visibly instead of silently.
 - :func:`thread_runnable` -> whether a native thread of this process is
   running, ready to run or in I/O that ends by itself (None: not known).
 - :func:`process_umask` -> the umask as /proc shows it (None: not known).
+- :func:`parent_pid`, :func:`unreaped_child` -> a process's parent; whether
+  it is a child of this one that exited and was never waited for.
+
+Linux's readers of processes and threads are :mod:`leakwatch._base.linux_proc`'s.
 
 The rest of leakwatch must not ask ``sys.platform``; this module must not
 judge what it reads.
@@ -27,34 +31,21 @@ import os
 import sys
 from collections.abc import Callable
 
-from leakwatch._base import psutil_os
+from leakwatch._base import linux_proc, psutil_os
+from leakwatch._base.linux_proc import read as _read
 
 #: The calls leakwatch reads the system with, bound as leakwatch is
 #: imported: a suite's patches of ``os`` (a checker of blocking calls that
 #: walks the stack on each call inside an event loop, a fake file system)
 #: must neither see nor slow leakwatch's looks, which run in loops too.
 _listdir, _stat, _lstat, _fstat = os.listdir, os.stat, os.lstat, os.fstat
-_readlink, _waitid = os.readlink, getattr(os, "waitid", None)
-_open, _read_fd, _close = os.open, os.read, os.close
-
-
-def _read(path: str) -> bytes:
-    """A small file's bytes (``/proc``'s), with no file object: the builtin
-    ``open`` is recorded while a watch is on, and costs ten times more."""
-    fd = _open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-    try:
-        chunks = [_read_fd(fd, 65536)]
-        while chunks[-1]:
-            chunks.append(_read_fd(fd, 65536))
-        return b"".join(chunks)
-    finally:
-        _close(fd)
+_readlink = os.readlink
 
 
 LIMITS: dict[str, str] = {}
-#: Where /proc is read; a listing that fails raises, so the probe using it is
-#: skipped with a note (tests point these at a path that does not exist).
-_PROC = "/proc"
+#: Where descriptors are listed (children: ``linux_proc._PROC``); a listing
+#: that fails raises, so the probe using it is skipped with a note (tests
+#: point these at a path that does not exist).
 _PROC_FD = "/proc/self/fd"
 HAVE_PROC = os.path.isdir(_PROC_FD) and sys.platform.startswith("linux")
 
@@ -172,119 +163,11 @@ def _linux_flags(fd: int) -> int | None:
     return None
 
 
-#: ``__WALL`` (not in ``os``): clone children too, as the /proc children lists show them.
-_WALL = 0x40000000
-_ANY_CHILD = (os.WEXITED | os.WNOHANG | os.WNOWAIT | _WALL) if HAVE_PROC else 0
-
-
-def _has_children() -> bool:
-    """Whether any thread of this process has a child, exited or not: one syscall.
-
-    ``WNOWAIT`` leaves an exited child unreaped; ``WNOHANG`` never blocks.
-    """
-    try:
-        _waitid(os.P_ALL, 0, _ANY_CHILD)  # type: ignore[misc]
-    except ChildProcessError:
-        return False
-    except OSError:  # EINVAL: waitid without __WALL (Linux < 4.7): look the long way
-        return True
-    return True
-
-
-def _linux_children() -> dict[int, int]:
-    """Children of every thread of this process, recursively, with start ticks."""
-    out: dict[int, int] = {}
-    if not _has_children():
-        # Most snapshots (every phase of every test) are of a process with no
-        # children: skip reading a children file per thread.
-        return out
-    me = os.getpid()
-    todo = [me]
-    while todo:
-        pid = todo.pop()
-        try:
-            tids = _listdir(f"{_PROC}/{pid}/task")
-        except OSError:
-            if pid == me:
-                raise  # /proc unreadable: say so, rather than see no children
-            continue
-        for tid in tids:
-            try:
-                kids = [int(p) for p in _read(f"{_PROC}/{pid}/task/{tid}/children").split()]
-            except (OSError, ValueError):
-                continue
-            for kid in kids:
-                if kid not in out:
-                    out[kid] = _start_ticks(kid)
-                    todo.append(kid)
-    return out
-
-
-def _start_ticks(pid: int) -> int:
-    try:
-        stat = _read(f"/proc/{pid}/stat")
-        return int(stat.rsplit(b")", 1)[1].split()[19])
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
 def _linux_fd_target(fd: int) -> str | None:
     try:
         return _readlink(f"{_PROC_FD}/{fd}")
     except OSError:
         return None
-
-
-def _linux_parent(pid: int) -> int | None:
-    try:
-        stat = _read(f"/proc/{pid}/stat")
-        return int(stat.rsplit(b")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def _linux_unreaped(pid: int) -> bool:
-    try:
-        stat = _read(f"/proc/{pid}/stat")
-        state, ppid = stat.rsplit(b")", 1)[1].split()[:2]
-        return state == b"Z" and int(ppid) == os.getpid()
-    except (OSError, ValueError):
-        return False
-
-
-def _linux_count_threads() -> int:
-    """``/proc/self/task``'s link count less its own two: one ``stat``."""
-    return _stat("/proc/self/task").st_nlink - 2
-
-
-def _counts_threads() -> bool:
-    try:  # a thread started meanwhile: not used, the listing still is
-        return _linux_count_threads() == len(_listdir("/proc/self/task"))
-    except OSError:
-        return False
-
-
-def _linux_native_threads() -> set[int]:
-    try:
-        return {int(t) for t in _listdir("/proc/self/task")}
-    except OSError:
-        return set()
-
-
-def _linux_thread_runnable(native_id: int) -> bool | None:
-    try:
-        stat = _read(f"/proc/self/task/{native_id}/stat")
-        state = stat[stat.rindex(b")") + 2 :][:1]  # after "pid (comm) "
-    except (OSError, ValueError):
-        return None
-    return state in (b"R", b"D")  # running or ready; in I/O that ends by itself
-
-
-def _linux_umask() -> str | None:
-    umask = [
-        ln.split()[1] for ln in _read("/proc/self/status").splitlines() if ln.startswith(b"Umask:")
-    ]
-    return umask[0].decode() if umask else None  # no Umask line before Linux 4.7
 
 
 def path_stat(path: str, *, follow: bool = True) -> os.stat_result | None:
@@ -337,13 +220,13 @@ if HAVE_PROC:
     list_fd_numbers = _linux_fd_numbers
     if _counts_fds():
         count_fds = _linux_count_fds
-    list_children, list_native_threads = _linux_children, _linux_native_threads
-    if _counts_threads():
-        count_threads = _linux_count_threads
-    parent_pid, unreaped_child = _linux_parent, _linux_unreaped
+    list_children, list_native_threads = linux_proc.children, linux_proc.native_threads
+    if linux_proc.counts_threads():
+        count_threads = linux_proc.count_threads
+    parent_pid, unreaped_child = linux_proc.parent, linux_proc.unreaped
     fd_target = _linux_fd_target
-    thread_runnable = _linux_thread_runnable
-    process_umask = _linux_umask
+    thread_runnable = linux_proc.thread_runnable
+    process_umask = linux_proc.umask
 else:
     list_children, list_native_threads = psutil_os.children, psutil_os.native_threads
     parent_pid, unreaped_child = psutil_os.parent, psutil_os.unreaped
