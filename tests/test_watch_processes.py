@@ -185,3 +185,34 @@ def test_only_this_process_s_exited_children_wait_to_be_reaped_by_it() -> None:
         zombie.wait()
         parent.kill()
         parent.wait()
+
+
+def test_a_zombies_popen_is_found_with_one_heap_scan_a_stop_and_a_new_one_with_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A zombie's command line is gone from ``/proc``: its ``Popen``, found by
+    a scan of the heap, tells it.  Each look and the description ask again;
+    the scan's answer stands while no child was started since (recording
+    counts every start), so a stop scans once.  Beside it, the next watch's
+    zombie, started after that scan, is found by a new one."""
+    from leakwatch._probes import processes
+
+    scans: list[int] = []
+    scan = processes._popen_objects
+    monkeypatch.setattr(processes, "_popen_objects", lambda: scans.append(1) or scan())
+    kept: list[subprocess.Popen[bytes]] = []
+    try:
+        found = []
+        # The first stop of a process imports what describing uses: not counted.
+        for argv in (["true", "warm"], ["true", "first"], ["true", "second"]):
+            before = len(scans)
+            with leakwatch.watch(kinds=["process"], on_leak="report", settle_budget=3.0) as w:
+                kept.append(subprocess.Popen(argv))
+                _wait_exited_unreaped(kept[-1].pid)
+            assert w.report is not None
+            (leak,) = of_kind(w.report, "process")
+            found.append((leak.details["status"], leak.details["cmdline"], len(scans) - before))
+        assert found[1:] == [("zombie", ["true", "first"], 1), ("zombie", ["true", "second"], 1)]
+    finally:
+        for child in kept:
+            child.wait()

@@ -18,11 +18,13 @@ from __future__ import annotations
 import os
 import shlex
 import sys
+import weakref
 from collections.abc import Hashable
 from typing import Any
 
 import psutil
 
+from leakwatch._attribution import recording as _recording
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.stacks import to_origin
 from leakwatch._base.model import Resource
@@ -79,8 +81,41 @@ def _popen_objects() -> dict[int, Any]:
     return out
 
 
+#: The last heap scan's answer (weak references: no user's object kept), the
+#: creation epoch it was taken at, and the children asked about since that it
+#: did not have.  A leftover child's owner and command line are asked a dozen
+#: times a stop (each look places it, describing reads it), each a scan of
+#: the whole heap.  A ``Popen`` or ``Process`` gets its pid by starting a
+#: child, an audited call that moves the epoch while recording is on; a
+#: child asked about is already running, so an object for it was there for
+#: the scan that did not find it.  Any other answer scans again.
+_scanned: tuple[int, dict[int, weakref.ref[Any]], set[int]] | None = None
+
+
+def _popen_of(pid: int) -> Any:
+    """The live ``subprocess.Popen`` (or ``multiprocessing`` process) for
+    child ``pid``, or None: the last scan's answer while it stands."""
+    global _scanned
+    epoch = _recording._epoch if _recording.is_recording() else None
+    last = _scanned
+    if last is not None and last[0] == epoch:
+        ref = last[1].get(pid)
+        obj = ref() if ref is not None else None
+        if obj is not None and getattr(obj, "pid", None) == pid:
+            return obj
+        if ref is None and pid in last[2]:
+            return None
+    found = _popen_objects()
+    try:
+        refs = {child: weakref.ref(obj) for child, obj in found.items()}
+        _scanned = None if epoch is None else (epoch, refs, set() if pid in found else {pid})
+    except TypeError:  # not weakly referenceable: not kept
+        _scanned = None
+    return found.get(pid)
+
+
 def _popen_argv(pid: int) -> list[str]:
-    args = getattr(_popen_objects().get(pid), "args", None)  # subprocess.Popen's own
+    args = getattr(_popen_of(pid), "args", None)  # subprocess.Popen's own
     if isinstance(args, (str, bytes, os.PathLike)):
         return [os.fsdecode(args)]
     if isinstance(args, (list, tuple)):
@@ -131,8 +166,9 @@ class ProcessProbe(Probe):
     def creation(self, key: Hashable, value: Any, since: int) -> _records.Record | None:
         """How the child (for a grandchild: the child it descends from) was
         started (when, from which thread), if seen."""
-        child = child_of(value)
-        return _record_for(child, _cmdline(child), since)
+        with _recording.quiet():  # its reads of /proc are leakwatch's own
+            child = child_of(value)
+            return _record_for(child, _cmdline(child), since)
 
     def recorded(self) -> list[_records.Record]:
         """Every record :meth:`creation` may return."""
@@ -141,7 +177,8 @@ class ProcessProbe(Probe):
     def owner(self, key: Hashable, value: Any) -> Any:
         """The ``Popen``/``Process`` object of a leftover child (of the child a
         grandchild descends from), if Python holds one."""
-        return _popen_objects().get(child_of(value))
+        with _recording.quiet():
+            return _popen_of(child_of(value))
 
     def snapshot(self) -> Snapshot:
         children = list_children()
@@ -150,7 +187,8 @@ class ProcessProbe(Probe):
     def is_new(self, key: Hashable, value: Any, before: Snapshot) -> bool:
         if key in before:
             return False
-        child = child_of(value)
+        with _recording.quiet():
+            child = child_of(value)
         # A grandchild of a child that was already there is that child's.
         return child == value or child not in before.values()
 
@@ -164,12 +202,17 @@ class ProcessProbe(Probe):
         of a ``Popen`` dropped in a cycle (a gc pass); nothing runs toward
         that, as nothing closes a descriptor by itself.  A running child
         may still exit; a grandchild is its own parent's to reap."""
-        return unreaped_child(key[0])  # type: ignore[index]
+        with _recording.quiet():
+            return unreaped_child(key[0])  # type: ignore[index]
 
     def waits_out(self, key: Hashable, value: Any, budget: float) -> bool:
         return self.waits_for_others(key)
 
     def describe(self, key: Hashable, value: Any, since: int) -> Resource:
+        with _recording.quiet():
+            return self._describe(key, value, since)
+
+    def _describe(self, key: Hashable, value: Any, since: int) -> Resource:
         pid: int = value
         details: dict[str, Any] = {"pid": pid}
         cmdline: list[str] = []
