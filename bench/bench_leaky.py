@@ -12,6 +12,7 @@ interleaved for ``--rounds`` rounds.  Kinds:
     waiting  a thread in ``Event().wait(60)``: a timed wait, on an event only
              its own target holds (a worker whose queue nobody kept)
     tempdir  ``tempfile.mkdtemp()`` never removed
+    zombie   a child that exited and was never waited for, its ``Popen`` kept
 
 ``--idle-worker`` starts one more thread as the suite is imported, asleep in
 a timed lock acquire the way a thread cache's idle worker is (trio's,
@@ -43,11 +44,17 @@ BODIES = {
     "thread": "threading.Thread(target=NEVER.wait, daemon=True).start()",
     "waiting": "threading.Thread(target=threading.Event().wait, args=(60,), daemon=True).start()",
     "tempdir": "KEPT.append(tempfile.mkdtemp())",
+    "zombie": "KEPT.append(zombie())",
 }
 
-HEADER = """import os, socket, tempfile, threading
+HEADER = """import os, socket, subprocess, tempfile, threading
 KEPT = []
 NEVER = threading.Event()
+
+def zombie():
+    child = subprocess.Popen(["true"])
+    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)  # exited, not reaped
+    return child
 """
 
 
