@@ -111,9 +111,9 @@ class Casualties:
         self._held_at: dict[Hashable, str] = {}
         #: Places where the search found no module global holding the thing
         #: made there: not searched again (the wider fixtures' worlds still
-        #: are, every time: they come and go).  A library's per-loop task that
-        #: every test's loop ends with (anyio's process pool's) cost a scan of
-        #: the whole heap at each shutdown, 0.3 s a test on a large suite's.
+        #: are, every time: they come and go).  A task made at one place
+        #: test after test (a helper's, a parametrised test's) cost a scan of
+        #: the whole heap at every shutdown, up to 0.3 s on a large suite's.
         self._alone_at: dict[Hashable, None] = {}
 
     def holders_of(self, known: Sequence[tuple[Any, Hashable, Resource]]) -> dict[int, str]:
