@@ -22,7 +22,7 @@ from typing import Any
 
 from leakwatch._attribution import records as _records
 from leakwatch._attribution.singletons import singletons
-from leakwatch._base.model import Resource
+from leakwatch._base.model import Leak, Resource, group_resources
 
 
 @dataclass(frozen=True)
@@ -42,13 +42,13 @@ Holders = Callable[[str, list[Any]], dict[int, str]]
 #: See :func:`ask_suite`.
 _holders: Holders | None = None
 _floor: Callable[[], int] | None = None
-_expected: Callable[[Resource], bool] | None = None
+_expected: Callable[[Leak], bool] | None = None
 
 
 def ask_suite(
     holders: Holders | None = None,
     floor: Callable[[], int] | None = None,
-    expected: Callable[[Resource], bool] | None = None,
+    expected: Callable[[Leak], bool] | None = None,
 ) -> None:
     """What a suite runner answers as loops shut down, while it runs (call
     again with nothing as it ends).
@@ -59,11 +59,11 @@ def ask_suite(
     made it).  ``floor()``: the creation serial below which no watch still
     running would judge a casualty (the oldest test still being judged);
     what was made before it is not looked at when its loop shuts down.
-    ``expected(resource)``: whether the run's rules set it aside (a known
-    library leak, an ignore rule): no world or global is searched for its
-    holder (anyio's process-pool task, at every test's loop shutdown: 0.16 s
-    a test on a large suite's heap); it is filed, and judged as those rules
-    say.
+    ``expected(leak)`` (a policy's own, as settling asks it): whether the
+    run's rules set it aside (a known library leak, an ignore rule): no
+    world or global is searched for its holder (anyio's process-pool task,
+    at every test's loop shutdown: 0.16 s a test on a large suite's heap);
+    it is filed, and judged as those rules say.
     """
     global _holders, _floor, _expected
     _holders, _floor, _expected = holders, floor, expected
@@ -75,7 +75,7 @@ def _set_aside(res: Resource) -> bool:
     if expected is None:
         return False
     try:
-        return expected(res)
+        return expected(group_resources([res])[0])
     except Exception:  # a refinement: without it the heap is searched
         return False
 

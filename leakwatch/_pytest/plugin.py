@@ -76,7 +76,7 @@ class LeakwatchPlugin:
         _departures.ask_suite(
             holders=lambda kind, objs: self.wide.claims([(kind, id(o), o) for o in objs]),
             floor=self._oldest_judging,
-            expected=self.test_policy.expects,
+            expected=self.test_policy.expected,
         )
         # Heap, per test, is what should have died with it (escapes), never
         # tracemalloc around every test; tracing runs only for repeat=N.

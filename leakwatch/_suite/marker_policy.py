@@ -14,7 +14,7 @@ import os
 import tempfile
 from typing import Any
 
-from leakwatch._base.model import Leak, Resource, group_resources
+from leakwatch._base.model import Leak
 from leakwatch._engine.options import Judging
 from leakwatch._report.report import Report
 from leakwatch._rules.ignore import IgnoreRule
@@ -48,10 +48,6 @@ class TestPolicy:
         if self.local is not None and self.local.expected(leak):
             return True
         return self.run is not None and self.run.expected(leak)
-
-    def expects(self, res: Resource) -> bool:
-        """:meth:`expected`, for one resource described alone."""
-        return self.expected(group_resources([res])[0])
 
     def apply(self, report: Report, scope: str | None = None) -> Report:
         if self.local is not None:

@@ -86,7 +86,7 @@ class Session:
 
     def open(self) -> None:
         _collect.name_makers(self._made_during)
-        _departures.ask_suite(floor=self._oldest_judging, expected=self.test_policy.expects)
+        _departures.ask_suite(floor=self._oldest_judging, expected=self.test_policy.expected)
 
     def close(self) -> None:
         """The end of the run: drop what was never judged, write the outputs."""
